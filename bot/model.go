@@ -1,0 +1,156 @@
+// Package bot is the chat-neutral middle of Firebreak: adapters in
+// bot/slack, bot/discord and bot/console turn platform events into Event,
+// the Router turns them into incidents.Service calls, and what must be said
+// goes back out as Message through the adapter's Chat.
+//
+// Nothing here imports a chat SDK. Message text uses a small portable
+// markup that adapters render for their platform:
+//
+//	**bold**   _italic_   `code`   ```block```   [text](url)   <@userID>
+//
+// Slack renders **bold** as *bold* and links as <url|text>; Discord takes it
+// as is; the console prints plain text.
+package bot
+
+import (
+	"context"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// EventKind says what happened in chat.
+type EventKind int
+
+// Event kinds.
+const (
+	// KindMessage is a message posted in a channel (alert channels are read for alerts).
+	KindMessage EventKind = iota + 1
+	// KindCommand is "/incident …"; Text holds what follows "/incident".
+	KindCommand
+	// KindAction is a button press; ActionID and Value say which.
+	KindAction
+	// KindReaction is an emoji reaction added to a message; Emoji names it
+	// and Target is the message reacted to.
+	KindReaction
+)
+
+// Event is one thing that happened in chat, already translated from the
+// platform's shape.
+type Event struct {
+	// ID is unique per platform event (Slack event_id / envelope id /
+	// trigger id, Discord message or interaction id). The Router passes it
+	// to incidents.Service, which refuses to apply the same id twice, so
+	// redeliveries and double-clicks are harmless. Empty: no deduplication.
+	ID       string
+	Platform string
+	Kind     EventKind
+	Channel  string
+	// ChannelName is the human name ("alerts") when the platform knows it,
+	// so playbooks.yaml may list channels by name or by id.
+	ChannelName string
+	Thread      string
+	User        incidents.Actor
+	// FromBot is set for messages posted by apps, bots and webhooks
+	// (Alertmanager, Grafana…). They are still read as alerts.
+	FromBot bool
+	// Text is the message text (with attachment/embed text appended by the
+	// adapter) or the command arguments.
+	Text string
+	// ActionID and Value identify the pressed button (see Action).
+	ActionID string
+	Value    string
+	// Target is the message a button sat on or a reaction was added to.
+	Target MessageRef
+	// Emoji is the reaction name without colons ("pushpin").
+	Emoji string
+	// Permalink links to Target when the platform has one.
+	Permalink string
+	// TargetAuthor and TargetText describe the reacted-to message.
+	TargetAuthor incidents.Actor
+	TargetText   string
+}
+
+// ActionStyle hints how a button is drawn.
+type ActionStyle string
+
+// Button styles.
+const (
+	StyleDefault ActionStyle = ""
+	StylePrimary ActionStyle = "primary"
+	StyleDanger  ActionStyle = "danger"
+)
+
+// Action is a button. Pressing it produces a KindAction Event with the
+// same ID and Value. Value carries the incident number and step id
+// ("42:validate"), so a press is the same Service call as the slash command.
+type Action struct {
+	ID    string
+	Label string
+	Style ActionStyle
+	Value string
+}
+
+// Field is a labelled value shown beside the text (Severity: SEV2).
+type Field struct {
+	Label string
+	Value string
+}
+
+// File is an attachment, such as the exported postmortem.
+type File struct {
+	Name    string // "incident-42-postmortem.md"
+	Title   string
+	Content []byte
+}
+
+// Message is what Firebreak says.
+type Message struct {
+	Text    string
+	Fields  []Field
+	Actions []Action
+	// Thread posts the message as a reply in that thread.
+	Thread string
+	// Ephemeral replies are shown only to the user who caused the event
+	// (errors, help). Only meaningful in Replier.Reply.
+	Ephemeral bool
+}
+
+// MessageRef identifies a posted message so it can be updated later.
+type MessageRef struct {
+	Channel string
+	ID      string // Slack ts, Discord message id, console sequence
+	Thread  string
+}
+
+// Chat is how the Router speaks on one platform. Adapters implement it.
+// Implementations retry transient failures themselves (rate limits, 5xx)
+// and return an error only when the message could not be delivered.
+type Chat interface {
+	// Post sends m to channel and returns where it landed.
+	Post(ctx context.Context, channel string, m Message) (MessageRef, error)
+	// Update replaces a posted message (to remove stale buttons).
+	Update(ctx context.Context, ref MessageRef, m Message) error
+	// Upload attaches a file to channel (thread optional) with a comment.
+	Upload(ctx context.Context, channel, thread string, f File, comment string) error
+}
+
+// ChannelCreator is implemented by adapters that can open a dedicated
+// channel (Slack) or thread (Discord) per incident. from is the alert
+// message to start a thread from, when the platform does threads.
+type ChannelCreator interface {
+	CreateIncidentChannel(ctx context.Context, name string, from MessageRef, invite []string) (incidents.Home, error)
+}
+
+// Replier answers the event being handled, in its own context: the same
+// channel and thread, or the interaction's response for slash commands and
+// buttons. Ephemeral messages are shown to the event's user only.
+type Replier interface {
+	Reply(ctx context.Context, m Message) (MessageRef, error)
+}
+
+// Handler takes events from an adapter. The Router implements it.
+// Adapters call Handle after acknowledging the platform (within its
+// 3-second window), one goroutine per event; Handle is safe for concurrent use.
+type Handler interface {
+	Handle(ctx context.Context, ev Event, reply Replier) error
+}

@@ -1,0 +1,352 @@
+// Package incidents is Firebreak's domain: what an incident is, how its state
+// may change, and the durable timeline every change leaves behind.
+//
+// Service is the only place incident state changes. Each user intent
+// (acknowledge, step done, resolve, …) is one method that validates the
+// request, appends its timeline entries and commits both in one storage
+// transaction, so a crash either keeps the whole intent or none of it.
+// Nothing in this package knows about Slack, Discord or the console: adapters
+// in bot/… translate at the edge.
+package incidents
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Severity ranks an incident's impact. SEV1 is the worst; zero means unknown.
+type Severity int
+
+// Severities, worst first. The numbering follows the convention most
+// on-call teams already use, so "SEV2" means the same here as in a pager.
+const (
+	SevUnknown Severity = 0
+	SEV1       Severity = 1
+	SEV2       Severity = 2
+	SEV3       Severity = 3
+	SEV4       Severity = 4
+)
+
+// String renders the severity as "SEV1"…"SEV4", or "SEV?" when unknown.
+func (s Severity) String() string {
+	if s < SEV1 || s > SEV4 {
+		return "SEV?"
+	}
+	return "SEV" + strconv.Itoa(int(s))
+}
+
+// MarshalText stores severities by name so the database and the YAML read the same.
+func (s Severity) MarshalText() ([]byte, error) {
+	if s == SevUnknown {
+		return []byte(""), nil
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText accepts anything ParseSeverity accepts, and the empty string.
+func (s *Severity) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*s = SevUnknown
+		return nil
+	}
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ErrBadSeverity is returned (wrapped) by ParseSeverity.
+var ErrBadSeverity = errors.New("unknown severity")
+
+// ParseSeverity reads "SEV1"…"SEV4" (any case, "sev-2" too), a bare digit
+// 1–4, or the severity words monitoring systems put in alert labels:
+// critical/page/emergency → SEV1, high/error/major → SEV2,
+// warning/warn/medium/minor → SEV3, info/low/notice → SEV4.
+func ParseSeverity(s string) (Severity, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimPrefix(strings.TrimPrefix(t, "sev"), "-")
+	switch t {
+	case "1", "critical", "crit", "page", "emergency", "disaster", "p1":
+		return SEV1, nil
+	case "2", "high", "error", "err", "major", "p2":
+		return SEV2, nil
+	case "3", "warning", "warn", "medium", "minor", "average", "p3":
+		return SEV3, nil
+	case "4", "info", "informational", "low", "notice", "p4", "p5":
+		return SEV4, nil
+	}
+	return SevUnknown, fmt.Errorf("%w %q (want SEV1, SEV2, SEV3 or SEV4)", ErrBadSeverity, s)
+}
+
+// Status is where an incident is in its lifecycle.
+//
+// The lifecycle only moves forward: triggered → acknowledged → mitigated →
+// resolved. Steps may be skipped (resolving a triggered incident is allowed),
+// but a resolved incident is final; a flapping alert reopens an incident
+// only while it is mitigated.
+type Status string
+
+// Lifecycle states.
+const (
+	StatusTriggered    Status = "triggered"
+	StatusAcknowledged Status = "acknowledged"
+	StatusMitigated    Status = "mitigated"
+	StatusResolved     Status = "resolved"
+)
+
+// Open reports whether the incident still needs people (anything but resolved).
+func (s Status) Open() bool { return s != StatusResolved }
+
+// Actor is a person (or Firebreak itself) as the platform knows them.
+type Actor struct {
+	// Platform is "slack", "discord", "console", or "firebreak" for the bot.
+	Platform string `json:"platform,omitempty"`
+	// ID is the platform's stable user id (Slack U…, Discord snowflake).
+	ID string `json:"id,omitempty"`
+	// Name is the display name at the time of the event, for postmortems.
+	Name string `json:"name,omitempty"`
+}
+
+// Bot is the actor recorded for what Firebreak does by itself.
+var Bot = Actor{Platform: "firebreak", ID: "firebreak", Name: "Firebreak"}
+
+// String prefers the display name, so postmortems read as people, not ids.
+func (a Actor) String() string {
+	switch {
+	case a.Name != "":
+		return a.Name
+	case a.ID != "":
+		return a.ID
+	}
+	return "someone"
+}
+
+// Home is where an incident lives in chat: escalations, reminders and
+// mirrored updates are posted there.
+type Home struct {
+	Platform string `json:"platform,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Thread   string `json:"thread,omitempty"`
+}
+
+// IsZero reports whether no home is set (incidents from webhooks start so).
+func (h Home) IsZero() bool { return h.Platform == "" && h.Channel == "" }
+
+// AlertStatus is what the monitoring system says about an alert.
+type AlertStatus string
+
+// Alert statuses.
+const (
+	AlertFiring   AlertStatus = "firing"
+	AlertResolved AlertStatus = "resolved"
+)
+
+// Alert is one alert from any source, after parsing. Every source
+// (chat text, Alertmanager, Grafana, generic JSON, probes) produces this.
+type Alert struct {
+	Source      string            `json:"source,omitempty"` // "chat", "alertmanager", "grafana", "generic", "probe"
+	Status      AlertStatus       `json:"status,omitempty"`
+	Name        string            `json:"name,omitempty"`    // alertname
+	Title       string            `json:"title,omitempty"`   // one line for humans
+	Text        string            `json:"text,omitempty"`    // the rest, as received
+	Service     string            `json:"service,omitempty"` // affected service, if known
+	Severity    Severity          `json:"severity,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Fingerprint identifies "the same alert" across repeats. Sources that
+	// have one (Alertmanager) set it; otherwise Service computes it with
+	// Fingerprint.
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	StartsAt    time.Time `json:"starts_at,omitempty"`
+	EndsAt      time.Time `json:"ends_at,omitempty"`
+	URL         string    `json:"url,omitempty"`
+}
+
+// StepStatus is the state of one playbook step within an incident.
+type StepStatus string
+
+// Step states.
+const (
+	StepPending StepStatus = "pending"
+	StepDone    StepStatus = "done"
+	StepSkipped StepStatus = "skipped"
+)
+
+// StepState records one playbook step as the incident walked it.
+type StepState struct {
+	ID     string     `json:"id"`
+	Title  string     `json:"title"`
+	Status StepStatus `json:"status"`
+	By     Actor      `json:"by,omitempty"`
+	At     time.Time  `json:"at,omitempty"`
+	// Note is the done note, or the reason a step was skipped.
+	Note string `json:"note,omitempty"`
+}
+
+// AlertState tracks one fingerprint grouped into an incident, so the
+// incident can be mitigated once all of its alerts have resolved.
+type AlertState struct {
+	Fingerprint string    `json:"fingerprint"`
+	Name        string    `json:"name,omitempty"`
+	Firing      bool      `json:"firing"`
+	Count       int       `json:"count"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+}
+
+// Role is an incident role that can be assigned to a person.
+type Role string
+
+// Roles.
+const (
+	RoleCommander Role = "commander"
+	RoleComms     Role = "comms"
+	RoleResponder Role = "responder"
+)
+
+// ParseRole accepts the role names users type ("ic" and "lead" for commander).
+func ParseRole(s string) (Role, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "commander", "ic", "incident-commander", "lead":
+		return RoleCommander, nil
+	case "comms", "communications", "communication", "scribe":
+		return RoleComms, nil
+	case "responder", "responders":
+		return RoleResponder, nil
+	}
+	return "", fmt.Errorf("unknown role %q (want commander, comms or responder)", s)
+}
+
+// Incident is the stored state of one incident. The timeline is stored
+// separately (see Entry) so that an incident with 100,000 events still
+// loads in one small read.
+type Incident struct {
+	Number   uint64   `json:"number"`
+	Title    string   `json:"title"`
+	Severity Severity `json:"severity"`
+	Status   Status   `json:"status"`
+	Service  string   `json:"service,omitempty"`
+	// Playbook is the id of the playbook chosen when the incident opened.
+	Playbook string      `json:"playbook,omitempty"`
+	Steps    []StepState `json:"steps,omitempty"`
+	// Current is the index in Steps of the step responders are on;
+	// len(Steps) once every step is done or skipped.
+	Current int `json:"current"`
+
+	Labels      map[string]string `json:"labels,omitempty"`
+	Fingerprint string            `json:"fingerprint,omitempty"` // of the alert that opened it
+	Alerts      []AlertState      `json:"alerts,omitempty"`
+	AlertCount  int               `json:"alert_count"` // every alert received, repeats included
+
+	Home       Home    `json:"home,omitempty"`
+	DeclaredBy Actor   `json:"declared_by,omitempty"`
+	Commander  *Actor  `json:"commander,omitempty"`
+	Comms      *Actor  `json:"comms,omitempty"`
+	Responders []Actor `json:"responders,omitempty"`
+	// Participants is everyone who did anything, kept here so a postmortem
+	// does not have to scan the whole timeline to list them.
+	Participants []Actor `json:"participants,omitempty"`
+
+	// DetectedAt is when monitoring says the problem started (first alert's
+	// startsAt), which may be before OpenedAt.
+	DetectedAt     time.Time `json:"detected_at,omitempty"`
+	OpenedAt       time.Time `json:"opened_at"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitempty"`
+	MitigatedAt    time.Time `json:"mitigated_at,omitempty"`
+	ResolvedAt     time.Time `json:"resolved_at,omitempty"`
+	UpdatedAt      time.Time `json:"updated_at"`
+
+	Summary    string `json:"summary,omitempty"`     // from resolve
+	LastUpdate string `json:"last_update,omitempty"` // latest status update text
+	// Entries is the number of timeline entries, for "100,000 events" checks
+	// without counting.
+	Entries uint64 `json:"entries"`
+}
+
+// CurrentStep returns the step responders are on, or nil when all are done.
+func (inc *Incident) CurrentStep() *StepState {
+	if inc.Current < 0 || inc.Current >= len(inc.Steps) {
+		return nil
+	}
+	return &inc.Steps[inc.Current]
+}
+
+// Step returns the step with the given id, or nil.
+func (inc *Incident) Step(id string) *StepState {
+	for i := range inc.Steps {
+		if inc.Steps[i].ID == id {
+			return &inc.Steps[i]
+		}
+	}
+	return nil
+}
+
+// TimeToAcknowledge is from opening to the first acknowledgement (0 if never).
+func (inc *Incident) TimeToAcknowledge() time.Duration {
+	return since(inc.OpenedAt, inc.AcknowledgedAt)
+}
+
+// TimeToMitigate is from opening to mitigation (0 if never).
+func (inc *Incident) TimeToMitigate() time.Duration { return since(inc.OpenedAt, inc.MitigatedAt) }
+
+// TimeToResolve is from opening to resolution (0 if never).
+func (inc *Incident) TimeToResolve() time.Duration { return since(inc.OpenedAt, inc.ResolvedAt) }
+
+// TimeToDetect is from when monitoring saw the problem start to opening
+// (0 when the start is unknown).
+func (inc *Incident) TimeToDetect() time.Duration { return since(inc.DetectedAt, inc.OpenedAt) }
+
+func since(from, to time.Time) time.Duration {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return 0
+	}
+	return to.Sub(from)
+}
+
+// EntryKind names what a timeline entry records.
+type EntryKind string
+
+// Timeline entry kinds. They are stored, so never rename one.
+const (
+	EntryAlert         EntryKind = "alert"          // first alert that opened the incident, or a new alert grouped in
+	EntryAlertRepeat   EntryKind = "alert_repeat"   // the same alert again while open
+	EntryAlertResolved EntryKind = "alert_resolved" // monitoring says the alert resolved
+	EntryDeclared      EntryKind = "declared"       // opened by hand
+	EntryAcknowledged  EntryKind = "acknowledged"
+	EntryStepDone      EntryKind = "step_done"
+	EntryStepSkipped   EntryKind = "step_skipped"
+	EntryNote          EntryKind = "note"
+	EntryFollowUp      EntryKind = "follow_up" // an action item for the postmortem
+	EntryRole          EntryKind = "role"
+	EntrySeverity      EntryKind = "severity"
+	EntryStatusUpdate  EntryKind = "status_update"
+	EntryAction        EntryKind = "action" // an automated step action ran
+	EntryEscalation    EntryKind = "escalation"
+	EntryMitigated     EntryKind = "mitigated"
+	EntryReopened      EntryKind = "reopened"
+	EntryResolved      EntryKind = "resolved"
+	EntryPinned        EntryKind = "pinned"  // a chat message pinned to the timeline by reaction
+	EntryRefused       EntryKind = "refused" // a permission check said no
+)
+
+// Entry is one event on an incident's timeline. Entries are append-only and
+// ordered by Seq, which storage assigns at commit.
+type Entry struct {
+	Incident uint64    `json:"incident"`
+	Seq      uint64    `json:"seq"`
+	At       time.Time `json:"at"`
+	Kind     EntryKind `json:"kind"`
+	Actor    Actor     `json:"actor"`
+	// Text is the human sentence for the timeline ("acknowledged", the note…).
+	Text string `json:"text,omitempty"`
+	// Step is the playbook step id this entry is about, if any.
+	Step string `json:"step,omitempty"`
+	// Data holds kind-specific details (alert fingerprint, repeat count,
+	// old/new severity, permalink, action output…).
+	Data map[string]string `json:"data,omitempty"`
+}
