@@ -98,6 +98,14 @@ func (s *Service) ReceiveAlert(ctx context.Context, o Origin, a Alert) (Outcome,
 	return Outcome{}, errTODO
 }
 
+// ReceiveAlerts records a batch of alerts (one webhook payload) in ONE
+// transaction, each exactly as ReceiveAlert would, in order: later alerts see
+// the incidents earlier ones opened. o.EventID dedupes the whole batch. The
+// outcomes are in the order of alerts.
+func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) ([]Outcome, error) {
+	return nil, errTODO
+}
+
 // Declare opens an incident by hand. sev may be SevUnknown (the playbook's
 // default, else SEV3).
 func (s *Service) Declare(ctx context.Context, o Origin, title string, sev Severity) (Outcome, error) {

@@ -52,6 +52,10 @@ type IncidentSettings struct {
 	// PinEmoji is the reaction that adds a message to the timeline
 	// (default "pushpin").
 	PinEmoji string `yaml:"pin_emoji"`
+	// Announce names, per platform ("slack", "discord", "console"), the
+	// channel where incidents opened by webhooks and probes are posted.
+	// Default: that platform's first alert channel.
+	Announce map[string]string `yaml:"announce"`
 	// StakeholderChannels receive status updates.
 	StakeholderChannels []string `yaml:"stakeholder_channels"`
 	// UpdateInterval is when the next status update is due after one is
