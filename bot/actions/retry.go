@@ -1,0 +1,80 @@
+package actions
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Backoff is the retry policy for outgoing calls: exponential delays with
+// jitter, so many Firebreak instances retrying against one recovering
+// endpoint do not arrive in lockstep.
+type Backoff struct {
+	// Attempts is the total number of tries, the first included (default 4).
+	Attempts int
+	// Base is the delay before the first retry (default 500ms); each retry
+	// doubles it, up to Max (default 30s).
+	Base, Max time.Duration
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Attempts <= 0 {
+		b.Attempts = 4
+	}
+	if b.Base <= 0 {
+		b.Base = 500 * time.Millisecond
+	}
+	if b.Max <= 0 {
+		b.Max = 30 * time.Second
+	}
+	return b
+}
+
+// Delay is the wait before retry number n (1 for the first retry): the
+// exponential step with "equal jitter" — at least half of it, so the delays
+// still grow, and a random rest, so callers spread out.
+func (b Backoff) Delay(n int, rnd func() float64) time.Duration {
+	b = b.withDefaults()
+	d := b.Base
+	for i := 1; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	half := d / 2
+	return half + time.Duration(rnd()*float64(d-half))
+}
+
+// RetryAfter parses a Retry-After header (seconds or an HTTP date); ok is
+// false when absent or unreadable.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func jitter() float64 { return rand.Float64() }
