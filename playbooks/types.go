@@ -32,7 +32,7 @@ type Config struct {
 	Permissions Permissions `yaml:"permissions"`
 	// Match rules are tried in order; the first that matches picks the
 	// playbook. When none match, the playbook marked default is used.
-	Match     []Rule     `yaml:"match"`
+	Rules     []Rule     `yaml:"match"`
 	Playbooks []Playbook `yaml:"playbooks"`
 	Probes    []Probe    `yaml:"probes"`
 	// Notifiers are outgoing webhooks/email used by escalation and status
@@ -112,7 +112,6 @@ type Rule struct {
 
 	alertName, text, service *regexp.Regexp
 	labels                   map[string]*regexp.Regexp
-	line                     int
 }
 
 // Playbook is an ordered list of steps for one kind of incident.
@@ -126,8 +125,6 @@ type Playbook struct {
 	Severity   string      `yaml:"severity"`
 	Escalation *Escalation `yaml:"escalation"`
 	Steps      []Step      `yaml:"steps"`
-
-	line int
 }
 
 // Step kinds.
@@ -160,8 +157,6 @@ type Step struct {
 	Confirm bool `yaml:"confirm"`
 	// Timeout for the action, or for a manual step before a reminder is posted.
 	Timeout Duration `yaml:"timeout"`
-
-	line int
 }
 
 // HTTPAction is an outgoing call, e.g. a deploy system's rollback endpoint.
@@ -194,8 +189,6 @@ type Probe struct {
 	Labels           map[string]string `yaml:"labels"`
 	// OnDemand probes only run from probe steps, never on an interval.
 	OnDemand bool `yaml:"on_demand"`
-
-	line int
 }
 
 // Escalation is who to page, and when, while an incident stays unacknowledged.
