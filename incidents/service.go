@@ -3,7 +3,7 @@ package incidents
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -87,120 +87,219 @@ type ListQuery struct {
 	Limit    int // 0 = all
 }
 
-var errTODO = errors.New("not implemented yet")
-
-// ReceiveAlert records an alert: it opens an incident (choosing the
-// playbook by the configured match rules) unless the alert's fingerprint is
-// grouped into an open one, in which case the repeat is counted on that
-// incident's timeline. A resolved alert marks its incident mitigated once
-// every alert in it has resolved. o.Home becomes the home of a new incident.
-func (s *Service) ReceiveAlert(ctx context.Context, o Origin, a Alert) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// ReceiveAlerts records a batch of alerts (one webhook payload) in ONE
-// transaction, each exactly as ReceiveAlert would, in order: later alerts see
-// the incidents earlier ones opened. o.EventID dedupes the whole batch. The
-// outcomes are in the order of alerts.
-func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) ([]Outcome, error) {
-	return nil, errTODO
-}
-
-// Declare opens an incident by hand. sev may be SevUnknown (the playbook's
-// default, else SEV3).
-func (s *Service) Declare(ctx context.Context, o Origin, title string, sev Severity) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// Acknowledge moves a triggered incident to acknowledged and adds the actor
-// as a responder (commander too, if none yet).
-func (s *Service) Acknowledge(ctx context.Context, o Origin, n uint64) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// StepDone marks a step done. stepID "" means the current step; a button
-// passes the id it was drawn for, so a second press of the same button is an
-// ErrInvalidTransition instead of finishing the next step too.
-func (s *Service) StepDone(ctx context.Context, o Origin, n uint64, stepID, note string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// StepSkip skips a step with a reason (required). stepID as in StepDone.
-func (s *Service) StepSkip(ctx context.Context, o Origin, n uint64, stepID, reason string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// AddNote puts free text on the timeline.
-func (s *Service) AddNote(ctx context.Context, o Origin, n uint64, text string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// AddFollowUp records an action item for the postmortem.
-func (s *Service) AddFollowUp(ctx context.Context, o Origin, n uint64, text string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// AssignRole gives role to who.
-func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role, who Actor) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// SetSeverity changes the severity (open incidents only).
-func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Severity) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// PostUpdate records a status update for stakeholders.
-func (s *Service) PostUpdate(ctx context.Context, o Origin, n uint64, text string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// Mitigate marks the impact as stopped (root cause may remain).
-func (s *Service) Mitigate(ctx context.Context, o Origin, n uint64) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// Resolve closes the incident with an optional summary. Resolving a resolved
-// incident is ErrInvalidTransition.
-func (s *Service) Resolve(ctx context.Context, o Origin, n uint64, summary string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// Pin adds a chat message to the timeline (reaction emoji).
-func (s *Service) Pin(ctx context.Context, o Origin, n uint64, author Actor, text, permalink string) (Outcome, error) {
-	return Outcome{}, errTODO
-}
-
-// Record appends an entry that automation produced (action output,
-// escalation, refusal), in one transaction with any timer changes.
-func (s *Service) Record(ctx context.Context, o Origin, n uint64, e Entry) (Outcome, error) {
-	return Outcome{}, errTODO
-}
 
 // Get loads one incident.
 func (s *Service) Get(ctx context.Context, n uint64) (*Incident, error) {
-	return nil, errTODO
+	var inc *Incident
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		inc, err = loadIncident(tx, n)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inc, nil
 }
 
 // Implied resolves the incident a command means when it names none: the most
 // recent incident whose home is h. ErrNoIncident when there is none.
+//
+// A command typed in a thread that is not an incident's home falls back to
+// the channel's own incident, so replies under an alert still find it.
 func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
-	return 0, errTODO
+	var n uint64
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		homes := []Home{h}
+		if h.Thread != "" {
+			homes = append(homes, Home{Platform: h.Platform, Channel: h.Channel})
+		}
+		for _, home := range homes {
+			num, ok, err := tx.LatestInHome(home)
+			if err != nil {
+				return fmt.Errorf("find the incident of channel %s: %w", h.Channel, err)
+			}
+			if ok {
+				n = num
+				return nil
+			}
+		}
+		return userError{msg: "no incident in this channel; name one with #<number> or declare one", err: ErrNoIncident}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // List returns incidents newest first.
 func (s *Service) List(ctx context.Context, q ListQuery) ([]*Incident, error) {
-	return nil, errTODO
+	var list []*Incident
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		return tx.Incidents(q.OpenOnly, q.Limit, func(inc *Incident) error {
+			list = append(list, inc)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	return list, nil
 }
 
 // Timeline streams incident n's entries in order from one read transaction.
+// It stops early, with ctx's error, when ctx is cancelled.
 func (s *Service) Timeline(ctx context.Context, n uint64, fn func(Entry) error) error {
-	return errTODO
+	return s.store.View(ctx, func(tx ReadTx) error {
+		if _, err := loadIncident(tx, n); err != nil {
+			return err
+		}
+		var i int
+		return tx.Entries(n, 0, func(e Entry) error {
+			if i++; i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("timeline of incident #%d: %w", n, err)
+				}
+			}
+			return fn(e)
+		})
+	})
 }
 
-// Postmortem writes the Markdown postmortem of incident n to w, streaming the
-// timeline from one read transaction. The template is the embedded default
-// unless the playbooks configuration names another.
-func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
-	return errTODO
+// userError carries a sentence meant for chat as it is, while errors.Is
+// still finds the sentinel behind it.
+type userError struct {
+	msg string
+	err error
+}
+
+func (e userError) Error() string { return e.msg }
+func (e userError) Unwrap() error { return e.err }
+
+// loadIncident reads incident n with an error a user can act on.
+func loadIncident(tx ReadTx, n uint64) (*Incident, error) {
+	inc, err := tx.Incident(n)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("incident #%d: %w", n, ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("load incident #%d: %w", n, err)
+	}
+	return inc, nil
+}
+
+// change is one intent being applied inside a store transaction. The store
+// may run the transaction function more than once, so a change is built
+// anew on every run and touches nothing outside the transaction.
+type change struct {
+	tx    Tx
+	inc   *Incident
+	now   time.Time
+	actor Actor
+	out   *Outcome
+}
+
+// add appends e to the incident's timeline and to the outcome, filling in
+// what every entry carries.
+func (c *change) add(e Entry) error {
+	e.Incident = c.inc.Number
+	if e.At.IsZero() {
+		e.At = c.now
+	}
+	if e.Actor.IsZero() {
+		e.Actor = c.actor
+	}
+	if e.Actor.IsZero() {
+		e.Actor = Bot
+	}
+	if err := c.tx.AppendEntry(&e); err != nil {
+		return fmt.Errorf("record %s on the timeline of incident #%d: %w", e.Kind, e.Incident, err)
+	}
+	c.inc.Entries = max(c.inc.Entries, e.Seq)
+	c.out.Entries = append(c.out.Entries, e)
+	return nil
+}
+
+// apply runs one intent on incident n in one store transaction: event-id
+// dedup, load, fn (validate, change, append entries), save. It logs only
+// after the transaction committed.
+func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, fn func(c *change) error) (Outcome, error) {
+	now := s.now()
+	var out Outcome
+	err := s.store.Update(ctx, func(tx Tx) error {
+		out = Outcome{}
+		dup, err := markSeen(tx, o, now)
+		if err != nil {
+			return err
+		}
+		if dup {
+			out.Duplicate = true
+			if inc, err := tx.Incident(n); err == nil {
+				out.Incident = inc
+			}
+			return nil
+		}
+		inc, err := loadIncident(tx, n)
+		if err != nil {
+			return err
+		}
+		c := &change{tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
+		if err := fn(c); err != nil {
+			return err
+		}
+		addParticipant(inc, o.Actor)
+		inc.UpdatedAt = now
+		if err := tx.PutIncident(inc); err != nil {
+			return fmt.Errorf("save incident #%d: %w", n, err)
+		}
+		out.Incident = inc
+		return nil
+	})
+	if err != nil {
+		s.log.DebugContext(ctx, "intent refused", "intent", intent, "incident", n, "actor", o.Actor.String(), "event", o.EventID, "err", err)
+		return Outcome{}, err
+	}
+	s.logOutcome(ctx, intent, o, out)
+	return out, nil
+}
+
+// markSeen records o.EventID in tx; true means the event was handled before.
+func markSeen(tx Tx, o Origin, now time.Time) (bool, error) {
+	if o.EventID == "" {
+		return false, nil
+	}
+	seen, err := tx.MarkSeen(o.EventID, now)
+	if err != nil {
+		return false, fmt.Errorf("record event %s: %w", o.EventID, err)
+	}
+	return seen, nil
+}
+
+func (s *Service) logOutcome(ctx context.Context, intent string, o Origin, out Outcome) {
+	if out.Duplicate {
+		s.log.DebugContext(ctx, "redelivered event ignored", "intent", intent, "event", o.EventID)
+		return
+	}
+	attrs := []any{"intent", intent, "actor", o.Actor.String()}
+	if out.Incident != nil {
+		attrs = append(attrs, "incident", out.Incident.Number, "status", out.Incident.Status)
+	}
+	if o.EventID != "" {
+		attrs = append(attrs, "event", o.EventID)
+	}
+	s.log.InfoContext(ctx, "incident changed", attrs...)
+}
+
+// addParticipant remembers a person who acted; Firebreak itself and
+// unknown actors are not participants.
+func addParticipant(inc *Incident, a Actor) {
+	if a.IsZero() || a.Same(Bot) {
+		return
+	}
+	for _, p := range inc.Participants {
+		if p.Same(a) {
+			return
+		}
+	}
+	inc.Participants = append(inc.Participants, a)
 }

@@ -12,6 +12,8 @@ package incidents
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -261,11 +263,48 @@ type Incident struct {
 	ResolvedAt     time.Time `json:"resolved_at,omitempty"`
 	UpdatedAt      time.Time `json:"updated_at"`
 
+	// AcknowledgedBy, MitigatedBy and ResolvedBy say who moved the incident
+	// into each state, so "already acknowledged by Ana at 10:02" and the
+	// postmortem need no timeline scan. Firebreak itself (Bot) mitigates
+	// when every alert has resolved.
+	AcknowledgedBy Actor `json:"acknowledged_by,omitzero"`
+	MitigatedBy    Actor `json:"mitigated_by,omitzero"`
+	ResolvedBy     Actor `json:"resolved_by,omitzero"`
+
+	// GroupKey is the grouping key ("group:…", from the configured group_by
+	// labels) this incident was opened under, empty when grouping is off.
+	// It is indexed like a fingerprint while the incident is open; alerts of
+	// the same group join only within the group window after OpenedAt.
+	GroupKey string `json:"group_key,omitempty"`
+
 	Summary    string `json:"summary,omitempty"`     // from resolve
 	LastUpdate string `json:"last_update,omitempty"` // latest status update text
 	// Entries is the number of timeline entries, for "100,000 events" checks
 	// without counting.
 	Entries uint64 `json:"entries"`
+}
+
+// Clone returns a deep copy, so a stored incident and one being changed
+// never share slices, maps or role pointers.
+func (inc *Incident) Clone() *Incident {
+	if inc == nil {
+		return nil
+	}
+	c := *inc
+	c.Steps = slices.Clone(inc.Steps)
+	c.Labels = maps.Clone(inc.Labels)
+	c.Alerts = slices.Clone(inc.Alerts)
+	c.Responders = slices.Clone(inc.Responders)
+	c.Participants = slices.Clone(inc.Participants)
+	if inc.Commander != nil {
+		a := *inc.Commander
+		c.Commander = &a
+	}
+	if inc.Comms != nil {
+		a := *inc.Comms
+		c.Comms = &a
+	}
+	return &c
 }
 
 // CurrentStep returns the step responders are on, or nil when all are done.
@@ -350,3 +389,21 @@ type Entry struct {
 	// old/new severity, permalink, action output…).
 	Data map[string]string `json:"data,omitempty"`
 }
+
+// Clone returns a copy that shares no map with e.
+func (e Entry) Clone() Entry {
+	e.Data = maps.Clone(e.Data)
+	return e
+}
+
+// Same reports whether a and b are the same person: equal platform and id,
+// or equal names when neither has an id.
+func (a Actor) Same(b Actor) bool {
+	if a.ID != "" || b.ID != "" {
+		return a.Platform == b.Platform && a.ID == b.ID
+	}
+	return a.Platform == b.Platform && a.Name == b.Name
+}
+
+// IsZero reports whether the actor is unknown.
+func (a Actor) IsZero() bool { return a.Platform == "" && a.ID == "" && a.Name == "" }

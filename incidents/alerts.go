@@ -1,0 +1,431 @@
+package incidents
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/firebreak/firebreak/playbooks"
+)
+
+// ReceiveAlert records an alert: it opens an incident (choosing the
+// playbook by the configured match rules) unless the alert's fingerprint is
+// grouped into an open one, in which case the repeat is counted on that
+// incident's timeline. A resolved alert marks its incident mitigated once
+// every alert in it has resolved. o.Home becomes the home of a new incident.
+func (s *Service) ReceiveAlert(ctx context.Context, o Origin, a Alert) (Outcome, error) {
+	outs, err := s.ReceiveAlerts(ctx, o, []Alert{a})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return outs[0], nil
+}
+
+// ReceiveAlerts records a batch of alerts (one webhook payload) in ONE
+// transaction, each exactly as ReceiveAlert would, in order: later alerts see
+// the incidents earlier ones opened. o.EventID dedupes the whole batch. The
+// outcomes are in the order of alerts.
+//
+// Outcomes of alerts that touched the same incident share one *Incident:
+// its state after the whole batch. Each touched incident is loaded once and
+// written once per batch, so an alert storm costs one timeline entry per
+// alert and not one incident write.
+func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) ([]Outcome, error) {
+	if len(alerts) == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	g := s.grouping()
+	// Everything that needs no store is worked out before the transaction,
+	// which may hold the write lock for other writers too.
+	prepared := make([]incomingAlert, len(alerts))
+	for i := range alerts {
+		prepared[i] = prepareAlert(alerts[i], g.by, now)
+	}
+	var outs []Outcome
+	var in *intake
+	err := s.store.Update(ctx, func(tx Tx) error {
+		outs = make([]Outcome, len(alerts))
+		dup, err := markSeen(tx, o, now)
+		if err != nil {
+			return err
+		}
+		if dup {
+			for i := range prepared {
+				outs[i] = Outcome{Duplicate: true, Incident: openIncidentOf(tx, prepared[i].fp)}
+			}
+			return nil
+		}
+		in = &intake{s: s, tx: tx, now: now, origin: o, g: g,
+			touched: map[uint64]*touchedIncident{}, index: map[string]uint64{}}
+		for i := range prepared {
+			if outs[i], err = in.receive(&prepared[i]); err != nil {
+				return err
+			}
+		}
+		return in.save()
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.logIntake(ctx, o, outs, in)
+	return outs, nil
+}
+
+// incomingAlert is an alert with everything derived from it alone.
+type incomingAlert struct {
+	Alert
+	firing   bool
+	fp       string
+	groupKey string
+	title    string
+}
+
+func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
+	p := incomingAlert{Alert: a, firing: a.Status != AlertResolved, fp: Fingerprint(a), groupKey: GroupKey(a, groupBy)}
+	title := strings.TrimSpace(firstLine(strings.TrimSpace(a.Title)))
+	if title == "" {
+		title = strings.TrimSpace(firstLine(strings.TrimSpace(a.Name)))
+	}
+	if title == "" {
+		title = "Alert"
+	}
+	p.title = truncate(title, MaxTitleLen)
+	if !p.StartsAt.IsZero() && p.StartsAt.After(now) {
+		p.StartsAt = time.Time{} // a clock ahead of ours says nothing about when it began
+	}
+	return p
+}
+
+// matchInput flattens what match rules look at.
+func matchInput(name, text, service string, sev Severity, labels map[string]string) playbooks.MatchInput {
+	return playbooks.MatchInput{Name: name, Text: text, Service: service, Severity: sevName(sev), Labels: labels}
+}
+
+// openIncidentOf loads the open incident fp is grouped into, if any.
+func openIncidentOf(tx ReadTx, fp string) *Incident {
+	n, ok, err := tx.OpenByFingerprint(fp)
+	if err != nil || !ok {
+		return nil
+	}
+	inc, err := tx.Incident(n)
+	if err != nil {
+		return nil
+	}
+	return inc
+}
+
+// intake applies one batch of alerts inside one transaction. It is built
+// anew every time the store runs the transaction function.
+type intake struct {
+	s      *Service
+	tx     Tx
+	now    time.Time
+	origin Origin
+	g      grouping
+
+	touched map[uint64]*touchedIncident
+	order   []uint64 // touched incidents in first-touch order, for writing
+	// index caches fingerprint and group key lookups; 0 = no open incident.
+	index map[string]uint64
+
+	created, repeats, reopened, resolved, ignored int
+}
+
+// touchedIncident is an incident loaded into the batch.
+type touchedIncident struct {
+	inc   *Incident
+	dirty bool
+	// alerts maps fingerprint → index in inc.Alerts, built on first use so
+	// incidents with many grouped alerts are not scanned per alert.
+	alerts map[string]int
+}
+
+func (t *touchedIncident) alertIndex(fp string) (int, bool) {
+	if t.alerts == nil {
+		t.alerts = make(map[string]int, len(t.inc.Alerts))
+		for i, a := range t.inc.Alerts {
+			t.alerts[a.Fingerprint] = i
+		}
+	}
+	i, ok := t.alerts[fp]
+	return i, ok
+}
+
+// lookup finds the open incident key (a fingerprint or group key) points
+// at; resolved incidents never count, whatever a stale index says.
+func (in *intake) lookup(key string) (*touchedIncident, error) {
+	if key == "" {
+		return nil, nil
+	}
+	n, cached := in.index[key]
+	if !cached {
+		num, ok, err := in.tx.OpenByFingerprint(key)
+		if err != nil {
+			return nil, fmt.Errorf("look up alert %s: %w", key, err)
+		}
+		if ok {
+			n = num
+		}
+	}
+	if n == 0 {
+		in.index[key] = 0
+		return nil, nil
+	}
+	t, err := in.load(n)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || !t.inc.Status.Open() {
+		in.index[key] = 0
+		return nil, nil
+	}
+	in.index[key] = n
+	return t, nil
+}
+
+// load returns incident n from the batch, reading it on first use; nil when
+// the index points at an incident that does not exist.
+func (in *intake) load(n uint64) (*touchedIncident, error) {
+	if t, ok := in.touched[n]; ok {
+		return t, nil
+	}
+	inc, err := in.tx.Incident(n)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("load incident #%d: %w", n, err)
+	}
+	t := &touchedIncident{inc: inc}
+	in.touched[n] = t
+	in.order = append(in.order, n)
+	return t, nil
+}
+
+// group indexes key → incident n within this transaction.
+func (in *intake) group(key string, n uint64) error {
+	if err := in.tx.SetOpenFingerprint(key, n); err != nil {
+		return fmt.Errorf("group alert %s into incident #%d: %w", key, n, err)
+	}
+	in.index[key] = n
+	return nil
+}
+
+func (in *intake) receive(p *incomingAlert) (Outcome, error) {
+	if !p.firing {
+		t, err := in.lookup(p.fp)
+		if err != nil || t == nil {
+			in.ignored++
+			return Outcome{}, err
+		}
+		return in.resolveAlert(t, p)
+	}
+	t, err := in.lookup(p.fp)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if t == nil && p.groupKey != "" {
+		if t, err = in.lookup(p.groupKey); err != nil {
+			return Outcome{}, err
+		}
+		if t != nil && in.now.Sub(t.inc.OpenedAt) >= in.g.window {
+			t = nil // the group's incident is too old to gather more alerts
+		}
+	}
+	if t == nil {
+		return in.open(p)
+	}
+	return in.repeat(t, p)
+}
+
+// add appends e to t's timeline and to out.
+func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
+	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
+	t.dirty = true
+	return c.add(e)
+}
+
+// alertEntry describes an alert that opened or joined an incident.
+func alertEntry(p *incomingAlert) Entry {
+	data := map[string]string{"fingerprint": p.fp}
+	set := func(k, v string) {
+		if v != "" {
+			data[k] = v
+		}
+	}
+	set("source", p.Source)
+	set("name", p.Name)
+	set("url", p.URL)
+	set("service", p.Service)
+	set("severity", sevName(p.Severity))
+	set("group", p.groupKey)
+	set("text", truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	if !p.StartsAt.IsZero() {
+		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)
+	}
+	return Entry{Kind: EntryAlert, Text: p.title, Data: data}
+}
+
+// open starts an incident for an alert nothing is grouped with yet.
+func (in *intake) open(p *incomingAlert) (Outcome, error) {
+	pb := in.s.match(matchInput(p.Name, p.title+"\n"+p.Text, p.Service, p.Severity, p.Labels))
+	inc := in.s.newIncident(pb, in.now, in.origin.Home, p.title, p.Severity)
+	inc.Service = p.Service
+	inc.Labels = maps.Clone(p.Labels)
+	inc.Fingerprint = p.fp
+	inc.GroupKey = p.groupKey
+	inc.DetectedAt = p.StartsAt
+	inc.AlertCount = 1
+	inc.Alerts = []AlertState{{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now}}
+	if err := in.tx.CreateIncident(inc); err != nil {
+		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
+	}
+	t := &touchedIncident{inc: inc, dirty: true}
+	in.touched[inc.Number] = t
+	in.order = append(in.order, inc.Number)
+	for _, key := range []string{p.fp, p.groupKey} {
+		if key == "" {
+			continue
+		}
+		if err := in.group(key, inc.Number); err != nil {
+			return Outcome{}, err
+		}
+	}
+	out := Outcome{Incident: inc, Created: true, StepChanged: len(inc.Steps) > 0}
+	if err := in.add(t, &out, alertEntry(p)); err != nil {
+		return Outcome{}, err
+	}
+	in.created++
+	return out, nil
+}
+
+// repeat records a firing alert on the open incident it belongs to, and
+// reopens that incident when it was mitigated only moments ago (flapping).
+func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) {
+	inc := t.inc
+	inc.AlertCount++
+	out := Outcome{Incident: inc, Repeat: true}
+	var e Entry
+	if i, ok := t.alertIndex(p.fp); ok {
+		st := &inc.Alerts[i]
+		st.Count++
+		st.LastSeen = in.now
+		st.Firing = true
+		e = Entry{
+			Kind: EntryAlertRepeat,
+			Text: fmt.Sprintf("%s fired again (%d times in all)", st.Name, st.Count),
+			Data: map[string]string{"fingerprint": p.fp, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
+		}
+	} else {
+		inc.Alerts = append(inc.Alerts, AlertState{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now})
+		t.alerts[p.fp] = len(inc.Alerts) - 1 // alertIndex built the map above
+		if err := in.group(p.fp, inc.Number); err != nil {
+			return Outcome{}, err
+		}
+		e = alertEntry(p)
+	}
+	if err := in.add(t, &out, e); err != nil {
+		return Outcome{}, err
+	}
+	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
+		after := in.now.Sub(inc.MitigatedAt).Round(time.Second)
+		inc.Status = StatusAcknowledged
+		if inc.AcknowledgedAt.IsZero() {
+			inc.Status = StatusTriggered
+		}
+		inc.MitigatedAt, inc.MitigatedBy = time.Time{}, Actor{}
+		reopen := Entry{
+			Kind:  EntryReopened,
+			Actor: Bot,
+			Text:  fmt.Sprintf("alert %s fired again %s after mitigation; back to %s", p.title, humanDuration(after), inc.Status),
+			Data:  map[string]string{"fingerprint": p.fp, "after": after.String(), "status": string(inc.Status)},
+		}
+		if err := in.add(t, &out, reopen); err != nil {
+			return Outcome{}, err
+		}
+		out.Repeat = false
+		in.reopened++
+		return out, nil
+	}
+	in.repeats++
+	return out, nil
+}
+
+// resolveAlert records that monitoring resolved one of t's alerts, and
+// mitigates the incident once none of its alerts fires any more.
+func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, error) {
+	inc := t.inc
+	i, ok := t.alertIndex(p.fp)
+	if !ok || !inc.Alerts[i].Firing {
+		in.ignored++
+		return Outcome{Incident: inc}, nil // nothing new: already resolved
+	}
+	st := &inc.Alerts[i]
+	st.Firing = false
+	out := Outcome{Incident: inc}
+	if err := in.add(t, &out, Entry{
+		Kind: EntryAlertResolved,
+		Text: st.Name + " resolved",
+		Data: map[string]string{"fingerprint": p.fp, "source": p.Source},
+	}); err != nil {
+		return Outcome{}, err
+	}
+	in.resolved++
+	if inc.Status != StatusTriggered && inc.Status != StatusAcknowledged {
+		return out, nil
+	}
+	for _, a := range inc.Alerts {
+		if a.Firing {
+			return out, nil
+		}
+	}
+	inc.Status = StatusMitigated
+	inc.MitigatedAt, inc.MitigatedBy = in.now, Bot
+	if err := in.tx.DeleteTimers(inc.Number, "escalate/"); err != nil {
+		return Outcome{}, fmt.Errorf("cancel the escalation of incident #%d: %w", inc.Number, err)
+	}
+	if err := in.add(t, &out, Entry{Kind: EntryMitigated, Actor: Bot, Text: "all alerts resolved"}); err != nil {
+		return Outcome{}, err
+	}
+	return out, nil
+}
+
+// save writes every incident the batch changed, once.
+func (in *intake) save() error {
+	for _, n := range in.order {
+		t := in.touched[n]
+		if !t.dirty {
+			continue
+		}
+		t.inc.UpdatedAt = in.now
+		if err := in.tx.PutIncident(t.inc); err != nil {
+			return fmt.Errorf("save incident #%d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) logIntake(ctx context.Context, o Origin, outs []Outcome, in *intake) {
+	if in == nil {
+		s.log.DebugContext(ctx, "redelivered alerts ignored", "event", o.EventID, "alerts", len(outs))
+		return
+	}
+	for _, out := range outs {
+		if out.Created {
+			s.log.InfoContext(ctx, "incident opened by alert",
+				"incident", out.Incident.Number, "title", out.Incident.Title,
+				"severity", out.Incident.Severity.String(), "playbook", out.Incident.Playbook)
+		}
+	}
+	if in.reopened > 0 {
+		s.log.InfoContext(ctx, "flapping alerts reopened incidents", "reopened", in.reopened)
+	}
+	if in.ignored > 0 {
+		s.log.DebugContext(ctx, "resolved alerts without an open incident ignored", "alerts", in.ignored)
+	}
+	s.log.DebugContext(ctx, "alerts received", "alerts", len(outs), "created", in.created,
+		"repeats", in.repeats, "resolved", in.resolved, "event", o.EventID)
+}

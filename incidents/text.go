@@ -1,0 +1,88 @@
+package incidents
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxTitleLen bounds incident titles, which are shown on every card.
+const MaxTitleLen = 200
+
+// cleanText trims s and checks it against the limits every free text on the
+// timeline obeys. what names the text in errors ("the note", "the reason").
+func cleanText(n uint64, what, s string, required bool, limit int) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		if required {
+			return "", fmt.Errorf("%s%s is empty: %w", incidentPrefix(n), what, ErrEmpty)
+		}
+		return "", nil
+	}
+	if l := utf8.RuneCountInString(s); l > limit {
+		return "", fmt.Errorf("%s%s is %d characters; the limit is %d: %w", incidentPrefix(n), what, l, limit, ErrTooLong)
+	}
+	return s, nil
+}
+
+func incidentPrefix(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("incident #%d: ", n)
+}
+
+// truncate shortens s to at most limit characters, marking the cut, for
+// text that comes from machines (alerts, action output) and must not be
+// refused for its length.
+func truncate(s string, limit int) string {
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	cut := 0
+	for i := range s {
+		if cut == limit-1 {
+			return s[:i] + "…"
+		}
+		cut++
+	}
+	return s
+}
+
+// firstLine returns s up to its first line break, for titles.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// stamp renders a time for error messages and the postmortem.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// humanDuration renders a duration the way responders say it: "45s",
+// "4m12s", "2h5m" (seconds dropped past an hour), "3d4h".
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	days := d / (24 * time.Hour)
+	return fmt.Sprintf("%dd%dh", days, (d-days*24*time.Hour)/time.Hour)
+}

@@ -1,0 +1,38 @@
+// Package storage keeps Firebreak's state in one bbolt file: incidents,
+// their timelines, the indexes that find an incident from an alert
+// fingerprint or a chat channel, timers that must survive a restart, and the
+// platform event ids already handled. DB implements incidents.Store.
+//
+// # Durability
+//
+// Update returns nil only after the transaction that holds the caller's
+// writes has been committed and fsynced (unless Options.NoSync, which is for
+// tests and benchmarks). Concurrent Update calls share one write transaction
+// and one fsync (group commit), so an alert storm costs one disk flush per
+// batch rather than one per alert, while a lone caller is committed at once.
+//
+// # Layout
+//
+// All keys are big-endian so that bbolt's byte order is numeric order:
+//
+//	incidents           number(8)                       → JSON incidents.Incident
+//	events              number(8) seq(8)                → incidents.Entry, compact binary (entry.go)
+//	seq                 number(8)                       → last seq(8) of that timeline
+//	open                number(8)                       → (empty) for every open incident
+//	open_by_fingerprint fingerprint                     → number(8)
+//	home                len+platform len+channel len+thread number(8) → (empty)
+//	timers              due(8) number(8) key            → JSON incidents.Timer
+//	timers_by_incident  number(8) key due(8)            → (empty)
+//	seen_events         event id                        → seen at(8)
+//	seen_by_time        seen at(8) event id             → (empty)
+//	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
+//
+// Times in keys are Unix nanoseconds with the sign bit flipped, so that they
+// sort in time order. Home components are length-prefixed (uvarint) so that
+// no home's key is a prefix of another's, whatever bytes chat ids contain.
+//
+// The incident record's Entries field is not trusted on write: the seq
+// bucket is the timeline's counter, and every read fills Entries from it, so
+// a caller writing back an incident it loaded before appending entries can
+// never rewind the counter and overwrite timeline entries.
+package storage
