@@ -283,6 +283,12 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
 	}
+	if err := in.s.scheduleEscalation(in.tx, inc, in.now); err != nil {
+		return Outcome{}, err
+	}
+	if err := in.s.scheduleStepReminder(in.tx, inc, in.now); err != nil {
+		return Outcome{}, err
+	}
 	t := &touchedIncident{inc: inc, dirty: true}
 	in.touched[inc.Number] = t
 	in.order = append(in.order, inc.Number)
@@ -345,6 +351,11 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		}
 		if err := in.add(t, &out, reopen); err != nil {
 			return Outcome{}, err
+		}
+		if inc.Status == StatusTriggered {
+			if err := in.s.scheduleEscalation(in.tx, inc, in.now); err != nil {
+				return Outcome{}, err
+			}
 		}
 		out.Repeat = false
 		in.reopened++

@@ -46,7 +46,12 @@ func (s *Service) Declare(ctx context.Context, o Origin, title string, sev Sever
 		if err := tx.CreateIncident(inc); err != nil {
 			return fmt.Errorf("declare %q: %w", title, err)
 		}
-		c := &change{tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
+		// A declared incident has its commander already, so it does not
+		// escalate; its steps still remind.
+		if err := s.scheduleStepReminder(tx, inc, now); err != nil {
+			return err
+		}
+		c := &change{s: s, tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
 		data := map[string]string{"severity": inc.Severity.String()}
 		if inc.Playbook != "" {
 			data["playbook"] = inc.Playbook
@@ -204,8 +209,13 @@ func (c *change) finishStep(stepID string, status StepStatus, note string) error
 		}
 	}
 	c.out.StepChanged = inc.Current != before
-	if err := c.tx.DeleteTimers(inc.Number, "remind/step/"+id); err != nil {
+	if err := c.tx.DeleteTimers(inc.Number, TimerStepReminder+id); err != nil {
 		return fmt.Errorf("cancel the reminder for step %s of incident #%d: %w", id, inc.Number, err)
+	}
+	if c.out.StepChanged {
+		if err := c.s.scheduleStepReminder(c.tx, inc, c.now); err != nil {
+			return err
+		}
 	}
 
 	e := Entry{Kind: EntryStepDone, Step: id, Data: map[string]string{"title": title}}
@@ -300,6 +310,9 @@ func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Sever
 		if inc.Status == StatusResolved {
 			return errResolved(inc)
 		}
+		if err := c.require(PermSeverity); err != nil {
+			return err
+		}
 		if inc.Severity == sev {
 			return fmt.Errorf("incident #%d is already %s: %w", n, sev, ErrInvalidTransition)
 		}
@@ -324,6 +337,9 @@ func (s *Service) PostUpdate(ctx context.Context, o Origin, n uint64, text strin
 			return errResolved(c.inc)
 		}
 		c.inc.LastUpdate = text
+		if err := s.scheduleUpdateReminder(c.tx, c.inc, c.now); err != nil {
+			return err
+		}
 		return c.add(Entry{Kind: EntryStatusUpdate, Text: text})
 	})
 }
@@ -371,6 +387,9 @@ func (s *Service) Resolve(ctx context.Context, o Origin, n uint64, summary strin
 		inc := c.inc
 		if inc.Status == StatusResolved {
 			return errResolved(inc)
+		}
+		if err := c.require(PermResolve); err != nil {
+			return err
 		}
 		if inc.MitigatedAt.IsZero() {
 			inc.MitigatedAt, inc.MitigatedBy = c.now, c.actor

@@ -87,7 +87,6 @@ type ListQuery struct {
 	Limit    int // 0 = all
 }
 
-
 // Get loads one incident.
 func (s *Service) Get(ctx context.Context, n uint64) (*Incident, error) {
 	var inc *Incident
@@ -192,6 +191,7 @@ func loadIncident(tx ReadTx, n uint64) (*Incident, error) {
 // may run the transaction function more than once, so a change is built
 // anew on every run and touches nothing outside the transaction.
 type change struct {
+	s     *Service
 	tx    Tx
 	inc   *Incident
 	now   time.Time
@@ -226,8 +226,9 @@ func (c *change) add(e Entry) error {
 func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, fn func(c *change) error) (Outcome, error) {
 	now := s.now()
 	var out Outcome
+	var refused error
 	err := s.store.Update(ctx, func(tx Tx) error {
-		out = Outcome{}
+		out, refused = Outcome{}, nil
 		dup, err := markSeen(tx, o, now)
 		if err != nil {
 			return err
@@ -243,9 +244,17 @@ func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, 
 		if err != nil {
 			return err
 		}
-		c := &change{tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
+		c := &change{s: s, tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
 		if err := fn(c); err != nil {
-			return err
+			var r *refusal
+			if !errors.As(err, &r) {
+				return err
+			}
+			// A refusal is part of the record: commit it, then report it.
+			refused = err
+			out = Outcome{}
+			c = &change{s: s, tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
+			return c.add(Entry{Kind: EntryRefused, Text: fmt.Sprintf("refused: %s may not %s", o.Actor, permVerb(r.perm)), Data: map[string]string{"permission": string(r.perm)}})
 		}
 		addParticipant(inc, o.Actor)
 		inc.UpdatedAt = now
@@ -258,6 +267,10 @@ func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, 
 	if err != nil {
 		s.log.DebugContext(ctx, "intent refused", "intent", intent, "incident", n, "actor", o.Actor.String(), "event", o.EventID, "err", err)
 		return Outcome{}, err
+	}
+	if refused != nil {
+		s.log.WarnContext(ctx, "permission refused", "intent", intent, "incident", n, "actor", o.Actor.String())
+		return out, refused
 	}
 	s.logOutcome(ctx, intent, o, out)
 	return out, nil

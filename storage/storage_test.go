@@ -309,3 +309,53 @@ func TestEntryEncodingRoundTrips(t *testing.T) {
 	}))
 	assert.Equal(t, want, got)
 }
+
+// An escalation that came due while Firebreak was down fires once, at the
+// first FireDue after the restart.
+func TestTimerDueDuringDowntimeFiresOnceAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "firebreak.db")
+	cfg, err := playbooks.Parse("esc.yaml", []byte(`escalation:
+  levels:
+    - {after: 5m, notify: ["@oncall"]}
+    - {after: 10m, notify: ["@lead"]}
+playbooks:
+  - id: outage
+    steps: [{id: look, title: Look}]
+`))
+	require.NoError(t, err)
+	now := t0
+	clock := func() time.Time { return now }
+	svcFor := func(db *storage.DB) *incidents.Service {
+		return incidents.NewService(db, cfg, incidents.WithClock(clock), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	}
+	db := open(t, path)
+	_, err = svcFor(db).ReceiveAlert(ctx, incidents.Origin{Actor: alice, Home: home}, incidents.Alert{Name: "Down", Status: incidents.AlertFiring})
+	require.NoError(t, err)
+	now = t0.Add(6 * time.Minute)
+	fired, err := svcFor(db).FireDue(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, fired, 1, "level 1 before the crash")
+	require.NoError(t, db.Close())
+
+	// Down from 6m to 20m: level 2 came due at 10m.
+	now = t0.Add(20 * time.Minute)
+	db = open(t, path)
+	defer db.Close()
+	svc := svcFor(db)
+	fired, err = svc.FireDue(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, fired, 1)
+	assert.Equal(t, "escalate/0/1", fired[0].Timer.Key)
+	fired, err = svc.FireDue(ctx, 0)
+	require.NoError(t, err)
+	assert.Empty(t, fired, "once")
+	var escalations int
+	require.NoError(t, svc.Timeline(ctx, 1, func(e incidents.Entry) error {
+		if e.Kind == incidents.EntryEscalation {
+			escalations++
+		}
+		return nil
+	}))
+	assert.Equal(t, 2, escalations)
+}
