@@ -58,6 +58,9 @@ type IncidentSettings struct {
 	Announce map[string]string `yaml:"announce"`
 	// StakeholderChannels receive status updates.
 	StakeholderChannels []string `yaml:"stakeholder_channels"`
+	// UpdateNotifiers (names from notifiers) also receive every status
+	// update, e.g. a status page's webhook.
+	UpdateNotifiers []string `yaml:"update_notifiers"`
 	// UpdateInterval is when the next status update is due after one is
 	// posted (default 30m); a reminder fires then.
 	UpdateInterval Duration `yaml:"update_interval"`

@@ -97,6 +97,11 @@ func (v *validator) run() {
 	v.grouping()
 	probes := v.probes()
 	notifiers := v.notifiers()
+	for i, n := range c.Incidents.UpdateNotifiers {
+		if !notifiers[n] {
+			v.problem(fmt.Sprintf("incidents.update_notifiers[%d]", i), "no notifier named %q in notifiers", n)
+		}
+	}
 	playbookIDs := v.playbooks(probes)
 	v.match(playbookIDs)
 	if c.Escalation != nil {

@@ -341,3 +341,13 @@ func TestTemplateFuncs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "API Roll Back Now n/a a, b 2026-11-25 08:05 UTC", out)
 }
+
+// Templates are checked by playbooks at load time against its list of
+// names; every one of them must exist when the bot renders.
+func TestFuncsCoverWhatPlaybooksAllows(t *testing.T) {
+	funcs := Funcs()
+	for _, name := range playbooks.TemplateFuncs {
+		assert.Contains(t, funcs, name)
+	}
+	assert.Len(t, funcs, len(playbooks.TemplateFuncs))
+}
