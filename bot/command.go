@@ -332,3 +332,62 @@ func truncate(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n]) + "…"
 }
+
+// ParseMention turns the person named in a command into an Actor on
+// platform: "me"/"@me" is self; "<@U123>", "<@!123>" (Discord nickname
+// form) and Slack's "<@U123|ana>" are user ids; "@name" is a name; a bare
+// word that looks like a platform id (U0123ABC, a Discord snowflake) is an
+// id, any other bare word a name.
+func ParseMention(s string, self incidents.Actor, platform string) (incidents.Actor, error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(strings.TrimPrefix(s, "@")) {
+	case "me", "myself":
+		return self, nil
+	case "":
+		return incidents.Actor{}, fmt.Errorf("name a person: @user or me: %w", ErrUsage)
+	case "everyone", "here", "channel":
+		return incidents.Actor{}, fmt.Errorf("a role goes to one person, not %q: %w", s, ErrUsage)
+	}
+	if inner, ok := strings.CutPrefix(s, "<@"); ok {
+		inner, ok = strings.CutSuffix(inner, ">")
+		inner = strings.TrimPrefix(inner, "!")
+		id, name, _ := strings.Cut(inner, "|")
+		if !ok || id == "" || strings.HasPrefix(id, "&") || strings.ContainsAny(id, "<>@ \t\n") {
+			return incidents.Actor{}, fmt.Errorf("%q is not a mention of a person: %w", truncate(s, 40), ErrUsage)
+		}
+		return incidents.Actor{Platform: platform, ID: id, Name: name}, nil
+	}
+	if strings.ContainsAny(s, "<> \t\n") {
+		return incidents.Actor{}, fmt.Errorf("%q is not a person: %w", truncate(s, 40), ErrUsage)
+	}
+	if name, ok := strings.CutPrefix(s, "@"); ok {
+		if platform == "console" {
+			// The console knows people only by name, so the name is the id.
+			return incidents.Actor{Platform: platform, ID: name, Name: name}, nil
+		}
+		return incidents.Actor{Platform: platform, Name: name}, nil
+	}
+	if looksLikeID(s) {
+		return incidents.Actor{Platform: platform, ID: s}, nil
+	}
+	if platform == "console" {
+		return incidents.Actor{Platform: platform, ID: s, Name: s}, nil
+	}
+	return incidents.Actor{Platform: platform, Name: s}, nil
+}
+
+// looksLikeID recognises Slack user ids (U/W + upper-case letters and
+// digits) and Discord snowflakes (15–20 digits).
+func looksLikeID(s string) bool {
+	if len(s) < 6 || len(s) > 24 {
+		return false
+	}
+	digits := strings.Trim(s, "0123456789") == ""
+	if digits {
+		return len(s) >= 15
+	}
+	if s[0] != 'U' && s[0] != 'W' {
+		return false
+	}
+	return strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == "" && strings.ContainsAny(s, "0123456789")
+}

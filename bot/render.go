@@ -1,0 +1,275 @@
+package bot
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
+)
+
+// Button action ids. A button's Value is "<n>:<stepID>" for step buttons
+// and "<n>" for the others.
+const (
+	ActionStepDone = "step_done"
+	ActionStepSkip = "step_skip"
+	ActionAck      = "ack"
+	ActionMitigate = "mitigate"
+	ActionResolve  = "resolve"
+)
+
+// escaper defuses markup and mentions in text from outside Firebreak.
+// A zero-width space after a markup character keeps the text readable
+// while stopping it from pairing into bold, italics, strikes or links on
+// every platform; backticks become a look-alike so code spans cannot open.
+var escaper = strings.NewReplacer(
+	"*", "*\u200b",
+	"_", "_\u200b",
+	"~", "~\u200b",
+	"|", "|\u200b",
+	"[", "[\u200b",
+	"<", "<\u200b",
+	"`", "\u02cb",
+)
+
+// Escape makes outside text (alert titles, notes, names) safe to put in a
+// Message: it cannot ping @everyone/@here/<!channel>/<!here>/<!everyone>
+// or a <@&role>, cannot mention anyone, and cannot inject markup.
+func Escape(s string) string {
+	return incidents.DefuseMentions(escaper.Replace(s))
+}
+
+// Mention renders who for a chat on platform: a real mention when the
+// person is from that platform, else their name, so a Slack user id never
+// shows up as a broken mention on Discord.
+func Mention(who incidents.Actor, platform string) string {
+	if who.Same(incidents.Bot) {
+		return "Firebreak"
+	}
+	if who.ID != "" && who.Platform == platform {
+		return "<@" + who.ID + ">"
+	}
+	return Escape(who.String())
+}
+
+// Clock formats t the way every card shows times: UTC, minutes.
+func Clock(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("15:04 UTC")
+}
+
+// stamp is a full UTC date and time, for timelines and lists.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// human prints a duration the way people say it: "4m", "1h12m", "35s".
+func human(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.String()
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	}
+	d = d.Round(time.Minute)
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	if m == 0 {
+		return strconv.Itoa(h) + "h"
+	}
+	return fmt.Sprintf("%dh%dm", h, m)
+}
+
+// statusIcon is the colour of a status at a glance.
+func statusIcon(s incidents.Status) string {
+	switch s {
+	case incidents.StatusTriggered:
+		return "🔴"
+	case incidents.StatusAcknowledged:
+		return "🟠"
+	case incidents.StatusMitigated:
+		return "🟢"
+	case incidents.StatusResolved:
+		return "✅"
+	}
+	return "⚪"
+}
+
+// Headline is the one line that names an incident everywhere:
+// "🔴 #4 HighErrorRate api-gateway · SEV1 · triggered".
+func Headline(inc *incidents.Incident) string {
+	return fmt.Sprintf("%s **#%d %s** · %s · %s", statusIcon(inc.Status), inc.Number, Escape(inc.Title), inc.Severity, inc.Status)
+}
+
+// renderer renders cards for one platform at one moment.
+type renderer struct {
+	platform string
+	books    *playbooks.Config
+	now      time.Time
+}
+
+// card is the incident summary: headline, people, durations, and the
+// lifecycle buttons that apply now. withButtons is false when a step card
+// follows with the same buttons.
+func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
+	var b strings.Builder
+	b.WriteString(Headline(inc))
+	if inc.LastUpdate != "" {
+		b.WriteString("\nLatest update: " + Escape(inc.LastUpdate))
+	}
+	if inc.Summary != "" {
+		b.WriteString("\nSummary: " + Escape(inc.Summary))
+	}
+	m := Message{Text: b.String()}
+	commander := "nobody yet"
+	if inc.Commander != nil {
+		commander = Mention(*inc.Commander, r.platform)
+	}
+	m.Fields = append(m.Fields, Field{Label: "Commander", Value: commander})
+	if inc.Comms != nil {
+		m.Fields = append(m.Fields, Field{Label: "Comms", Value: Mention(*inc.Comms, r.platform)})
+	}
+	if inc.Service != "" {
+		m.Fields = append(m.Fields, Field{Label: "Service", Value: Escape(inc.Service)})
+	}
+	if inc.Playbook != "" {
+		name := inc.Playbook
+		if pb := r.playbook(inc); pb != nil && pb.Name != "" {
+			name = pb.Name
+		}
+		m.Fields = append(m.Fields, Field{Label: "Playbook", Value: Escape(name)})
+	}
+	if len(inc.Steps) > 0 {
+		m.Fields = append(m.Fields, Field{Label: "Steps", Value: fmt.Sprintf("%d/%d finished", finished(inc), len(inc.Steps))})
+	}
+	if inc.AlertCount > 1 {
+		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
+	}
+	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
+	if withButtons {
+		m.Actions = lifecycleButtons(inc)
+	}
+	return m
+}
+
+// durations says how long each phase took so far: "open 12m, acknowledged
+// after 2m".
+func (r renderer) durations(inc *incidents.Incident) string {
+	end := r.now
+	if !inc.ResolvedAt.IsZero() {
+		end = inc.ResolvedAt
+	}
+	parts := []string{"open " + human(end.Sub(inc.OpenedAt))}
+	if d := inc.TimeToAcknowledge(); d > 0 {
+		parts = append(parts, "acknowledged after "+human(d))
+	}
+	if d := inc.TimeToMitigate(); d > 0 {
+		parts = append(parts, "mitigated after "+human(d))
+	}
+	if d := inc.TimeToResolve(); d > 0 {
+		parts = append(parts, "resolved after "+human(d))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func finished(inc *incidents.Incident) int {
+	n := 0
+	for _, s := range inc.Steps {
+		if s.Status != incidents.StepPending {
+			n++
+		}
+	}
+	return n
+}
+
+func (r renderer) playbook(inc *incidents.Incident) *playbooks.Playbook {
+	if r.books == nil || inc.Playbook == "" {
+		return nil
+	}
+	return r.books.Playbook(inc.Playbook)
+}
+
+// lifecycleButtons are the buttons that move the incident itself.
+func lifecycleButtons(inc *incidents.Incident) []Action {
+	n := strconv.FormatUint(inc.Number, 10)
+	var as []Action
+	if inc.Status == incidents.StatusTriggered {
+		as = append(as, Action{ID: ActionAck, Label: "Acknowledge", Value: n})
+	}
+	if inc.Status == incidents.StatusTriggered || inc.Status == incidents.StatusAcknowledged {
+		as = append(as, Action{ID: ActionMitigate, Label: "Mitigated", Value: n})
+	}
+	if inc.Status.Open() {
+		as = append(as, Action{ID: ActionResolve, Label: "Resolve", Style: StyleDanger, Value: n})
+	}
+	return as
+}
+
+// step is the current step card: "Step 2/4: Communicate", instructions,
+// checklist, and [Done] [Skip] plus [Acknowledge] while nobody has and
+// [Resolve]. When every step is finished it says so and offers the
+// lifecycle buttons instead.
+func (r renderer) step(inc *incidents.Incident) Message {
+	st := inc.CurrentStep()
+	if st == nil {
+		text := fmt.Sprintf("🏁 **#%d: all %d steps finished.**", inc.Number, len(inc.Steps))
+		if inc.Status.Open() {
+			text += " Mitigate or resolve when the impact is over."
+		}
+		return Message{Text: text, Actions: lifecycleButtons(inc)}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "**#%d · Step %d/%d: %s**", inc.Number, inc.Current+1, len(inc.Steps), Escape(st.Title))
+	if pb := r.playbook(inc); pb != nil {
+		if i := pb.StepIndex(st.ID); i >= 0 {
+			ps := pb.Steps[i]
+			if s := strings.TrimSpace(ps.Instructions); s != "" {
+				b.WriteString("\n" + s)
+			}
+			for _, item := range ps.Checklist {
+				b.WriteString("\n☐ " + item)
+			}
+		}
+	}
+	value := fmt.Sprintf("%d:%s", inc.Number, st.ID)
+	n := strconv.FormatUint(inc.Number, 10)
+	as := []Action{
+		{ID: ActionStepDone, Label: "Done", Style: StylePrimary, Value: value},
+		{ID: ActionStepSkip, Label: "Skip", Value: value},
+	}
+	if inc.Status == incidents.StatusTriggered {
+		as = append(as, Action{ID: ActionAck, Label: "Acknowledge", Value: n})
+	}
+	if inc.Status.Open() {
+		as = append(as, Action{ID: ActionResolve, Label: "Resolve", Style: StyleDanger, Value: n})
+	}
+	return Message{Text: b.String(), Actions: as}
+}
+
+// finishedStep is what a step card becomes once its step is done or
+// skipped: who did it and when, with no buttons left to press.
+func (r renderer) finishedStep(inc *incidents.Incident, st incidents.StepState) Message {
+	icon, verb := "✅", "done"
+	if st.Status == incidents.StepSkipped {
+		icon, verb = "⏭️", "skipped"
+	}
+	text := fmt.Sprintf("%s #%d %s — %s by %s at %s", icon, inc.Number, Escape(st.Title), verb, Mention(st.By, r.platform), Clock(st.At))
+	if st.Note != "" {
+		text += "\n> " + Escape(st.Note)
+	}
+	return Message{Text: text}
+}
+
+// timelineLine is one timeline entry: "14:02:05Z Ana — acknowledged".
+func (r renderer) timelineLine(e incidents.Entry) string {
+	text := strings.ReplaceAll(e.Text, "\n", " ")
+	if e.Step != "" && !strings.Contains(text, e.Step) {
+		text += " (" + e.Step + ")"
+	}
+	return fmt.Sprintf("`%s` %s — %s", stamp(e.At), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+}

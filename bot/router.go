@@ -1,0 +1,1019 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/firebreak/firebreak/bot/alerttext"
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// Observer receives incident durations, for metrics. The binary passes a
+// Prometheus histogram pair; nil means no metrics.
+type Observer interface {
+	ObserveAcknowledged(time.Duration)
+	ObserveResolved(time.Duration)
+}
+
+// RouterConfig configures a Router. Zero values pick the defaults.
+type RouterConfig struct {
+	Logger *slog.Logger
+	// PostmortemDir is where /incident postmortem writes files (default:
+	// postmortem.directory from playbooks.yaml, else "postmortems").
+	PostmortemDir string
+	// Now is the clock used on cards (default time.Now).
+	Now func() time.Time
+	// RepeatInterval bounds chat posts about repeated alerts: at most one
+	// summary per incident per interval (default: grouping.repeat_interval,
+	// else 1m).
+	RepeatInterval time.Duration
+	// Metrics observes time to acknowledge and resolve; nil means none.
+	Metrics Observer
+}
+
+// MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
+// bigger ones are only written to the file.
+const MaxPostmortemSize = 5 << 20
+
+// maxRepeatStates bounds the coalescing state: one entry per incident
+// with unannounced repeats.
+const maxRepeatStates = 1000
+
+// maxAnnouncers bounds concurrent background announcements of webhook
+// alerts, so an alert storm queues instead of spawning without limit.
+const maxAnnouncers = 16
+
+// Router turns chat events into incidents.Service calls and says what
+// happened. It implements Handler. All adapters share one Router, so an
+// incident can be worked from Slack, Discord and the console alike.
+//
+// The Router owns goroutines: one per incident with repeats waiting to be
+// summarised, and one per webhook batch being announced. Run stops them.
+type Router struct {
+	svc *incidents.Service
+	cfg RouterConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	chats   map[string]Chat
+	repeats map[repeatKey]*repeatState
+	stopped bool
+
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
+	sem    chan struct{}
+}
+
+// repeatKey is one incident as seen in one chat channel.
+type repeatKey struct {
+	incident uint64
+	platform string
+	channel  string
+}
+
+// repeatState is what a channel has not yet been told about an incident's
+// repeated alerts.
+type repeatState struct {
+	thread  string
+	title   string
+	pending int
+	total   int
+}
+
+// NewRouter returns a Router over svc. Call Run to stop its goroutines.
+func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	books := svc.Playbooks()
+	if cfg.RepeatInterval <= 0 && books != nil {
+		cfg.RepeatInterval = books.Grouping.RepeatInterval.D()
+	}
+	if cfg.RepeatInterval <= 0 {
+		cfg.RepeatInterval = time.Minute
+	}
+	if cfg.PostmortemDir == "" && books != nil {
+		cfg.PostmortemDir = books.Postmortem.Directory
+	}
+	if cfg.PostmortemDir == "" {
+		cfg.PostmortemDir = "postmortems"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
+		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{},
+		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
+}
+
+// AddChat registers the Chat of a platform ("console", "slack",
+// "discord"), for what is not a reply: repeat summaries, announcements of
+// webhook alerts, updates of pressed messages, uploads. Safe for
+// concurrent use.
+func (r *Router) AddChat(platform string, c Chat) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.chats[platform] = c
+}
+
+// Run blocks until ctx is done, then stops every goroutine the Router
+// started (repeat summaries not yet posted are dropped; their counts are
+// on the timeline) and waits for them.
+func (r *Router) Run(ctx context.Context) error {
+	<-ctx.Done()
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.bgStop()
+	r.bg.Wait()
+	return nil
+}
+
+func (r *Router) chat(platform string) Chat {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.chats[platform]
+}
+
+// platformRank orders platforms for announcements: the console first (it
+// is only registered when run locally), then Slack, then Discord, then
+// any other.
+func platformRank(p string) int {
+	switch p {
+	case "console":
+		return 0
+	case "slack":
+		return 1
+	case "discord":
+		return 2
+	}
+	return 3
+}
+
+// platforms lists registered platforms, primary first.
+func (r *Router) platforms() []string {
+	r.mu.Lock()
+	ps := make([]string, 0, len(r.chats))
+	for p := range r.chats {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(ps, func(a, b string) int {
+		if d := platformRank(a) - platformRank(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return ps
+}
+
+// goBackground runs fn on its own goroutine under the Router's context.
+// Nothing starts once Run has ended.
+func (r *Router) goBackground(fn func(ctx context.Context)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		fn(r.bgCtx)
+	}()
+	return true
+}
+
+func (r *Router) renderer(platform string) renderer {
+	return renderer{platform: platform, books: r.svc.Playbooks(), now: r.cfg.Now()}
+}
+
+func origin(ev Event) incidents.Origin {
+	o := incidents.Origin{Actor: ev.User, Home: incidents.Home{Platform: ev.Platform, Channel: ev.Channel, Thread: ev.Thread}}
+	if ev.ID != "" {
+		// Platforms' ids may collide with each other, never within one.
+		o.EventID = ev.Platform + ":" + ev.ID
+	}
+	return o
+}
+
+func kindName(k EventKind) string {
+	switch k {
+	case KindMessage:
+		return "message"
+	case KindCommand:
+		return "command"
+	case KindAction:
+		return "action"
+	case KindReaction:
+		return "reaction"
+	}
+	return "kind-" + strconv.Itoa(int(k))
+}
+
+// Handle implements Handler.
+func (r *Router) Handle(ctx context.Context, ev Event, reply Replier) error {
+	h := handling{Router: r, ev: ev, reply: reply, rd: r.renderer(ev.Platform), outcome: "ignored"}
+	var err error
+	switch ev.Kind {
+	case KindMessage:
+		err = h.message(ctx)
+	case KindCommand:
+		err = h.command(ctx)
+	case KindAction:
+		err = h.action(ctx)
+	case KindReaction:
+		err = h.reaction(ctx)
+	default:
+		err = fmt.Errorf("event %s: unknown kind %d", ev.ID, ev.Kind)
+	}
+	attrs := []any{"event", ev.ID, "kind", kindName(ev.Kind), "platform", ev.Platform, "channel", ev.Channel, "outcome", h.outcome}
+	if h.incident != 0 {
+		attrs = append(attrs, "incident", h.incident)
+	}
+	if err != nil {
+		r.log.WarnContext(ctx, "event failed", append(attrs, "err", err)...)
+		return err
+	}
+	r.log.InfoContext(ctx, "event handled", attrs...)
+	return nil
+}
+
+// handling is one event being handled.
+type handling struct {
+	*Router
+	ev       Event
+	reply    Replier
+	rd       renderer
+	outcome  string
+	incident uint64
+}
+
+// say posts publicly in the event's channel.
+func (h *handling) say(ctx context.Context, m Message) error {
+	if _, err := h.reply.Reply(ctx, m); err != nil {
+		return fmt.Errorf("reply in %s: %w", h.ev.Channel, err)
+	}
+	return nil
+}
+
+// whisper answers only the event's user.
+func (h *handling) whisper(ctx context.Context, text string) error {
+	return h.say(ctx, Message{Text: text, Ephemeral: true})
+}
+
+// userError reports whether a person caused err and can fix it; such
+// errors are answered and are not the adapter's problem.
+func userError(err error) bool {
+	for _, e := range []error{ErrUsage, incidents.ErrInvalidTransition, incidents.ErrNoSuchStep,
+		incidents.ErrNoIncident, incidents.ErrEmpty, incidents.ErrTooLong, incidents.ErrNotFound,
+		incidents.ErrBadSeverity, incidents.ErrForbidden} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse tells the user what went wrong. Errors the user did not cause
+// are returned too, so the adapter logs them.
+func (h *handling) refuse(ctx context.Context, err error) error {
+	h.outcome = "refused"
+	text := "⚠️ " + Escape(err.Error())
+	user := userError(err)
+	if !user {
+		h.outcome = "failed"
+		text = "⚠️ Firebreak could not do that: " + Escape(err.Error())
+	}
+	if rerr := h.whisper(ctx, text); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if user {
+		return nil
+	}
+	return err
+}
+
+func (h *handling) message(ctx context.Context) error {
+	ev := h.ev
+	if ev.User.Same(incidents.Bot) {
+		return nil
+	}
+	books := h.svc.Playbooks()
+	if !books.IsAlertChannel(ev.Channel) && !books.IsAlertChannel(ev.ChannelName) {
+		return nil
+	}
+	alert, ok := alerttext.Parse(ev.Text)
+	if !ok {
+		return nil
+	}
+	o := origin(ev)
+	out, err := h.svc.ReceiveAlert(ctx, o, alert)
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	return h.announce(ctx, ev.Platform, ev.Channel, ev.Thread, out, func(m Message) error { return h.say(ctx, m) })
+}
+
+// announce says what an alert did to chat: a new incident with its first
+// step, a reopen, a mitigation; repeats are coalesced.
+func (h *handling) announce(ctx context.Context, platform, channel, thread string, out incidents.Outcome, post func(Message) error) error {
+	if out.Incident == nil {
+		return nil
+	}
+	h.incident = out.Incident.Number
+	if out.Duplicate {
+		h.outcome = "duplicate"
+		return nil
+	}
+	h.outcome = "recorded"
+	msgs := h.Router.alertMessages(platform, out, channel, thread)
+	if out.Created {
+		h.outcome = "created"
+	}
+	for _, m := range msgs {
+		if err := post(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alertMessages are what one alert outcome makes Firebreak say on
+// platform, with repeats handed to the coalescer instead.
+func (r *Router) alertMessages(platform string, out incidents.Outcome, channel, thread string) []Message {
+	inc := out.Incident
+	rd := r.renderer(platform)
+	switch {
+	case out.Created:
+		return r.openingMessages(rd, inc)
+	case out.Repeat:
+		r.noteRepeat(inc, platform, channel, thread)
+		return nil
+	}
+	var msgs []Message
+	for _, e := range out.Entries {
+		switch e.Kind {
+		case incidents.EntryReopened:
+			msgs = append(msgs, Message{Text: fmt.Sprintf("♻️ **#%d reopened** — %s", inc.Number, Escape(e.Text)), Actions: lifecycleButtons(inc)})
+		case incidents.EntryMitigated:
+			msgs = append(msgs, Message{Text: fmt.Sprintf("🟢 **#%d mitigated** — every alert in it has resolved. `/incident #%d resolve <summary>` when it is over.", inc.Number, inc.Number)})
+			r.forgetRepeats(inc.Number)
+		}
+	}
+	return msgs
+}
+
+// openingMessages announce a new incident: its card, then its first step.
+// The card carries the lifecycle buttons only when no step card follows.
+func (r *Router) openingMessages(rd renderer, inc *incidents.Incident) []Message {
+	if len(inc.Steps) == 0 {
+		return []Message{rd.card(inc, true)}
+	}
+	return []Message{rd.card(inc, false), rd.step(inc)}
+}
+
+// noteRepeat counts a repeat. The first repeat of a quiet incident starts
+// a goroutine that posts one summary per RepeatInterval while repeats keep
+// coming, and ends once an interval passes without any.
+func (r *Router) noteRepeat(inc *incidents.Incident, platform, channel, thread string) {
+	key := repeatKey{incident: inc.Number, platform: platform, channel: channel}
+	r.mu.Lock()
+	st, ok := r.repeats[key]
+	if ok {
+		st.pending++
+		st.total = inc.AlertCount
+		r.mu.Unlock()
+		return
+	}
+	if len(r.repeats) >= maxRepeatStates || r.stopped {
+		r.mu.Unlock()
+		r.log.Warn("repeat not announced: too many incidents repeating at once", "incident", inc.Number)
+		return
+	}
+	st = &repeatState{thread: thread, title: inc.Title, pending: 1, total: inc.AlertCount}
+	r.repeats[key] = st
+	r.bg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.bg.Done()
+		r.summarise(r.bgCtx, key, st)
+	}()
+}
+
+// summarise posts the coalesced repeats of one incident, at most once per
+// interval, until an interval passes with nothing new.
+func (r *Router) summarise(ctx context.Context, key repeatKey, st *repeatState) {
+	t := time.NewTicker(r.cfg.RepeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			if r.repeats[key] == st {
+				delete(r.repeats, key)
+			}
+			r.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		if r.repeats[key] != st || st.pending == 0 {
+			if r.repeats[key] == st {
+				delete(r.repeats, key)
+			}
+			r.mu.Unlock()
+			return
+		}
+		pending, total, thread, title := st.pending, st.total, st.thread, st.title
+		st.pending = 0
+		chat := r.chats[key.platform]
+		r.mu.Unlock()
+		if chat == nil {
+			continue
+		}
+		m := Message{Thread: thread, Text: fmt.Sprintf("🔁 #%d %s fired again (×%d in the last %s, %d in total)",
+			key.incident, Escape(title), pending, human(r.cfg.RepeatInterval), total)}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := chat.Post(pctx, key.channel, m); err != nil {
+			r.log.Warn("posting a repeat summary", "incident", key.incident, "platform", key.platform, "err", err)
+		}
+		cancel()
+	}
+}
+
+// forgetRepeats drops unannounced repeats of an incident that is over;
+// its goroutines end at their next tick.
+func (r *Router) forgetRepeats(n uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.repeats {
+		if k.incident == n {
+			delete(r.repeats, k)
+		}
+	}
+}
+
+// withoutIncident reports whether a command acts on no single incident.
+func withoutIncident(name string) bool {
+	return name == "declare" || name == "list" || name == "help"
+}
+
+func (h *handling) command(ctx context.Context) error {
+	ev := h.ev
+	c, err := ParseCommand(ev.Text)
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	o := origin(ev)
+	n := c.Incident
+	if n == 0 && !withoutIncident(c.Name) {
+		if n, err = h.svc.Implied(ctx, o.Home); err != nil {
+			return h.refuse(ctx, err)
+		}
+	}
+	h.incident = n
+	who := Mention(ev.User, ev.Platform)
+	var out incidents.Outcome
+	var msgs []Message
+	switch c.Name {
+	case "help":
+		h.outcome = "answered"
+		return h.whisper(ctx, HelpText(c.Args))
+	case "list":
+		return h.list(ctx, c.All)
+	case "status":
+		return h.status(ctx, n)
+	case "timeline":
+		return h.timeline(ctx, n)
+	case "postmortem":
+		return h.postmortem(ctx, n)
+	case "declare":
+		out, err = h.svc.Declare(ctx, o, c.Args, c.Severity)
+		if err == nil && out.Incident != nil {
+			h.incident = out.Incident.Number
+			msgs = h.openingMessages(h.rd, out.Incident)
+		}
+	case "ack":
+		out, err = h.svc.Acknowledge(ctx, o, n)
+		if err == nil && !out.Duplicate {
+			h.observeAck(out.Incident)
+			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
+		}
+	case "step":
+		if c.Sub == "skip" {
+			out, err = h.svc.StepSkip(ctx, o, n, c.Step, c.Args)
+		} else {
+			out, err = h.svc.StepDone(ctx, o, n, c.Step, c.Args)
+		}
+		if err == nil {
+			msgs = h.stepMessages(out)
+		}
+	case "note":
+		out, err = h.svc.AddNote(ctx, o, n, c.Args)
+		msgs = []Message{{Text: fmt.Sprintf("📝 %s added a note to **#%d**: %s", who, n, Escape(c.Args))}}
+	case "followup":
+		out, err = h.svc.AddFollowUp(ctx, o, n, c.Args)
+		msgs = []Message{{Text: fmt.Sprintf("📋 %s added a follow-up to **#%d**: %s", who, n, Escape(c.Args))}}
+	case "role":
+		var target incidents.Actor
+		if target, err = ParseMention(c.User, ev.User, ev.Platform); err != nil {
+			return h.refuse(ctx, err)
+		}
+		out, err = h.svc.AssignRole(ctx, o, n, c.Role, target)
+		msgs = []Message{{Text: fmt.Sprintf("🎖️ %s is now %s of **#%d** (set by %s).", Mention(target, ev.Platform), c.Role, n, who)}}
+	case "severity":
+		out, err = h.svc.SetSeverity(ctx, o, n, c.Severity)
+		msgs = []Message{{Text: fmt.Sprintf("📈 %s set **#%d** to %s.", who, n, c.Severity)}}
+	case "update":
+		out, err = h.svc.PostUpdate(ctx, o, n, c.Args)
+		msgs = []Message{{Text: fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args))}}
+		if err == nil && !out.Duplicate {
+			msgs = append(msgs, h.stepMessages(out)...)
+		}
+	case "mitigate":
+		out, err = h.svc.Mitigate(ctx, o, n)
+		if err == nil && !out.Duplicate {
+			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s. `/incident resolve <summary>` when it is over.", who, n, human(out.Incident.TimeToMitigate()))}}
+		}
+	case "resolve":
+		out, err = h.svc.Resolve(ctx, o, n, c.Args)
+		if err == nil && !out.Duplicate {
+			h.observeResolve(out.Incident)
+			h.forgetRepeats(n)
+			msgs = []Message{resolvedMessage(out.Incident, who)}
+		}
+	default:
+		return h.refuse(ctx, fmt.Errorf("command %q is not handled: %w", c.Name, ErrUsage))
+	}
+	return h.finish(ctx, out, err, msgs)
+}
+
+// finish answers a state change: an error only to the user, a duplicate
+// not at all, and a success publicly.
+func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error, msgs []Message) error {
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	if out.Duplicate {
+		h.outcome = "duplicate"
+		return nil
+	}
+	h.outcome = "changed"
+	for _, m := range msgs {
+		if err := h.say(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepMessages announce the steps an intent finished and post the next
+// step card when the current step moved.
+func (h *handling) stepMessages(out incidents.Outcome) []Message {
+	if out.Duplicate || out.Incident == nil {
+		return nil
+	}
+	var msgs []Message
+	for _, e := range out.Entries {
+		if e.Kind != incidents.EntryStepDone && e.Kind != incidents.EntryStepSkipped {
+			continue
+		}
+		if st := out.Incident.Step(e.Step); st != nil {
+			msgs = append(msgs, h.rd.finishedStep(out.Incident, *st))
+		}
+	}
+	if out.StepChanged && out.Incident.Status.Open() {
+		msgs = append(msgs, h.rd.step(out.Incident))
+	}
+	return msgs
+}
+
+func resolvedMessage(inc *incidents.Incident, who string) Message {
+	text := fmt.Sprintf("✅ %s resolved **#%d** after %s.", who, inc.Number, human(inc.TimeToResolve()))
+	if inc.Summary != "" {
+		text += "\nSummary: " + Escape(inc.Summary)
+	}
+	return Message{Text: text + fmt.Sprintf("\nWrite it up while memories are fresh: `/incident #%d postmortem`.", inc.Number)}
+}
+
+func (r *Router) observeAck(inc *incidents.Incident) {
+	if r.cfg.Metrics != nil && inc != nil {
+		r.cfg.Metrics.ObserveAcknowledged(inc.TimeToAcknowledge())
+	}
+}
+
+func (r *Router) observeResolve(inc *incidents.Incident) {
+	if r.cfg.Metrics != nil && inc != nil {
+		r.cfg.Metrics.ObserveResolved(inc.TimeToResolve())
+	}
+}
+
+func (h *handling) status(ctx context.Context, n uint64) error {
+	inc, err := h.svc.Get(ctx, n)
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.outcome = "answered"
+	if !inc.Status.Open() || len(inc.Steps) == 0 {
+		return h.say(ctx, h.rd.card(inc, true))
+	}
+	if err := h.say(ctx, h.rd.card(inc, false)); err != nil {
+		return err
+	}
+	return h.say(ctx, h.rd.step(inc))
+}
+
+// listLimit bounds /incident list.
+const listLimit = 20
+
+func (h *handling) list(ctx context.Context, all bool) error {
+	list, err := h.svc.List(ctx, incidents.ListQuery{OpenOnly: !all, Limit: listLimit})
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.outcome = "answered"
+	switch {
+	case len(list) == 0 && all:
+		return h.whisper(ctx, "No incidents yet.")
+	case len(list) == 0:
+		return h.whisper(ctx, "No open incidents. 🎉")
+	}
+	var b strings.Builder
+	if all {
+		fmt.Fprintf(&b, "**Incidents** (newest %d)", listLimit)
+	} else {
+		b.WriteString("**Open incidents**")
+	}
+	for _, inc := range list {
+		b.WriteString("\n" + Headline(inc))
+		if inc.Commander != nil {
+			b.WriteString(" · " + Mention(*inc.Commander, h.ev.Platform))
+		}
+		b.WriteString(" · opened " + inc.OpenedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return h.whisper(ctx, b.String())
+}
+
+// timelineShown is how many of the latest entries /incident timeline shows.
+const timelineShown = 50
+
+func (h *handling) timeline(ctx context.Context, n uint64) error {
+	ring := make([]incidents.Entry, 0, timelineShown)
+	total := 0
+	err := h.svc.Timeline(ctx, n, func(e incidents.Entry) error {
+		if len(ring) == timelineShown {
+			ring = append(ring[:0], ring[1:]...)
+		}
+		ring = append(ring, e)
+		total++
+		return nil
+	})
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.outcome = "answered"
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Timeline of #%d** (UTC)", n)
+	if earlier := total - len(ring); earlier > 0 {
+		fmt.Fprintf(&b, " — %d earlier entries not shown; `/incident #%d postmortem` has them all", earlier, n)
+	}
+	for _, e := range ring {
+		b.WriteString("\n" + h.rd.timelineLine(e))
+	}
+	return h.whisper(ctx, b.String())
+}
+
+// limitedBuffer keeps at most limit bytes and notes when more came, so a
+// huge postmortem is not held in memory for chat.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+	over  bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.over || l.Len()+len(p) > l.limit {
+		l.over = true
+		return len(p), nil
+	}
+	return l.Buffer.Write(p)
+}
+
+// PostmortemPath is where the postmortem of incident n is written.
+func (r *Router) PostmortemPath(n uint64) string {
+	return filepath.Join(r.cfg.PostmortemDir, fmt.Sprintf("incident-%d-postmortem.md", n))
+}
+
+func (h *handling) postmortem(ctx context.Context, n uint64) error {
+	path := h.PostmortemPath(n)
+	buf := &limitedBuffer{limit: MaxPostmortemSize}
+	if err := writePostmortem(ctx, h.svc, n, path, buf); err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.outcome = "written"
+	comment := fmt.Sprintf("📄 Postmortem of **#%d** written to `%s`.", n, path)
+	if buf.over {
+		return h.say(ctx, Message{Text: comment + " It is over 5 MiB, so it is only in that file."})
+	}
+	chat := h.chat(h.ev.Platform)
+	if chat == nil {
+		return h.say(ctx, Message{Text: comment})
+	}
+	f := File{Name: filepath.Base(path), Title: fmt.Sprintf("Postmortem of incident #%d", n), Content: buf.Bytes()}
+	if err := chat.Upload(ctx, h.ev.Channel, h.ev.Thread, f, comment); err != nil {
+		h.outcome = "upload failed"
+		werr := h.whisper(ctx, fmt.Sprintf("⚠️ The postmortem is in `%s`, but attaching it failed: %s", path, Escape(err.Error())))
+		return errors.Join(fmt.Errorf("upload the postmortem of incident #%d: %w", n, err), werr)
+	}
+	h.outcome = "uploaded"
+	return nil
+}
+
+// writePostmortem renders the postmortem once into a temporary file and
+// buf, then renames the file into place, so nobody reads half a document.
+func writePostmortem(ctx context.Context, svc *incidents.Service, n uint64, path string, buf *limitedBuffer) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create the postmortem directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".postmortem-*")
+	if err != nil {
+		return fmt.Errorf("write the postmortem in %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	err = svc.Postmortem(ctx, n, ioMulti{f, buf})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o640)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write the postmortem of incident #%d to %s: %w", n, path, err)
+	}
+	return nil
+}
+
+// ioMulti writes to a file and a limitedBuffer; the buffer never fails.
+type ioMulti struct {
+	f   *os.File
+	buf *limitedBuffer
+}
+
+func (m ioMulti) Write(p []byte) (int, error) {
+	n, err := m.f.Write(p)
+	if err != nil {
+		return n, err
+	}
+	_, _ = m.buf.Write(p)
+	return n, nil
+}
+
+// parseValue reads a button value: "<n>" or "<n>:<stepID>".
+func parseValue(v string) (uint64, string, error) {
+	num, step, _ := strings.Cut(v, ":")
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 {
+		return 0, "", fmt.Errorf("this button names no incident (value %q): %w", truncate(v, 40), ErrUsage)
+	}
+	return n, step, nil
+}
+
+func (h *handling) action(ctx context.Context) error {
+	ev := h.ev
+	n, stepID, err := parseValue(ev.Value)
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.incident = n
+	o := origin(ev)
+	who := Mention(ev.User, ev.Platform)
+	var out incidents.Outcome
+	var pressed Message // what the pressed message becomes
+	var msgs []Message
+	switch ev.ActionID {
+	case ActionStepDone:
+		if stepID == "" {
+			return h.refuse(ctx, fmt.Errorf("this Done button names no step: %w", ErrUsage))
+		}
+		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
+		if err == nil && out.Incident != nil {
+			if st := out.Incident.Step(stepID); st != nil {
+				pressed = h.rd.finishedStep(out.Incident, *st)
+			}
+			if out.StepChanged && out.Incident.Status.Open() {
+				msgs = []Message{h.rd.step(out.Incident)}
+			}
+		}
+	case ActionStepSkip:
+		h.outcome = "answered"
+		return h.whisper(ctx, fmt.Sprintf("Skipping a step needs a reason for the postmortem: type `/incident #%d step skip --step %s <why>`", n, stepID))
+	case ActionAck:
+		out, err = h.svc.Acknowledge(ctx, o, n)
+		if err == nil && !out.Duplicate {
+			h.observeAck(out.Incident)
+			pressed = h.redrawn(out.Incident)
+			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
+		}
+	case ActionMitigate:
+		out, err = h.svc.Mitigate(ctx, o, n)
+		if err == nil && !out.Duplicate {
+			pressed = h.redrawn(out.Incident)
+			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s.", who, n, human(out.Incident.TimeToMitigate()))}}
+		}
+	case ActionResolve:
+		out, err = h.svc.Resolve(ctx, o, n, "")
+		if err == nil && !out.Duplicate {
+			h.observeResolve(out.Incident)
+			h.forgetRepeats(n)
+			pressed = Message{Text: fmt.Sprintf("✅ #%d %s — resolved by %s at %s", n, Escape(out.Incident.Title), who, Clock(out.Incident.ResolvedAt))}
+			msgs = []Message{resolvedMessage(out.Incident, who)}
+		}
+	default:
+		return h.refuse(ctx, fmt.Errorf("unknown button %q: %w", ev.ActionID, ErrUsage))
+	}
+	if err == nil && !out.Duplicate && pressed.Text != "" && ev.Target.ID != "" {
+		if chat := h.chat(ev.Platform); chat != nil {
+			if uerr := chat.Update(ctx, ev.Target, pressed); uerr != nil {
+				h.log.WarnContext(ctx, "update the pressed message", "incident", n, "platform", ev.Platform, "err", uerr)
+			}
+		}
+	}
+	return h.finish(ctx, out, err, msgs)
+}
+
+// redrawn is the pressed card drawn again after a lifecycle change: the
+// current step with the buttons that still apply.
+func (h *handling) redrawn(inc *incidents.Incident) Message {
+	if inc.CurrentStep() != nil && inc.Status.Open() {
+		return h.rd.step(inc)
+	}
+	return h.rd.card(inc, true)
+}
+
+func (h *handling) reaction(ctx context.Context) error {
+	ev := h.ev
+	pin := h.svc.Playbooks().Incidents.PinEmoji
+	if pin == "" {
+		pin = "pushpin"
+	}
+	if !strings.EqualFold(strings.Trim(ev.Emoji, ":"), pin) {
+		return nil
+	}
+	o := origin(ev)
+	n, err := h.svc.Implied(ctx, o.Home)
+	if errors.Is(err, incidents.ErrNoIncident) {
+		return nil // a pin outside incident channels is just a reaction
+	}
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.incident = n
+	out, err := h.svc.Pin(ctx, o, n, ev.TargetAuthor, ev.TargetText, ev.Permalink)
+	thread := ev.Target.Thread
+	if thread == "" {
+		thread = ev.Target.ID
+	}
+	return h.finish(ctx, out, err, []Message{{Text: fmt.Sprintf("📌 Pinned to the timeline of **#%d**.", n), Thread: thread}})
+}
+
+// IngestAlerts records alerts that did not come from chat (webhooks,
+// probes) and announces new incidents on every registered platform.
+//
+// The incidents' home is the primary platform's announce channel:
+// incidents.announce[platform] from playbooks.yaml, else that platform's
+// first alert channel; the console is primary when registered, then
+// Slack, then Discord. It returns once the alerts are committed; the chat
+// posts follow on a background goroutine (at most 16 batches at once; an
+// alert storm waits here for a free slot) that Run stops. With no chat
+// registered, alerts are only recorded. eventID (per payload; "" for
+// none) makes a redelivered payload change nothing; it is namespaced by
+// source.
+func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
+	platforms := r.platforms()
+	o := incidents.Origin{Actor: incidents.Actor{Platform: "webhook", ID: source, Name: source}}
+	if eventID != "" {
+		// Namespaced like chat event ids, so sources never collide.
+		o.EventID = source + ":" + eventID
+	}
+	var targets []announceTarget
+	for _, p := range platforms {
+		if ch := r.announceChannel(p); ch != "" {
+			targets = append(targets, announceTarget{platform: p, channel: ch})
+		}
+	}
+	if len(targets) > 0 {
+		o.Home = incidents.Home{Platform: targets[0].platform, Channel: targets[0].channel}
+	}
+	outs, err := r.svc.ReceiveAlerts(ctx, o, alerts)
+	if err != nil {
+		return nil, fmt.Errorf("alerts from %s: %w", source, err)
+	}
+	r.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
+	if len(targets) == 0 {
+		return outs, nil
+	}
+	work := r.batchMessages(outs, targets)
+	if len(work) == 0 {
+		return outs, nil
+	}
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return outs, nil // committed; only the announcement is lost
+	}
+	if !r.goBackground(func(bctx context.Context) {
+		defer func() { <-r.sem }()
+		r.deliver(bctx, work)
+	}) {
+		<-r.sem
+	}
+	return outs, nil
+}
+
+type announceTarget struct{ platform, channel string }
+
+type delivery struct {
+	announceTarget
+	msgs []Message
+}
+
+// batchMessages works out every post of one batch now, so the order in
+// chat follows the order of the alerts. An incident created in the batch
+// is announced once, in its final state; its later repeats are not news.
+func (r *Router) batchMessages(outs []incidents.Outcome, targets []announceTarget) []delivery {
+	var work []delivery
+	for _, t := range targets {
+		d := delivery{announceTarget: t}
+		created := map[uint64]bool{}
+		for _, out := range outs {
+			if out.Incident == nil || out.Duplicate {
+				continue
+			}
+			n := out.Incident.Number
+			if created[n] {
+				continue
+			}
+			if out.Created {
+				created[n] = true
+			}
+			d.msgs = append(d.msgs, r.alertMessages(t.platform, out, t.channel, "")...)
+		}
+		if len(d.msgs) > 0 {
+			work = append(work, d)
+		}
+	}
+	return work
+}
+
+func (r *Router) deliver(ctx context.Context, work []delivery) {
+	for _, d := range work {
+		chat := r.chat(d.platform)
+		if chat == nil {
+			continue
+		}
+		for _, m := range d.msgs {
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := chat.Post(pctx, d.channel, m)
+			cancel()
+			if err != nil {
+				r.log.Warn("announce an alert", "platform", d.platform, "channel", d.channel, "err", err)
+				break
+			}
+		}
+	}
+}
+
+// announceChannel is where incidents from webhooks are posted on platform.
+func (r *Router) announceChannel(platform string) string {
+	books := r.svc.Playbooks()
+	if books == nil {
+		return ""
+	}
+	if ch := books.Incidents.Announce[platform]; ch != "" {
+		return ch
+	}
+	if len(books.AlertChannels) > 0 {
+		return books.AlertChannels[0]
+	}
+	return ""
+}

@@ -1,0 +1,212 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/slack-go/slack"
+)
+
+// Post sends m to channel with chat.postMessage and returns its ts.
+func (a *Adapter) Post(ctx context.Context, channel string, m bot.Message) (bot.MessageRef, error) {
+	opts := msgOptions(m)
+	if m.Thread != "" {
+		opts = append(opts, slack.MsgOptionTS(m.Thread))
+	}
+	ch, ts, err := a.api.PostMessageContext(ctx, channel, opts...)
+	if err != nil {
+		return bot.MessageRef{}, fmt.Errorf("slack: chat.postMessage to %s: %w", channel, err)
+	}
+	return bot.MessageRef{Channel: ch, ID: ts, Thread: m.Thread}, nil
+}
+
+// Update replaces a posted message with chat.update; buttons left out of
+// m disappear, so nobody presses a stale one.
+func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
+	opts := msgOptions(m)
+	if len(m.Actions) == 0 && m.Text == "" && len(m.Fields) == 0 {
+		opts = append(opts, slack.MsgOptionBlocks())
+	}
+	if _, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, opts...); err != nil {
+		return fmt.Errorf("slack: chat.update %s in %s: %w", ref.ID, ref.Channel, err)
+	}
+	return nil
+}
+
+// Upload attaches f to channel (in thread when set) with Slack's two-step
+// upload: files.getUploadURLExternal, the upload, then
+// files.completeUploadExternal.
+func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File, comment string) error {
+	title := f.Title
+	if title == "" {
+		title = f.Name
+	}
+	_, err := a.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		Reader:          bytes.NewReader(f.Content),
+		FileSize:        len(f.Content),
+		Filename:        f.Name,
+		Title:           title,
+		InitialComment:  mrkdwn(comment),
+		Channel:         channel,
+		ThreadTimestamp: thread,
+	})
+	if err != nil {
+		return fmt.Errorf("slack: upload %s to %s: %w", f.Name, channel, err)
+	}
+	return nil
+}
+
+// CreateIncidentChannel opens a public channel for an incident, invites the
+// responders, and links it from the alert thread (pinning the link in the
+// new channel), so people find their way from the alert to the work.
+func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from bot.MessageRef, invite []string) (incidents.Home, error) {
+	name = channelSlug(name)
+	ch, err := a.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+	if err != nil {
+		return incidents.Home{}, fmt.Errorf("slack: conversations.create %q: %w", name, err)
+	}
+	home := incidents.Home{Platform: Platform, Channel: ch.ID}
+	a.channels.put(ch.ID, ch.Name)
+
+	var users []string
+	for _, u := range invite {
+		if u != "" && !a.own(u, "") {
+			users = append(users, u)
+		}
+	}
+	if len(users) > 0 {
+		if _, err := a.api.InviteUsersToConversationContext(ctx, ch.ID, users...); err != nil {
+			// The channel exists and works without them; say so and go on.
+			a.log.Warn("slack: inviting responders failed", "channel", ch.ID, "users", users, "err", err)
+		}
+	}
+	if from.Channel == "" || from.ID == "" {
+		return home, nil
+	}
+	link := ""
+	if pl, err := a.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: from.Channel, Ts: from.ID}); err == nil {
+		link = pl
+	}
+	text := fmt.Sprintf("Incident channel for the alert: %s", orText(link, "<#"+from.Channel+">"))
+	_, ts, err := a.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false))
+	if err != nil {
+		return home, fmt.Errorf("slack: link new channel %s to the alert: %w", ch.ID, err)
+	}
+	if err := a.api.AddPinContext(ctx, ch.ID, slack.NewRefToMessage(ch.ID, ts)); err != nil {
+		a.log.Warn("slack: pins.add failed", "channel", ch.ID, "err", err)
+	}
+	thread := from.Thread
+	if thread == "" {
+		thread = from.ID
+	}
+	if _, _, err := a.api.PostMessageContext(ctx, from.Channel, slack.MsgOptionTS(thread),
+		slack.MsgOptionText("Work on this incident continues in <#"+ch.ID+">.", false)); err != nil {
+		a.log.Warn("slack: linking the incident channel from the alert thread failed", "channel", from.Channel, "err", err)
+	}
+	return home, nil
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// channelSlug makes name acceptable to conversations.create: lower case,
+// letters, digits, '-' and '_', at most 80 characters.
+func channelSlug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		ok := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_'
+		switch {
+		case ok:
+			b.WriteRune(r)
+			dash = false
+		case !dash && b.Len() > 0:
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 80 {
+			break
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 80 {
+		s = strings.TrimRight(s[:80], "-")
+	}
+	if s == "" {
+		s = "incident"
+	}
+	return s
+}
+
+// replier answers one event: in its channel and thread, or privately to
+// its user for ephemeral replies.
+type replier struct {
+	a           *Adapter
+	channel     string
+	thread      string
+	user        string
+	responseURL string
+}
+
+// Reply implements bot.Replier.
+func (r replier) Reply(ctx context.Context, m bot.Message) (bot.MessageRef, error) {
+	if m.Thread == "" {
+		m.Thread = r.thread
+	}
+	if !m.Ephemeral || r.user == "" {
+		return r.a.Post(ctx, r.channel, m)
+	}
+	opts := msgOptions(m)
+	if m.Thread != "" {
+		opts = append(opts, slack.MsgOptionTS(m.Thread))
+	}
+	_, err := r.a.api.PostEphemeralContext(ctx, r.channel, r.user, opts...)
+	if err == nil {
+		return bot.MessageRef{}, nil
+	}
+	if r.responseURL == "" {
+		return bot.MessageRef{}, fmt.Errorf("slack: chat.postEphemeral to %s in %s: %w", r.user, r.channel, err)
+	}
+	// chat.postEphemeral fails where Firebreak is not a member (DMs,
+	// private channels); the response URL always reaches the user.
+	if rerr := r.a.respond(ctx, r.responseURL, m); rerr != nil {
+		return bot.MessageRef{}, fmt.Errorf("slack: ephemeral reply to %s: %w", r.user, rerr)
+	}
+	return bot.MessageRef{}, nil
+}
+
+// respond posts an ephemeral message to a slash command's or button's
+// response_url.
+func (a *Adapter) respond(ctx context.Context, url string, m bot.Message) error {
+	body, err := json.Marshal(map[string]any{
+		"response_type": "ephemeral", "replace_original": false,
+		"text": fallbackText(m), "blocks": blocks(m),
+	})
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("response_url request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := a.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("post to response_url: %w", err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("post to response_url: HTTP %d", res.StatusCode)
+	}
+	return nil
+}

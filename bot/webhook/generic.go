@@ -1,0 +1,94 @@
+package webhook
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// genericAlert is Firebreak's own alert shape, for senders that have none
+// of their own (scripts, CI jobs, other tools' custom webhooks).
+type genericAlert struct {
+	Title       string            `json:"title"`
+	Severity    string            `json:"severity"`
+	Service     string            `json:"service"`
+	Text        string            `json:"text"`
+	Fingerprint string            `json:"fingerprint"`
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	URL         string            `json:"url"`
+}
+
+// genericPayload is either one alert or {"alerts": [...]}.
+type genericPayload struct {
+	genericAlert
+	Alerts []genericAlert `json:"alerts"`
+}
+
+// ParseGeneric reads Firebreak's generic alert JSON: a single object
+//
+//	{"title": "...", "severity": "SEV2", "service": "...", "text": "...",
+//	 "fingerprint": "...", "status": "firing", "labels": {...}, "url": "..."}
+//
+// or {"alerts": [ ...objects like that... ]}. Only title is required.
+// status is "firing" (the default) or "resolved"; severity is anything
+// incidents.ParseSeverity reads, and unlike the Alertmanager labels an
+// unknown severity is refused, because this shape is ours and a typo should
+// be caught. Without a fingerprint the service derives one. Errors are
+// *ParseError.
+func ParseGeneric(body []byte) ([]incidents.Alert, error) {
+	var p genericPayload
+	if err := decodeJSON(body, &p); err != nil {
+		return nil, err
+	}
+	if p.Alerts == nil {
+		a, err := p.genericAlert.convert("")
+		if err != nil {
+			return nil, err
+		}
+		return []incidents.Alert{a}, nil
+	}
+	if p.Title != "" || p.Text != "" {
+		return nil, fieldErr("alerts", "send either one alert object or an alerts array, not both")
+	}
+	if len(p.Alerts) == 0 {
+		return nil, fieldErr("alerts", "empty: the payload carries no alerts")
+	}
+	out := make([]incidents.Alert, 0, len(p.Alerts))
+	for i := range p.Alerts {
+		a, err := p.Alerts[i].convert(fmt.Sprintf("alerts[%d].", i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (g *genericAlert) convert(prefix string) (incidents.Alert, error) {
+	a := incidents.Alert{Source: "generic"}
+	a.Title = clip(oneLine(g.Title), MaxTitleLen)
+	if a.Title == "" {
+		return a, fieldErr(prefix+"title", "required: a one-line description of the problem")
+	}
+	var err error
+	if a.Status, err = parseStatus(prefix+"status", g.Status, ""); err != nil {
+		return a, err
+	}
+	if s := strings.TrimSpace(g.Severity); s != "" {
+		if a.Severity, err = incidents.ParseSeverity(s); err != nil {
+			return a, fieldErr(prefix+"severity", "%s", err.Error())
+		}
+	}
+	a.Text = clip(g.Text, MaxTextLen)
+	a.Labels = union(g.Labels, nil)
+	a.Service = clip(oneLine(g.Service), MaxTitleLen)
+	if a.Service == "" {
+		a.Service = serviceOf(a.Labels)
+	}
+	a.Name = clip(oneLine(a.Labels["alertname"]), MaxTitleLen)
+	a.Fingerprint = clip(oneLine(g.Fingerprint), MaxTitleLen)
+	a.URL = strings.TrimSpace(g.URL)
+	return a, nil
+}

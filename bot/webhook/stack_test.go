@@ -1,0 +1,297 @@
+package webhook_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/metrics"
+	"github.com/firebreak/firebreak/bot/webhook"
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
+	"github.com/firebreak/firebreak/storage"
+)
+
+// firstStep is the title of the storm playbook's first step; the chat fake
+// watches for it to time alert → first step posted.
+const firstStep = "Validate the outage"
+
+const stackYAML = `
+alert_channels: ["#alerts"]
+incidents:
+  announce:
+    console: "#alerts"
+grouping:
+  group_window: 10m
+  repeat_interval: 1h
+playbooks:
+  - id: outage
+    name: Outage
+    default: true
+    severity: SEV2
+    steps:
+      - id: validate
+        title: ` + firstStep + `
+      - id: mitigate
+        title: Mitigate
+`
+
+// countingChat counts posts and signals each one that shows the first step.
+type countingChat struct {
+	posts   atomic.Int64
+	updates atomic.Int64
+	steps   chan time.Time
+}
+
+func (c *countingChat) Post(_ context.Context, channel string, m bot.Message) (bot.MessageRef, error) {
+	n := c.posts.Add(1)
+	if c.steps != nil && messageHas(m, firstStep) {
+		select {
+		case c.steps <- time.Now():
+		default:
+		}
+	}
+	return bot.MessageRef{Channel: channel, ID: strconv.FormatInt(n, 10)}, nil
+}
+
+func messageHas(m bot.Message, s string) bool {
+	if strings.Contains(m.Text, s) {
+		return true
+	}
+	for _, f := range m.Fields {
+		if strings.Contains(f.Value, s) || strings.Contains(f.Label, s) {
+			return true
+		}
+	}
+	for _, a := range m.Actions {
+		if strings.Contains(a.Label, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *countingChat) Update(context.Context, bot.MessageRef, bot.Message) error {
+	c.updates.Add(1)
+	return nil
+}
+
+func (c *countingChat) Upload(context.Context, string, string, bot.File, string) error { return nil }
+
+type stack struct {
+	url  string
+	svc  *incidents.Service
+	chat *countingChat
+}
+
+// newStack wires the real intake path: bbolt storage (fsync on) →
+// incidents.Service → bot.Router → webhook handler on 127.0.0.1.
+func newStack(tb testing.TB) *stack {
+	tb.Helper()
+	dir := tb.TempDir()
+	db, err := storage.Open(filepath.Join(dir, "firebreak.db"), storage.Options{})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
+	books, err := playbooks.Parse("playbooks.yaml", []byte(stackYAML))
+	require.NoError(tb, err)
+	svc := incidents.NewService(db, books, incidents.WithLogger(quietLogger()))
+	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quietLogger(), PostmortemDir: filepath.Join(dir, "pm")})
+	chat := &countingChat{steps: make(chan time.Time, 1)}
+	router.AddChat("console", chat)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = router.Run(ctx); close(done) }()
+	h := webhook.New(webhook.Config{Token: token, Logger: quietLogger()}, router, metrics.New(prometheus.NewRegistry()))
+	srv := httptest.NewServer(h)
+	tb.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+	})
+	return &stack{url: srv.URL, svc: svc, chat: chat}
+}
+
+func genericBatch(start, n, fingerprints int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"alerts":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fp := (start + i) % fingerprints
+		fmt.Fprintf(&b, `{"title":"checkout errors %d","service":"svc-%d","severity":"SEV2","fingerprint":"fp-%d","text":"alert %d"}`, fp, fp, fp, start+i)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+func post(client *http.Client, url string, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url+"/alerts/generic", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func newClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+}
+
+// storm posts total alerts over fingerprints in batches of the given
+// sizes (cycled) from senders goroutines; every request body is distinct.
+func storm(tb testing.TB, url string, total, fingerprints, senders int, sizes []int) (ok, failed int64) {
+	tb.Helper()
+	type job struct{ start, n int }
+	jobs := make(chan job)
+	go func() {
+		defer close(jobs)
+		for start, i := 0, 0; start < total; i++ {
+			n := min(sizes[i%len(sizes)], total-start)
+			jobs <- job{start, n}
+			start += n
+		}
+	}()
+	client := newClient()
+	var wg sync.WaitGroup
+	var good, bad atomic.Int64
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				code, err := post(client, url, genericBatch(j.start, j.n, fingerprints))
+				if err != nil || code != http.StatusOK {
+					bad.Add(int64(j.n))
+					continue
+				}
+				good.Add(int64(j.n))
+			}
+		}()
+	}
+	wg.Wait()
+	return good.Load(), bad.Load()
+}
+
+func TestStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("storm test posts 10,000 alerts")
+	}
+	s := newStack(t)
+	const total, fingerprints = 10_000, 20
+	ok, failed := storm(t, s.url, total, fingerprints, 16, []int{1, 7, 50, 3, 100, 1, 25})
+	require.Zero(t, failed, "every request is answered 200")
+	require.EqualValues(t, total, ok)
+
+	list, err := s.svc.List(context.Background(), incidents.ListQuery{})
+	require.NoError(t, err)
+	assert.Len(t, list, fingerprints, "one incident per fingerprint")
+	sum := 0
+	for _, inc := range list {
+		sum += inc.AlertCount
+	}
+	assert.Equal(t, total, sum, "every alert counted, none lost")
+	// Each incident gets its card (and its first step); repeats within the
+	// hour-long repeat interval are coalesced into at most one summary each.
+	assert.LessOrEqual(t, s.chat.posts.Load(), int64(3*fingerprints), "chat posts are bounded")
+	t.Logf("chat posts %d, updates %d", s.chat.posts.Load(), s.chat.updates.Load())
+}
+
+func benchIngest(b *testing.B, perRequest int) {
+	s := newStack(b)
+	total := b.N * perRequest
+	b.ResetTimer()
+	start := time.Now()
+	ok, failed := storm(b, s.url, total, 20, 16, []int{perRequest})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	require.Zero(b, failed)
+	require.EqualValues(b, total, ok)
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "alerts/s")
+}
+
+// BenchmarkIngest1PerRequest: 16 senders, one alert per request, every
+// alert committed to bbolt (fsync on) before its 200.
+func BenchmarkIngest1PerRequest(b *testing.B) { benchIngest(b, 1) }
+
+// BenchmarkIngest100PerRequest: as above with 100 alerts per request.
+func BenchmarkIngest100PerRequest(b *testing.B) { benchIngest(b, 100) }
+
+// BenchmarkAlertToFirstStep times one new alert from the start of its POST
+// to the chat receiving a message showing the playbook's first step.
+func BenchmarkAlertToFirstStep(b *testing.B) {
+	s := newStack(b)
+	client := newClient()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		body := []byte(fmt.Sprintf(`{"title":"latency probe %d","fingerprint":"lat-%d"}`, i, i))
+		start := time.Now()
+		code, err := post(client, s.url, body)
+		require.NoError(b, err)
+		require.Equal(b, http.StatusOK, code)
+		select {
+		case at := <-s.chat.steps:
+			lat = append(lat, at.Sub(start))
+		case <-time.After(5 * time.Second):
+			b.Fatal("first step never posted")
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// BenchmarkStormRSS runs the 10,000-alert storm and reports resident memory.
+func BenchmarkStormRSS(b *testing.B) {
+	for range b.N {
+		s := newStack(b)
+		ok, failed := storm(b, s.url, 10_000, 20, 16, []int{1, 7, 50, 3, 100, 1, 25})
+		require.Zero(b, failed)
+		require.EqualValues(b, 10_000, ok)
+	}
+	b.ReportMetric(vmRSSMiB(b), "RSS-MiB")
+}
+
+func vmRSSMiB(tb testing.TB) float64 {
+	f, err := os.Open("/proc/self/status")
+	require.NoError(tb, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			require.NoError(tb, err)
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}

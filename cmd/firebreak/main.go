@@ -1,0 +1,154 @@
+// Command firebreak is the Firebreak incident bot: one binary that runs the
+// bot (`serve`, the default) and the operator subcommands around it.
+//
+// Configuration comes from the environment (secrets, endpoints) and from
+// playbooks.yaml (everything else); see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := environ{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(run(ctx, os.Args[1:], env))
+}
+
+// environ is everything the process takes from the outside world, passed
+// explicitly so tests can run the whole binary in-process.
+type environ struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// stdinIsTerminal decides whether the console shows a prompt; nil means detect.
+	stdinIsTerminal *bool
+}
+
+// usageError is a mistake on the command line: print it with usage, exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage: firebreak [command] [flags]
+
+commands:
+  serve                      run the bot (default): console chat without Slack/Discord credentials
+  check [playbooks.yaml]     validate a playbooks file; exit status 1 on any problem
+  incidents [-all]           list incidents from the database
+  postmortem N [-o file.md]  write the postmortem of incident N (stdout without -o)
+  backup FILE                write a consistent copy of the database (works while the bot runs)
+  version                    print the version
+
+environment: FIREBREAK_DB (default firebreak.db), FIREBREAK_CONFIG (default playbooks.yaml),
+FIREBREAK_LISTEN, FIREBREAK_WEBHOOK_TOKEN, FIREBREAK_LOG_LEVEL, SLACK_*, DISCORD_* — see README.md.
+`
+
+func run(ctx context.Context, args []string, env environ) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, env)
+	case "check":
+		err = check(args, env)
+	case "incidents", "list":
+		err = listIncidents(ctx, args, env)
+	case "postmortem":
+		err = postmortem(ctx, args, env)
+	case "backup":
+		err = backup(ctx, args, env)
+	case "version", "-version", "--version":
+		fmt.Fprintln(env.stdout, "firebreak", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(env.stdout, usage)
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.stderr, "firebreak: %v\n\n%s", err, usage)
+		return 2
+	case errors.Is(err, errCheckFailed):
+		return 1
+	default:
+		fmt.Fprintf(env.stderr, "firebreak: %v\n", err)
+		return 1
+	}
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, env environ) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// parseFlags parses flags anywhere among the arguments ("postmortem 4 -o x"
+// as well as "postmortem -o x 4"), returning the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// logger builds the process logger. In console mode the terminal is the
+// chat, so only warnings are logged unless FIREBREAK_LOG_LEVEL says otherwise.
+func logger(env environ, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelWarn
+	}
+	if v := env.getenv("FIREBREAK_LOG_LEVEL"); v != "" {
+		_ = level.UnmarshalText([]byte(v))
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func dbPath(env environ) string {
+	if p := env.getenv("FIREBREAK_DB"); p != "" {
+		return p
+	}
+	return "firebreak.db"
+}
+
+func configPath(env environ) string {
+	if p := env.getenv("FIREBREAK_CONFIG"); p != "" {
+		return p
+	}
+	return "playbooks.yaml"
+}

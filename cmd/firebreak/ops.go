@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage"
+)
+
+// withDB runs fn on the database file, or returns errLocked-wrapped
+// information so the caller can ask the running bot instead.
+func withDB(ctx context.Context, env environ, fn func(*storage.DB, *incidents.Service) error) (locked bool, err error) {
+	path := dbPath(env)
+	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
+		return false, fmt.Errorf("no database at %s (set FIREBREAK_DB, or run the bot once to create it)", path)
+	}
+	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
+	if errors.Is(err, storage.ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	cfg, err := loadConfig(configPath(env), env.getenv("FIREBREAK_CONFIG") != "")
+	if err != nil {
+		return false, err
+	}
+	return false, fn(db, incidents.NewService(db, cfg, incidents.WithLogger(logger(env, true))))
+}
+
+// listIncidents prints incidents newest first.
+func listIncidents(ctx context.Context, args []string, env environ) error {
+	fs := newFlagSet("incidents", env)
+	all := fs.Bool("all", false, "include resolved incidents")
+	limit := fs.Int("n", 50, "show at most this many (0: all)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var list []*incidents.Incident
+	locked, err := withDB(ctx, env, func(_ *storage.DB, svc *incidents.Service) error {
+		var err error
+		list, err = svc.List(ctx, incidents.ListQuery{OpenOnly: !*all, Limit: *limit})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		q := "/v1/incidents"
+		if *all {
+			q += "?all=1"
+		}
+		var buf bytes.Buffer
+		if err := newAdminClient(adminSocket(dbPath(env))).get(ctx, q, &buf); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
+			return fmt.Errorf("reading incident list from the running bot: %w", err)
+		}
+		if *limit > 0 && len(list) > *limit {
+			list = list[:*limit]
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list) == 0 {
+		if *all {
+			fmt.Fprintln(env.stdout, "no incidents")
+		} else {
+			fmt.Fprintln(env.stdout, "no open incidents (-all lists resolved ones too)")
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSTATUS\tSEV\tTITLE\tSERVICE\tOPENED (UTC)")
+	for _, inc := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", inc.Number, inc.Status, inc.Severity,
+			inc.Title, dash(inc.Service), inc.OpenedAt.UTC().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// postmortem writes incident N's postmortem to stdout or a file.
+func postmortem(ctx context.Context, args []string, env environ) error {
+	fs := newFlagSet("postmortem", env)
+	out := fs.String("o", "", "write to this file instead of standard output")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"postmortem takes one incident number"}
+	}
+	n, err := strconv.ParseUint(trimHash(pos[0]), 10, 64)
+	if err != nil || n == 0 {
+		return usageError{fmt.Sprintf("%q is not an incident number", pos[0])}
+	}
+	// Render fully before touching the output file, so a failure never
+	// leaves half a postmortem behind.
+	var buf limitedBuffer
+	locked, err := withDB(ctx, env, func(_ *storage.DB, svc *incidents.Service) error {
+		return svc.Postmortem(ctx, n, &buf)
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		if err := newAdminClient(adminSocket(dbPath(env))).get(ctx, "/v1/postmortem/"+strconv.FormatUint(n, 10), &buf); err != nil {
+			return err
+		}
+	}
+	if *out == "" {
+		_, err := env.stdout.Write(buf.b)
+		return err
+	}
+	if err := writeFileAtomic(*out, buf.b, 0o640); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "postmortem of incident #%d written to %s\n", n, *out)
+	return nil
+}
+
+func trimHash(s string) string {
+	if len(s) > 0 && s[0] == '#' {
+		return s[1:]
+	}
+	return s
+}
+
+// backup writes a consistent copy of the database, from the file when the
+// bot is not running, else from the running bot over its admin socket.
+func backup(ctx context.Context, args []string, env environ) error {
+	fs := newFlagSet("backup", env)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"backup takes one output file"}
+	}
+	dst := pos[0]
+	locked, err := withDB(ctx, env, func(db *storage.DB, _ *incidents.Service) error {
+		_, err := db.BackupFile(ctx, dst)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		err := writeWithTemp(dst, 0o600, func(w io.Writer) error {
+			return newAdminClient(adminSocket(dbPath(env))).get(ctx, "/v1/backup", w)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "backup written to %s (%d bytes)\n", dst, fi.Size())
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeWithTemp(path, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeWithTemp writes through a temporary file in the same directory and
+// renames it into place, so readers never see a partial file.
+func writeWithTemp(path string, mode os.FileMode, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/console"
+	discordbot "github.com/firebreak/firebreak/bot/discord"
+	"github.com/firebreak/firebreak/bot/metrics"
+	"github.com/firebreak/firebreak/bot/probe"
+	slackbot "github.com/firebreak/firebreak/bot/slack"
+	"github.com/firebreak/firebreak/bot/webhook"
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage"
+)
+
+// shutdownGrace bounds how long a stopping bot waits for in-flight work.
+const shutdownGrace = 10 * time.Second
+
+// defaultListen is the alert receiver's address when a chat platform is
+// configured (or -headless) and FIREBREAK_LISTEN is not set.
+const defaultListen = "127.0.0.1:9095"
+
+// serve runs the bot until ctx is done, the console reaches end of input,
+// or a component fails.
+func serve(ctx context.Context, args []string, env environ) error {
+	fs := newFlagSet("serve", env)
+	withConsole := fs.Bool("console", false, "run the console chat even when Slack or Discord is configured")
+	headless := fs.Bool("headless", false, "no console: alert intake (webhooks, probes) and configured chat platforms only")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+
+	slackCfg, slackOn, err := slackbot.ConfigFromEnv(env.getenv)
+	if err != nil {
+		return err
+	}
+	discordCfg, discordOn, err := discordbot.ConfigFromEnv(env.getenv)
+	if err != nil {
+		return err
+	}
+	consoleOn := (*withConsole || (!slackOn && !discordOn)) && !*headless
+	log := logger(env, consoleOn)
+
+	cfg, err := loadConfig(configPath(env), env.getenv("FIREBREAK_CONFIG") != "")
+	if err != nil {
+		return err
+	}
+	if cfg.Path == "" {
+		log.Info("no playbooks file found; using the built-in default playbooks", "looked_for", configPath(env))
+	}
+
+	path := dbPath(env)
+	db, err := storage.Open(path, storage.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("closing database", "path", path, "err", err)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	m.SetOpenIncidents(func() float64 { return float64(db.Stats().OpenIncidents) })
+
+	svc := incidents.NewService(db, cfg, incidents.WithLogger(log))
+	router := bot.NewRouter(svc, bot.RouterConfig{
+		Logger:         log,
+		PostmortemDir:  cfg.Postmortem.Directory,
+		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
+		Metrics:        m,
+	})
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var g group
+	g.start(ctx, "router", router.Run)
+	admin := adminServer{db: db, svc: svc, log: log}
+	g.start(ctx, "admin socket", func(ctx context.Context) error { return admin.serve(ctx, adminSocket(path)) })
+
+	mux := http.NewServeMux()
+	listen := env.getenv("FIREBREAK_LISTEN")
+	if listen == "" && (!consoleOn || slackOn || discordOn) {
+		listen = defaultListen
+	}
+
+	if slackOn {
+		slackCfg.Logger = log
+		slackCfg.PinEmoji = cfg.Incidents.PinEmoji
+		a, err := slackbot.New(slackCfg, router)
+		if err != nil {
+			return err
+		}
+		router.AddChat(a.Platform(), a)
+		mux.Handle("/slack/", a.HTTPHandler())
+		g.start(ctx, "slack", a.Run)
+	}
+	if discordOn {
+		discordCfg.Logger = log
+		discordCfg.PinEmoji = cfg.Incidents.PinEmoji
+		a, err := discordbot.New(discordCfg, router)
+		if err != nil {
+			return err
+		}
+		router.AddChat(a.Platform(), a)
+		g.start(ctx, "discord", a.Run)
+	}
+	if consoleOn {
+		c := console.New(env.stdin, env.stdout, router, console.Options{
+			Logger:   log,
+			Prompt:   isTerminal(env),
+			PinEmoji: cfg.Incidents.PinEmoji,
+			User:     consoleUser(env),
+		})
+		router.AddChat("console", c)
+		g.start(ctx, "console", func(ctx context.Context) error {
+			err := c.Run(ctx)
+			// End of input ends the bot: piped scripts and demos exit cleanly.
+			cancel(nil)
+			return err
+		})
+	}
+
+	runner := probe.New(cfg.Probes, router, probe.Options{Logger: log})
+	g.start(ctx, "probes", runner.Run)
+
+	if listen != "" {
+		token := env.getenv("FIREBREAK_WEBHOOK_TOKEN")
+		if token == "" {
+			log.Warn("FIREBREAK_WEBHOOK_TOKEN is not set: alert webhooks will be refused with 401")
+		}
+		mux.Handle("/alerts/", webhook.New(webhook.Config{
+			Token:      token,
+			HMACSecret: env.getenv("FIREBREAK_WEBHOOK_HMAC_SECRET"),
+			Logger:     log,
+		}, router, m))
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = fmt.Fprintln(w, "ok")
+		})
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("FIREBREAK_LISTEN %s: %w", listen, err)
+		}
+		log.Info("listening for alerts", "addr", ln.Addr().String())
+		g.start(ctx, "http", httpServe(ln, mux, log))
+	}
+
+	if !consoleOn {
+		log.Info("firebreak running", "slack", slackOn, "discord", discordOn, "db", path, "playbooks", cfg.Path)
+	}
+	err = g.wait(ctx, cancel)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// httpServe runs srv on ln until ctx is done, then shuts down gracefully so
+// in-flight alert posts finish (and get their 2xx) before the database closes.
+func httpServe(ln net.Listener, h http.Handler, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			<-ctx.Done()
+			shut, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			_ = srv.Shutdown(shut)
+		}()
+		err := srv.Serve(ln)
+		<-done
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// group runs the bot's components; the first to fail stops the others.
+type group struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (g *group) start(ctx context.Context, name string, run func(context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("%s: %w", name, err))
+			g.mu.Unlock()
+		}
+	}()
+}
+
+// wait blocks until every component returned. A failure cancels the rest;
+// once ctx is done, components get shutdownGrace to finish before wait gives
+// up on them, so a stuck connection cannot keep the process alive.
+func (g *group) wait(ctx context.Context, cancel context.CancelCauseFunc) error {
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var deadline <-chan time.Time
+	for {
+		select {
+		case <-done:
+			return g.err()
+		case <-tick.C:
+			if g.err() != nil {
+				cancel(errors.New("a component failed"))
+			}
+			if deadline == nil && ctx.Err() != nil {
+				deadline = time.After(shutdownGrace)
+			}
+		case <-deadline:
+			return errors.Join(g.err(), fmt.Errorf("components still running %s after shutdown began; exiting anyway", shutdownGrace))
+		}
+	}
+}
+
+func (g *group) err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}
+
+// isTerminal reports whether standard input is an interactive terminal.
+func isTerminal(env environ) bool {
+	if env.stdinIsTerminal != nil {
+		return *env.stdinIsTerminal
+	}
+	f, ok := env.stdin.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// consoleUser is who types in the console: $USER, else "you".
+func consoleUser(env environ) incidents.Actor {
+	name := env.getenv("USER")
+	if name == "" {
+		name = "you"
+	}
+	return incidents.Actor{Platform: "console", ID: name, Name: name}
+}
