@@ -39,6 +39,12 @@ type RouterConfig struct {
 	RepeatInterval time.Duration
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
+	// Notifier sends escalations to the notifiers named in playbooks.yaml
+	// (email, paging webhooks); nil means chat mentions only.
+	Notifier Notifier
+	// TimerInterval is how often due escalations and reminders are
+	// checked (default 1s).
+	TimerInterval time.Duration
 }
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
@@ -132,7 +138,7 @@ func (r *Router) AddChat(platform string, c Chat) {
 // started (repeat summaries not yet posted are dropped; their counts are
 // on the timeline) and waits for them.
 func (r *Router) Run(ctx context.Context) error {
-	<-ctx.Done()
+	r.runTimers(ctx)
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()

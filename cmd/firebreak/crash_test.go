@@ -190,7 +190,7 @@ func TestCrashSafety(t *testing.T) {
 		var notes []string
 		wg.Go(func() {
 			for k := 0; k < 500 && ctx.Err() == nil; k++ {
-				n := fmt.Sprintf("drill-note-%d-%d", cycle, k)
+				n := fmt.Sprintf("drill-note-%d-%d-end", cycle, k)
 				if _, err := fmt.Fprintf(b.stdin, "/incident #1 note %s\n", n); err != nil {
 					return
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/bot/console"
 	discordbot "github.com/firebreak/firebreak/bot/discord"
 	"github.com/firebreak/firebreak/bot/metrics"
@@ -83,6 +84,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		PostmortemDir:  cfg.Postmortem.Directory,
 		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
 		Metrics:        m,
+		Notifier:       actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log}),
 	})
 
 	ctx, cancel := context.WithCancelCause(ctx)
