@@ -114,6 +114,8 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 	send := &discordgo.MessageSend{
 		Content: truncate(text, maxContent),
 		Files:   []*discordgo.File{{Name: name, ContentType: ctype, Reader: bytes.NewReader(f.Content)}},
+
+		AllowedMentions: usersOnly(),
 	}
 	if _, err := a.rest().ChannelMessageSendComplex(target, send, discordgo.WithContext(ctx)); err != nil {
 		return fmt.Errorf("discord: attaching %s in channel %s: %w", name, target, err)

@@ -56,7 +56,7 @@ func render(m bot.Message, log *slog.Logger) rendered {
 func (r rendered) sends() []*discordgo.MessageSend {
 	out := make([]*discordgo.MessageSend, len(r.chunks))
 	for i, c := range r.chunks {
-		out[i] = &discordgo.MessageSend{Content: c}
+		out[i] = &discordgo.MessageSend{Content: c, AllowedMentions: usersOnly()}
 		if i == len(r.chunks)-1 {
 			out[i].Embeds, out[i].Components = r.embeds, r.components
 		}
@@ -68,7 +68,7 @@ func (r rendered) sends() []*discordgo.MessageSend {
 func (r rendered) webhooks(flags discordgo.MessageFlags) []*discordgo.WebhookParams {
 	out := make([]*discordgo.WebhookParams, len(r.chunks))
 	for i, c := range r.chunks {
-		out[i] = &discordgo.WebhookParams{Content: c, Flags: flags}
+		out[i] = &discordgo.WebhookParams{Content: c, Flags: flags, AllowedMentions: usersOnly()}
 		if i == len(r.chunks)-1 {
 			out[i].Embeds, out[i].Components = r.embeds, r.components
 		}
@@ -89,7 +89,7 @@ func renderEdit(channelID, messageID string, m bot.Message, log *slog.Logger) *d
 	if comps == nil {
 		comps = []discordgo.MessageComponent{}
 	}
-	return &discordgo.MessageEdit{ID: messageID, Channel: channelID, Content: &content, Embeds: &embeds, Components: &comps}
+	return &discordgo.MessageEdit{ID: messageID, Channel: channelID, Content: &content, Embeds: &embeds, Components: &comps, AllowedMentions: usersOnly()}
 }
 
 // fieldsEmbed shows fields as one embed, or returns nil without fields.
@@ -246,4 +246,12 @@ func splitContent(text string, limit int) []string {
 		out = append(out, piece)
 	}
 	return out
+}
+
+// usersOnly lets Firebreak's messages ping the people and roles they name
+// (escalation levels, role holders) but never @everyone or @here, whatever
+// text an alert carried in. Text from outside is also escaped (bot.Escape),
+// so it cannot name a role either; this is the second line of defence.
+func usersOnly() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{discordgo.AllowedMentionTypeUsers, discordgo.AllowedMentionTypeRoles}}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,4 +290,62 @@ func TestCrashSafety(t *testing.T) {
 	assert.NotEmpty(t, ackedAlerts, "the drill acknowledged no alert at all")
 	assert.NotEmpty(t, ackedNotes, "the drill acknowledged no note at all")
 	assert.Equal(t, unacked, escalations, "every unacknowledged incident's escalation fired after the restarts")
+}
+
+// TestGracefulShutdown sends SIGTERM to the real binary while alerts are
+// arriving: it must stop taking requests, finish what is in flight, close
+// the database and exit 0 within the shutdown bound, with every alert that
+// got a 2xx stored.
+func TestGracefulShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and signals the real binary")
+	}
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(crashConfig), 0o600))
+	addr := freeAddr(t)
+	b := startBot(t, bin, dir, addr, "-headless")
+	waitHealthy(t, addr)
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; i < 300 && ctx.Err() == nil; i++ {
+				fp := fmt.Sprintf("term-g%d-a%d", g, i)
+				if ok, err := postAlert(ctx, addr, fp); err == nil && ok {
+					mu.Lock()
+					acked[fp] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
+	err := b.cmd.Wait()
+	took := time.Since(start)
+	stop()
+	wg.Wait()
+	require.NoError(t, err, "exit status after SIGTERM")
+	assert.Less(t, took, shutdownGrace+5*time.Second)
+
+	db, err := storage.Open(filepath.Join(dir, "firebreak.db"), storage.Options{Timeout: time.Second})
+	require.NoError(t, err, "the database was closed and unlocked")
+	defer db.Close()
+	stored := map[string]bool{}
+	require.NoError(t, db.View(context.Background(), func(tx incidents.ReadTx) error {
+		return tx.Incidents(false, 0, func(inc *incidents.Incident) error {
+			stored[inc.Fingerprint] = true
+			return nil
+		})
+	}))
+	require.NotEmpty(t, acked)
+	for fp := range acked {
+		assert.True(t, stored[fp], "alert %s got a 2xx but is not stored", fp)
+	}
+	t.Logf("SIGTERM: exited 0 in %s; %d alerts acknowledged, all stored", took.Round(time.Millisecond), len(acked))
 }
