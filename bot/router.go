@@ -547,6 +547,7 @@ func (h *handling) command(ctx context.Context) error {
 		msgs = []Message{{Text: fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args))}}
 		if err == nil && !out.Duplicate {
 			msgs = append(msgs, h.stepMessages(out)...)
+			h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
 		}
 	case "mitigate":
 		out, err = h.svc.Mitigate(ctx, o, n)

@@ -101,3 +101,43 @@ func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
 		}
 	}
 }
+
+// shareUpdate sends a status update to the stakeholder channels (on the
+// platform it was posted from) and to the update notifiers, in the
+// background: the poster's reply does not wait for them.
+func (r *Router) shareUpdate(inc *incidents.Incident, platform, channel string) {
+	cfg := r.svc.Playbooks()
+	next := ""
+	if cfg.Incidents.UpdateInterval > 0 {
+		next = fmt.Sprintf("\n_Next update by %s._", r.cfg.Now().Add(cfg.Incidents.UpdateInterval.D()).UTC().Format("15:04 UTC"))
+	}
+	m := Message{Text: fmt.Sprintf("📣 **Status update — #%d %s** (%s, %s)\n%s%s", inc.Number, Escape(inc.Title), inc.Severity, inc.Status, Escape(inc.LastUpdate), next)}
+	chat := r.chat(platform)
+	for _, sc := range cfg.Incidents.StakeholderChannels {
+		if chat == nil || strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(channel, "#")) {
+			continue
+		}
+		r.goBackground(func(ctx context.Context) {
+			if _, err := chat.Post(ctx, sc, m); err != nil {
+				r.log.Warn("posting a status update to stakeholders", "channel", sc, "err", err)
+			}
+		})
+	}
+	if r.cfg.Notifier == nil {
+		return
+	}
+	for _, name := range cfg.Incidents.UpdateNotifiers {
+		nf := cfg.Notifier(name)
+		if nf == nil {
+			continue
+		}
+		n := actions.Notification{Kind: "status_update", Incident: inc.Number, Title: inc.Title, Severity: inc.Severity.String(),
+			Status: string(inc.Status), Text: inc.LastUpdate, At: r.cfg.Now()}
+		key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
+		r.goBackground(func(ctx context.Context) {
+			if err := r.cfg.Notifier.Notify(ctx, *nf, n, key); err != nil {
+				r.log.Warn("status update notifier failed", "incident", inc.Number, "notifier", nf.Name, "err", err)
+			}
+		})
+	}
+}

@@ -59,3 +59,38 @@ playbooks:
 	r.fireTimers(ctx)
 	assert.Len(t, chat.postsCopy(), 1, "once")
 }
+
+func TestStatusUpdateGoesToStakeholders(t *testing.T) {
+	books, err := playbooks.Parse("upd.yaml", []byte(`alert_channels: ["#alerts"]
+incidents:
+  stakeholder_channels: ["#status", "#alerts"]
+  update_notifiers: [statuspage]
+notifiers:
+  - {name: statuspage, kind: webhook, url: "http://127.0.0.1:1/status"}
+playbooks:
+  - id: outage
+    steps: [{id: look, title: Look}]
+`))
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+	nt := &notified{}
+	r := NewRouter(svc, RouterConfig{Logger: log, Notifier: nt})
+	chat := newFakeChat()
+	r.AddChat("slack", chat)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
+	ev.ID, ev.Text = "c1", "declare Checkout down"
+	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
+	ev.ID, ev.Text = "c2", "update Rolling back the 14:00 deploy"
+	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
+	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	p := chat.postsCopy()[0]
+	assert.Equal(t, "#status", p.Channel, "not re-posted where it was typed")
+	assert.Contains(t, p.Message.Text, "Rolling back the 14:00 deploy")
+	assert.Equal(t, []string{"statuspage"}, nt.names)
+}
