@@ -398,10 +398,16 @@ func TestIncidentThreadFromAlert(t *testing.T) {
 
 	// A message in the thread is placed in its parent channel.
 	srv.PushMessage(discordtest.Post{ChannelID: home.Thread, Author: ann, Content: "looking"})
-	evs := rec.waitEvents(t, 2)
-	assert.Equal(t, alerts, evs[1].Channel)
-	assert.Equal(t, home.Thread, evs[1].Thread)
-	assert.Equal(t, "alerts", evs[1].ChannelName)
+	// Events are handled concurrently, so find the thread message by text.
+	var inThread bot.Event
+	for _, ev := range rec.waitEvents(t, 2) {
+		if ev.Text == "looking" {
+			inThread = ev
+		}
+	}
+	assert.Equal(t, alerts, inThread.Channel)
+	assert.Equal(t, home.Thread, inThread.Thread)
+	assert.Equal(t, "alerts", inThread.ChannelName)
 
 	ref, err := a.Post(ctx, alerts, bot.Message{Text: "update", Thread: home.Thread})
 	require.NoError(t, err)
