@@ -92,7 +92,7 @@ func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
 	if title == "" {
 		title = "Alert"
 	}
-	p.title = truncate(title, MaxTitleLen)
+	p.title = Truncate(title, MaxTitleLen)
 	if !p.StartsAt.IsZero() && p.StartsAt.After(now) {
 		p.StartsAt = time.Time{} // a clock ahead of ours says nothing about when it began
 	}
@@ -262,7 +262,7 @@ func alertEntry(p *incomingAlert) Entry {
 	set("service", p.Service)
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
-	set("text", truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
 	if !p.StartsAt.IsZero() {
 		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)
 	}

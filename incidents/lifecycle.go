@@ -444,7 +444,7 @@ func ungroup(tx Tx, inc *Incident) error {
 // welcome after the incident resolved. Long messages are shortened rather
 // than refused: the author did not write them for Firebreak.
 func (s *Service) Pin(ctx context.Context, o Origin, n uint64, author Actor, text, permalink string) (Outcome, error) {
-	text = truncate(strings.TrimSpace(text), MaxTextLen)
+	text = Truncate(strings.TrimSpace(text), MaxTextLen)
 	permalink = strings.TrimSpace(permalink)
 	if text == "" && permalink == "" {
 		return Outcome{}, fmt.Errorf("incident #%d: the pinned message has no text and no link: %w", n, ErrEmpty)
@@ -473,11 +473,11 @@ func (s *Service) Record(ctx context.Context, o Origin, n uint64, e Entry) (Outc
 		return Outcome{}, fmt.Errorf("incident #%d: a timeline entry needs a kind: %w", n, ErrEmpty)
 	}
 	e.Seq = 0
-	e.Text = truncate(strings.TrimSpace(e.Text), MaxTextLen)
+	e.Text = Truncate(strings.TrimSpace(e.Text), MaxTextLen)
 	if e.Data != nil {
 		data := make(map[string]string, len(e.Data))
 		for k, v := range e.Data {
-			data[k] = truncate(v, MaxTextLen)
+			data[k] = Truncate(v, MaxTextLen)
 		}
 		e.Data = data
 	}

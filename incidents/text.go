@@ -34,10 +34,11 @@ func incidentPrefix(n uint64) string {
 	return fmt.Sprintf("incident #%d: ", n)
 }
 
-// truncate shortens s to at most limit characters, marking the cut, for
-// text that comes from machines (alerts, action output) and must not be
-// refused for its length.
-func truncate(s string, limit int) string {
+// Truncate shortens s to at most limit characters (runes), the last being
+// "…" when it cut, for text that comes from machines (alerts, action
+// output) and must not be refused for its length. Adapters use it too for
+// their platforms' length limits.
+func Truncate(s string, limit int) string {
 	if utf8.RuneCountInString(s) <= limit {
 		return s
 	}

@@ -7,7 +7,6 @@ package alerttext
 import (
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/firebreak/firebreak/incidents"
 )
@@ -295,7 +294,7 @@ func finish(a *incidents.Alert) {
 	if a.Severity == incidents.SevUnknown {
 		a.Severity = severityWord(a.Title + " " + a.Text)
 	}
-	a.Title = clip(strings.Join(strings.Fields(a.Title), " "), incidents.MaxTitleLen)
+	a.Title = incidents.Truncate(strings.Join(strings.Fields(a.Title), " "), incidents.MaxTitleLen)
 	if a.Name == "" {
 		a.Name = firstWords(a.Title, 6)
 	}
@@ -368,11 +367,4 @@ func firstWords(s string, n int) string {
 		w = w[:n]
 	}
 	return strings.Join(w, " ")
-}
-
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/incidents"
 )
 
 // Discord's limits on what a message may hold.
@@ -184,13 +185,7 @@ func parseCustomID(s string) (id, value string, ok bool) {
 }
 
 // truncate cuts s to at most n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
+func truncate(s string, n int) string { return incidents.Truncate(s, n) }
 
 // fence is a Markdown code fence.
 const fence = "```"

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/firebreak/firebreak/incidents"
 )
@@ -85,20 +84,7 @@ func jsonKind(goType string) string {
 }
 
 // clip trims s and cuts it to max runes, marking the cut with "…".
-func clip(s string, max int) string {
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}
+func clip(s string, max int) string { return incidents.Truncate(strings.TrimSpace(s), max) }
 
 // oneLine keeps a title on one line: chat cards and timelines show it so.
 func oneLine(s string) string {
