@@ -225,9 +225,10 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "**#%d · Step %d/%d: %s**", inc.Number, inc.Current+1, len(inc.Steps), Escape(st.Title))
+	var ps *playbooks.Step
 	if pb := r.playbook(inc); pb != nil {
 		if i := pb.StepIndex(st.ID); i >= 0 {
-			ps := pb.Steps[i]
+			ps = &pb.Steps[i]
 			if s := strings.TrimSpace(ps.Instructions); s != "" {
 				b.WriteString("\n" + s)
 			}
@@ -238,10 +239,29 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	}
 	value := fmt.Sprintf("%d:%s", inc.Number, st.ID)
 	n := strconv.FormatUint(inc.Number, 10)
-	as := []Action{
-		{ID: ActionStepDone, Label: "Done", Style: StylePrimary, Value: value},
-		{ID: ActionStepSkip, Label: "Skip", Value: value},
+	done := Action{ID: ActionStepDone, Label: "Done", Style: StylePrimary, Value: value}
+	var as []Action
+	switch {
+	case ps != nil && ps.Automated() && ps.Confirm:
+		b.WriteString("\n🔒 Runs " + describeAction(ps) + " once someone permitted confirms it.")
+		done.Label, done.Style = "Done by hand", StyleDefault
+		as = append(as, Action{ID: ActionRunStep, Label: "Run " + truncate(st.Title, 30), Style: StyleDanger, Value: value}, done)
+	case ps != nil && ps.Automated():
+		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps) + " now.")
+		done.Label, done.Style = "Done by hand", StyleDefault
+		as = append(as, Action{ID: ActionRunStep, Label: "Run now", Value: value}, done)
+	case ps != nil && ps.Kind == playbooks.KindStatusUpdate:
+		if text, err := suggestedUpdate(inc, ps, r.now); err == nil && text != "" {
+			b.WriteString("\nSuggested update:\n> " + strings.ReplaceAll(Escape(text), "\n", "\n> "))
+			as = append(as, Action{ID: ActionPostUpdate, Label: "Post this update", Style: StylePrimary, Value: value})
+			done.Style = StyleDefault
+		}
+		b.WriteString("\nOr write your own: `/incident update <text>`.")
+		as = append(as, done)
+	default:
+		as = append(as, done)
 	}
+	as = append(as, Action{ID: ActionStepSkip, Label: "Skip", Value: value})
 	if inc.Status == incidents.StatusTriggered {
 		as = append(as, Action{ID: ActionAck, Label: "Acknowledge", Value: n})
 	}

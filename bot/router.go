@@ -45,6 +45,11 @@ type RouterConfig struct {
 	// TimerInterval is how often due escalations and reminders are
 	// checked (default 1s).
 	TimerInterval time.Duration
+	// Actions runs the http and command steps of playbooks; nil leaves
+	// them to be done by hand.
+	Actions ActionRunner
+	// Probe runs probe steps; nil leaves them to be done by hand.
+	Probe ProbeFunc
 }
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
@@ -73,6 +78,8 @@ type Router struct {
 	mu      sync.Mutex
 	chats   map[string]Chat
 	repeats map[repeatKey]*repeatState
+	// running holds "n:step" of automated steps whose action is running.
+	running map[string]bool
 	stopped bool
 
 	bg     sync.WaitGroup
@@ -120,7 +127,7 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{},
+		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{},
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 
@@ -353,6 +360,9 @@ func (h *handling) announce(ctx context.Context, platform, channel, thread strin
 			return err
 		}
 	}
+	if out.Created {
+		h.autoStart(out.Incident)
+	}
 	return nil
 }
 
@@ -582,6 +592,9 @@ func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error,
 		if err := h.say(ctx, m); err != nil {
 			return err
 		}
+	}
+	if out.Incident != nil && (out.Created || out.StepChanged) {
+		h.autoStart(out.Incident)
 	}
 	return nil
 }
@@ -831,6 +844,10 @@ func (h *handling) action(ctx context.Context) error {
 				msgs = []Message{h.rd.step(out.Incident)}
 			}
 		}
+	case ActionRunStep:
+		return h.runPressed(ctx, n, stepID)
+	case ActionPostUpdate:
+		return h.postUpdatePressed(ctx, n, stepID)
 	case ActionStepSkip:
 		h.outcome = "answered"
 		return h.whisper(ctx, fmt.Sprintf("Skipping a step needs a reason for the postmortem: type `/incident #%d step skip --step %s <why>`", n, stepID))
@@ -936,11 +953,17 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 		return nil, fmt.Errorf("alerts from %s: %w", source, err)
 	}
 	r.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
-	if len(targets) == 0 {
-		return outs, nil
+	var created []*incidents.Incident
+	for _, out := range outs {
+		if out.Created && out.Incident != nil {
+			created = append(created, out.Incident)
+		}
 	}
 	work := r.batchMessages(outs, targets)
 	if len(work) == 0 {
+		for _, inc := range created {
+			r.autoStart(inc)
+		}
 		return outs, nil
 	}
 	select {
@@ -951,6 +974,9 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 	if !r.goBackground(func(bctx context.Context) {
 		defer func() { <-r.sem }()
 		r.deliver(bctx, work)
+		for _, inc := range created {
+			r.autoStart(inc)
+		}
 	}) {
 		<-r.sem
 	}

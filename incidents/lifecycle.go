@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/firebreak/firebreak/playbooks"
 )
 
 // Declare opens an incident by hand. sev may be SevUnknown (the playbook's
@@ -326,7 +328,8 @@ func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Sever
 	})
 }
 
-// PostUpdate records a status update for stakeholders.
+// PostUpdate records a status update for stakeholders. When the current
+// step is the playbook's status_update step, the update finishes it.
 func (s *Service) PostUpdate(ctx context.Context, o Origin, n uint64, text string) (Outcome, error) {
 	text, err := cleanText(n, "the status update", text, true, MaxTextLen)
 	if err != nil {
@@ -340,7 +343,15 @@ func (s *Service) PostUpdate(ctx context.Context, o Origin, n uint64, text strin
 		if err := s.scheduleUpdateReminder(c.tx, c.inc, c.now); err != nil {
 			return err
 		}
-		return c.add(Entry{Kind: EntryStatusUpdate, Text: text})
+		if err := c.add(Entry{Kind: EntryStatusUpdate, Text: text}); err != nil {
+			return err
+		}
+		// An update is what a communicate step asks for: posting one
+		// finishes it, whichever way it was posted.
+		if ps := s.CurrentPlaybookStep(c.inc); ps != nil && ps.Kind == playbooks.KindStatusUpdate {
+			return c.finishStep(ps.ID, StepDone, "status update posted")
+		}
+		return nil
 	})
 }
 

@@ -254,7 +254,7 @@ func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, 
 			refused = err
 			out = Outcome{}
 			c = &change{s: s, tx: tx, inc: inc, now: now, actor: o.Actor, out: &out}
-			return c.add(Entry{Kind: EntryRefused, Text: fmt.Sprintf("refused: %s may not %s", o.Actor, permVerb(r.perm)), Data: map[string]string{"permission": string(r.perm)}})
+			return c.add(Entry{Kind: EntryRefused, Text: fmt.Sprintf("refused: %s may not %s #%d", o.Actor, permVerb(r.perm), n), Data: map[string]string{"permission": string(r.perm)}})
 		}
 		addParticipant(inc, o.Actor)
 		inc.UpdatedAt = now

@@ -245,7 +245,11 @@ type Incident struct {
 	Alerts      []AlertState      `json:"alerts,omitempty"`
 	AlertCount  int               `json:"alert_count"` // every alert received, repeats included
 
-	Home       Home    `json:"home,omitempty"`
+	Home Home `json:"home,omitempty"`
+	// Mirror is where the incident was announced before it moved to a
+	// channel of its own (channel_per_incident): status updates and the
+	// resolution are mirrored there, so the alert thread tells the story too.
+	Mirror     Home    `json:"mirror,omitzero"`
 	DeclaredBy Actor   `json:"declared_by,omitempty"`
 	Commander  *Actor  `json:"commander,omitempty"`
 	Comms      *Actor  `json:"comms,omitempty"`
@@ -371,6 +375,7 @@ const (
 	EntryResolved      EntryKind = "resolved"
 	EntryPinned        EntryKind = "pinned"  // a chat message pinned to the timeline by reaction
 	EntryRefused       EntryKind = "refused" // a permission check said no
+	EntryChannel       EntryKind = "channel" // the incident moved to a channel or thread of its own
 )
 
 // Entry is one event on an incident's timeline. Entries are append-only and

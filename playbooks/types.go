@@ -240,3 +240,9 @@ type MatchInput struct {
 	Severity string // "SEV1"…"SEV4" or ""
 	Labels   map[string]string
 }
+
+// Automated reports whether Firebreak runs the step itself (http, probe,
+// command) rather than a person.
+func (s Step) Automated() bool {
+	return s.Kind == KindHTTP || s.Kind == KindProbe || s.Kind == KindCommand
+}

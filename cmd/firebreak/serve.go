@@ -79,13 +79,26 @@ func serve(ctx context.Context, args []string, env environ) error {
 	m.SetOpenIncidents(func() float64 { return float64(db.Stats().OpenIncidents) })
 
 	svc := incidents.NewService(db, cfg, incidents.WithLogger(log))
+	acts := actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log})
+	// The probe runner reports to the router and the router runs probe
+	// steps through it; it is created before anything can call either.
+	var runner *probe.Runner
 	router := bot.NewRouter(svc, bot.RouterConfig{
 		Logger:         log,
 		PostmortemDir:  cfg.Postmortem.Directory,
 		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
 		Metrics:        m,
-		Notifier:       actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log}),
+		Notifier:       acts,
+		Actions:        acts,
+		Probe: func(ctx context.Context, name string) (bool, string, error) {
+			res, err := runner.Check(ctx, name)
+			if err != nil {
+				return false, "", err
+			}
+			return res.OK, res.Summary(), nil
+		},
 	})
+	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log})
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -137,7 +150,6 @@ func serve(ctx context.Context, args []string, env environ) error {
 		})
 	}
 
-	runner := probe.New(cfg.Probes, router, probe.Options{Logger: log})
 	g.start(ctx, "probes", runner.Run)
 
 	if listen != "" {
