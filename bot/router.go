@@ -351,9 +351,19 @@ func (h *handling) announce(ctx context.Context, platform, channel, thread strin
 		return nil
 	}
 	h.outcome = "recorded"
-	msgs := h.Router.alertMessages(platform, out, channel, thread)
 	if out.Created {
 		h.outcome = "created"
+		if moved := h.openRoom(ctx, out.Incident, platform, h.ev.Target); moved != nil {
+			if err := post(h.roomPointer(platform, moved)); err != nil {
+				return err
+			}
+			h.autoStart(moved)
+			return nil
+		}
+	}
+	msgs := h.Router.alertMessages(platform, out, channel, thread)
+	if !out.Created {
+		h.toRoom(out.Incident, msgs)
 	}
 	for _, m := range msgs {
 		if err := post(m); err != nil {
@@ -520,6 +530,9 @@ func (h *handling) command(ctx context.Context) error {
 		if err == nil && out.Incident != nil {
 			h.incident = out.Incident.Number
 			msgs = h.openingMessages(h.rd, out.Incident)
+			if moved := h.openRoom(ctx, out.Incident, ev.Platform, MessageRef{Channel: ev.Channel, Thread: ev.Thread}); moved != nil {
+				msgs = []Message{h.roomPointer(ev.Platform, moved)}
+			}
 		}
 	case "ack":
 		out, err = h.svc.Acknowledge(ctx, o, n)
@@ -556,6 +569,7 @@ func (h *handling) command(ctx context.Context) error {
 		out, err = h.svc.PostUpdate(ctx, o, n, c.Args)
 		msgs = []Message{{Text: fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args))}}
 		if err == nil && !out.Duplicate {
+			h.mirror(out.Incident, msgs[0])
 			msgs = append(msgs, h.stepMessages(out)...)
 			h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
 		}
@@ -563,6 +577,7 @@ func (h *handling) command(ctx context.Context) error {
 		out, err = h.svc.Mitigate(ctx, o, n)
 		if err == nil && !out.Duplicate {
 			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s. `/incident resolve <summary>` when it is over.", who, n, human(out.Incident.TimeToMitigate()))}}
+			h.mirror(out.Incident, msgs[0])
 		}
 	case "resolve":
 		out, err = h.svc.Resolve(ctx, o, n, c.Args)
@@ -570,6 +585,7 @@ func (h *handling) command(ctx context.Context) error {
 			h.observeResolve(out.Incident)
 			h.forgetRepeats(n)
 			msgs = []Message{resolvedMessage(out.Incident, who)}
+			h.mirror(out.Incident, msgs[0])
 		}
 	default:
 		return h.refuse(ctx, fmt.Errorf("command %q is not handled: %w", c.Name, ErrUsage))
@@ -863,6 +879,7 @@ func (h *handling) action(ctx context.Context) error {
 		if err == nil && !out.Duplicate {
 			pressed = h.redrawn(out.Incident)
 			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s.", who, n, human(out.Incident.TimeToMitigate()))}}
+			h.mirror(out.Incident, msgs[0])
 		}
 	case ActionResolve:
 		out, err = h.svc.Resolve(ctx, o, n, "")
@@ -871,6 +888,7 @@ func (h *handling) action(ctx context.Context) error {
 			h.forgetRepeats(n)
 			pressed = Message{Text: fmt.Sprintf("✅ #%d %s — resolved by %s at %s", n, Escape(out.Incident.Title), who, Clock(out.Incident.ResolvedAt))}
 			msgs = []Message{resolvedMessage(out.Incident, who)}
+			h.mirror(out.Incident, msgs[0])
 		}
 	default:
 		return h.refuse(ctx, fmt.Errorf("unknown button %q: %w", ev.ActionID, ErrUsage))
@@ -955,8 +973,12 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 	r.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
 	var created []*incidents.Incident
 	for _, out := range outs {
-		if out.Created && out.Incident != nil {
+		switch {
+		case out.Incident == nil || out.Duplicate:
+		case out.Created:
 			created = append(created, out.Incident)
+		case !out.Repeat:
+			r.toRoom(out.Incident, r.alertMessages(out.Incident.Home.Platform, out, "", ""))
 		}
 	}
 	work := r.batchMessages(outs, targets)
@@ -988,6 +1010,9 @@ type announceTarget struct{ platform, channel string }
 type delivery struct {
 	announceTarget
 	msgs []Message
+	// rooms[i] is set when msgs[i] is the card of a new incident that is
+	// to get a channel of its own, started from that card.
+	rooms []*incidents.Incident
 }
 
 // batchMessages works out every post of one batch now, so the order in
@@ -995,9 +1020,11 @@ type delivery struct {
 // is announced once, in its final state; its later repeats are not news.
 func (r *Router) batchMessages(outs []incidents.Outcome, targets []announceTarget) []delivery {
 	var work []delivery
-	for _, t := range targets {
+	for i, t := range targets {
 		d := delivery{announceTarget: t}
 		created := map[uint64]bool{}
+		// The incidents' home is the first target's; rooms open there.
+		rooms := i == 0 && r.roomsOn(t.platform)
 		for _, out := range outs {
 			if out.Incident == nil || out.Duplicate {
 				continue
@@ -1008,8 +1035,16 @@ func (r *Router) batchMessages(outs []incidents.Outcome, targets []announceTarge
 			}
 			if out.Created {
 				created[n] = true
+				if rooms {
+					d.msgs = append(d.msgs, r.renderer(t.platform).card(out.Incident, false))
+					d.rooms = append(d.rooms, out.Incident)
+					continue
+				}
 			}
-			d.msgs = append(d.msgs, r.alertMessages(t.platform, out, t.channel, "")...)
+			for _, m := range r.alertMessages(t.platform, out, t.channel, "") {
+				d.msgs = append(d.msgs, m)
+				d.rooms = append(d.rooms, nil)
+			}
 		}
 		if len(d.msgs) > 0 {
 			work = append(work, d)
@@ -1024,9 +1059,29 @@ func (r *Router) deliver(ctx context.Context, work []delivery) {
 		if chat == nil {
 			continue
 		}
-		for _, m := range d.msgs {
+		for i, m := range d.msgs {
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := chat.Post(pctx, d.channel, m)
+			ref, err := chat.Post(pctx, d.channel, m)
+			cancel()
+			if err != nil {
+				r.log.Warn("announce an alert", "platform", d.platform, "channel", d.channel, "err", err)
+				break
+			}
+			inc := d.rooms[i]
+			if inc == nil {
+				continue
+			}
+			if moved := r.openRoom(ctx, inc, d.platform, ref); moved != nil {
+				uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				if err := chat.Update(uctx, ref, r.roomPointer(d.platform, moved)); err != nil {
+					r.log.Warn("pointing the announcement to the incident channel", "incident", inc.Number, "err", err)
+				}
+				cancel()
+				continue
+			}
+			// No room after all: the steps are worked here.
+			pctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+			_, err = chat.Post(pctx, d.channel, r.renderer(d.platform).step(inc))
 			cancel()
 			if err != nil {
 				r.log.Warn("announce an alert", "platform", d.platform, "channel", d.channel, "err", err)
