@@ -44,7 +44,13 @@ type firebreak struct {
 
 func startFirebreak(t *testing.T) *firebreak {
 	t.Helper()
-	books, err := playbooks.Parse("playbooks.yaml", []byte(e2ePlaybooks))
+	return startFirebreakWith(t, e2ePlaybooks)
+}
+
+// startFirebreakWith is startFirebreak on a playbooks.yaml of the test's own.
+func startFirebreakWith(t *testing.T, yaml string) *firebreak {
+	t.Helper()
+	books, err := playbooks.Parse("playbooks.yaml", []byte(yaml))
 	require.NoError(t, err)
 	svc := incidents.NewService(incidentstest.NewMemStore(), books)
 	router := bot.NewRouter(svc, bot.RouterConfig{
@@ -342,4 +348,32 @@ func TestE2EEverySubcommandWorks(t *testing.T) {
 	require.NotNil(t, inc.Comms)
 	assert.Equal(t, bob.ID, inc.Comms.ID)
 	assert.Equal(t, "discord", inc.Comms.Platform)
+}
+
+// TestE2EIncidentThread: with channel_per_incident, an alert opens a thread
+// started from the alert message; the steps are worked there and the
+// status update is mirrored to the alert channel.
+func TestE2EIncidentThread(t *testing.T) {
+	t.Parallel()
+	f := startFirebreakWith(t, e2ePlaybooks+"incidents:\n  channel_per_incident: true\n")
+	alert := f.pushAlert("[FIRING:1] HighErrorRate api (critical)")
+	thread := alert.ID // a thread started from a message takes its id
+	step := f.srv.WaitMessage(thread, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "Check the dashboards") && len(discordtest.Buttons(m)) > 0
+	})
+	inc := f.incident(t, 1)
+	assert.Equal(t, incidents.Home{Platform: "discord", Channel: f.srv.ChannelID("alerts"), Thread: thread}, inc.Home)
+	assert.Equal(t, f.srv.ChannelID("alerts"), inc.Mirror.Channel)
+
+	ann := f.srv.AddUser("ann", "Ann (SRE)")
+	in := f.srv.PushComponent(step, ann, button(t, step, bot.ActionStepDone))
+	in.WaitCallback(wait)
+	f.srv.WaitMessage(thread, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "Roll back the last deploy") && len(discordtest.Buttons(m)) > 0
+	})
+	in = f.srv.PushCommand(thread, ann, "incident", discordtest.Subcommand("update", discordtest.StringOption("text", "Rolling back the 13:55 deploy")))
+	in.WaitFollowups(1, wait)
+	f.srv.WaitMessage(f.srv.ChannelID("alerts"), wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "Rolling back the 13:55 deploy")
+	})
 }

@@ -86,15 +86,25 @@ type env struct {
 // Router, Service and an in-memory store behind it.
 func start(t testing.TB, socket, withRouter bool) *env {
 	t.Helper()
+	var books *playbooks.Config
+	if withRouter {
+		var err error
+		books, err = playbooks.Load("../../playbooks.yaml")
+		require.NoError(t, err)
+	}
+	return startWith(t, socket, books)
+}
+
+// startWith is start with the Router on books (nil: no Router).
+func startWith(t testing.TB, socket bool, books *playbooks.Config) *env {
+	t.Helper()
 	fake := slacktest.New(t)
 	fake.AddUser(slacktest.User{ID: ana, Name: "ana", RealName: "Ana Lima"})
 	fake.AddUser(slacktest.User{ID: bob, Name: "bob", RealName: "Bob Stone"})
 	h := &counting{ids: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var router *bot.Router
-	if withRouter {
-		books, err := playbooks.Load("../../playbooks.yaml")
-		require.NoError(t, err)
+	if books != nil {
 		svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(quiet()))
 		router = bot.NewRouter(svc, bot.RouterConfig{Logger: quiet(), PostmortemDir: t.TempDir()})
 		h.next = router
@@ -508,4 +518,66 @@ func TestEphemeralFallsBackToResponseURL(t *testing.T) {
 	assert.Equal(t, "ephemeral", calls[0].JSON["response_type"])
 	assert.Equal(t, "*nope*", calls[0].JSON["text"])
 	assert.Len(t, e.fake.Calls("chat.postEphemeral"), 1)
+}
+
+// TestIncidentChannelEndToEnd: with channel_per_incident, an alert opens
+// inc-1-… through conversations.create, the steps are worked there with
+// buttons and commands, and updates are mirrored to the alert thread.
+func TestIncidentChannelEndToEnd(t *testing.T) {
+	books, err := playbooks.Parse("rooms.yaml", []byte(`alert_channels: ["alerts"]
+incidents:
+  channel_per_incident: true
+escalation:
+  levels:
+    - {after: 10m, notify: ["<@`+bob+`>"]}
+playbooks:
+  - id: outage
+    steps: [{id: look, title: Look at the dashboards}, {id: fix, title: Fix it}]
+`))
+	require.NoError(t, err)
+	e := startWith(t, true, books)
+	fake := e.fake
+	alert := alertmanager()
+	fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(alert)))
+
+	var room slacktest.Channel
+	require.Eventually(t, func() bool {
+		var ok bool
+		room, ok = fake.Channel("inc-1-higherrorrate-api-gateway")
+		return ok && len(fake.Messages(room.ID)) >= 3
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no incident channel with its card and first step")
+	assert.Contains(t, room.Members, bob, "the first escalation level is invited")
+	assert.Len(t, room.Pins, 1, "the link to the alert is pinned")
+	var step1 slacktest.Message
+	for _, m := range fake.Messages(room.ID) {
+		if contains(m.Buttons(), bot.ActionStepDone) {
+			step1 = m
+		}
+	}
+	require.NotEmpty(t, step1.TS, "the first step with buttons is in the incident channel")
+	assert.Contains(t, step1.Text, "Look at the dashboards")
+	alertTS := fake.Messages(slacktest.AlertsChannel)[0].TS
+	for _, m := range fake.Messages(slacktest.AlertsChannel) {
+		assert.False(t, contains(m.Buttons(), bot.ActionStepDone), "no step buttons in the alert channel")
+	}
+
+	// Done in the room advances; a command in the room needs no #1.
+	fake.WaitAck(t, fake.PushInteraction(t, fake.BlockAction(t, ana, room.ID, step1.TS, bot.ActionStepDone)))
+	fake.WaitAck(t, fake.PushCommand(t, fake.Command(ana, room.ID, "update Rolling back the 13:55 deploy")))
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Messages(slacktest.AlertsChannel) {
+			if m.ThreadTS == alertTS && strings.Contains(m.Text, "Rolling back the 13:55 deploy") {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "the update is not mirrored to the alert thread")
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Messages(room.ID) {
+			if strings.Contains(m.Text, "Fix it") && contains(m.Buttons(), bot.ActionStepDone) {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "step 2 is not posted in the incident channel")
 }
