@@ -125,7 +125,9 @@ playbooks:
 	assert.Equal(t, http.StatusOK, post(webhookToken, true, alert))
 
 	calls.Wait()
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "incident changed") && strings.Contains(logs.String(), "record action") }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "incident changed") && strings.Contains(logs.String(), "record action")
+	}, 10*time.Second, 20*time.Millisecond)
 	cancel()
 	require.Equal(t, 0, <-done, logs.String())
 
