@@ -72,11 +72,17 @@ func (r *recorder) waitEvents(t *testing.T, n int) []bot.Event {
 // startAdapter runs an adapter against srv until the test ends.
 func startAdapter(t *testing.T, srv *discordtest.Server, h bot.Handler, tweaks ...func(*Adapter)) *Adapter {
 	t.Helper()
+	return startAdapterLogging(t, srv, h, slog.New(slog.NewTextHandler(io.Discard, nil)), tweaks...)
+}
+
+// startAdapterLogging is startAdapter logging to log.
+func startAdapterLogging(t *testing.T, srv *discordtest.Server, h bot.Handler, log *slog.Logger, tweaks ...func(*Adapter)) *Adapter {
+	t.Helper()
 	cfg, ok, err := ConfigFromEnv(srv.Getenv)
 	require.NoError(t, err)
 	require.True(t, ok)
 	cfg.HTTPClient = &http.Client{Timeout: wait}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = log
 	a, err := New(cfg, h)
 	require.NoError(t, err)
 	for _, tw := range tweaks {

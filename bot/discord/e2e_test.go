@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,4 +377,51 @@ func TestE2EIncidentThread(t *testing.T) {
 	f.srv.WaitMessage(f.srv.ChannelID("alerts"), wait, func(m *discordgo.Message) bool {
 		return strings.Contains(m.Content+embedText(m), "Rolling back the 13:55 deploy")
 	})
+}
+
+// TestE2ETokenNeverLogged drives an alert, a rate limit, a 5xx, a command
+// and a gateway resume at debug level, and checks the bot token is not in
+// the log.
+func TestE2ETokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	books, err := playbooks.Parse("playbooks.yaml", []byte(e2ePlaybooks))
+	require.NoError(t, err)
+	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
+	srv := discordtest.New(t)
+	a := startAdapterLogging(t, srv, router, log)
+	router.AddChat(a.Platform(), a)
+	f := &firebreak{srv: srv, svc: svc, router: router, a: a}
+
+	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: 429, RetryAfter: 20 * time.Millisecond})
+	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: 502})
+	f.pushAlert("[FIRING:1] HighErrorRate api (critical)")
+	f.stepMessage(t, "triage")
+	srv.Disconnect(4000)
+	srv.WaitGateway(wait, "a resume", func(s discordtest.GatewayStats) bool { return s.Resumes > 0 })
+	bob := srv.AddUser("bob", "")
+	in := srv.PushCommand(srv.ChannelID("general"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 1)))
+	in.WaitFollowups(1, wait)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "acknowledged") }, wait, 10*time.Millisecond)
+	assert.NotContains(t, logs.String(), srv.Token)
+}
+
+// lockedLog collects log output from concurrent handlers.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

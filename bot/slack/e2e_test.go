@@ -92,11 +92,12 @@ func start(t testing.TB, socket, withRouter bool) *env {
 		books, err = playbooks.Load("../../playbooks.yaml")
 		require.NoError(t, err)
 	}
-	return startWith(t, socket, books)
+	return startWith(t, socket, books, quiet())
 }
 
-// startWith is start with the Router on books (nil: no Router).
-func startWith(t testing.TB, socket bool, books *playbooks.Config) *env {
+// startWith is start with the Router on books (nil: no Router), logging
+// to log.
+func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Logger) *env {
 	t.Helper()
 	fake := slacktest.New(t)
 	fake.AddUser(slacktest.User{ID: ana, Name: "ana", RealName: "Ana Lima"})
@@ -105,11 +106,11 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	var router *bot.Router
 	if books != nil {
-		svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(quiet()))
-		router = bot.NewRouter(svc, bot.RouterConfig{Logger: quiet(), PostmortemDir: t.TempDir()})
+		svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+		router = bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
 		h.next = router
 	}
-	cfg := fbslack.Config{BotToken: slacktest.BotToken, APIURL: fake.URL(), Logger: quiet()}
+	cfg := fbslack.Config{BotToken: slacktest.BotToken, APIURL: fake.URL(), Logger: log}
 	if socket {
 		cfg.AppToken = slacktest.AppToken
 	} else {
@@ -535,7 +536,7 @@ playbooks:
     steps: [{id: look, title: Look at the dashboards}, {id: fix, title: Fix it}]
 `))
 	require.NoError(t, err)
-	e := startWith(t, true, books)
+	e := startWith(t, true, books, quiet())
 	fake := e.fake
 	alert := alertmanager()
 	fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(alert)))
@@ -580,4 +581,62 @@ playbooks:
 		}
 		return false
 	}, slacktest.WaitTimeout, 10*time.Millisecond, "step 2 is not posted in the incident channel")
+}
+
+// lockedBuffer collects log output from concurrent handlers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTokensNeverLogged drives both connection modes at debug level —
+// alerts, commands, a rate limit, a failed call, forged requests — and
+// checks that no token or signing secret appears in the log.
+func TestTokensNeverLogged(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		t.Run(map[bool]string{true: "socket mode", false: "http mode"}[socket], func(t *testing.T) {
+			var logs lockedBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			books, err := playbooks.Load("../../playbooks.yaml")
+			require.NoError(t, err)
+			e := startWith(t, socket, books, log)
+			fake := e.fake
+			fake.FailNext("chat.postMessage", http.StatusTooManyRequests, 10*time.Millisecond)
+			fake.ErrorNext("users.info", "invalid_auth")
+			if socket {
+				fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(alertmanager())))
+				fake.WaitAck(t, fake.PushCommand(t, fake.Command(bob, slacktest.AlertsChannel, "ack #1")))
+			} else {
+				srv := httptest.NewServer(http.StripPrefix("/slack", e.ad.HTTPHandler()))
+				t.Cleanup(srv.Close)
+				for _, req := range []*http.Request{
+					slacktest.SignedRequestAt(t, "not-the-secret", time.Now(), srv.URL+"/slack/commands",
+						"application/x-www-form-urlencoded", []byte(fake.Command(ana, slacktest.AlertsChannel, "status").Form().Encode())),
+					slacktest.EventsRequest(t, srv.URL+"/slack/events", fake.MessageEvent(alertmanager())),
+					slacktest.CommandRequest(t, srv.URL+"/slack/commands", fake.Command(bob, slacktest.AlertsChannel, "ack #1")),
+				} {
+					res, err := srv.Client().Do(req)
+					require.NoError(t, err)
+					require.NoError(t, res.Body.Close())
+				}
+			}
+			require.Eventually(t, func() bool { return strings.Contains(logs.String(), "acknowledged") }, slacktest.WaitTimeout, 10*time.Millisecond)
+			require.NotEmpty(t, logs.String())
+			for _, secret := range []string{slacktest.BotToken, slacktest.AppToken, slacktest.SigningSecret} {
+				assert.NotContains(t, logs.String(), secret)
+			}
+		})
+	}
 }
