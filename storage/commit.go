@@ -33,7 +33,9 @@ type request struct {
 //
 // fn may run more than once: when a fn fails after writing, its batch is
 // rolled back and every call in it is run again in a transaction of its own,
-// so one caller's failure never undoes or commits another's writes.
+// so one caller's failure never undoes or commits another's writes. Each
+// attempt starts from the last committed state: what a rolled-back attempt
+// read or cached is dropped with it.
 func (d *DB) Update(ctx context.Context, fn func(incidents.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -99,9 +101,10 @@ func (d *DB) commit(batch []*request) {
 	}
 	results := make([]error, len(live))
 	var totals counters
+	var t *txn
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
+		var err error
+		if t, err = d.writeTxn(tx); err != nil {
 			return err
 		}
 		for i, r := range live {
@@ -112,6 +115,11 @@ func (d *DB) commit(batch []*request) {
 				}
 				results[i] = err
 			}
+		}
+		if err := t.flush(); err != nil {
+			// Whose incident failed to encode is not known here: run
+			// every call alone so only that one fails.
+			return errDirty
 		}
 		totals, err = t.flushCounters()
 		return err
@@ -129,6 +137,8 @@ func (d *DB) commit(batch []*request) {
 		}
 		return
 	}
+	t.cache.adopt()
+	t.seenTx.adopt()
 	d.stats.Store(&totals)
 	d.commits.Add(1)
 	d.updates.Add(uint64(len(live)))
@@ -137,18 +147,36 @@ func (d *DB) commit(batch []*request) {
 	}
 }
 
+// writeTxn wraps a write transaction of the committer; it shares the
+// committer's cache of committed incidents. A new txn is made for every
+// attempt, so nothing a rolled-back attempt read or wrote is reused.
+func (d *DB) writeTxn(tx *bolt.Tx) (*txn, error) {
+	t, err := newTxn(tx)
+	if err != nil {
+		return nil, err
+	}
+	t.cache.committed = d.committed
+	t.seenTx.log = d.seen
+	t.foldAt = d.foldAt
+	return t, nil
+}
+
 // commitOne runs one Update in its own transaction; fn's error rolls back
 // only its own writes.
 func (d *DB) commitOne(r *request) error {
 	var totals counters
 	var fnErr error
+	var t *txn
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
+		var err error
+		if t, err = d.writeTxn(tx); err != nil {
 			return err
 		}
 		if fnErr = r.fn(t); fnErr != nil {
 			return fnErr
+		}
+		if err := t.flush(); err != nil {
+			return err
 		}
 		totals, err = t.flushCounters()
 		return err
@@ -159,6 +187,8 @@ func (d *DB) commitOne(r *request) error {
 	if err != nil {
 		return fmt.Errorf("commit to %s: %w", d.path, err)
 	}
+	t.cache.adopt()
+	t.seenTx.adopt()
 	d.stats.Store(&totals)
 	d.commits.Add(1)
 	d.updates.Add(1)
@@ -222,6 +252,11 @@ func (d *DB) PruneSeen(ctx context.Context, cutoff time.Time, limit int) (int, e
 	err := d.Update(ctx, func(itx incidents.Tx) error {
 		t := itx.(*txn)
 		removed = 0
+		// Ids still in the recent log are indexed first, so that their
+		// times can be pruned like any other.
+		if err := t.spillSeen(); err != nil {
+			return err
+		}
 		end := clampedTimeBits(cutoff)
 		c := t.b.seenByTime.Cursor()
 		var doomed [][]byte

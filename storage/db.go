@@ -86,6 +86,15 @@ type DB struct {
 	wake    chan struct{} // capacity 1: "the queue may be non-empty"
 	closed  atomic.Bool
 
+	// committed caches committed incident records for the committer
+	// goroutine only (see incidentCache).
+	committed map[uint64]*cachedIncident
+	// seen is the log of recently seen event ids (committer only).
+	seen *seenLog
+	// foldAt is how many timeline entries wait in events_recent before a
+	// commit folds them into events.
+	foldAt uint64
+
 	stats   atomic.Pointer[counters]
 	commits atomic.Uint64
 	updates atomic.Uint64
@@ -141,7 +150,13 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{bolt: bdb, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1)}
+	seen, err := loadSeenLog(bdb)
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{bolt: bdb, seen: seen, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
+		committed: make(map[uint64]*cachedIncident)}
 	d.stats.Store(&c)
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		d.log.Warn("database file is readable by other users; it holds incident details", "mode", fi.Mode().Perm(), "fix", "chmod 600 "+path)
@@ -171,7 +186,8 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		if err := checkSchema(meta); err != nil {
 			return err
 		}
-		complete = meta.Get([]byte(metaSchema)) != nil
+		v, _ := readU64(meta.Get([]byte(metaSchema)))
+		complete = v == schemaVersion
 		for _, name := range allBuckets() {
 			complete = complete && tx.Bucket([]byte(name)) != nil
 		}
@@ -192,7 +208,11 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		if err := checkSchema(meta); err != nil {
 			return err
 		}
-		if meta.Get([]byte(metaSchema)) == nil {
+		// A file of an older schema is upgraded in place: every change so
+		// far only added buckets, created above. Recording the new version
+		// keeps an older Firebreak from reading a layout it would misread
+		// (version 1 would ignore event ids waiting in seen_recent).
+		if v, _ := readU64(meta.Get([]byte(metaSchema))); v < schemaVersion {
 			if err := meta.Put([]byte(metaSchema), u64Key(schemaVersion)); err != nil {
 				return fmt.Errorf("recording schema version: %w", err)
 			}

@@ -21,12 +21,15 @@ const (
 	bucketTimersByInc   = "timers_by_incident"
 	bucketSeen          = "seen_events"
 	bucketSeenByTime    = "seen_by_time"
+	bucketSeenRecent    = "seen_recent"
+	bucketEventsRecent  = "events_recent"
+	bucketAlertCounts   = "alert_counts"
 	bucketMeta          = "meta"
 	metaSchema          = "schema"
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 1
+	schemaVersion       = 2
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -38,6 +41,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
+		bucketSeenRecent, bucketEventsRecent, bucketAlertCounts,
 	}
 }
 

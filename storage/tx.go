@@ -27,6 +27,7 @@ var errDamaged = errors.New("damaged database record")
 type buckets struct {
 	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
 	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
+	seenRecent, eventsRecent, alertCounts             *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -46,6 +47,16 @@ type txn struct {
 	// delta is what this transaction changed in the meta counters, written
 	// once just before commit.
 	delta counters
+	// cache holds the incidents this transaction decoded or changed;
+	// changed ones are encoded once, by flush, just before commit.
+	cache incidentCache
+	// seenTx is this transaction's part of the seen event log.
+	seenTx txnSeen
+	// foldAt is how many entries events_recent may hold (see timeline.go).
+	foldAt uint64
+	// seqs holds the timeline counters this transaction advanced; flush
+	// stores each once, however many entries were appended.
+	seqs map[uint64]uint64
 }
 
 func newTxn(tx *bolt.Tx) (*txn, error) {
@@ -57,35 +68,54 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketIncidents, &t.b.incidents}, {bucketEvents, &t.b.events}, {bucketSeq, &t.b.seq},
 		{bucketOpen, &t.b.open}, {bucketFingerprints, &t.b.fingerprints}, {bucketHomes, &t.b.homes},
 		{bucketTimers, &t.b.timers}, {bucketTimersByInc, &t.b.timersByInc}, {bucketSeen, &t.b.seen},
-		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta},
+		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
+		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlertCounts, &t.b.alertCounts},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {
 			return nil, fmt.Errorf("bucket %q is missing: %w", h.name, errDamaged)
 		}
 	}
+	t.b.packLogs()
 	return t, nil
 }
 
 // wrote records that a mutation is about to happen.
 func (t *txn) wrote() { t.writes++ }
 
-// Incident implements incidents.ReadTx.
+// Incident implements incidents.ReadTx. In a write transaction the record
+// is decoded at most once (see incidentCache); the caller gets a copy.
 func (t *txn) Incident(number uint64) (*incidents.Incident, error) {
-	v := t.b.incidents.Get(u64Key(number))
-	if v == nil {
+	inc, err := t.cached(number)
+	if err != nil {
+		return nil, err
+	}
+	if inc == nil {
 		return nil, fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
 	}
-	return t.decodeIncident(number, v)
+	return t.withEntries(inc.Clone())
 }
 
+// decodeIncident is the incident stored as v, or this transaction's newer
+// value of it.
 func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, error) {
-	inc := new(incidents.Incident)
-	if err := json.Unmarshal(v, inc); err != nil {
-		return nil, fmt.Errorf("incident #%d: decoding stored record: %w (%w)", number, err, errDamaged)
+	if c, ok := t.cache.txn[number]; ok {
+		return t.withEntries(c.inc.Clone())
 	}
-	inc.Number = number
-	seq, err := t.lastSeq(number)
+	inc, err := decodeRecord(number, v)
+	if err != nil {
+		return nil, err
+	}
+	if inc, err = t.withAlertCounts(inc, false); err != nil {
+		return nil, err
+	}
+	return t.withEntries(inc)
+}
+
+// withEntries sets inc.Entries from the timeline counter, the only source
+// of truth for it.
+func (t *txn) withEntries(inc *incidents.Incident) (*incidents.Incident, error) {
+	seq, err := t.lastSeq(inc.Number)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +125,9 @@ func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, erro
 
 // lastSeq is the Seq of the newest timeline entry of an incident (0: none).
 func (t *txn) lastSeq(number uint64) (uint64, error) {
+	if seq, ok := t.seqs[number]; ok {
+		return seq, nil
+	}
 	v := t.b.seq.Get(u64Key(number))
 	if v == nil {
 		return 0, nil
@@ -151,7 +184,8 @@ func (t *txn) LatestInHome(h incidents.Home) (uint64, bool, error) {
 
 // Entries implements incidents.ReadTx. It returns ErrNotFound for an
 // incident that does not exist, so "timeline of #999" is an error and not
-// an empty timeline.
+// an empty timeline. Entries already folded into the events bucket come
+// first, then those still in events_recent: every folded entry is older.
 func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) error {
 	if t.b.incidents.Get(u64Key(number)) == nil {
 		return fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
@@ -179,7 +213,7 @@ func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) erro
 		}
 		k, v = t.next(c, pos, w)
 	}
-	return nil
+	return t.recentEntries(number, after, fn)
 }
 
 // next advances c past pos, the key the callback was given. bbolt cursors
@@ -297,6 +331,7 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 	if err := t.putIncident(k, inc); err != nil {
 		return err
 	}
+	t.remember(inc, false, true)
 	if inc.Status.Open() {
 		if err := t.b.open.Put(k, nil); err != nil {
 			return fmt.Errorf("incident #%d: open index: %w", n, err)
@@ -337,27 +372,24 @@ func (t *txn) putHome(h incidents.Home, number uint64) error {
 
 // PutIncident implements incidents.Tx. It returns ErrNotFound for a number
 // CreateIncident never assigned. The open and home indexes follow the new
-// status and home; the stored Entries count is the timeline's, not inc's.
+// status and home at once; the record itself is encoded and stored when the
+// transaction commits, once however many times it was put (inc is copied,
+// so the caller may go on changing it). The stored Entries count is the
+// timeline's, not inc's.
 func (t *txn) PutIncident(inc *incidents.Incident) error {
 	if inc == nil {
 		return errors.New("put incident: nil incident")
 	}
 	k := u64Key(inc.Number)
-	v := t.b.incidents.Get(k)
-	if v == nil {
+	old, err := t.cached(inc.Number)
+	if err != nil {
+		return fmt.Errorf("put incident #%d: %w", inc.Number, err)
+	}
+	if old == nil {
 		return fmt.Errorf("put incident #%d: %w", inc.Number, incidents.ErrNotFound)
 	}
-	var old struct {
-		Status incidents.Status `json:"status"`
-		Home   incidents.Home   `json:"home"`
-	}
-	if err := json.Unmarshal(v, &old); err != nil {
-		return fmt.Errorf("put incident #%d: decoding stored record: %w (%w)", inc.Number, err, errDamaged)
-	}
 	t.wrote()
-	if err := t.putIncident(k, inc); err != nil {
-		return err
-	}
+	t.remember(inc, true, false)
 	switch wasOpen, isOpen := old.Status.Open(), inc.Status.Open(); {
 	case wasOpen && !isOpen:
 		if err := t.b.open.Delete(k); err != nil {
@@ -384,13 +416,13 @@ func (t *txn) PutIncident(inc *incidents.Incident) error {
 }
 
 // AppendEntry implements incidents.Tx: e.Seq becomes one more than the
-// timeline's last, and the entry is stored under the incident's key range.
+// timeline's last, and the entry is appended to events_recent, to be
+// folded into the incident's key range later (see timeline.go).
 func (t *txn) AppendEntry(e *incidents.Entry) error {
 	if e == nil {
 		return errors.New("append entry: nil entry")
 	}
-	k := u64Key(e.Incident)
-	if t.b.incidents.Get(k) == nil {
+	if _, cached := t.cache.txn[e.Incident]; !cached && t.b.incidents.Get(u64Key(e.Incident)) == nil {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, incidents.ErrNotFound)
 	}
 	last, err := t.lastSeq(e.Incident)
@@ -400,12 +432,13 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 	e.Seq = last + 1
 	v := encodeEntry(e)
 	t.wrote()
-	if err := t.b.events.Put(eventKey(e.Incident, e.Seq), v); err != nil {
+	if err := t.appendRecentEntry(e.Incident, e.Seq, v); err != nil {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, err)
 	}
-	if err := t.b.seq.Put(k, u64Key(e.Seq)); err != nil {
-		return fmt.Errorf("append entry to incident #%d: timeline counter: %w", e.Incident, err)
+	if t.seqs == nil {
+		t.seqs = make(map[uint64]uint64)
 	}
+	t.seqs[e.Incident] = e.Seq
 	t.delta.entries++
 	return nil
 }
@@ -438,7 +471,8 @@ func (t *txn) ClearOpenFingerprint(fp string) error {
 }
 
 // MarkSeen implements incidents.Tx. A repeat writes nothing, so a storm of
-// redelivered events costs no disk flush.
+// redelivered events costs no disk flush. A new id is appended to the
+// seen_recent log rather than inserted into the id index (see seenLog).
 func (t *txn) MarkSeen(eventID string, at time.Time) (bool, error) {
 	if eventID == "" {
 		return false, errors.New("mark event seen: empty event id")
@@ -446,19 +480,11 @@ func (t *txn) MarkSeen(eventID string, at time.Time) (bool, error) {
 	if numberLen+len(eventID) > maxKeyLen {
 		return false, fmt.Errorf("mark event seen: event id is %d bytes; at most %d fit", len(eventID), maxKeyLen-numberLen)
 	}
-	id := []byte(eventID)
-	if t.b.seen.Get(id) != nil {
-		return true, nil
-	}
-	bits := clampedTimeBits(at)
-	t.wrote()
-	if err := t.b.seen.Put(id, u64Key(bits)); err != nil {
+	seen, err := t.markSeenAt([]byte(eventID), at)
+	if err != nil {
 		return false, fmt.Errorf("mark event %q seen: %w", eventID, err)
 	}
-	if err := t.b.seenByTime.Put(seenTimeKey(bits, id), nil); err != nil {
-		return false, fmt.Errorf("mark event %q seen: time index: %w", eventID, err)
-	}
-	return false, nil
+	return seen, nil
 }
 
 // PutTimer implements incidents.Tx. Due must be within the years

@@ -1,0 +1,105 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// defaultTimelineFold is how many new timeline entries may wait in
+// events_recent before one commit moves them all into the events bucket.
+const defaultTimelineFold = 4096
+
+// Timeline entries are first appended to events_recent, keyed by an
+// increasing sequence number, and moved ("folded") into the events bucket
+// in bulk, a few thousand at a time (DB.foldAt).
+//
+// The events bucket is keyed by incident, then seq, so appending one entry
+// to each of N incidents dirties N leaf pages; in an alert storm spread over
+// a few dozen incidents that was one page written per alert in every
+// commit, each a separate write for the fsync to wait on. events_recent
+// takes a commit's entries on its right-most leaf instead, and a fold
+// writes each incident's tail page once for many entries. Both buckets
+// change in the same transactions as everything else, so a crash loses
+// nothing that was committed; readers see the union.
+//
+// events_recent: recent seq(8) → number(8) seq(8) entry (entry.go encoding)
+const recentEntryHeader = eventKeyLen
+
+// packLogs fills the append-only log buckets' pages completely: keys only
+// ever go on the right, so bbolt's default half-full split would just
+// double their pages.
+func (b *buckets) packLogs() {
+	b.eventsRecent.FillPercent = 1
+	b.seenRecent.FillPercent = 1
+}
+
+// appendRecentEntry stores an entry (already encoded as v) in events_recent.
+func (t *txn) appendRecentEntry(number, seq uint64, v []byte) error {
+	n, err := t.b.eventsRecent.NextSequence()
+	if err != nil {
+		return err
+	}
+	rec := make([]byte, 0, recentEntryHeader+len(v))
+	rec = append(putU64(putU64(rec, number), seq), v...)
+	return t.b.eventsRecent.Put(u64Key(n), rec)
+}
+
+// foldTimeline moves events_recent into events once enough has gathered.
+// The bucket's sequence counts its entries, since it is only ever appended
+// to and emptied by dropping it.
+func (t *txn) foldTimeline() error {
+	if t.foldAt == 0 || t.b.eventsRecent.Sequence() < t.foldAt {
+		return nil
+	}
+	t.wrote()
+	err := t.b.eventsRecent.ForEach(func(k, v []byte) error {
+		if len(v) < recentEntryHeader {
+			return fmt.Errorf("recent timeline record %x is %d bytes: %w", k, len(v), errDamaged)
+		}
+		return t.b.events.Put(v[:recentEntryHeader], v[recentEntryHeader:])
+	})
+	if err != nil {
+		return fmt.Errorf("folding recent timeline entries: %w", err)
+	}
+	if err := t.tx.DeleteBucket([]byte(bucketEventsRecent)); err != nil {
+		return fmt.Errorf("emptying the recent timeline log: %w", err)
+	}
+	if t.b.eventsRecent, err = t.tx.CreateBucket([]byte(bucketEventsRecent)); err != nil {
+		return fmt.Errorf("emptying the recent timeline log: %w", err)
+	}
+	t.b.packLogs()
+	return nil
+}
+
+// recentEntries streams incident number's entries after Seq `after` that
+// are still in events_recent, in Seq order (the log's order). It reads the
+// whole log, at most DB.foldAt records plus one transaction's worth.
+func (t *txn) recentEntries(number, after uint64, fn func(incidents.Entry) error) error {
+	prefix := u64Key(number)
+	c := t.b.eventsRecent.Cursor()
+	pos := make([]byte, 0, numberLen)
+	for k, v := c.First(); k != nil; {
+		if len(v) < recentEntryHeader {
+			return fmt.Errorf("recent timeline record %x is %d bytes: %w", k, len(v), errDamaged)
+		}
+		seq, _ := readU64(v[numberLen:recentEntryHeader])
+		if !bytes.HasPrefix(v, prefix) || seq <= after {
+			k, v = c.Next()
+			continue
+		}
+		var e incidents.Entry
+		if err := decodeEntry(v[recentEntryHeader:], &e); err != nil {
+			return fmt.Errorf("incident #%d: %w", number, err)
+		}
+		e.Incident, e.Seq = number, seq
+		pos = append(pos[:0], k...)
+		w := t.writes
+		if err := fn(e); err != nil {
+			return err
+		}
+		k, v = t.next(c, pos, w)
+	}
+	return nil
+}
