@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func fieldErr(field, format string, args ...any) error {
 // decodeJSON unmarshals body into v and turns encoding/json's errors into a
 // ParseError that names the byte offset or the field.
 func decodeJSON(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 { // no string(body): that would copy it
 		return &ParseError{Reason: "empty body: want a JSON object"}
 	}
 	err := json.Unmarshal(body, v)
