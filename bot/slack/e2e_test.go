@@ -617,20 +617,22 @@ func TestTokensNeverLogged(t *testing.T) {
 			fake.ErrorNext("users.info", "invalid_auth")
 			if socket {
 				fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(alertmanager())))
+				stepMessage(t, fake, "")
 				fake.WaitAck(t, fake.PushCommand(t, fake.Command(bob, slacktest.AlertsChannel, "ack #1")))
 			} else {
 				srv := httptest.NewServer(http.StripPrefix("/slack", e.ad.HTTPHandler()))
 				t.Cleanup(srv.Close)
-				for _, req := range []*http.Request{
-					slacktest.SignedRequestAt(t, "not-the-secret", time.Now(), srv.URL+"/slack/commands",
-						"application/x-www-form-urlencoded", []byte(fake.Command(ana, slacktest.AlertsChannel, "status").Form().Encode())),
-					slacktest.EventsRequest(t, srv.URL+"/slack/events", fake.MessageEvent(alertmanager())),
-					slacktest.CommandRequest(t, srv.URL+"/slack/commands", fake.Command(bob, slacktest.AlertsChannel, "ack #1")),
-				} {
+				do := func(req *http.Request) {
 					res, err := srv.Client().Do(req)
 					require.NoError(t, err)
 					require.NoError(t, res.Body.Close())
 				}
+				do(slacktest.SignedRequestAt(t, "not-the-secret", time.Now(), srv.URL+"/slack/commands",
+					"application/x-www-form-urlencoded", []byte(fake.Command(ana, slacktest.AlertsChannel, "status").Form().Encode())))
+				do(slacktest.EventsRequest(t, srv.URL+"/slack/events", fake.MessageEvent(alertmanager())))
+				// The event is handled after its 200; the incident must exist before the ack.
+				stepMessage(t, fake, "")
+				do(slacktest.CommandRequest(t, srv.URL+"/slack/commands", fake.Command(bob, slacktest.AlertsChannel, "ack #1")))
 			}
 			require.Eventually(t, func() bool { return strings.Contains(logs.String(), "acknowledged") }, slacktest.WaitTimeout, 10*time.Millisecond)
 			require.NotEmpty(t, logs.String())
