@@ -132,15 +132,9 @@ func (t *txn) spillSeen() error {
 	if err != nil {
 		return fmt.Errorf("indexing seen event ids: %w", err)
 	}
-	// Dropping the bucket frees its pages in one step instead of
-	// rewriting every leaf to delete keys one by one.
-	if err := t.tx.DeleteBucket([]byte(bucketSeenRecent)); err != nil {
+	if t.b.seenRecent, err = t.emptyLog(bucketSeenRecent); err != nil {
 		return fmt.Errorf("emptying the recent seen event log: %w", err)
 	}
-	if t.b.seenRecent, err = t.tx.CreateBucket([]byte(bucketSeenRecent)); err != nil {
-		return fmt.Errorf("emptying the recent seen event log: %w", err)
-	}
-	t.b.packLogs()
 	t.seenTx.spilled = true
 	t.seenTx.added = nil
 	return nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -63,14 +65,25 @@ func (t *txn) foldTimeline() error {
 	if err != nil {
 		return fmt.Errorf("folding recent timeline entries: %w", err)
 	}
-	if err := t.tx.DeleteBucket([]byte(bucketEventsRecent)); err != nil {
+	if t.b.eventsRecent, err = t.emptyLog(bucketEventsRecent); err != nil {
 		return fmt.Errorf("emptying the recent timeline log: %w", err)
 	}
-	if t.b.eventsRecent, err = t.tx.CreateBucket([]byte(bucketEventsRecent)); err != nil {
-		return fmt.Errorf("emptying the recent timeline log: %w", err)
-	}
-	t.b.packLogs()
 	return nil
+}
+
+// emptyLog empties an append-only log bucket once it has been folded.
+// Dropping the bucket frees its pages in one step instead of rewriting
+// every leaf to delete keys one by one.
+func (t *txn) emptyLog(name string) (*bolt.Bucket, error) {
+	if err := t.tx.DeleteBucket([]byte(name)); err != nil {
+		return nil, err
+	}
+	b, err := t.tx.CreateBucket([]byte(name))
+	if err != nil {
+		return nil, err
+	}
+	b.FillPercent = 1 // see packLogs
+	return b, nil
 }
 
 // recentEntries streams incident number's entries after Seq `after` that
