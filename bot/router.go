@@ -977,7 +977,7 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 		case out.Incident == nil || out.Duplicate:
 		case out.Created:
 			created = append(created, out.Incident)
-		case !out.Repeat:
+		case !out.Repeat && !out.Incident.Mirror.IsZero():
 			r.toRoom(out.Incident, r.alertMessages(out.Incident.Home.Platform, out, "", ""))
 		}
 	}
