@@ -141,6 +141,13 @@ type ChannelCreator interface {
 	CreateIncidentChannel(ctx context.Context, name string, from MessageRef, invite []string) (incidents.Home, error)
 }
 
+// RoomInviter is implemented by adapters that can add people to an
+// incident's channel or thread after it was created, so whoever
+// acknowledges or takes a role from the alert thread joins the room.
+type RoomInviter interface {
+	InviteToIncidentChannel(ctx context.Context, home incidents.Home, users []string) error
+}
+
 // Replier answers the event being handled, in its own context: the same
 // channel and thread, or the interaction's response for slash commands and
 // buttons. Ephemeral messages are shown to the event's user only.

@@ -168,3 +168,33 @@ func (r *Router) toRoom(inc *incidents.Incident, msgs []Message) {
 		}
 	})
 }
+
+// joinRoom adds people who just joined the response (acknowledged, took a
+// role) to the incident's room, when it has one on their platform. It
+// runs in the background; the caller's reply does not wait.
+func (r *Router) joinRoom(inc *incidents.Incident, people ...incidents.Actor) {
+	if inc == nil || inc.Mirror.IsZero() {
+		return
+	}
+	inviter, ok := r.chat(inc.Home.Platform).(RoomInviter)
+	if !ok {
+		return
+	}
+	var ids []string
+	for _, p := range people {
+		if p.Platform == inc.Home.Platform && p.ID != "" && !p.Same(incidents.Bot) {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	home := inc.Home
+	r.goBackground(func(ctx context.Context) {
+		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := inviter.InviteToIncidentChannel(ictx, home, ids); err != nil {
+			r.log.Warn("inviting to the incident channel", "incident", inc.Number, "platform", home.Platform, "err", err)
+		}
+	})
+}

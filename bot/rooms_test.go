@@ -23,6 +23,7 @@ type roomChat struct {
 	*fakeChat
 	mu      sync.Mutex
 	created []createdRoom
+	invited []string
 	fail    bool
 }
 
@@ -40,6 +41,19 @@ func (c *roomChat) CreateIncidentChannel(_ context.Context, name string, from Me
 	}
 	c.created = append(c.created, createdRoom{name, from, invite})
 	return incidents.Home{Platform: "slack", Channel: fmt.Sprintf("CROOM%d", len(c.created))}, nil
+}
+
+func (c *roomChat) InviteToIncidentChannel(_ context.Context, home incidents.Home, users []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invited = append(c.invited, home.Channel+":"+strings.Join(users, ","))
+	return nil
+}
+
+func (c *roomChat) invitedCopy() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.invited...)
 }
 
 func (c *roomChat) rooms() []createdRoom {
@@ -135,6 +149,9 @@ func TestAlertOpensARoom(t *testing.T) {
 		return rec
 	}
 	assert.Contains(t, cmd("c1", "ack").text(), "acknowledged **#1**")
+	cmd("c1b", "role responder <@U2>")
+	require.Eventually(t, func() bool { return len(chat.invitedCopy()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	assert.ElementsMatch(t, []string{"CROOM1:U1", "CROOM1:U2"}, chat.invitedCopy(), "who acknowledges or takes a role joins the room")
 	cmd("c2", "update Rolled back the 13:55 deploy")
 	cmd("c3", "resolve Bad deploy rolled back")
 	require.Eventually(t, func() bool { return len(chat.postsIn("C1")) == 2 }, 5*time.Second, 5*time.Millisecond)

@@ -538,6 +538,7 @@ func (h *handling) command(ctx context.Context) error {
 		out, err = h.svc.Acknowledge(ctx, o, n)
 		if err == nil && !out.Duplicate {
 			h.observeAck(out.Incident)
+			h.joinRoom(out.Incident, ev.User)
 			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
 		}
 	case "step":
@@ -561,6 +562,9 @@ func (h *handling) command(ctx context.Context) error {
 			return h.refuse(ctx, err)
 		}
 		out, err = h.svc.AssignRole(ctx, o, n, c.Role, target)
+		if err == nil && !out.Duplicate {
+			h.joinRoom(out.Incident, target)
+		}
 		msgs = []Message{{Text: fmt.Sprintf("🎖️ %s is now %s of **#%d** (set by %s).", Mention(target, ev.Platform), c.Role, n, who)}}
 	case "severity":
 		out, err = h.svc.SetSeverity(ctx, o, n, c.Severity)
@@ -871,6 +875,7 @@ func (h *handling) action(ctx context.Context) error {
 		out, err = h.svc.Acknowledge(ctx, o, n)
 		if err == nil && !out.Duplicate {
 			h.observeAck(out.Incident)
+			h.joinRoom(out.Incident, ev.User)
 			pressed = h.redrawn(out.Incident)
 			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
 		}

@@ -156,16 +156,31 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 		return incidents.Home{}, fmt.Errorf("discord: opening thread %q in channel %s (the bot needs Create Public Threads): %w", name, parent, err)
 	}
 	a.chans.put(infoOf(th))
+	home := incidents.Home{Platform: platform, Channel: parent, Thread: th.ID}
+	if err := a.InviteToIncidentChannel(ctx, home, invite); err != nil {
+		a.log.Warn("discord: adding responders to the incident thread", "thread", th.ID, "error", err)
+	}
+	return home, nil
+}
+
+// InviteToIncidentChannel adds people (Discord user ids or <@id>
+// mentions) to an incident's thread, for those who join the response
+// after it opened. Adding a member twice is harmless on Discord.
+func (a *Adapter) InviteToIncidentChannel(ctx context.Context, home incidents.Home, invite []string) error {
+	if home.Thread == "" {
+		return nil // a channel's members are the channel's business
+	}
+	var errs []error
 	for _, u := range invite {
 		u = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(u), "<@"), "!"), ">")
 		if !snowflake.MatchString(u) {
 			continue
 		}
-		if err := a.rest().ThreadMemberAdd(th.ID, u, discordgo.WithContext(ctx)); err != nil {
-			a.log.Warn("discord: adding a responder to the incident thread", "thread", th.ID, "user", u, "error", err)
+		if err := a.rest().ThreadMemberAdd(home.Thread, u, discordgo.WithContext(ctx)); err != nil {
+			errs = append(errs, fmt.Errorf("discord: adding %s to thread %s: %w", u, home.Thread, err))
 		}
 	}
-	return incidents.Home{Platform: platform, Channel: parent, Thread: th.ID}, nil
+	return errors.Join(errs...)
 }
 
 // threadName fits an incident's name into Discord's thread name rules.

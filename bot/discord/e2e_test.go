@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -374,6 +375,11 @@ func TestE2EIncidentThread(t *testing.T) {
 	})
 	in = f.srv.PushCommand(thread, ann, "incident", discordtest.Subcommand("update", discordtest.StringOption("text", "Rolling back the 13:55 deploy")))
 	in.WaitFollowups(1, wait)
+	// Whoever acknowledges from the alert channel joins the thread.
+	bob := f.srv.AddUser("bob", "")
+	in = f.srv.PushCommand(f.srv.ChannelID("alerts"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 1)))
+	in.WaitFollowups(1, wait)
+	require.Eventually(t, func() bool { return slices.Contains(f.srv.ThreadMembers(thread), bob.ID) }, wait, 10*time.Millisecond)
 	f.srv.WaitMessage(f.srv.ChannelID("alerts"), wait, func(m *discordgo.Message) bool {
 		return strings.Contains(m.Content+embedText(m), "Rolling back the 13:55 deploy")
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -74,17 +75,9 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 	home := incidents.Home{Platform: Platform, Channel: ch.ID}
 	a.channels.put(ch.ID, ch.Name)
 
-	var users []string
-	for _, u := range invite {
-		if u != "" && !a.own(u, "") {
-			users = append(users, u)
-		}
-	}
-	if len(users) > 0 {
-		if _, err := a.api.InviteUsersToConversationContext(ctx, ch.ID, users...); err != nil {
-			// The channel exists and works without them; say so and go on.
-			a.log.Warn("slack: inviting responders failed", "channel", ch.ID, "users", users, "err", err)
-		}
+	if err := a.InviteToIncidentChannel(ctx, home, invite); err != nil {
+		// The channel exists and works without them; say so and go on.
+		a.log.Warn("slack: inviting responders failed", "channel", ch.ID, "users", invite, "err", err)
 	}
 	if from.Channel == "" || from.ID == "" {
 		return home, nil
@@ -110,6 +103,28 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 		a.log.Warn("slack: linking the incident channel from the alert thread failed", "channel", from.Channel, "err", err)
 	}
 	return home, nil
+}
+
+// InviteToIncidentChannel adds people (Slack user ids) to an incident's
+// channel, for those who join the response after it opened.
+func (a *Adapter) InviteToIncidentChannel(ctx context.Context, home incidents.Home, invite []string) error {
+	var users []string
+	for _, u := range invite {
+		if u != "" && !a.own(u, "") {
+			users = append(users, u)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	if _, err := a.api.InviteUsersToConversationContext(ctx, home.Channel, users...); err != nil {
+		var serr slack.SlackErrorResponse
+		if errors.As(err, &serr) && serr.Err == "already_in_channel" {
+			return nil
+		}
+		return fmt.Errorf("slack: conversations.invite to %s: %w", home.Channel, err)
+	}
+	return nil
 }
 
 func orText(s, alt string) string {

@@ -562,6 +562,13 @@ playbooks:
 		assert.False(t, contains(m.Buttons(), bot.ActionStepDone), "no step buttons in the alert channel")
 	}
 
+	// Whoever acknowledges from the alert channel joins the room.
+	fake.WaitAck(t, fake.PushCommand(t, fake.Command(ana, slacktest.AlertsChannel, "ack #1")))
+	require.Eventually(t, func() bool {
+		ch, _ := fake.Channel(room.ID)
+		return contains(ch.Members, ana)
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "ana was not invited to the incident channel")
+
 	// Done in the room advances; a command in the room needs no #1.
 	fake.WaitAck(t, fake.PushInteraction(t, fake.BlockAction(t, ana, room.ID, step1.TS, bot.ActionStepDone)))
 	fake.WaitAck(t, fake.PushCommand(t, fake.Command(ana, room.ID, "update Rolling back the 13:55 deploy")))
