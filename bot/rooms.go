@@ -68,7 +68,7 @@ func (r *Router) roomInvites(inc *incidents.Incident, platform string) []string 
 		}
 	}
 	books := r.svc.Playbooks()
-	if esc := books.EscalationFor(books.Playbook(inc.Playbook)); esc != nil && len(esc.Levels) > 0 {
+	if esc := books.EscalationFor(books.Playbook(inc.Playbook), inc.Severity.String()); esc != nil && len(esc.Levels) > 0 {
 		for _, who := range esc.Levels[0].Notify {
 			if id, ok := strings.CutPrefix(strings.TrimSpace(who), "<@"); ok && strings.HasSuffix(id, ">") {
 				add(strings.TrimPrefix(strings.TrimSuffix(id, ">"), "!"))

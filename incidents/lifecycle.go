@@ -320,6 +320,17 @@ func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Sever
 		}
 		old := inc.Severity
 		inc.Severity = sev
+		// Nobody has answered an alert yet and the policy may differ by
+		// severity: page by the new severity's policy, starting now.
+		// (Declared incidents do not escalate: their declarer leads.)
+		if inc.Status == StatusTriggered && inc.DeclaredBy.IsZero() {
+			if err := c.tx.DeleteTimers(inc.Number, TimerEscalate); err != nil {
+				return fmt.Errorf("reschedule the escalation of incident #%d: %w", n, err)
+			}
+			if err := s.scheduleEscalation(c.tx, inc, c.now); err != nil {
+				return err
+			}
+		}
 		return c.add(Entry{
 			Kind: EntrySeverity,
 			Text: fmt.Sprintf("severity %s → %s", old, sev),

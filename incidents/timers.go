@@ -42,7 +42,7 @@ func (s *Service) scheduleEscalation(tx Tx, inc *Incident, from time.Time) error
 	if s.books == nil {
 		return nil
 	}
-	pol := s.books.EscalationFor(s.books.Playbook(inc.Playbook))
+	pol := s.books.EscalationFor(s.books.Playbook(inc.Playbook), inc.Severity.String())
 	if pol == nil || len(pol.Levels) == 0 {
 		return nil
 	}
@@ -207,7 +207,7 @@ func (s *Service) fire(t Timer, inc *Incident, now time.Time) (Fired, bool) {
 			return f, false
 		}
 		level, _ := strconv.Atoi(t.Data["level"])
-		pol := s.books.EscalationFor(s.books.Playbook(inc.Playbook))
+		pol := s.books.EscalationFor(s.books.Playbook(inc.Playbook), inc.Severity.String())
 		if pol == nil || level < 1 || level > len(pol.Levels) {
 			return f, false
 		}

@@ -149,3 +149,64 @@ func TestPermissionsRefuseAndRecord(t *testing.T) {
 	assert.False(t, svc.Permitted(inc, bob, incidents.PermConfirmActions))
 	assert.True(t, svc.Permitted(inc, incidents.Bot, incidents.PermResolve))
 }
+
+func TestEscalationBySeverity(t *testing.T) {
+	cfg, err := playbooks.Parse("sev.yaml", []byte(`alert_channels: ["#alerts"]
+escalation:
+  levels: [{after: 15m, notify: ["@oncall"]}]
+escalation_by_severity:
+  critical:
+    levels: [{after: 2m, notify: ["@oncall", "<@U0LEAD>"]}]
+playbooks:
+  - id: outage
+    default: true
+    steps: [{id: look, title: Look}]
+`))
+	require.NoError(t, err)
+	require.Contains(t, cfg.EscalationBySeverity, "SEV1", "severity names are normalised")
+	ctx := context.Background()
+	clock := incidentstest.NewClock(t0)
+	svc := incidents.NewService(incidentstest.NewMemStore(), cfg, incidents.WithClock(clock.Now), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+
+	sev1 := errorAlert() // SEV1
+	_, err = svc.ReceiveAlert(ctx, by(incidents.Bot), sev1)
+	require.NoError(t, err)
+	warn := errorAlert()
+	warn.Name, warn.Title, warn.Severity = "DiskFilling", "DiskFilling db-1", incidents.SEV3
+	_, err = svc.ReceiveAlert(ctx, by(incidents.Bot), warn)
+	require.NoError(t, err)
+
+	clock.Advance(3 * time.Minute)
+	got, err := svc.FireDue(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the SEV1 incident pages at 2m")
+	assert.Equal(t, uint64(1), got[0].Incident.Number)
+	assert.Equal(t, []string{"@oncall", "<@U0LEAD>"}, got[0].Level.Notify)
+
+	// Raising #2 to SEV1 while nobody answered pages by the SEV1 policy,
+	// counted from the change; the SEV3 timer is gone.
+	_, err = svc.SetSeverity(ctx, by(alice), 2, incidents.SEV1)
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute)
+	got, err = svc.FireDue(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, uint64(2), got[0].Incident.Number)
+	assert.Contains(t, got[0].Entry.Text, "<@U0LEAD>")
+	clock.Advance(time.Hour)
+	assert.Empty(t, fire(t, svc), "the SEV3 policy's timer was replaced")
+}
+
+func TestEscalationBySeverityErrors(t *testing.T) {
+	_, err := playbooks.Parse("sev.yaml", []byte(`alert_channels: ["#alerts"]
+escalation_by_severity:
+  SEV9:
+    levels: [{after: 2m, notify: ["@oncall"]}]
+playbooks:
+  - id: outage
+    default: true
+    steps: [{id: look, title: Look}]
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `sev.yaml:4: escalation_by_severity.SEV9: "SEV9" is not a severity`)
+}

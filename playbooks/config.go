@@ -107,11 +107,15 @@ func (c *Config) IsAlertChannel(idOrName string) bool {
 	return false
 }
 
-// EscalationFor is the policy for incidents run by pb: its own, else the
-// top-level one; nil when neither exists.
-func (c *Config) EscalationFor(pb *Playbook) *Escalation {
+// EscalationFor is the policy for incidents of severity (as "SEV1") run
+// by pb: the playbook's own, else escalation_by_severity's for that
+// severity, else the top-level one; nil when none exists.
+func (c *Config) EscalationFor(pb *Playbook, severity string) *Escalation {
 	if pb != nil && pb.Escalation != nil {
 		return pb.Escalation
+	}
+	if e := c.EscalationBySeverity[severity]; e != nil {
+		return e
 	}
 	return c.Escalation
 }

@@ -240,10 +240,22 @@ func TestIsAlertChannel(t *testing.T) {
 func TestEscalationFor(t *testing.T) {
 	top := &Escalation{Levels: []EscalationLevel{{After: Duration(time.Minute)}}}
 	own := &Escalation{Levels: []EscalationLevel{{After: Duration(2 * time.Minute)}}}
-	c := &Config{Escalation: top}
-	assert.Same(t, top, c.EscalationFor(&Playbook{}))
-	assert.Same(t, own, c.EscalationFor(&Playbook{Escalation: own}))
-	assert.Same(t, top, c.EscalationFor(nil))
+	sev1 := &Escalation{Levels: []EscalationLevel{{After: Duration(30 * time.Second)}}}
+	c := &Config{Escalation: top, EscalationBySeverity: map[string]*Escalation{"SEV1": sev1}}
+	tests := []struct {
+		name     string
+		pb       *Playbook
+		severity string
+		want     *Escalation
+	}{
+		{"top level", &Playbook{}, "SEV3", top},
+		{"no playbook", nil, "SEV2", top},
+		{"by severity", &Playbook{}, "SEV1", sev1},
+		{"the playbook's own wins", &Playbook{Escalation: own}, "SEV1", own},
+	}
+	for _, tt := range tests {
+		assert.Same(t, tt.want, c.EscalationFor(tt.pb, tt.severity), tt.name)
+	}
 }
 
 func TestNormalizeSeverity(t *testing.T) {

@@ -28,6 +28,9 @@ type Config struct {
 	Grouping   Grouping           `yaml:"grouping"`
 	// Escalation is the default policy for playbooks that name none.
 	Escalation *Escalation `yaml:"escalation"`
+	// EscalationBySeverity overrides Escalation for incidents of one
+	// severity ("SEV1": page sooner); a playbook's own policy still wins.
+	EscalationBySeverity map[string]*Escalation `yaml:"escalation_by_severity"`
 	// Permissions say who may do the sensitive things; empty lists mean anyone.
 	Permissions Permissions `yaml:"permissions"`
 	// Match rules are tried in order; the first that matches picks the

@@ -107,6 +107,27 @@ func (v *validator) run() {
 	if c.Escalation != nil {
 		v.escalation(c.Escalation, "escalation", notifiers)
 	}
+	if len(c.EscalationBySeverity) > 0 {
+		bySev := make(map[string]*Escalation, len(c.EscalationBySeverity))
+		for key, e := range c.EscalationBySeverity {
+			f := "escalation_by_severity." + key
+			sev, ok := NormalizeSeverity(key)
+			switch {
+			case !ok:
+				v.problem(f, "%q is not a severity (want SEV1, SEV2, SEV3 or SEV4)", key)
+				continue
+			case bySev[sev] != nil:
+				v.problem(f, "%s is given twice", sev)
+				continue
+			case e == nil:
+				v.problem(f, "an escalation needs at least one level")
+				continue
+			}
+			v.escalation(e, f, notifiers)
+			bySev[sev] = e
+		}
+		c.EscalationBySeverity = bySev
+	}
 	for i := range c.Playbooks {
 		if c.Playbooks[i].Escalation != nil {
 			v.escalation(c.Playbooks[i].Escalation, fmt.Sprintf("playbooks[%d].escalation", i), notifiers)
