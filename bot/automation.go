@@ -63,13 +63,23 @@ func suggestedUpdate(inc *incidents.Incident, ps *playbooks.Step, now time.Time)
 	if strings.TrimSpace(src) == "" {
 		src = "{{.Title}} ({{.Severity}}) is {{.Status}}. We are working on it."
 	}
-	t, err := template.New(ps.ID).Funcs(actions.Funcs()).Option("missingkey=zero").Parse(src)
+	text, err := renderText(ps.ID, src, stepData(inc, ps.ID, now))
 	if err != nil {
 		return "", fmt.Errorf("template of step %s: %w", ps.ID, err)
 	}
+	return text, nil
+}
+
+// renderText executes a template from playbooks.yaml over data with the
+// functions step templates may use.
+func renderText(name, src string, data actions.Data) (string, error) {
+	t, err := template.New(name).Funcs(actions.Funcs()).Option("missingkey=zero").Parse(src)
+	if err != nil {
+		return "", err
+	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, stepData(inc, ps.ID, now)); err != nil {
-		return "", fmt.Errorf("template of step %s: %w", ps.ID, err)
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(b.String()), nil
 }

@@ -107,11 +107,7 @@ func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
 // background: the poster's reply does not wait for them.
 func (r *Router) shareUpdate(inc *incidents.Incident, platform, channel string) {
 	cfg := r.svc.Playbooks()
-	next := ""
-	if cfg.Incidents.UpdateInterval > 0 {
-		next = fmt.Sprintf("\n_Next update by %s._", r.cfg.Now().Add(cfg.Incidents.UpdateInterval.D()).UTC().Format("15:04 UTC"))
-	}
-	m := Message{Text: fmt.Sprintf("📣 **Status update — #%d %s** (%s, %s)\n%s%s", inc.Number, Escape(inc.Title), inc.Severity, inc.Status, Escape(inc.LastUpdate), next)}
+	m := Message{Text: r.updateText(inc)}
 	chat := r.chat(platform)
 	for _, sc := range cfg.Incidents.StakeholderChannels {
 		if chat == nil || strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(channel, "#")) {
@@ -140,4 +136,32 @@ func (r *Router) shareUpdate(inc *incidents.Incident, platform, channel string) 
 			}
 		})
 	}
+}
+
+// updateText is a status update as stakeholders read it: from
+// incidents.update_template when playbooks.yaml has one, else the
+// headline, the update and when the next one is due.
+func (r *Router) updateText(inc *incidents.Incident) string {
+	cfg := r.svc.Playbooks()
+	now := r.cfg.Now()
+	var next time.Time
+	if cfg.Incidents.UpdateInterval > 0 {
+		next = now.Add(cfg.Incidents.UpdateInterval.D())
+	}
+	if src := cfg.Incidents.UpdateTemplate; src != "" {
+		data := stepData(inc, "", now)
+		data.NextUpdate = next
+		// The text is the operator's template filled with outside text
+		// (titles, updates), so mentions are defused like any other.
+		text, err := renderText("update_template", src, data)
+		if err == nil {
+			return incidents.DefuseMentions(text)
+		}
+		r.log.Warn("incidents.update_template failed; using the built-in update", "incident", inc.Number, "err", err)
+	}
+	text := fmt.Sprintf("📣 **Status update — #%d %s** (%s, %s)\n%s", inc.Number, Escape(inc.Title), inc.Severity, inc.Status, Escape(inc.LastUpdate))
+	if !next.IsZero() {
+		text += fmt.Sprintf("\n_Next update by %s._", Clock(next))
+	}
+	return text
 }

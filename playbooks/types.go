@@ -64,6 +64,10 @@ type IncidentSettings struct {
 	// UpdateNotifiers (names from notifiers) also receive every status
 	// update, e.g. a status page's webhook.
 	UpdateNotifiers []string `yaml:"update_notifiers"`
+	// UpdateTemplate renders status updates for stakeholder channels
+	// (text/template over the incident, with .LastUpdate the update and
+	// .NextUpdate when the next one is due); empty means the built-in one.
+	UpdateTemplate string `yaml:"update_template"`
 	// UpdateInterval is when the next status update is due after one is
 	// posted (default 30m); a reminder fires then.
 	UpdateInterval Duration `yaml:"update_interval"`

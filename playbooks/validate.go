@@ -155,6 +155,7 @@ func (v *validator) incidents() {
 	} else {
 		in.DefaultSeverity = v.severity(in.DefaultSeverity, "incidents.default_severity")
 	}
+	v.template(in.UpdateTemplate, "incidents.update_template")
 	for k := range in.Announce {
 		if !slices.Contains([]string{"slack", "discord", "console"}, k) {
 			v.problem("incidents.announce."+k, "unknown platform %q (want slack, discord or console)", k)

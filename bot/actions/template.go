@@ -25,7 +25,10 @@ type Data struct {
 	OpenedAt   time.Time
 	// Step is the id of the step whose action runs ("" elsewhere).
 	Step string
-	Now  time.Time
+	// NextUpdate is when the next status update is due (status update
+	// templates; zero when none is scheduled).
+	NextUpdate time.Time
+	Now        time.Time
 }
 
 // Funcs are the functions step templates may use; playbooks validates
