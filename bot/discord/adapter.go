@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -90,8 +91,12 @@ type Adapter struct {
 	// watchdog tries again on its next check.
 	reopen bool
 	// used is set once a session has been opened: a later Run starts a
-	// fresh one, since shutdown turns reconnecting off for good.
+	// fresh one.
 	used bool
+	// disconnected wakes supervise when the gateway connection drops.
+	disconnected chan struct{}
+	// openMu keeps supervise and the watchdog from opening at once.
+	openMu sync.Mutex
 
 	wg sync.WaitGroup
 }
@@ -139,6 +144,8 @@ func New(cfg Config, h bot.Handler) (*Adapter, error) {
 		seen:   newSeenEvents(seenSize),
 		dog:    defaultWatchdog(),
 		base:   context.Background(),
+
+		disconnected: make(chan struct{}, 1),
 	}
 	if a.sess, err = a.newSession(); err != nil {
 		return nil, err
@@ -158,7 +165,12 @@ func (a *Adapter) newSession() (*discordgo.Session, error) {
 	}
 	s.Client = a.client
 	s.Identify.Intents = Intents
-	s.ShouldReconnectOnError = true
+	// The adapter reconnects itself (see supervise): discordgo's own loop
+	// reconnects at once, while a stale heartbeat goroutine of the closed
+	// connection may still close whatever connection is current — the new
+	// one, with code 1000, which ends the session and loses the events a
+	// resume would have replayed.
+	s.ShouldReconnectOnError = false
 	// The transport waits out short rate limits and retries server errors
 	// itself, bounded by the caller's context; discordgo's own retries would
 	// sleep without regard for it.
@@ -244,12 +256,18 @@ func (a *Adapter) Run(ctx context.Context) error {
 	}
 	a.log.Info("discord: connected", "guild", a.cfg.GuildID, "bot", a.selfID(), "invite", InviteURL(a.cfg.AppID))
 
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		a.supervise(ctx)
+	}()
 	tick := time.NewTicker(a.dog.interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			a.shutdown()
+			<-supervised
 			return nil
 		case <-tick.C:
 			a.checkWedged(ctx)
@@ -319,12 +337,10 @@ func gatewayError(err error) error {
 
 func (a *Adapter) shutdown() {
 	s := a.session()
-	// discordgo's heartbeat can fail on the connection being closed and
-	// start a reconnect loop that never ends; it reads this flag after
-	// taking the session lock, so setting it under the lock stops it. A
-	// session whose lock is held for good (a wedged Open) is left behind.
+	// discordgo never reconnects by itself (see newSession) and supervise
+	// stops with Run's context. A session whose lock is held for good (a
+	// wedged Open) is left behind.
 	if tryLock(s, 2*time.Second) {
-		s.ShouldReconnectOnError = false
 		s.Unlock()
 		if err := s.Close(); err != nil {
 			a.log.Warn("discord: closing the gateway", "error", err)
@@ -389,6 +405,69 @@ func (a *Adapter) onDisconnect(s *discordgo.Session, _ *discordgo.Disconnect) {
 	if s == a.session() {
 		a.setConnected(false)
 		a.log.Warn("discord: gateway disconnected; reconnecting")
+		select {
+		case a.disconnected <- struct{}{}:
+		default: // a reconnect is already due
+		}
+	}
+}
+
+// errSessionBusy: the session is already connecting.
+var errSessionBusy = errors.New("discord: the gateway session is busy connecting")
+
+// Reconnect backoff: the first attempt waits a little so that goroutines
+// of the closed connection finish before a new one exists.
+const (
+	reconnectFirst = 750 * time.Millisecond
+	reconnectMax   = time.Minute
+)
+
+// supervise reconnects the gateway after every disconnect until ctx is
+// done: after reconnectFirst (with jitter), then with exponential backoff.
+// A session whose Open hangs is the watchdog's to replace.
+func (a *Adapter) supervise(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.disconnected:
+		}
+		wait := reconnectFirst
+		for {
+			t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			a.openMu.Lock()
+			a.mu.Lock()
+			up, s := a.connected, a.sess
+			a.mu.Unlock()
+			if up {
+				a.openMu.Unlock()
+				break
+			}
+			err := errSessionBusy
+			// A session whose lock is taken is opening already, or wedged
+			// (the watchdog's case); another Open would only queue behind it.
+			if s.TryLock() {
+				s.Unlock()
+				octx, cancel := context.WithTimeout(ctx, a.dog.stuck)
+				err = a.open(octx, s)
+				cancel()
+			}
+			a.openMu.Unlock()
+			if err == nil || errors.Is(err, discordgo.ErrWSAlreadyOpen) {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("discord: reconnecting to the gateway failed", "error", err, "retry_in", wait)
+			wait = min(2*wait, reconnectMax)
+		}
 	}
 }
 
@@ -440,7 +519,9 @@ func (a *Adapter) checkWedged(ctx context.Context) {
 	}
 	octx, cancel := context.WithTimeout(ctx, a.dog.stuck)
 	defer cancel()
+	a.openMu.Lock()
 	err := a.open(octx, s)
+	a.openMu.Unlock()
 	a.mu.Lock()
 	a.lockHeld, a.reopen = 0, err != nil
 	a.mu.Unlock()
