@@ -235,15 +235,22 @@ func (r *Router) execute(ctx context.Context, inc *incidents.Incident, ps *playb
 
 // postHome posts in an incident's home channel, if its platform is here.
 func (r *Router) postHome(ctx context.Context, inc *incidents.Incident, m Message) {
-	chat := r.chat(inc.Home.Platform)
-	if chat == nil || inc.Home.Channel == "" {
+	r.postIn(ctx, inc.Number, inc.Home, m)
+}
+
+// postIn posts m in home's channel (and thread, unless m names one), if
+// home's platform is registered; a failure is logged, not returned, since
+// nobody is waiting on these posts.
+func (r *Router) postIn(ctx context.Context, n uint64, home incidents.Home, m Message) {
+	chat := r.chat(home.Platform)
+	if chat == nil || home.Channel == "" {
 		return
 	}
 	if m.Thread == "" {
-		m.Thread = inc.Home.Thread
+		m.Thread = home.Thread
 	}
-	if _, err := chat.Post(ctx, inc.Home.Channel, m); err != nil {
-		r.log.Warn("posting in the incident's channel", "incident", inc.Number, "platform", inc.Home.Platform, "err", err)
+	if _, err := chat.Post(ctx, home.Channel, m); err != nil {
+		r.log.Warn("posting about an incident", "incident", n, "platform", home.Platform, "channel", home.Channel, "err", err)
 	}
 }
 

@@ -129,17 +129,12 @@ func (r *Router) mirror(inc *incidents.Incident, m Message) {
 	if inc == nil || inc.Mirror.IsZero() || inc.Mirror == inc.Home {
 		return
 	}
-	chat := r.chat(inc.Mirror.Platform)
-	if chat == nil {
-		return
-	}
 	m.Thread, m.Actions, m.Ephemeral = inc.Mirror.Thread, nil, false
+	n, to := inc.Number, inc.Mirror
 	r.goBackground(func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if _, err := chat.Post(pctx, inc.Mirror.Channel, m); err != nil {
-			r.log.Warn("mirroring to the alert thread", "incident", inc.Number, "platform", inc.Mirror.Platform, "err", err)
-		}
+		r.postIn(pctx, n, to, m)
 	})
 }
 

@@ -71,14 +71,7 @@ func (r *Router) announceTimer(ctx context.Context, f incidents.Fired) {
 	default:
 		m = Message{Text: fmt.Sprintf("📝 **#%d**: a status update is due — `/incident update <what changed, impact, next update>`", inc.Number)}
 	}
-	chat := r.chat(inc.Home.Platform)
-	if chat == nil || inc.Home.Channel == "" {
-		return
-	}
-	m.Thread = inc.Home.Thread
-	if _, err := chat.Post(ctx, inc.Home.Channel, m); err != nil {
-		r.log.Warn("posting a timer", "incident", inc.Number, "timer", f.Timer.Key, "err", err)
-	}
+	r.postHome(ctx, inc, m)
 }
 
 func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
