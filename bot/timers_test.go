@@ -60,8 +60,40 @@ playbooks:
 	assert.Len(t, chat.postsCopy(), 1, "once")
 }
 
+// shareOneUpdate runs a Router on yaml, declares an incident with title
+// declare and posts update from Slack channel #alerts, and returns the one
+// post the update caused elsewhere.
+func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update string) posted {
+	t.Helper()
+	books, err := playbooks.Parse("upd.yaml", []byte(yaml))
+	require.NoError(t, err)
+	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	cfg := RouterConfig{Logger: log, Now: clock.Now}
+	if nt != nil {
+		cfg.Notifier = nt
+	}
+	r := NewRouter(svc, cfg)
+	chat := newFakeChat()
+	r.AddChat("slack", chat)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
+	ev.ID, ev.Text = "c1", "declare "+declare
+	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
+	ev.ID, ev.Text = "c2", "update "+update
+	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
+	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	return chat.postsCopy()[0]
+}
+
 func TestStatusUpdateGoesToStakeholders(t *testing.T) {
-	books, err := playbooks.Parse("upd.yaml", []byte(`alert_channels: ["#alerts"]
+	nt := &notified{}
+	p := shareOneUpdate(t, `alert_channels: ["#alerts"]
 incidents:
   stakeholder_channels: ["#status", "#alerts"]
   update_notifiers: [statuspage]
@@ -70,33 +102,14 @@ notifiers:
 playbooks:
   - id: outage
     steps: [{id: look, title: Look}]
-`))
-	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
-	nt := &notified{}
-	r := NewRouter(svc, RouterConfig{Logger: log, Notifier: nt})
-	chat := newFakeChat()
-	r.AddChat("slack", chat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
-	ev.ID, ev.Text = "c1", "declare Checkout down"
-	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
-	ev.ID, ev.Text = "c2", "update Rolling back the 14:00 deploy"
-	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
-	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	cancel()
-	<-done
-	p := chat.postsCopy()[0]
+`, nt, "Checkout down", "Rolling back the 14:00 deploy")
 	assert.Equal(t, "#status", p.Channel, "not re-posted where it was typed")
 	assert.Contains(t, p.Message.Text, "Rolling back the 14:00 deploy")
 	assert.Equal(t, []string{"statuspage"}, nt.names)
 }
 
 func TestStatusUpdateTemplate(t *testing.T) {
-	books, err := playbooks.Parse("upd.yaml", []byte(`alert_channels: ["#alerts"]
+	p := shareOneUpdate(t, `alert_channels: ["#alerts"]
 incidents:
   stakeholder_channels: ["#status"]
   update_interval: 45m
@@ -107,26 +120,8 @@ incidents:
 playbooks:
   - id: outage
     steps: [{id: look, title: Look}]
-`))
-	require.NoError(t, err)
-	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now})
-	chat := newFakeChat()
-	r.AddChat("slack", chat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
-	ev.ID, ev.Text = "c1", "declare Checkout down --sev 2"
-	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
-	ev.ID, ev.Text = "c2", "update Payments fail for 30% of users @everyone"
-	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
-	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	cancel()
-	<-done
-	text := chat.postsCopy()[0].Message.Text
+`, nil, "Checkout down --sev 2", "Payments fail for 30% of users @everyone")
+	text := p.Message.Text
 	assert.True(t, strings.HasPrefix(text, "[SEV2] Checkout down is triggered (lead: ana)\nPayments fail for 30% of users"), text)
 	assert.NotContains(t, text, "@everyone", "mentions in the update stay inert")
 	assert.True(t, strings.HasSuffix(text, "Next update: 2026-03-04 14:45 UTC"), text)
