@@ -97,10 +97,7 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 			return false, "❌ checkout: 503 Service Unavailable in 40ms", nil
 		}})
 	f.router.AddChat("slack", f.chat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = f.router.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runRouter(t, f.router)
 	return f
 }
 

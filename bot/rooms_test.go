@@ -93,10 +93,7 @@ func newRoomRouter(t *testing.T) (*Router, *incidents.Service, *roomChat) {
 	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now})
 	chat := &roomChat{fakeChat: newFakeChat()}
 	r.AddChat("slack", chat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runRouter(t, r)
 	return r, svc, chat
 }
 

@@ -147,13 +147,21 @@ func newFixture(t *testing.T, repeat time.Duration) *fixture {
 	f := &fixture{svc: svc, clock: clock, chat: newFakeChat(), dir: filepath.Join(t.TempDir(), "pm"), obs: &observed{}}
 	f.router = NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: f.dir, Now: clock.Now, RepeatInterval: repeat, Metrics: f.obs})
 	f.router.AddChat("slack", f.chat)
+	runRouter(t, f.router)
+	return f
+}
+
+// runRouter runs r until the test ends; stop ends it sooner, waiting for
+// its goroutines, so a test can read what they did.
+func runRouter(t *testing.T, r *Router) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		assert.NoError(t, f.router.Run(ctx))
+		assert.NoError(t, r.Run(ctx))
 	}()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case <-done:
@@ -161,7 +169,8 @@ func newFixture(t *testing.T, repeat time.Duration) *fixture {
 			t.Error("Run did not stop")
 		}
 	})
-	return f
+	t.Cleanup(stop)
+	return stop
 }
 
 // event is an event in Slack channel C1 ("alerts") with a fresh id.

@@ -77,17 +77,14 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 	r := NewRouter(svc, cfg)
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
+	stop := runRouter(t, r)
 	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
 	ev.ID, ev.Text = "c1", "declare "+declare
 	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
 	ev.ID, ev.Text = "c2", "update "+update
 	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
 	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	cancel()
-	<-done
+	stop() // the notifiers have been called once Run returned
 	return chat.postsCopy()[0]
 }
 
