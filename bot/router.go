@@ -368,6 +368,13 @@ func (h *handling) announce(ctx context.Context, platform, channel, thread strin
 			return nil
 		}
 	}
+	if !out.Created {
+		// News about an incident (reopened, mitigated) joins its thread,
+		// not the thread of the alert message that brought it.
+		if home := out.Incident.Home; home.Thread != "" && home.Platform == platform && home.Channel == channel {
+			h.thread, thread = home.Thread, home.Thread
+		}
+	}
 	msgs := h.Router.alertMessages(platform, out, channel, thread)
 	if !out.Created {
 		h.toRoom(out.Incident, msgs)

@@ -84,7 +84,7 @@ func (a *Adapter) handleCallback(ctx context.Context, raw []byte) error {
 			return err
 		}
 		if ok {
-			a.dispatch(ev, replier{a: a, channel: ev.Channel, thread: ev.Target.Thread})
+			a.dispatch(ev, replier{a: a, channel: ev.Channel, thread: ev.Target.Thread, user: r.User})
 		}
 	}
 	return nil
@@ -160,7 +160,9 @@ func (a *Adapter) reactionEvent(ctx context.Context, eventID string, r reactionA
 		Kind:         bot.KindReaction,
 		Channel:      r.Item.Channel,
 		ChannelName:  a.channelName(ctx, r.Item.Channel),
-		Thread:       msg.ThreadTS,
+		// A top-level message is the root of its own (maybe empty) thread:
+		// a pin on an alert message follows the incident homed there.
+		Thread:       orText(msg.ThreadTS, r.Item.TS),
 		User:         a.actor(ctx, r.User),
 		Emoji:        r.Reaction,
 		Target:       bot.MessageRef{Channel: r.Item.Channel, ID: r.Item.TS, Thread: msg.ThreadTS},
