@@ -65,7 +65,7 @@ type Console struct {
 	seq     int
 	// buttons are those of the latest message that had any; typing
 	// their number presses one.
-	buttons   []bot.Action
+	buttons   []button
 	buttonsOn bot.MessageRef
 	// last is the latest message anyone wrote, for /react.
 	last       bot.MessageRef
@@ -266,11 +266,16 @@ func (c *Console) press(ctx context.Context, num string) {
 	c.mu.Lock()
 	buttons, on := c.buttons, c.buttonsOn
 	c.mu.Unlock()
-	if i < 1 || i > len(buttons) {
+	var a bot.Action
+	for _, b := range buttons {
+		if b.n == i {
+			a = b.Action
+		}
+	}
+	if a.ID == "" {
 		c.printf("no button [%d] on the latest message with buttons\n", i)
 		return
 	}
-	a := buttons[i-1]
 	c.handle(ctx, bot.Event{Kind: bot.KindAction, ActionID: a.ID, Value: a.Value, Target: on})
 }
 
@@ -325,11 +330,12 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 	if ephemeral {
 		prefix = "[" + channel + "] Firebreak (only you): "
 	}
-	if err := c.write(prefix, m); err != nil {
+	keyed := number(nil, m.Actions)
+	if err := c.write(prefix, m, keyed); err != nil {
 		return bot.MessageRef{}, err
 	}
 	if len(m.Actions) > 0 {
-		c.buttons, c.buttonsOn = m.Actions, ref
+		c.buttons, c.buttonsOn = keyed, ref
 	}
 	if !ephemeral {
 		c.last, c.lastText, c.lastAuthor = ref, m.Text, incidents.Bot
@@ -345,10 +351,14 @@ func (c *Console) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var keyed []button
 	if c.buttonsOn == ref {
-		c.buttons = m.Actions
+		keyed = number(c.buttons, m.Actions)
+		c.buttons = keyed
+	} else {
+		keyed = number(nil, m.Actions)
 	}
-	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m)
+	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m, keyed)
 }
 
 // Upload implements bot.Chat: the Router has already written the file, so
@@ -364,11 +374,44 @@ func (c *Console) Upload(ctx context.Context, channel, thread string, f bot.File
 		text += "\n"
 	}
 	text += fmt.Sprintf("📎 %s (%d bytes)", f.Name, len(f.Content))
-	return c.write("["+channelName(channel)+"] Firebreak: ", bot.Message{Text: text})
+	return c.write("["+channelName(channel)+"] Firebreak: ", bot.Message{Text: text}, nil)
 }
 
-// write prints a message as plain text; the caller holds mu.
-func (c *Console) write(prefix string, m bot.Message) error {
+// button is a button with the number typed to press it.
+type button struct {
+	bot.Action
+	n int
+}
+
+// number gives each action the number to type for it. A button that was
+// on the message before (same action and value) keeps its number, so an
+// update never turns "3" from Acknowledge into Resolve; new buttons get
+// numbers not used on the message yet.
+func number(before []button, actions []bot.Action) []button {
+	next := 1
+	for _, b := range before {
+		next = max(next, b.n+1)
+	}
+	out := make([]button, 0, len(actions))
+	for _, a := range actions {
+		n := 0
+		for _, b := range before {
+			if b.ID == a.ID && b.Value == a.Value {
+				n = b.n
+			}
+		}
+		if n == 0 {
+			n = next
+			next++
+		}
+		out = append(out, button{Action: a, n: n})
+	}
+	return out
+}
+
+// write prints a message as plain text with its numbered buttons; the
+// caller holds mu.
+func (c *Console) write(prefix string, m bot.Message, buttons []button) error {
 	var b strings.Builder
 	b.WriteString(prefix)
 	b.WriteString(c.plain(m.Text))
@@ -376,10 +419,10 @@ func (c *Console) write(prefix string, m bot.Message) error {
 	for _, f := range m.Fields {
 		fmt.Fprintf(&b, "    %s: %s\n", c.plain(f.Label), c.plain(f.Value))
 	}
-	if len(m.Actions) > 0 {
+	if len(buttons) > 0 {
 		b.WriteString("   ")
-		for i, a := range m.Actions {
-			fmt.Fprintf(&b, " [%d] %s", i+1, a.Label)
+		for _, a := range buttons {
+			fmt.Fprintf(&b, " [%d] %s", a.n, a.Label)
 		}
 		b.WriteByte('\n')
 	}
