@@ -155,11 +155,11 @@ func (a *Adapter) reactionEvent(ctx context.Context, eventID string, r reactionA
 		link = ""
 	}
 	return bot.Event{
-		ID:           "slack:" + orText(eventID, "react:"+r.Item.Channel+":"+r.Item.TS+":"+r.User),
-		Platform:     Platform,
-		Kind:         bot.KindReaction,
-		Channel:      r.Item.Channel,
-		ChannelName:  a.channelName(ctx, r.Item.Channel),
+		ID:          "slack:" + orText(eventID, "react:"+r.Item.Channel+":"+r.Item.TS+":"+r.User),
+		Platform:    Platform,
+		Kind:        bot.KindReaction,
+		Channel:     r.Item.Channel,
+		ChannelName: a.channelName(ctx, r.Item.Channel),
 		// A top-level message is the root of its own (maybe empty) thread:
 		// a pin on an alert message follows the incident homed there.
 		Thread:       orText(msg.ThreadTS, r.Item.TS),
