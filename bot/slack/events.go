@@ -154,14 +154,14 @@ func (a *Adapter) reactionEvent(ctx context.Context, eventID string, r reactionA
 		a.log.Warn("slack: chat.getPermalink failed", "channel", r.Item.Channel, "ts", r.Item.TS, "err", err)
 		link = ""
 	}
+	// A top-level message is the root of its own (maybe empty) thread: a
+	// pin on an alert message follows the incident homed there.
 	return bot.Event{
-		ID:          "slack:" + orText(eventID, "react:"+r.Item.Channel+":"+r.Item.TS+":"+r.User),
-		Platform:    Platform,
-		Kind:        bot.KindReaction,
-		Channel:     r.Item.Channel,
-		ChannelName: a.channelName(ctx, r.Item.Channel),
-		// A top-level message is the root of its own (maybe empty) thread:
-		// a pin on an alert message follows the incident homed there.
+		ID:           "slack:" + orText(eventID, "react:"+r.Item.Channel+":"+r.Item.TS+":"+r.User),
+		Platform:     Platform,
+		Kind:         bot.KindReaction,
+		Channel:      r.Item.Channel,
+		ChannelName:  a.channelName(ctx, r.Item.Channel),
 		Thread:       orText(msg.ThreadTS, r.Item.TS),
 		User:         a.actor(ctx, r.User),
 		Emoji:        r.Reaction,
