@@ -93,3 +93,38 @@ func notes(t *testing.T, f *firebreak, n uint64) int {
 	}))
 	return c
 }
+
+// TestE2EBareCommandsInIncidentThreads: with an incident thread each, a
+// bare command typed in a thread (Discord sends the thread as the channel)
+// means the thread's incident, resolved or not; typed in #alerts with both
+// open, it asks.
+func TestE2EBareCommandsInIncidentThreads(t *testing.T) {
+	t.Parallel()
+	f := startFirebreakWith(t, e2ePlaybooks+"incidents:\n  channel_per_incident: true\n")
+	ann := f.srv.AddUser("ann", "")
+	run := func(channel, sub string, opts ...*discordtest.Option) discordtest.Followup {
+		t.Helper()
+		return f.srv.PushCommand(channel, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitFollowups(1, wait)[0]
+	}
+	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
+	first := f.pushAlert("[FIRING:1] HighErrorRate api (critical)").ID
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 1 && f.incident(t, 1).Home.Thread == first }, wait, 10*time.Millisecond)
+	second := f.pushAlert("[FIRING:1] DiskFull db-1 (warning)").ID
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 2 && f.incident(t, 2).Home.Thread == second }, wait, 10*time.Millisecond)
+
+	assert.Contains(t, said(run(second, "ack")), "acknowledged **#2**")
+	assert.Equal(t, incidents.StatusTriggered, f.incident(t, 1).Status)
+
+	fu := run(f.srv.ChannelID("alerts"), "ack")
+	assert.True(t, fu.Ephemeral)
+	assert.Contains(t, said(fu), "Several incidents are open")
+
+	run(first, "resolve", discordtest.StringOption("summary", "rolled back"))
+	assert.Equal(t, incidents.StatusResolved, f.incident(t, 1).Status)
+	assert.True(t, f.incident(t, 2).Status.Open())
+	fu = run(first, "status")
+	assert.Contains(t, said(fu), "#1", "the thread keeps meaning its own incident")
+	assert.NotContains(t, said(fu), "#2")
+	fu = run(f.srv.ChannelID("alerts"), "note", discordtest.StringOption("text", "one open now"))
+	assert.Contains(t, said(fu), "added a note to **#2**", "in #alerts, the one incident still open")
+}
