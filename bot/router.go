@@ -2,6 +2,7 @@ package bot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -801,7 +802,12 @@ func (h *handling) postmortem(ctx context.Context, n uint64) error {
 		return h.say(ctx, Message{Text: comment})
 	}
 	f := File{Name: filepath.Base(path), Title: fmt.Sprintf("Postmortem of incident #%d", n), Content: buf.Bytes()}
-	if err := chat.Upload(ctx, h.ev.Channel, h.ev.Thread, f, comment); err != nil {
+	thread := h.ev.Thread
+	if inc, err := h.svc.Get(ctx, n); err == nil {
+		h.followHome(inc)
+		thread = cmp.Or(thread, h.thread)
+	}
+	if err := chat.Upload(ctx, h.ev.Channel, thread, f, comment); err != nil {
 		h.outcome = "upload failed"
 		werr := h.whisper(ctx, fmt.Sprintf("⚠️ The postmortem is in `%s`, but attaching it failed: %s", path, Escape(err.Error())))
 		return errors.Join(fmt.Errorf("upload the postmortem of incident #%d: %w", n, err), werr)

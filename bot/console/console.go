@@ -63,10 +63,14 @@ type Console struct {
 	out     io.Writer
 	channel string
 	seq     int
-	// buttons are those of the latest message that had any; typing
-	// their number presses one.
+	// buttons are those of the latest message printed with any (posted or
+	// updated); typing their number presses one.
 	buttons   []button
 	buttonsOn bot.MessageRef
+	// numbered remembers the numbers of recent messages' buttons, so an
+	// update keeps them; order bounds it to maxNumbered messages.
+	numbered map[bot.MessageRef]numbering
+	order    []bot.MessageRef
 	// last is the latest message anyone wrote, for /react.
 	last       bot.MessageRef
 	lastText   string
@@ -96,7 +100,7 @@ func New(in io.Reader, out io.Writer, h bot.Handler, opts Options) *Console {
 		opts.PinEmoji = "pushpin"
 	}
 	c := &Console{in: in, out: out, h: h, opts: opts, log: opts.Logger,
-		channel: channelName(opts.Channel), names: map[string]string{}}
+		channel: channelName(opts.Channel), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}}
 	if opts.User.ID != "" {
 		c.names[opts.User.ID] = opts.User.String()
 	}
@@ -330,12 +334,9 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 	if ephemeral {
 		prefix = "[" + channel + "] Firebreak (only you): "
 	}
-	keyed := number(nil, m.Actions)
+	keyed := c.numberFor(ref, m.Actions)
 	if err := c.write(prefix, m, keyed); err != nil {
 		return bot.MessageRef{}, err
-	}
-	if len(m.Actions) > 0 {
-		c.buttons, c.buttonsOn = keyed, ref
 	}
 	if !ephemeral {
 		c.last, c.lastText, c.lastAuthor = ref, m.Text, incidents.Bot
@@ -343,21 +344,16 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 	return ref, nil
 }
 
-// Update implements bot.Chat: the new text is printed as "(updated)", and
-// the old message's buttons stop working.
+// Update implements bot.Chat: the new text is printed as "(updated)";
+// buttons still on it keep their numbers, and it becomes the message whose
+// buttons typed numbers press.
 func (c *Console) Update(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("update message %s: %w", ref.ID, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var keyed []button
-	if c.buttonsOn == ref {
-		keyed = number(c.buttons, m.Actions)
-		c.buttons = keyed
-	} else {
-		keyed = number(nil, m.Actions)
-	}
+	keyed := c.numberFor(ref, m.Actions)
 	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m, keyed)
 }
 
@@ -377,34 +373,64 @@ func (c *Console) Upload(ctx context.Context, channel, thread string, f bot.File
 	return c.write("["+channelName(channel)+"] Firebreak: ", bot.Message{Text: text}, nil)
 }
 
+// maxNumbered bounds how many messages' button numbers the console keeps.
+const maxNumbered = 100
+
+// numberFor numbers the buttons of message ref as posted or updated now,
+// keeping the numbers it had. A message printed with buttons becomes the
+// one whose buttons typed numbers press; the caller holds mu.
+func (c *Console) numberFor(ref bot.MessageRef, actions []bot.Action) []button {
+	before, known := c.numbered[ref]
+	now := number(before, actions)
+	keyed := now.buttons
+	if !known {
+		if len(c.order) == maxNumbered {
+			delete(c.numbered, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, ref)
+	}
+	c.numbered[ref] = now
+	switch {
+	case len(actions) > 0:
+		c.buttons, c.buttonsOn = keyed, ref
+	case c.buttonsOn == ref:
+		c.buttons = nil
+	}
+	return keyed
+}
+
 // button is a button with the number typed to press it.
 type button struct {
 	bot.Action
 	n int
 }
 
+// numbering is the buttons of one message with their numbers, and the
+// next number never yet used on it.
+type numbering struct {
+	buttons []button
+	next    int
+}
+
 // number gives each action the number to type for it. A button that was
 // on the message before (same action and value) keeps its number, so an
 // update never turns "3" from Acknowledge into Resolve; new buttons get
-// numbers not used on the message yet.
-func number(before []button, actions []bot.Action) []button {
-	next := 1
-	for _, b := range before {
-		next = max(next, b.n+1)
-	}
-	out := make([]button, 0, len(actions))
+// numbers never used on the message.
+func number(before numbering, actions []bot.Action) numbering {
+	out := numbering{next: max(before.next, 1)}
 	for _, a := range actions {
 		n := 0
-		for _, b := range before {
+		for _, b := range before.buttons {
 			if b.ID == a.ID && b.Value == a.Value {
 				n = b.n
 			}
 		}
 		if n == 0 {
-			n = next
-			next++
+			n = out.next
+			out.next++
 		}
-		out = append(out, button{Action: a, n: n})
+		out.buttons = append(out.buttons, button{Action: a, n: n})
 	}
 	return out
 }

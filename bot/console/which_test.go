@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -58,4 +59,21 @@ func TestConsoleBareCommandsInASharedChannel(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, inc.Status, "#%d", n)
 	}
+}
+
+func TestNumbersAreNeverReusedOnAMessage(t *testing.T) {
+	a := func(id, v string) bot.Action { return bot.Action{ID: id, Value: v, Label: id} }
+	first := number(numbering{}, []bot.Action{a("done", "1:x"), a("ack", "1"), a("resolve", "1")})
+	nums := func(n numbering) []int {
+		var out []int
+		for _, b := range n.buttons {
+			out = append(out, b.n)
+		}
+		return out
+	}
+	assert.Equal(t, []int{1, 2, 3}, nums(first))
+	second := number(first, []bot.Action{a("done", "1:x"), a("ack", "1")})
+	assert.Equal(t, []int{1, 2}, nums(second))
+	third := number(second, []bot.Action{a("done", "1:x"), a("mitigate", "1")})
+	assert.Equal(t, []int{1, 4}, nums(third), "3 was Resolve on this message; it is never reused")
 }

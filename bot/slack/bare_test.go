@@ -124,4 +124,15 @@ func TestBareCommandsInASharedChannel(t *testing.T) {
 	botSaid("set *#3* to SEV2", disk.TS)
 	assert.Equal(t, incidents.SEV2, status(3).Severity)
 	assert.Equal(t, incidents.SEV1, status(2).Severity, "the resolved incident is untouched")
+
+	// The postmortem is attached in the incident's thread too.
+	cmd(ana, "postmortem")
+	require.Eventually(t, func() bool {
+		for _, f := range fake.Files() {
+			if f.Completed && strings.Contains(f.Name, "incident-3-") && f.ThreadTS == disk.TS {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no postmortem of #3 in its thread: %+v", fake.Files())
 }
