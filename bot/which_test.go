@@ -91,3 +91,28 @@ func TestThreadedIncidentReplies(t *testing.T) {
 	require.Len(t, rec.all(), 1)
 	assert.Empty(t, rec.all()[0].Thread, "errors stay where they were typed")
 }
+
+// TestPinWithSeveralOpenAsks: a pin in a shared channel with two open
+// incidents is not put on either; the reactor is told where to pin.
+func TestPinWithSeveralOpenAsks(t *testing.T) {
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindCommand, "declare Search is slow SEV3"))
+	pin := f.event(KindReaction, "")
+	pin.Emoji, pin.TargetText, pin.Target = "pushpin", "p99 doubled", MessageRef{Channel: "C1", ID: "m9"}
+	rec := f.handle(t, pin)
+	msgs := rec.all()
+	require.Len(t, msgs, 1)
+	assert.True(t, msgs[0].Ephemeral)
+	assert.Contains(t, msgs[0].Text, "Not pinned")
+	for _, n := range []uint64{1, 2} {
+		pinned := 0
+		require.NoError(t, f.svc.Timeline(context.Background(), n, func(e incidents.Entry) error {
+			if e.Kind == incidents.EntryPinned {
+				pinned++
+			}
+			return nil
+		}))
+		assert.Zero(t, pinned, "#%d", n)
+	}
+}

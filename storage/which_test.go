@@ -46,6 +46,10 @@ func TestWhichIncident(t *testing.T) {
 			require.NoError(t, err)
 			_, err = svc.MoveHome(ctx, in(home), 4, room, "inc-4")
 			require.NoError(t, err)
+			// #5 in a channel whose id starts with the shared one's: homes
+			// are length-prefixed, so it is not in #alerts.
+			_, err = svc.Declare(ctx, in(incidents.Home{Platform: home.Platform, Channel: home.Channel + "-eu"}), "eu only", 0)
+			require.NoError(t, err)
 
 			tests := []struct {
 				name  string
@@ -60,6 +64,7 @@ func TestWhichIncident(t *testing.T) {
 				{name: "the incident's own room", where: room, want: 4},
 				{name: "another platform", where: incidents.Home{Platform: "slack", Channel: home.Channel}, none: true},
 				{name: "a quiet channel", where: incidents.Home{Platform: home.Platform, Channel: "#random"}, none: true},
+				{name: "a channel named like another", where: incidents.Home{Platform: home.Platform, Channel: home.Channel + "-eu"}, want: 5},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
