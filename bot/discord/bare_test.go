@@ -67,6 +67,17 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	require.Eventually(t, func() bool { return notes(t, f, 3) == 1 }, wait, 10*time.Millisecond)
 	assert.Zero(t, notes(t, f, 2))
 
+	// Resolve on a step card does not close with one click: it asks.
+	card := f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "#3 · Step 1/") && len(discordtest.Buttons(m)) > 0
+	})
+	in = f.srv.PressButton(card, bob, "Resolve")
+	in.WaitCallback(wait)
+	prompt := in.WaitFollowups(1, wait)[0]
+	assert.True(t, prompt.Ephemeral)
+	assert.Contains(t, said(prompt), "/incident #3 resolve <summary>")
+	assert.True(t, f.incident(t, 3).Status.Open(), "one click closes nothing")
+
 	// Named, #2 resolves; then bare commands mean #3, the one left open.
 	run(bob, "resolve", discordtest.IntegerOption("incident", 2), discordtest.StringOption("summary", "rolled back"))
 	require.Equal(t, incidents.StatusResolved, f.incident(t, 2).Status)

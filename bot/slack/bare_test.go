@@ -125,6 +125,21 @@ func TestBareCommandsInASharedChannel(t *testing.T) {
 	assert.Equal(t, incidents.SEV2, status(3).Severity)
 	assert.Equal(t, incidents.SEV1, status(2).Severity, "the resolved incident is untouched")
 
+	// Resolve on #3's step card does not close it with one click: it asks
+	// for the command with a summary.
+	card := botSaid("#3 · Step 1/", disk.TS)
+	require.Contains(t, card.Buttons(), bot.ActionResolve)
+	fake.WaitAck(t, fake.PushInteraction(t, fake.BlockAction(t, bob, slacktest.AlertsChannel, card.TS, bot.ActionResolve)))
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Ephemerals() {
+			if m.User == bob && strings.Contains(m.Text, "/incident #3 resolve <summary>") {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no prompt for a summary")
+	assert.True(t, status(3).Status.Open(), "one click closes nothing")
+
 	// The postmortem is attached in the incident's thread too.
 	cmd(ana, "postmortem")
 	require.Eventually(t, func() bool {
