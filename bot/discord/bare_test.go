@@ -38,7 +38,7 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 
 	// #2 from an alert: a bare ack means it, never the resolved #1.
 	f.pushAlert("[FIRING:1] HighErrorRate api (critical)")
-	f.stepMessage(t, "triage")
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 2 }, wait, 10*time.Millisecond)
 	fu := run(bob, "ack")
 	assert.False(t, fu.Ephemeral)
 	assert.Contains(t, said(fu), "acknowledged **#2**")
