@@ -266,7 +266,7 @@ func HelpText(name string) string {
 		return fmt.Sprintf("no command %q; `/incident help` lists them", name)
 	}
 	if name == "" {
-		b.WriteString("Name an incident with `#<number>` (`/incident #4 ack`); in an incident's channel it is implied.")
+		b.WriteString("Name an incident with `#<number>` (`/incident #4 ack`). Without it: the incident of this thread or channel, else the one open here; when several are open, Firebreak asks which.")
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -271,10 +272,17 @@ type handling struct {
 	rd       renderer
 	outcome  string
 	incident uint64
+	// thread is where public replies about the incident go when the event
+	// came from the channel at large: the incident's home thread there.
+	thread string
 }
 
-// say posts publicly in the event's channel.
+// say posts publicly in the event's channel (in the incident's thread when
+// it lives in one there).
 func (h *handling) say(ctx context.Context, m Message) error {
+	if m.Thread == "" && !m.Ephemeral {
+		m.Thread = h.thread
+	}
 	if _, err := h.reply.Reply(ctx, m); err != nil {
 		return fmt.Errorf("reply in %s: %w", h.ev.Channel, err)
 	}
@@ -359,6 +367,13 @@ func (h *handling) announce(ctx context.Context, platform, channel, thread strin
 			}
 			h.autoStart(moved)
 			return nil
+		}
+	}
+	if !out.Created {
+		// News about an incident (reopened, mitigated) joins its thread,
+		// not the thread of the alert message that brought it.
+		if home := out.Incident.Home; home.Thread != "" && home.Platform == platform && home.Channel == channel {
+			h.thread, thread = home.Thread, home.Thread
 		}
 	}
 	msgs := h.Router.alertMessages(platform, out, channel, thread)
@@ -496,6 +511,12 @@ func withoutIncident(name string) bool {
 	return name == "declare" || name == "list" || name == "help"
 }
 
+// readOnly reports whether a command only reads its incident, so that in
+// a shared channel it may mean the latest resolved one.
+func readOnly(name string) bool {
+	return name == "status" || name == "timeline" || name == "postmortem"
+}
+
 func (h *handling) command(ctx context.Context) error {
 	ev := h.ev
 	c, err := ParseCommand(ev.Text)
@@ -505,7 +526,14 @@ func (h *handling) command(ctx context.Context) error {
 	o := origin(ev)
 	n := c.Incident
 	if n == 0 && !withoutIncident(c.Name) {
-		if n, err = h.svc.Implied(ctx, o.Home); err != nil {
+		implied := h.svc.Implied
+		if readOnly(c.Name) {
+			implied = h.svc.ImpliedToRead
+		}
+		if n, err = implied(ctx, o.Home); err != nil {
+			if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
+				return h.ask(ctx, amb, ev.Text)
+			}
 			return h.refuse(ctx, err)
 		}
 	}
@@ -608,6 +636,7 @@ func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error,
 		return nil
 	}
 	h.outcome = "changed"
+	h.followHome(out.Incident)
 	for _, m := range msgs {
 		if err := h.say(ctx, m); err != nil {
 			return err
@@ -666,6 +695,7 @@ func (h *handling) status(ctx context.Context, n uint64) error {
 		return h.refuse(ctx, err)
 	}
 	h.outcome = "answered"
+	h.followHome(inc)
 	if !inc.Status.Open() || len(inc.Steps) == 0 {
 		return h.say(ctx, h.rd.card(inc, true))
 	}
@@ -772,7 +802,12 @@ func (h *handling) postmortem(ctx context.Context, n uint64) error {
 		return h.say(ctx, Message{Text: comment})
 	}
 	f := File{Name: filepath.Base(path), Title: fmt.Sprintf("Postmortem of incident #%d", n), Content: buf.Bytes()}
-	if err := chat.Upload(ctx, h.ev.Channel, h.ev.Thread, f, comment); err != nil {
+	thread := h.ev.Thread
+	if inc, err := h.svc.Get(ctx, n); err == nil {
+		h.followHome(inc)
+		thread = cmp.Or(thread, h.thread)
+	}
+	if err := chat.Upload(ctx, h.ev.Channel, thread, f, comment); err != nil {
 		h.outcome = "upload failed"
 		werr := h.whisper(ctx, fmt.Sprintf("⚠️ The postmortem is in `%s`, but attaching it failed: %s", path, Escape(err.Error())))
 		return errors.Join(fmt.Errorf("upload the postmortem of incident #%d: %w", n, err), werr)
@@ -887,14 +922,12 @@ func (h *handling) action(ctx context.Context) error {
 			h.mirror(out.Incident, msgs[0])
 		}
 	case ActionResolve:
-		out, err = h.svc.Resolve(ctx, o, n, "")
-		if err == nil && !out.Duplicate {
-			h.observeResolve(out.Incident)
-			h.forgetRepeats(n)
-			pressed = Message{Text: fmt.Sprintf("✅ #%d %s — resolved by %s at %s", n, Escape(out.Incident.Title), who, Clock(out.Incident.ResolvedAt))}
-			msgs = []Message{resolvedMessage(out.Incident, who)}
-			h.mirror(out.Incident, msgs[0])
-		}
+		// One click must not close an incident for everyone: the button
+		// asks for the summary the postmortem needs.
+		h.outcome = "answered"
+		return h.whisper(ctx, fmt.Sprintf("To resolve **#%d**, type `/incident #%d resolve <summary>`: what fixed it goes into the postmortem.", n, n))
+	case ActionPick + strconv.FormatUint(n, 10):
+		return h.picked(ctx, n, stepID)
 	default:
 		return h.refuse(ctx, fmt.Errorf("unknown button %q: %w", ev.ActionID, ErrUsage))
 	}
@@ -930,6 +963,11 @@ func (h *handling) reaction(ctx context.Context) error {
 	n, err := h.svc.Implied(ctx, o.Home)
 	if errors.Is(err, incidents.ErrNoIncident) {
 		return nil // a pin outside incident channels is just a reaction
+	}
+	if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
+		h.outcome = "asked"
+		return h.whisper(ctx, fmt.Sprintf("📌 Not pinned: %s. Pin inside the incident's thread, or add it with `/incident #%d note <text>`.",
+			Escape(amb.Error()), amb.Open[0].Number))
 	}
 	if err != nil {
 		return h.refuse(ctx, err)

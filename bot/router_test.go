@@ -270,7 +270,8 @@ func TestCommands(t *testing.T) {
 		{"resolve rolled back", []string{"resolved **#1**", "Summary: rolled back"}, false},
 		{"list", []string{"No open incidents"}, true},
 		{"list all", []string{"#1 HighErrorRate"}, true},
-		{"ack", []string{"already resolved"}, true},
+		{"ack", []string{"no open incident in this channel"}, true},
+		{"#1 ack", []string{"already resolved"}, true},
 		{"frobnicate", []string{"unknown command", "/incident help"}, true},
 		{"#9 ack", []string{"no such incident"}, true},
 		{"declare Checkout is down SEV2", []string{"#2 Checkout is down", "SEV2", "Step 1/4: Validate the outage"}, false},
@@ -307,7 +308,7 @@ func TestImpliedAndExplicitIncident(t *testing.T) {
 	rec := f.handle(t, elsewhere("ack"))
 	require.Len(t, rec.all(), 1)
 	assert.True(t, rec.all()[0].Ephemeral)
-	assert.Contains(t, rec.all()[0].Text, "no incident in this channel")
+	assert.Contains(t, rec.all()[0].Text, "no open incident in this channel")
 
 	for _, cmd := range []string{"#1 note from another room", "note #1 and again"} {
 		rec = f.handle(t, elsewhere(cmd))
@@ -365,12 +366,16 @@ func TestButtons(t *testing.T) {
 			assert.NotEqual(t, ActionAck, a.ID, "no Acknowledge once acknowledged")
 		}
 	})
-	t.Run("resolve", func(t *testing.T) {
+	t.Run("resolve asks for a summary instead of closing", func(t *testing.T) {
 		rec := press(ActionResolve, "1", "press-5")
 		require.Len(t, rec.all(), 1)
-		assert.Contains(t, rec.all()[0].Text, "resolved **#1**")
+		assert.True(t, rec.all()[0].Ephemeral)
+		assert.Contains(t, rec.all()[0].Text, "`/incident #1 resolve <summary>`")
+		inc, err := f.svc.Get(context.Background(), 1)
+		require.NoError(t, err)
+		assert.True(t, inc.Status.Open(), "one click closes nothing")
 		f.obs.mu.Lock()
-		assert.Len(t, f.obs.res, 1)
+		assert.Empty(t, f.obs.res)
 		f.obs.mu.Unlock()
 	})
 	t.Run("bad value", func(t *testing.T) {

@@ -101,36 +101,6 @@ func (s *Service) Get(ctx context.Context, n uint64) (*Incident, error) {
 	return inc, nil
 }
 
-// Implied resolves the incident a command means when it names none: the most
-// recent incident whose home is h. ErrNoIncident when there is none.
-//
-// A command typed in a thread that is not an incident's home falls back to
-// the channel's own incident, so replies under an alert still find it.
-func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
-	var n uint64
-	err := s.store.View(ctx, func(tx ReadTx) error {
-		homes := []Home{h}
-		if h.Thread != "" {
-			homes = append(homes, Home{Platform: h.Platform, Channel: h.Channel})
-		}
-		for _, home := range homes {
-			num, ok, err := tx.LatestInHome(home)
-			if err != nil {
-				return fmt.Errorf("find the incident of channel %s: %w", h.Channel, err)
-			}
-			if ok {
-				n = num
-				return nil
-			}
-		}
-		return userError{msg: "no incident in this channel; name one with #<number> or declare one", err: ErrNoIncident}
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
-}
-
 // List returns incidents newest first.
 func (s *Service) List(ctx context.Context, q ListQuery) ([]*Incident, error) {
 	var list []*Incident

@@ -30,9 +30,15 @@ type ReadTx interface {
 	Incident(number uint64) (*Incident, error)
 	// OpenByFingerprint finds the open incident an alert fingerprint is grouped into.
 	OpenByFingerprint(fp string) (number uint64, ok bool, err error)
-	// LatestInHome is the most recently opened incident whose home is h, so
-	// that "/incident ack" typed in a channel means that channel's incident.
+	// LatestInHome is the most recently opened incident whose home is
+	// exactly h (platform, channel and thread), open or resolved: the
+	// incident of a thread or of a channel of its own.
 	LatestInHome(h Home) (number uint64, ok bool, err error)
+	// InChannel streams the incidents homed in a channel or in any thread
+	// of it, newest (highest number) first; with openOnly, only open ones.
+	// Returning an error from fn stops it. Together with LatestInHome it is
+	// how a bare command finds its incident (see Service.Implied).
+	InChannel(platform, channel string, openOnly bool, fn func(number uint64) error) error
 	// Entries streams the timeline of an incident in Seq order, starting
 	// after Seq `after` (0 for the beginning). It holds no more than one
 	// entry in memory at a time; returning an error from fn stops it.

@@ -42,7 +42,9 @@
 //	seq                 number(8)                       → last seq(8) of that timeline
 //	open                number(8)                       → (empty) for every open incident
 //	open_by_fingerprint fingerprint                     → number(8)
-//	home                len+platform len+channel len+thread number(8) → (empty)
+//	home                len+platform len+channel len+thread number(8) → (empty): one key per
+//	                    (home, incident); a prefix scan of len+platform len+channel finds
+//	                    a channel's incidents and its threads' (InChannel)
 //	timers              due(8) number(8) key            → JSON incidents.Timer
 //	timers_by_incident  number(8) key due(8)            → (empty)
 //	seen_events         event id                        → seen at(8)

@@ -98,6 +98,17 @@ func homeKey(h incidents.Home) []byte {
 	return b
 }
 
+// channelHomeKey is the home index prefix shared by a channel's own home
+// and every thread in it: the thread's length prefix follows it.
+func channelHomeKey(platform, channel string) []byte {
+	b := make([]byte, 0, 2*binary.MaxVarintLen16+len(platform)+len(channel))
+	for _, s := range []string{platform, channel} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
 // timerKey is due(8) incident(8) key, the timers bucket key: a range scan
 // from the start visits timers in due order.
 func timerKey(t incidents.Timer) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -180,6 +181,35 @@ func (t *txn) LatestInHome(h incidents.Home) (uint64, bool, error) {
 		return 0, false, fmt.Errorf("home %s/%s: index key has %d bytes after the home: %w", h.Platform, h.Channel, len(k)-len(prefix), errDamaged)
 	}
 	return n, true, nil
+}
+
+// InChannel implements incidents.ReadTx. It walks the home index keys of
+// the channel and its threads (keys only, one per incident ever homed
+// there), checking the open index when openOnly, so its cost grows with
+// the channel's history, not with the size of its incidents.
+func (t *txn) InChannel(platform, channel string, openOnly bool, fn func(number uint64) error) error {
+	if platform == "" && channel == "" {
+		return nil
+	}
+	prefix := channelHomeKey(platform, channel)
+	var found []uint64
+	c := t.b.homes.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) < len(prefix)+numberLen {
+			return fmt.Errorf("home %s/%s: index key of %d bytes: %w", platform, channel, len(k), errDamaged)
+		}
+		n, _ := readU64(k[len(k)-numberLen:])
+		if !openOnly || t.b.open.Get(u64Key(n)) != nil {
+			found = append(found, n)
+		}
+	}
+	slices.Sort(found)
+	for i := len(found) - 1; i >= 0; i-- {
+		if err := fn(found[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Entries implements incidents.ReadTx. It returns ErrNotFound for an

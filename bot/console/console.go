@@ -63,10 +63,14 @@ type Console struct {
 	out     io.Writer
 	channel string
 	seq     int
-	// buttons are those of the latest message that had any; typing
-	// their number presses one.
-	buttons   []bot.Action
+	// buttons are those of the latest message printed with any (posted or
+	// updated); typing their number presses one.
+	buttons   []button
 	buttonsOn bot.MessageRef
+	// numbered remembers the numbers of recent messages' buttons, so an
+	// update keeps them; order bounds it to maxNumbered messages.
+	numbered map[bot.MessageRef]numbering
+	order    []bot.MessageRef
 	// last is the latest message anyone wrote, for /react.
 	last       bot.MessageRef
 	lastText   string
@@ -96,7 +100,7 @@ func New(in io.Reader, out io.Writer, h bot.Handler, opts Options) *Console {
 		opts.PinEmoji = "pushpin"
 	}
 	c := &Console{in: in, out: out, h: h, opts: opts, log: opts.Logger,
-		channel: channelName(opts.Channel), names: map[string]string{}}
+		channel: channelName(opts.Channel), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}}
 	if opts.User.ID != "" {
 		c.names[opts.User.ID] = opts.User.String()
 	}
@@ -266,11 +270,16 @@ func (c *Console) press(ctx context.Context, num string) {
 	c.mu.Lock()
 	buttons, on := c.buttons, c.buttonsOn
 	c.mu.Unlock()
-	if i < 1 || i > len(buttons) {
+	var a bot.Action
+	for _, b := range buttons {
+		if b.n == i {
+			a = b.Action
+		}
+	}
+	if a.ID == "" {
 		c.printf("no button [%d] on the latest message with buttons\n", i)
 		return
 	}
-	a := buttons[i-1]
 	c.handle(ctx, bot.Event{Kind: bot.KindAction, ActionID: a.ID, Value: a.Value, Target: on})
 }
 
@@ -325,11 +334,9 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 	if ephemeral {
 		prefix = "[" + channel + "] Firebreak (only you): "
 	}
-	if err := c.write(prefix, m); err != nil {
+	keyed := c.numberFor(ref, m.Actions)
+	if err := c.write(prefix, m, keyed); err != nil {
 		return bot.MessageRef{}, err
-	}
-	if len(m.Actions) > 0 {
-		c.buttons, c.buttonsOn = m.Actions, ref
 	}
 	if !ephemeral {
 		c.last, c.lastText, c.lastAuthor = ref, m.Text, incidents.Bot
@@ -337,18 +344,17 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 	return ref, nil
 }
 
-// Update implements bot.Chat: the new text is printed as "(updated)", and
-// the old message's buttons stop working.
+// Update implements bot.Chat: the new text is printed as "(updated)";
+// buttons still on it keep their numbers, and it becomes the message whose
+// buttons typed numbers press.
 func (c *Console) Update(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("update message %s: %w", ref.ID, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buttonsOn == ref {
-		c.buttons = m.Actions
-	}
-	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m)
+	keyed := c.numberFor(ref, m.Actions)
+	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m, keyed)
 }
 
 // Upload implements bot.Chat: the Router has already written the file, so
@@ -364,11 +370,74 @@ func (c *Console) Upload(ctx context.Context, channel, thread string, f bot.File
 		text += "\n"
 	}
 	text += fmt.Sprintf("📎 %s (%d bytes)", f.Name, len(f.Content))
-	return c.write("["+channelName(channel)+"] Firebreak: ", bot.Message{Text: text})
+	return c.write("["+channelName(channel)+"] Firebreak: ", bot.Message{Text: text}, nil)
 }
 
-// write prints a message as plain text; the caller holds mu.
-func (c *Console) write(prefix string, m bot.Message) error {
+// maxNumbered bounds how many messages' button numbers the console keeps.
+const maxNumbered = 100
+
+// numberFor numbers the buttons of message ref as posted or updated now,
+// keeping the numbers it had. A message printed with buttons becomes the
+// one whose buttons typed numbers press; the caller holds mu.
+func (c *Console) numberFor(ref bot.MessageRef, actions []bot.Action) []button {
+	before, known := c.numbered[ref]
+	now := number(before, actions)
+	keyed := now.buttons
+	if !known {
+		if len(c.order) == maxNumbered {
+			delete(c.numbered, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, ref)
+	}
+	c.numbered[ref] = now
+	switch {
+	case len(actions) > 0:
+		c.buttons, c.buttonsOn = keyed, ref
+	case c.buttonsOn == ref:
+		c.buttons = nil
+	}
+	return keyed
+}
+
+// button is a button with the number typed to press it.
+type button struct {
+	bot.Action
+	n int
+}
+
+// numbering is the buttons of one message with their numbers, and the
+// next number never yet used on it.
+type numbering struct {
+	buttons []button
+	next    int
+}
+
+// number gives each action the number to type for it. A button that was
+// on the message before (same action and value) keeps its number, so an
+// update never turns "3" from Acknowledge into Resolve; new buttons get
+// numbers never used on the message.
+func number(before numbering, actions []bot.Action) numbering {
+	out := numbering{next: max(before.next, 1)}
+	for _, a := range actions {
+		n := 0
+		for _, b := range before.buttons {
+			if b.ID == a.ID && b.Value == a.Value {
+				n = b.n
+			}
+		}
+		if n == 0 {
+			n = out.next
+			out.next++
+		}
+		out.buttons = append(out.buttons, button{Action: a, n: n})
+	}
+	return out
+}
+
+// write prints a message as plain text with its numbered buttons; the
+// caller holds mu.
+func (c *Console) write(prefix string, m bot.Message, buttons []button) error {
 	var b strings.Builder
 	b.WriteString(prefix)
 	b.WriteString(c.plain(m.Text))
@@ -376,10 +445,10 @@ func (c *Console) write(prefix string, m bot.Message) error {
 	for _, f := range m.Fields {
 		fmt.Fprintf(&b, "    %s: %s\n", c.plain(f.Label), c.plain(f.Value))
 	}
-	if len(m.Actions) > 0 {
+	if len(buttons) > 0 {
 		b.WriteString("   ")
-		for i, a := range m.Actions {
-			fmt.Fprintf(&b, " [%d] %s", i+1, a.Label)
+		for _, a := range buttons {
+			fmt.Fprintf(&b, " [%d] %s", a.n, a.Label)
 		}
 		b.WriteByte('\n')
 	}

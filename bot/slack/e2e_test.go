@@ -80,6 +80,7 @@ type env struct {
 	fake *slacktest.Server
 	ad   *fbslack.Adapter
 	h    *counting
+	svc  *incidents.Service // nil without a Router
 }
 
 // start runs an adapter against a fake Slack; withRouter puts the real
@@ -105,8 +106,9 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	h := &counting{ids: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var router *bot.Router
+	var svc *incidents.Service
 	if books != nil {
-		svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+		svc = incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
 		router = bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
 		h.next = router
 	}
@@ -141,7 +143,7 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	} else {
 		fake.WaitCalls(t, "auth.test", 1)
 	}
-	return &env{fake: fake, ad: ad, h: h}
+	return &env{fake: fake, ad: ad, h: h, svc: svc}
 }
 
 // alertmanager is a message as Alertmanager's Slack receiver posts it:

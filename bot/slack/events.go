@@ -84,7 +84,7 @@ func (a *Adapter) handleCallback(ctx context.Context, raw []byte) error {
 			return err
 		}
 		if ok {
-			a.dispatch(ev, replier{a: a, channel: ev.Channel, thread: ev.Target.Thread})
+			a.dispatch(ev, replier{a: a, channel: ev.Channel, thread: ev.Target.Thread, user: r.User})
 		}
 	}
 	return nil
@@ -154,13 +154,15 @@ func (a *Adapter) reactionEvent(ctx context.Context, eventID string, r reactionA
 		a.log.Warn("slack: chat.getPermalink failed", "channel", r.Item.Channel, "ts", r.Item.TS, "err", err)
 		link = ""
 	}
+	// A top-level message is the root of its own (maybe empty) thread: a
+	// pin on an alert message follows the incident homed there.
 	return bot.Event{
 		ID:           "slack:" + orText(eventID, "react:"+r.Item.Channel+":"+r.Item.TS+":"+r.User),
 		Platform:     Platform,
 		Kind:         bot.KindReaction,
 		Channel:      r.Item.Channel,
 		ChannelName:  a.channelName(ctx, r.Item.Channel),
-		Thread:       msg.ThreadTS,
+		Thread:       orText(msg.ThreadTS, r.Item.TS),
 		User:         a.actor(ctx, r.User),
 		Emoji:        r.Reaction,
 		Target:       bot.MessageRef{Channel: r.Item.Channel, ID: r.Item.TS, Thread: msg.ThreadTS},

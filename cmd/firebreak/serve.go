@@ -78,13 +78,18 @@ func serve(ctx context.Context, args []string, env environ) error {
 	m := metrics.New(reg)
 	m.SetOpenIncidents(func() float64 { return float64(db.Stats().OpenIncidents) })
 
-	svc := incidents.NewService(db, cfg, incidents.WithLogger(log))
+	svcOpts := []incidents.Option{incidents.WithLogger(log)}
+	if env.now != nil {
+		svcOpts = append(svcOpts, incidents.WithClock(env.now))
+	}
+	svc := incidents.NewService(db, cfg, svcOpts...)
 	acts := actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log})
 	// The probe runner reports to the router and the router runs probe
 	// steps through it; it is created before anything can call either.
 	var runner *probe.Runner
 	router := bot.NewRouter(svc, bot.RouterConfig{
 		Logger:         log,
+		Now:            env.now,
 		PostmortemDir:  cfg.Postmortem.Directory,
 		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
 		Metrics:        m,

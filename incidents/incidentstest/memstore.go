@@ -207,6 +207,21 @@ func (tx *memTx) LatestInHome(h incidents.Home) (uint64, bool, error) {
 	return 0, false, nil
 }
 
+// InChannel scans from the newest incident down for those homed in the
+// channel or one of its threads.
+func (tx *memTx) InChannel(platform, channel string, openOnly bool, fn func(uint64) error) error {
+	for n := tx.lastNumber(); n > 0; n-- {
+		inc := tx.incident(n)
+		if inc == nil || (openOnly && !inc.Status.Open()) || inc.Home.Platform != platform || inc.Home.Channel != channel {
+			continue
+		}
+		if err := fn(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Entries walks the stored timeline and then this transaction's appends,
 // copying one entry at a time, so a 100,000-entry timeline is never copied
 // as a whole.

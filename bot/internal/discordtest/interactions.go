@@ -441,8 +441,11 @@ func (s *Server) PushMessage(p Post) *discordgo.Message {
 		s.t.Fatalf("discordtest: PushMessage needs an Author or a Webhook")
 	}
 	s.store(m, nil)
+	// Copied before Firebreak sees it: its answers (a thread started from
+	// the message) change the stored message under s.mu.
+	posted := cloneMessage(m)
 	s.dispatchMessage(m)
-	return cloneMessage(m)
+	return posted
 }
 
 // dispatchMessage sends MESSAGE_CREATE with the partial member Discord

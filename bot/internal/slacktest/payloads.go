@@ -214,3 +214,48 @@ func (s *Server) BlockAction(t testing.TB, user, channel, ts, actionID string) j
 	require.NoError(t, err)
 	return raw
 }
+
+// EphemeralAction builds the block_actions payload for user pressing the
+// button actionID on an ephemeral message Firebreak sent them. Slack
+// marks the container is_ephemeral and sends no message body for it.
+func (s *Server) EphemeralAction(t testing.TB, user string, e Ephemeral, actionID string) json.RawMessage {
+	t.Helper()
+	var blocks []map[string]any
+	require.NoError(t, json.Unmarshal(e.Blocks, &blocks), "fake slack: ephemeral blocks")
+	var button map[string]any
+	blockID := ""
+	for _, b := range blocks {
+		els, _ := b["elements"].([]any)
+		for _, el := range els {
+			m, _ := el.(map[string]any)
+			if b["type"] == "actions" && m["action_id"] == actionID {
+				button, blockID = m, fmt.Sprint(b["block_id"])
+			}
+		}
+	}
+	require.NotNilf(t, button, "fake slack: the ephemeral message has no button %q", actionID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.findChannel(e.Channel)
+	require.NotNil(t, c, "fake slack: no channel %s", e.Channel)
+	container := map[string]any{"type": "message", "message_ts": s.nextTS(), "channel_id": c.ID, "is_ephemeral": true}
+	if e.ThreadTS != "" {
+		container["thread_ts"] = e.ThreadTS
+	}
+	raw, err := json.Marshal(map[string]any{
+		"type":         "block_actions",
+		"user":         map[string]any{"id": user, "team_id": TeamID},
+		"api_app_id":   AppID,
+		"token":        VerificationToken,
+		"container":    container,
+		"trigger_id":   s.triggerID(),
+		"team":         map[string]any{"id": TeamID, "domain": TeamDomain},
+		"channel":      map[string]any{"id": c.ID, "name": c.Name},
+		"state":        map[string]any{"values": map[string]any{}},
+		"response_url": s.http.URL + "/response/act-" + strconv.Itoa(s.seq),
+		"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": blockID,
+			"text": button["text"], "value": button["value"], "action_ts": s.nextTS()}},
+	})
+	require.NoError(t, err)
+	return raw
+}

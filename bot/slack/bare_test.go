@@ -1,0 +1,153 @@
+package slack_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/internal/slacktest"
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// TestBareCommandsInASharedChannel types the README's bare commands in
+// #alerts the way Slack delivers them — slash commands without a thread —
+// while one incident there is resolved and two are open, each homed in its
+// alert's thread. Every command reaches the incident meant, or asks.
+func TestBareCommandsInASharedChannel(t *testing.T) {
+	e := start(t, true, true)
+	fake := e.fake
+	ctx := context.Background()
+	cmd := func(user, text string) {
+		t.Helper()
+		fake.WaitAck(t, fake.PushCommand(t, fake.Command(user, slacktest.AlertsChannel, text)))
+	}
+	status := func(n uint64) *incidents.Incident {
+		t.Helper()
+		inc, err := e.svc.Get(ctx, n)
+		require.NoError(t, err)
+		return inc
+	}
+	botSaid := func(what, thread string) slacktest.Message {
+		t.Helper()
+		var got slacktest.Message
+		require.Eventuallyf(t, func() bool {
+			for _, m := range fake.Messages(slacktest.AlertsChannel) {
+				if m.User == slacktest.BotUserID && strings.Contains(m.Text, what) && m.ThreadTS == thread {
+					got = m
+					return true
+				}
+			}
+			return false
+		}, slacktest.WaitTimeout, 10*time.Millisecond, "Firebreak did not say %q in thread %q", what, thread)
+		return got
+	}
+	alert := func(title string) slacktest.Message {
+		t.Helper()
+		m := alertmanager()
+		m.Attachments[0].Title = title
+		fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(m)))
+		msgs := fake.Messages(slacktest.AlertsChannel)
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].BotID == m.BotID && msgs[i].Attachments[0].Title == title {
+				return msgs[i]
+			}
+		}
+		t.Fatalf("alert %q not stored", title)
+		return slacktest.Message{}
+	}
+
+	// #1 is declared and resolved in the channel.
+	cmd(ana, "declare Old outage SEV3")
+	botSaid("#1 Old outage", "")
+	cmd(ana, "resolve it is over")
+	require.Eventually(t, func() bool { return status(1).Status == incidents.StatusResolved }, slacktest.WaitTimeout, 10*time.Millisecond)
+
+	// #2 comes from Alertmanager: it lives in the alert's thread, where its
+	// card and steps are posted.
+	api := alert("[FIRING:1] HighErrorRate api-gateway (severity=critical)")
+	botSaid("#2 HighErrorRate", api.TS)
+	assert.Equal(t, incidents.Home{Platform: "slack", Channel: slacktest.AlertsChannel, Thread: api.TS}, status(2).Home)
+
+	// A bare command typed in the channel finds the one open incident
+	// (never the resolved #1) and answers in its thread.
+	cmd(bob, "ack")
+	botSaid("acknowledged *#2*", api.TS)
+	assert.Equal(t, incidents.StatusAcknowledged, status(2).Status)
+	assert.Equal(t, incidents.StatusResolved, status(1).Status)
+
+	// #3 opens in its own alert's thread; now two are open in #alerts.
+	disk := alert("[FIRING:1] DiskFull db-1 (severity=warning)")
+	botSaid("#3 DiskFull", disk.TS)
+
+	// A bare note asks Ana privately which one, with a button per incident.
+	cmd(ana, "note checking the disks")
+	var ask slacktest.Ephemeral
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Ephemerals() {
+			if m.User == ana && strings.Contains(m.Text, "Several incidents are open") {
+				ask = m
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no question for ana")
+	assert.Contains(t, ask.Text, "#3")
+	assert.Contains(t, ask.Text, "#2")
+	assert.Contains(t, string(ask.Blocks), bot.ActionPick+"3")
+	assert.Contains(t, string(ask.Blocks), bot.ActionPick+"2")
+	assert.Never(t, func() bool {
+		for _, m := range fake.Messages(slacktest.AlertsChannel) {
+			if strings.Contains(m.Text, "checking the disks") {
+				return true
+			}
+		}
+		return false
+	}, 200*time.Millisecond, 20*time.Millisecond, "nothing is noted before Ana picks")
+
+	// Pressing #3 runs the note on #3, answered in #3's thread.
+	fake.WaitAck(t, fake.PushInteraction(t, fake.EphemeralAction(t, ana, ask, bot.ActionPick+"3")))
+	botSaid("added a note to *#3*: checking the disks", disk.TS)
+
+	// A pin on the DiskFull alert message follows its incident.
+	fake.WaitAck(t, fake.PushEvent(t, fake.ReactionAddedEvent(bob, "pushpin", slacktest.AlertsChannel, disk.TS)))
+	botSaid("Pinned to the timeline of *#3*", disk.TS)
+
+	// Named, #2 resolves; then bare commands mean #3, the one still open.
+	cmd(bob, "#2 resolve rolled back")
+	botSaid("resolved *#2*", api.TS)
+	cmd(ana, "severity SEV2")
+	botSaid("set *#3* to SEV2", disk.TS)
+	assert.Equal(t, incidents.SEV2, status(3).Severity)
+	assert.Equal(t, incidents.SEV1, status(2).Severity, "the resolved incident is untouched")
+
+	// Resolve on #3's step card does not close it with one click: it asks
+	// for the command with a summary.
+	card := botSaid("#3 · Step 1/", disk.TS)
+	require.Contains(t, card.Buttons(), bot.ActionResolve)
+	fake.WaitAck(t, fake.PushInteraction(t, fake.BlockAction(t, bob, slacktest.AlertsChannel, card.TS, bot.ActionResolve)))
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Ephemerals() {
+			if m.User == bob && strings.Contains(m.Text, "/incident #3 resolve <summary>") {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no prompt for a summary")
+	assert.True(t, status(3).Status.Open(), "one click closes nothing")
+
+	// The postmortem is attached in the incident's thread too.
+	cmd(ana, "postmortem")
+	require.Eventually(t, func() bool {
+		for _, f := range fake.Files() {
+			if f.Completed && strings.Contains(f.Name, "incident-3-") && f.ThreadTS == disk.TS {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "no postmortem of #3 in its thread: %+v", fake.Files())
+}

@@ -1,0 +1,118 @@
+package bot
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// TestBareCommandsNeverGuess is issue 12's item 2 as users typed it: a
+// declared incident, then an unrelated alert in the same channel. A bare
+// resolve must not close the newest incident (the alert's): it asks, and
+// the pressed answer resolves the one meant. Afterwards bare commands go to
+// the one still open, never to the resolved one.
+func TestBareCommandsNeverGuess(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	rec := f.handle(t, f.event(KindCommand, "note working on checkout"))
+	assert.Contains(t, rec.text(), "**#1**", "one open incident: bare commands mean it")
+	f.handle(t, f.event(KindMessage, "[FIRING:1] DiskFull db-1 (severity=warning) disk 95%"))
+
+	rec = f.handle(t, f.event(KindCommand, "resolve rolled back checkout deploy"))
+	msgs := rec.all()
+	require.Len(t, msgs, 1)
+	ask := msgs[0]
+	assert.True(t, ask.Ephemeral, "the question goes only to who asked")
+	assert.Contains(t, ask.Text, "Several incidents are open")
+	assert.Contains(t, ask.Text, "**#2** DiskFull db-1")
+	assert.Contains(t, ask.Text, "**#1** Checkout is failing")
+	for _, n := range []uint64{1, 2} {
+		inc, err := f.svc.Get(ctx, n)
+		require.NoError(t, err)
+		assert.True(t, inc.Status.Open(), "nothing resolved while asking (#%d)", n)
+	}
+	require.Len(t, ask.Actions, 2, "a button per open incident")
+	var pick Action
+	for _, a := range ask.Actions {
+		if strings.HasPrefix(a.Label, "#1 ") {
+			pick = a
+		}
+	}
+	require.NotEmpty(t, pick.ID)
+
+	press := f.event(KindAction, "")
+	press.ActionID, press.Value = pick.ID, pick.Value
+	rec = f.handle(t, press)
+	assert.Contains(t, rec.text(), "resolved **#1**")
+	inc, err := f.svc.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, incidents.StatusResolved, inc.Status)
+	assert.Equal(t, "rolled back checkout deploy", inc.Summary)
+	disk, err := f.svc.Get(ctx, 2)
+	require.NoError(t, err)
+	assert.True(t, disk.Status.Open())
+
+	for _, cmd := range []string{"note disk cleanup started", "severity SEV2", "update cleaning up db-1"} {
+		rec = f.handle(t, f.event(KindCommand, cmd))
+		assert.Contains(t, rec.text(), "**#2**", cmd)
+		assert.NotContains(t, rec.text(), "already resolved", cmd)
+	}
+	pin := f.event(KindReaction, "")
+	pin.Emoji, pin.TargetText, pin.Target = "pushpin", "df shows /var full", MessageRef{Channel: "C1", ID: "m9"}
+	rec = f.handle(t, pin)
+	assert.Contains(t, rec.text(), "**#2**", "a pin follows the open incident, not the resolved one")
+}
+
+// TestThreadedIncidentReplies: an incident homed in an alert's thread (as
+// Slack alerts are) is found from the channel at large, and public replies
+// go into its thread so its conversation stays in one place.
+func TestThreadedIncidentReplies(t *testing.T) {
+	f := newFixture(t, 0)
+	alert := f.event(KindMessage, firing)
+	alert.Thread = "1700000000.000100"
+	f.handle(t, alert)
+	inc, err := f.svc.Get(context.Background(), 1)
+	require.NoError(t, err)
+	require.Equal(t, alert.Thread, inc.Home.Thread)
+
+	rec := f.handle(t, f.event(KindCommand, "ack"))
+	msgs := rec.all()
+	require.Len(t, msgs, 1)
+	assert.Contains(t, msgs[0].Text, "acknowledged **#1**")
+	assert.Equal(t, alert.Thread, msgs[0].Thread, "the reply joins the incident's thread")
+
+	rec = f.handle(t, f.event(KindCommand, "frobnicate"))
+	require.Len(t, rec.all(), 1)
+	assert.Empty(t, rec.all()[0].Thread, "errors stay where they were typed")
+}
+
+// TestPinWithSeveralOpenAsks: a pin in a shared channel with two open
+// incidents is not put on either; the reactor is told where to pin.
+func TestPinWithSeveralOpenAsks(t *testing.T) {
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindCommand, "declare Search is slow SEV3"))
+	pin := f.event(KindReaction, "")
+	pin.Emoji, pin.TargetText, pin.Target = "pushpin", "p99 doubled", MessageRef{Channel: "C1", ID: "m9"}
+	rec := f.handle(t, pin)
+	msgs := rec.all()
+	require.Len(t, msgs, 1)
+	assert.True(t, msgs[0].Ephemeral)
+	assert.Contains(t, msgs[0].Text, "Not pinned")
+	for _, n := range []uint64{1, 2} {
+		pinned := 0
+		require.NoError(t, f.svc.Timeline(context.Background(), n, func(e incidents.Entry) error {
+			if e.Kind == incidents.EntryPinned {
+				pinned++
+			}
+			return nil
+		}))
+		assert.Zero(t, pinned, "#%d", n)
+	}
+}

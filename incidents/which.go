@@ -1,0 +1,159 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrAmbiguous is returned (inside an *AmbiguousError) when a command names
+// no incident and several are open where it was typed.
+var ErrAmbiguous = errors.New("several incidents are open here")
+
+// maxCandidates bounds the open incidents an ambiguous command lists.
+const maxCandidates = 10
+
+// Candidate is one open incident a command could have meant.
+type Candidate struct {
+	Number   uint64
+	Title    string
+	Severity Severity
+	Status   Status
+}
+
+// AmbiguousError lists the open incidents of a channel when a bare command
+// could mean any of them; the chat layer asks which one instead of
+// guessing. Open is newest first and holds at most ten; More counts the
+// rest.
+type AmbiguousError struct {
+	Open []Candidate
+	More int
+}
+
+func (e *AmbiguousError) Error() string {
+	var b strings.Builder
+	b.WriteString("several incidents are open in this channel (")
+	for i, c := range e.Open {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "#%d %s", c.Number, c.Title)
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, " and %d more", e.More)
+	}
+	b.WriteString("); name one with #<number>")
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrAmbiguous) hold.
+func (e *AmbiguousError) Unwrap() error { return ErrAmbiguous }
+
+// Implied resolves the incident a command means when it names none. The
+// rule is the same on every platform (docs/commands.md):
+//
+//  1. Typed in a thread that is an incident's home: that incident, open or
+//     resolved (it is the incident's own conversation).
+//  2. Typed in a channel that is an incident's own room (it was moved
+//     there): that incident, open or resolved.
+//  3. Otherwise the channel is shared: the one open incident homed in the
+//     channel or in any of its threads. With several open it returns an
+//     *AmbiguousError listing them; with none, ErrNoIncident. A resolved
+//     incident is never picked here: it must be named with #<number>.
+func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
+	return s.implied(ctx, h, false)
+}
+
+// ImpliedToRead is Implied for commands that only read an incident
+// (status, timeline, postmortem): where a shared channel has no open
+// incident, it means the one most recently opened there, so
+// "/incident postmortem" right after "/incident resolve" works. Reading
+// changes nothing, so this is no guess that could do harm.
+func (s *Service) ImpliedToRead(ctx context.Context, h Home) (uint64, error) {
+	return s.implied(ctx, h, true)
+}
+
+// errStop ends a streaming read early.
+var errStop = errors.New("stop")
+
+func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, error) {
+	var n uint64
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		if h.Thread != "" {
+			num, ok, err := tx.LatestInHome(h)
+			if err != nil {
+				return fmt.Errorf("find the incident of thread %s: %w", h.Thread, err)
+			}
+			if ok {
+				n = num
+				return nil
+			}
+		}
+		channel := Home{Platform: h.Platform, Channel: h.Channel}
+		num, ok, err := tx.LatestInHome(channel)
+		if err != nil {
+			return fmt.Errorf("find the incident of channel %s: %w", h.Channel, err)
+		}
+		if ok {
+			inc, err := loadIncident(tx, num)
+			if err != nil {
+				return err
+			}
+			if inc.OwnsHome() {
+				n = num
+				return nil
+			}
+		}
+		amb := &AmbiguousError{}
+		var first uint64
+		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
+			if first == 0 {
+				first = num
+			}
+			if len(amb.Open) == maxCandidates {
+				amb.More++
+				return nil
+			}
+			inc, err := loadIncident(tx, num)
+			if err != nil {
+				return err
+			}
+			amb.Open = append(amb.Open, Candidate{Number: num, Title: inc.Title, Severity: inc.Severity, Status: inc.Status})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
+		}
+		switch {
+		case len(amb.Open) == 1:
+			n = first
+			return nil
+		case len(amb.Open) > 1:
+			return amb
+		case reading:
+			err := tx.InChannel(h.Platform, h.Channel, false, func(num uint64) error {
+				n = num
+				return errStop
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return fmt.Errorf("find the incidents of channel %s: %w", h.Channel, err)
+			}
+			if n != 0 {
+				return nil
+			}
+		}
+		return userError{msg: "no open incident in this channel; name one with #<number> (/incident list all shows them) or declare one", err: ErrNoIncident}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// OwnsHome reports whether the incident's home is a channel or thread of
+// its own (it was moved there from where it was announced), rather than a
+// channel it shares with other incidents.
+func (inc *Incident) OwnsHome() bool {
+	return !inc.Mirror.IsZero() && inc.Mirror != inc.Home
+}
