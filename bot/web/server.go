@@ -81,20 +81,22 @@ type Config struct {
 
 // ConfigFromEnv reads FIREBREAK_WEB_PASSWORD and FIREBREAK_PUBLIC_URL. ok
 // is false when no password is set: the web view is off.
+// A malformed FIREBREAK_PUBLIC_URL is an error even then, since chat
+// cards link it.
 func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) {
-	cfg.Password = getenv("FIREBREAK_WEB_PASSWORD")
-	if cfg.Password == "" {
-		return cfg, false, nil
-	}
-	if len(cfg.Password) < MinPasswordLength {
-		return cfg, false, fmt.Errorf("FIREBREAK_WEB_PASSWORD is %d characters; the web view wants at least %d", len(cfg.Password), MinPasswordLength)
-	}
 	if pub := getenv("FIREBREAK_PUBLIC_URL"); pub != "" {
 		u, err := ParsePublicURL(pub)
 		if err != nil {
 			return cfg, false, err
 		}
 		cfg.SecureCookie = u.Scheme == "https"
+	}
+	cfg.Password = getenv("FIREBREAK_WEB_PASSWORD")
+	if cfg.Password == "" {
+		return cfg, false, nil
+	}
+	if len(cfg.Password) < MinPasswordLength {
+		return cfg, false, fmt.Errorf("FIREBREAK_WEB_PASSWORD is %d characters; the web view wants at least %d", len(cfg.Password), MinPasswordLength)
 	}
 	return cfg, true, nil
 }
