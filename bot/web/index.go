@@ -23,6 +23,7 @@ type summary struct {
 	Playbook   string
 	Severity   incidents.Severity
 	Status     incidents.Status
+	open       bool // Status.Open(), kept so a filter pass compares a bool
 	Source     string // the trigger's source, "declared" when opened by hand
 	AlertCount int
 	Entries    uint64
@@ -51,6 +52,7 @@ func summarize(inc *incidents.Incident) summary {
 		Playbook:   inc.Playbook,
 		Severity:   inc.Severity,
 		Status:     inc.Status,
+		open:       inc.Status.Open(),
 		Source:     src,
 		AlertCount: inc.AlertCount,
 		Entries:    inc.Entries,
@@ -82,6 +84,33 @@ type index struct {
 type snapshot struct {
 	all      []summary // newest first
 	services []string  // distinct services, for the filter's choices
+
+	// overviews caches computed overviews by days and minute, so a
+	// dashboard reloaded by many people computes once per minute.
+	mu        sync.Mutex
+	overviews map[overviewKey]*overviewData
+}
+
+type overviewKey struct {
+	days   int
+	minute int64
+}
+
+// overview returns the overview of the last days as of now, computed at
+// most once per minute and snapshot.
+func (s *snapshot) overview(now time.Time, days int) *overviewData {
+	k := overviewKey{days, now.Unix() / 60}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.overviews[k]; ok {
+		return d
+	}
+	if s.overviews == nil || len(s.overviews) > 8 {
+		s.overviews = map[overviewKey]*overviewData{}
+	}
+	d := buildOverview(s.all, now, days)
+	s.overviews[k] = &d
+	return &d
 }
 
 var errStop = errors.New("stop")
@@ -209,7 +238,7 @@ func (f filter) match(s *summary) bool {
 	switch f.Status {
 	case "":
 	case "open":
-		if !s.Status.Open() {
+		if !s.open {
 			return false
 		}
 	default:
@@ -238,7 +267,7 @@ func query(all []summary, f filter, offset, limit int) (page []*summary, total i
 		wantOpen := pass == 0
 		for i := range all {
 			s := &all[i]
-			if s.Status.Open() != wantOpen || !f.match(s) {
+			if s.open != wantOpen || !f.match(s) {
 				continue
 			}
 			if total >= offset && len(page) < limit {

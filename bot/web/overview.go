@@ -71,7 +71,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "overview", "Overview", buildOverview(snap.all, s.now(), days))
+	s.render(w, r, http.StatusOK, "overview", "Overview", snap.overview(s.now(), days))
 }
 
 // buildOverview computes the overview of incidents opened in the last
