@@ -23,7 +23,7 @@ type summary struct {
 	Playbook   string
 	Severity   incidents.Severity
 	Status     incidents.Status
-	open       bool // Status.Open(), kept so a filter pass compares a bool
+	open       bool   // Status.Open(), kept so a filter pass compares a bool
 	Source     string // the trigger's source, "declared" when opened by hand
 	AlertCount int
 	Entries    uint64
