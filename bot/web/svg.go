@@ -98,16 +98,35 @@ func phaseChart(inc *incidents.Incident, m *marks, now time.Time) chart {
 		c.add(shape{Kind: "rect", Class: cls, X: x(from), Y: laneY, W: f1(w), H: 20,
 			Tip: phaseNames[i] + ": " + duration(to.Sub(from))})
 	}
-	for i, s := range stones {
+	// Labels go in the first of three rows (one above the bar, two below)
+	// where they do not overlap the previous label of that row.
+	rows := []float64{laneY - 8, laneY + 36, laneY + 50}
+	rowEnd := []float64{-1, -1, -1}
+	for _, s := range stones {
 		if s.at.IsZero() {
 			continue
 		}
-		c.add(shape{Kind: "circle", Class: "milestone", X: x(s.at), Y: laneY + 10, R: 6, Tip: s.name + " " + stamp(s.at)})
-		y := laneY - 8.0
-		if i%2 == 1 {
-			y = laneY + 36
+		px := x(s.at)
+		c.add(shape{Kind: "circle", Class: "milestone", X: px, Y: laneY + 10, R: 6, Tip: s.name + " " + stamp(s.at)})
+		w := 7 * float64(len(s.name))
+		from, anchor := px-w/2, "middle"
+		switch {
+		case from < left-40:
+			from, anchor = px-6, "start"
+		case px+w/2 > width-4:
+			from, anchor = px-w, "end"
 		}
-		c.add(shape{Kind: "text", Class: "milestone-label", X: x(s.at), Y: y, Text: s.name, Anchor: "middle"})
+		tx := px
+		if anchor == "start" {
+			tx = px - 6
+		}
+		for r := range rows {
+			if from > rowEnd[r]+6 {
+				rowEnd[r] = from + w
+				c.add(shape{Kind: "text", Class: "milestone-label", X: f1(tx), Y: rows[r], Text: s.name, Anchor: anchor})
+				break
+			}
+		}
 	}
 	lanes := []struct {
 		name, class string
@@ -163,7 +182,8 @@ func countChart(id, label string, bs []bucket) chart {
 		c.Empty = "No incidents in this period."
 		return c
 	}
-	scale := niceCeil(float64(maxV))
+	// A multiple of four, so the four grid lines fall on whole numbers.
+	scale := math.Max(4, math.Ceil(niceCeil(float64(maxV))/4)*4)
 	plotH := height - bottom - top
 	axis(&c, left, width, top, plotH, scale, func(v float64) string { return strconv.Itoa(int(v)) })
 	slot := (width - left - 10) / float64(len(bs))
@@ -194,7 +214,7 @@ func durationChart(id, label string, bs []bucket) chart {
 	}
 	scale := niceCeil(maxD.Minutes())
 	plotH := height - bottom - top
-	axis(&c, left, width, top, plotH, scale, func(v float64) string { return duration(time.Duration(v * float64(time.Minute))) })
+	axis(&c, left, width, top, plotH, scale, axisDuration)
 	slot := (width - left - 10) / float64(len(bs))
 	for i, b := range bs {
 		x := left + float64(i)*slot + slot*0.2
@@ -266,4 +286,12 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// axisDuration labels a duration axis given in minutes.
+func axisDuration(minutes float64) string {
+	if minutes == 0 {
+		return "0"
+	}
+	return duration(time.Duration(minutes * float64(time.Minute)))
 }
