@@ -218,17 +218,26 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 // loadMarks returns incident n's marks, reading only the entries added
 // since they were cached.
 func (s *Server) loadMarks(ctx context.Context, tx incidents.ReadTx, n uint64) (*marks, error) {
-	m := s.marks.get(n)
-	if m == nil {
-		m = &marks{kinds: map[incidents.EntryKind]int{}}
-	} else {
-		m = m.clone()
+	cached := s.marks.get(n)
+	var after uint64
+	if cached != nil {
+		after = cached.seq
 	}
+	// Cached marks are shared by concurrent requests and never changed:
+	// new entries go into a copy, and an unchanged timeline copies nothing.
+	var m *marks
 	i := 0
-	err := tx.Entries(n, m.seq, func(e incidents.Entry) error {
+	err := tx.Entries(n, after, func(e incidents.Entry) error {
 		if i++; i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+		}
+		if m == nil {
+			if cached != nil {
+				m = cached.clone()
+			} else {
+				m = &marks{kinds: map[incidents.EntryKind]int{}}
 			}
 		}
 		m.add(e)
@@ -236,6 +245,12 @@ func (s *Server) loadMarks(ctx context.Context, tx incidents.ReadTx, n uint64) (
 	})
 	if err != nil {
 		return nil, err
+	}
+	if m == nil {
+		if cached != nil {
+			return cached, nil
+		}
+		m = &marks{kinds: map[incidents.EntryKind]int{}}
 	}
 	s.marks.put(n, m)
 	return m, nil

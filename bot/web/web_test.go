@@ -1,9 +1,11 @@
 package web
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -451,6 +453,18 @@ func TestQuantiles(t *testing.T) {
 		med, p90 := quantiles(tt.in)
 		assert.Equal(t, tt.median, med)
 		assert.Equal(t, tt.p90, p90)
+	}
+	// Against sorting, on inputs with many repeats and of every length.
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := 1; n < 300; n++ {
+		ds := make([]time.Duration, n)
+		for i := range ds {
+			ds[i] = time.Duration(r.IntN(n/3+1)) * time.Minute
+		}
+		sorted := slices.Sorted(slices.Values(ds))
+		med, p90 := quantiles(ds)
+		assert.Equal(t, sorted[(n+1)/2-1], med, "n=%d", n)
+		assert.Equal(t, sorted[int(0.9*float64(n)+0.999999)-1], p90, "n=%d", n)
 	}
 }
 
