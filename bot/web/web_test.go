@@ -303,6 +303,10 @@ func TestIncidentPage(t *testing.T) {
 func TestXSSPayloadsRenderInert(t *testing.T) {
 	db := openDB(t)
 	seed(t, db)
+	// A service name ends up in chart labels and tooltips (SVG drawn in Go).
+	opened := now.Add(-time.Hour)
+	create(t, db, &incidents.Incident{Title: "svg", Service: `"><script>alert("svc")</script>`, Status: incidents.StatusResolved,
+		OpenedAt: opened, AcknowledgedAt: opened.Add(time.Minute), MitigatedAt: opened.Add(2 * time.Minute), ResolvedAt: opened.Add(3 * time.Minute)})
 	base := startServer(t, newServer(t, db))
 	c := client(t)
 	login(t, c, base)
@@ -315,7 +319,9 @@ func TestXSSPayloadsRenderInert(t *testing.T) {
 			assert.NotContains(t, body, `href="javascript:`)
 		})
 	}
-	_, body := get(t, c, base, Prefix+"/incidents/2")
+	_, body := get(t, c, base, Prefix+"/overview")
+	assert.Contains(t, section(body, `id="mttr-service"`), `&#34;&gt;&lt;script&gt;alert(&#34;svc&#34;)&lt;/script&gt;`, "the service is a chart label, as text")
+	_, body = get(t, c, base, Prefix+"/incidents/2")
 	assert.Contains(t, body, "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;", "the title is shown as text")
 	assert.Contains(t, body, `<span class="unsafe-link" id="runbook">javascript:alert(&#34;runbook&#34;)</span>`)
 	assert.Contains(t, body, `<span class="unsafe-link" id="source">javascript:alert(&#34;source&#34;)</span>`)
