@@ -79,6 +79,8 @@ func serveTimes(b *testing.B, s *Server, path string) {
 	ck := s.sessions.issue(time.Now())
 	var times []time.Duration
 	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, processCPU()-cpu, len(times)) }()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.AddCookie(ck)
@@ -91,6 +93,14 @@ func serveTimes(b *testing.B, s *Server, path string) {
 		}
 	}
 	reportQuantiles(b, times)
+}
+
+// reportCPU reports the process CPU time per operation in milliseconds
+// (the request and whatever the runtime did for it, such as GC).
+func reportCPU(b *testing.B, cpu time.Duration, n int) {
+	if n > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/op")
+	}
 }
 
 // reportQuantiles reports p50 and p99 of times in milliseconds.
@@ -127,6 +137,8 @@ func BenchmarkList100k(b *testing.B) {
 	require.NoError(b, err)
 	b.Run("overview computation uncached, 90 days", func(b *testing.B) {
 		var times []time.Duration
+		cpu := processCPU()
+		defer func() { reportCPU(b, processCPU()-cpu, len(times)) }()
 		for b.Loop() {
 			start := time.Now()
 			buildOverview(snap.all, now, 90)
@@ -146,10 +158,13 @@ func BenchmarkIncident100kEntries(b *testing.B) {
 	b.Run("cold", func(b *testing.B) {
 		s := newServer(b, db)
 		b.ResetTimer()
+		cpu, n := processCPU(), 0
 		for b.Loop() {
 			s.marks = newMarkCache(16)
 			serveOnce(b, s, path)
+			n++
 		}
+		reportCPU(b, processCPU()-cpu, n)
 	})
 	s := newServer(b, db)
 	b.Run("warm first page", func(b *testing.B) { serveTimes(b, s, path) })
