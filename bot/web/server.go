@@ -180,8 +180,11 @@ func New(cfg Config) (*Server, error) {
 	m := http.NewServeMux()
 	m.HandleFunc("GET "+Prefix+"/static/style.css", s.style)
 	m.HandleFunc("GET "+Prefix+"/login", s.loginPage)
-	m.HandleFunc("POST "+Prefix+"/login", s.login)
-	m.HandleFunc("POST "+Prefix+"/logout", s.logout)
+	// Signing in and out are the only requests that change anything; a
+	// cross-site form must not do either (login CSRF, forced sign-out).
+	csrf := http.NewCrossOriginProtection()
+	m.Handle("POST "+Prefix+"/login", csrf.Handler(http.HandlerFunc(s.login)))
+	m.Handle("POST "+Prefix+"/logout", csrf.Handler(http.HandlerFunc(s.logout)))
 	m.Handle("GET "+Prefix+"/{$}", s.auth(http.RedirectHandler(Prefix+"/incidents", http.StatusSeeOther)))
 	m.Handle("GET "+Prefix+"/incidents", s.auth(http.HandlerFunc(s.list)))
 	m.Handle("GET "+Prefix+"/incidents/{n}", s.auth(http.HandlerFunc(s.incident)))

@@ -85,6 +85,40 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+func TestLogout(t *testing.T) {
+	db := openDB(t)
+	base := startServer(t, newServer(t, db))
+	c := client(t)
+	login(t, c, base)
+	resp, _ := get(t, c, base, Prefix+"/incidents")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err := c.PostForm(base+Prefix+"/logout", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, Prefix+"/login", resp.Header.Get("Location"))
+	resp, _ = get(t, c, base, Prefix+"/incidents")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "signed out")
+}
+
+func TestCrossSiteFormsRefused(t *testing.T) {
+	db := openDB(t)
+	base := startServer(t, newServer(t, db))
+	for _, path := range []string{"/login", "/logout"} {
+		t.Run(path, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, base+Prefix+path, strings.NewReader(url.Values{"password": {testPassword}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			resp, err := client(t).Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+			assert.Empty(t, resp.Cookies())
+		})
+	}
+}
+
 func TestSessionCookieChecks(t *testing.T) {
 	db := openDB(t)
 	s := newServer(t, db)
