@@ -249,7 +249,7 @@ func groupChart(id, label string, bs []bucket) chart {
 		return c
 	}
 	scale := niceCeil(maxD.Minutes())
-	plotW := width - left - 70
+	plotW := width - left - 125 // room for the "median / p90" label
 	for i, b := range bs {
 		y := 10 + float64(i)*row
 		c.add(shape{Kind: "text", Class: "axis", X: left - 8, Y: y + 14, Text: b.Label, Anchor: "end"})
