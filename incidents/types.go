@@ -246,9 +246,9 @@ type Incident struct {
 	// (labels, annotations such as runbook_url and description, source URL,
 	// its own start time), so cards and postmortems show what it said.
 	// Zero for declared incidents.
-	Trigger Alert `json:"trigger,omitzero"`
-	Alerts      []AlertState      `json:"alerts,omitempty"`
-	AlertCount  int               `json:"alert_count"` // every alert received, repeats included
+	Trigger    Alert        `json:"trigger,omitzero"`
+	Alerts     []AlertState `json:"alerts,omitempty"`
+	AlertCount int          `json:"alert_count"` // every alert received, repeats included
 
 	Home Home `json:"home,omitempty"`
 	// Mirror is where the incident was announced before it moved to a
