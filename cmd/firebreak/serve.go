@@ -198,6 +198,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 		g.start(ctx, "http", httpServe(ln, mux, log))
 	}
 
+	if webOn && listen == "" {
+		log.Warn("FIREBREAK_WEB_PASSWORD is set but FIREBREAK_LISTEN is not: the web view is off")
+	}
 	if !consoleOn {
 		log.Info("firebreak running", "slack", slackOn, "discord", discordOn, "db", path, "playbooks", cfg.Path)
 	}
