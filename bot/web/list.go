@@ -26,7 +26,6 @@ type listData struct {
 	Pages      int
 	PrevURL    string
 	NextURL    string
-	Now        time.Time
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +56,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	d := listData{
 		Filter: f, Statuses: []string{"open", "triggered", "acknowledged", "mitigated", "resolved"},
 		Severities: []string{"SEV1", "SEV2", "SEV3", "SEV4"}, Services: snap.services,
-		Rows: rows, Total: total, Page: pg, Pages: max(1, (total+pageSize-1)/pageSize), Now: s.now(),
+		Rows: rows, Total: total, Page: pg, Pages: max(1, (total+pageSize-1)/pageSize),
 	}
 	if f.Severity != incidents.SevUnknown {
 		d.Severity = f.Severity.String()
@@ -94,10 +93,7 @@ func funcs() template.FuncMap {
 		},
 		"lower":    strings.ToLower,
 		"kindName": func(k incidents.EntryKind) string { return strings.ReplaceAll(string(k), "_", " ") },
-		"safeLink": safeLink,
 		"sevClass": func(s incidents.Severity) string { return "sev" + strconv.Itoa(int(s)) },
-		"add":      func(a, b int) int { return a + b },
-		"fmtf":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	}
 }
 

@@ -74,8 +74,10 @@ type Config struct {
 	// Refresh is how often the incident index is brought up to date at
 	// most (default 2s): a new incident shows up within that time.
 	Refresh time.Duration
-	// Now is the clock (default time.Now).
-	Now    func() time.Time
+	// Now is the clock for sessions, sign-in limits, charts and the
+	// overview's period (default time.Now).
+	Now func() time.Time
+	// Logger receives refused sign-ins and read errors (default: discard).
 	Logger *slog.Logger
 }
 
