@@ -540,3 +540,21 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, "https://fb.example.com/web/incidents/7", IncidentURL("https://fb.example.com/")(7))
 	assert.Nil(t, IncidentURL(""))
 }
+
+// A fresh database: every page renders and says there is nothing yet.
+func TestEmptyDatabase(t *testing.T) {
+	db := openDB(t)
+	base := startServer(t, newServer(t, db))
+	c := client(t)
+	login(t, c, base)
+	tests := []struct{ path, want string }{
+		{Prefix + "/incidents", "No incident matches."},
+		{Prefix + "/overview", `id="opened-chart-empty"`},
+		{Prefix + "/overview?days=90", `id="mttr-weekly-empty"`},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, c, base, tt.path)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, tt.path)
+		assert.Contains(t, body, tt.want, tt.path)
+	}
+}
