@@ -111,6 +111,7 @@ type renderer struct {
 	platform string
 	books    *playbooks.Config
 	now      time.Time
+	url      func(number uint64) string // the incident's web page; nil: none
 }
 
 // card is the incident summary: headline, people, durations, and the
@@ -151,6 +152,9 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
 	}
 	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
+	if r.url != nil {
+		m.Fields = append(m.Fields, Field{Label: "Web", Value: fmt.Sprintf("[#%d on the web](%s)", inc.Number, r.url(inc.Number))})
+	}
 	if withButtons {
 		m.Actions = lifecycleButtons(inc)
 	}

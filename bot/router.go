@@ -51,6 +51,9 @@ type RouterConfig struct {
 	Actions ActionRunner
 	// Probe runs probe steps; nil leaves them to be done by hand.
 	Probe ProbeFunc
+	// IncidentURL links an incident's web page on cards (web.IncidentURL
+	// of FIREBREAK_PUBLIC_URL); nil leaves the link out.
+	IncidentURL func(number uint64) string
 }
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
@@ -210,7 +213,7 @@ func (r *Router) goBackground(fn func(ctx context.Context)) bool {
 }
 
 func (r *Router) renderer(platform string) renderer {
-	return renderer{platform: platform, books: r.svc.Playbooks(), now: r.cfg.Now()}
+	return renderer{platform: platform, books: r.svc.Playbooks(), now: r.cfg.Now(), url: r.cfg.IncidentURL}
 }
 
 func origin(ev Event) incidents.Origin {

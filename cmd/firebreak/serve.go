@@ -21,6 +21,7 @@ import (
 	"github.com/firebreak/firebreak/bot/metrics"
 	"github.com/firebreak/firebreak/bot/probe"
 	slackbot "github.com/firebreak/firebreak/bot/slack"
+	"github.com/firebreak/firebreak/bot/web"
 	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
@@ -83,6 +84,10 @@ func serve(ctx context.Context, args []string, env environ) error {
 		svcOpts = append(svcOpts, incidents.WithClock(env.now))
 	}
 	svc := incidents.NewService(db, cfg, svcOpts...)
+	webCfg, webOn, err := web.ConfigFromEnv(env.getenv)
+	if err != nil {
+		return err
+	}
 	acts := actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log})
 	// The probe runner reports to the router and the router runs probe
 	// steps through it; it is created before anything can call either.
@@ -102,6 +107,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			}
 			return res.OK, res.Summary(), nil
 		},
+		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
 	})
 	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log})
 
@@ -168,6 +174,23 @@ func serve(ctx context.Context, args []string, env environ) error {
 			Logger:     log,
 		}, router, m))
 		mux.Handle("GET /metrics", metrics.Handler(reg))
+		if webOn {
+			webCfg.Store, webCfg.Postmortems, webCfg.Logger = db, svc, log
+			ws, err := web.New(webCfg)
+			if err != nil {
+				return err
+			}
+			mux.Handle(web.Prefix+"/", ws)
+			g.start(ctx, "web view index", func(ctx context.Context) error {
+				if err := ws.Warm(ctx); err != nil {
+					log.Warn("web view: building the incident index; pages will retry", "err", err)
+				}
+				return nil
+			})
+			log.Info("web view on", "path", web.Prefix+"/")
+		} else {
+			log.Info("web view off: set FIREBREAK_WEB_PASSWORD to turn it on")
+		}
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = fmt.Fprintln(w, "ok")
@@ -180,6 +203,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 		g.start(ctx, "http", httpServe(ln, mux, log))
 	}
 
+	if webOn && listen == "" {
+		log.Warn("FIREBREAK_WEB_PASSWORD is set but FIREBREAK_LISTEN is not: the web view is off")
+	}
 	if !consoleOn {
 		log.Info("firebreak running", "slack", slackOn, "discord", discordOn, "db", path, "playbooks", cfg.Path)
 	}
