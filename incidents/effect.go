@@ -109,6 +109,20 @@ type Effect struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// EffectResult is how an effect settled, as the outbox records it.
+type EffectResult struct {
+	// Status is EffectDelivered, EffectCoalesced or EffectGaveUp.
+	Status EffectStatus
+	// Attempts is how many delivery attempts were made.
+	Attempts int
+	// At is when the effect settled.
+	At time.Time
+	// Ref is where a delivered message landed (chat effects).
+	Ref EffectRef
+	// Reason says why an effect was coalesced or given up.
+	Reason string
+}
+
 // EffectRef is a delivered message's place on its platform: the same data
 // as bot.MessageRef, kept here because incidents does not import bot.
 type EffectRef struct {
