@@ -89,11 +89,13 @@ func (o *Outbox) Enqueue(tx incidents.Tx, e *incidents.Effect) error {
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("enqueue effect: %w", err)
 	}
+	// From here on the transaction may have been written to: a failure
+	// must roll back the whole batch, not only this intent (see commit.go).
+	t.wrote()
 	b, err := outboxHandles(t.tx)
 	if err != nil {
 		return err
 	}
-	t.wrote()
 	id, err := b.effects.NextSequence()
 	if err != nil {
 		return fmt.Errorf("enqueue effect: %w", err)
@@ -244,7 +246,7 @@ func (o *Outbox) Settle(ctx context.Context, id uint64, r incidents.EffectResult
 			return fmt.Errorf("settle effect: %w", err)
 		}
 		if e.Status != incidents.EffectPending {
-			return nil
+			return nil // settled already: a delivery is never undone
 		}
 		t.wrote()
 		e.Status, e.Attempts, e.SettledAt, e.Ref, e.Reason = r.Status, r.Attempts, r.At, r.Ref, r.Reason
