@@ -236,6 +236,7 @@ func (o *Outbox) Settle(ctx context.Context, id uint64, r incidents.EffectResult
 		if !ok {
 			return errors.New("settle effect: unexpected transaction type")
 		}
+		t.wrote() // outboxHandles may create buckets
 		b, err := outboxHandles(t.tx)
 		if err != nil {
 			return err
@@ -248,7 +249,6 @@ func (o *Outbox) Settle(ctx context.Context, id uint64, r incidents.EffectResult
 		if e.Status != incidents.EffectPending {
 			return nil // settled already: a delivery is never undone
 		}
-		t.wrote()
 		e.Status, e.Attempts, e.SettledAt, e.Ref, e.Reason = r.Status, r.Attempts, r.At, r.Ref, r.Reason
 		v, err := json.Marshal(e)
 		if err != nil {
