@@ -287,3 +287,40 @@ func TestWorkerRefusesABadConfig(t *testing.T) {
 	_, err := outbox.New(outbox.Config{})
 	assert.ErrorContains(t, err, "Store and Sender are required")
 }
+
+// TestWorkerStopsCleanlyWhileRateLimited: a stop while effects wait for
+// their channel's turn leaves them pending, and the next worker sends them.
+func TestWorkerStopsCleanlyWhileRateLimited(t *testing.T) {
+	b := newBench(t)
+	ids := b.enqueue(post("first"), post("second, an hour later"))
+	chat := newFakeChat()
+	w := b.start(chat, outbox.Config{RateLimit: outbox.RateLimit{Interval: time.Hour}})
+	await(t, chat, 1)
+	b.awaitSettled(ids[0])
+	w.stop(t)
+	assert.Equal(t, incidents.EffectPending, b.effect(ids[1]).Status)
+
+	w = b.start(chat, outbox.Config{})
+	await(t, chat, 1)
+	b.awaitSettled(ids[1])
+	w.stop(t)
+	assert.Equal(t, []string{"post:first", "post:second, an hour later"}, chat.texts())
+}
+
+func TestWorkerRunsOnce(t *testing.T) {
+	b := newBench(t)
+	w, err := outbox.New(outbox.Config{Store: b.box, Sender: outbox.Senders{}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- w.Run(ctx) }()
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case err := <-done: // whichever came second refuses at once
+		assert.ErrorContains(t, err, "already running")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second Run did not refuse")
+	}
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+}
