@@ -230,3 +230,46 @@ func TestOutboxIDsFollowCommitOrder(t *testing.T) {
 	assert.Equal(t, writers*each, all)
 	assert.Equal(t, writers*each, waiting)
 }
+
+// TestOutboxGroupCommitKeepsOnlyTheGoodIntents: intents that fail after
+// enqueueing, committed in the same batches as intents that succeed, leave
+// no effect behind and take none of their neighbours' with them.
+func TestOutboxGroupCommitKeepsOnlyTheGoodIntents(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	boom := errors.New("refused after recording")
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := db.Update(ctx, func(tx incidents.Tx) error {
+				if err := o.Enqueue(tx, post(fmt.Sprintf("good %d", i))); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return boom
+				}
+				return nil
+			})
+			if i%2 == 1 {
+				assert.ErrorIs(t, err, boom)
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	got := pending(t, o, 0)
+	require.Len(t, got, n/2)
+	seen := map[string]bool{}
+	for i, e := range got {
+		assert.Equal(t, uint64(i+1), e.ID, "ids of rolled-back enqueues are not used")
+		seen[e.Message.Text] = true
+	}
+	for i := 0; i < n; i += 2 {
+		assert.True(t, seen[fmt.Sprintf("good %d", i)], "intent %d's effect is missing", i)
+	}
+}
