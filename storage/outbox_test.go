@@ -1,0 +1,275 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage"
+)
+
+func post(text string) *incidents.Effect {
+	return &incidents.Effect{Kind: incidents.EffectPost, Home: home, Message: incidents.EffectMessage{Text: text}, CreatedAt: t0}
+}
+
+func pending(t *testing.T, o *storage.Outbox, after uint64) []incidents.Effect {
+	t.Helper()
+	var got []incidents.Effect
+	require.NoError(t, o.PendingEffects(context.Background(), after, func(e incidents.Effect) error {
+		got = append(got, e)
+		return nil
+	}))
+	return got
+}
+
+func signalled(o *storage.Outbox) bool {
+	select {
+	case <-o.Committed():
+		return true
+	default:
+		return false
+	}
+}
+
+func TestOutboxEnqueueCommitsWithTheIntent(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+
+	// An intent that fails after recording its effect keeps neither.
+	boom := errors.New("boom")
+	err = db.Update(ctx, func(tx incidents.Tx) error {
+		require.NoError(t, o.Enqueue(tx, post("lost")))
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	assert.Empty(t, pending(t, o, 0))
+	assert.False(t, signalled(o), "a rolled-back enqueue must not wake the worker")
+
+	// One that succeeds keeps the incident and the effect, and wakes the worker.
+	var number uint64
+	e := post("declared")
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		inc := &incidents.Incident{Title: "checkout down", Home: home, OpenedAt: t0}
+		if err := tx.CreateIncident(inc); err != nil {
+			return err
+		}
+		number = inc.Number
+		e.Incident = inc.Number
+		return o.Enqueue(tx, e)
+	}))
+	assert.True(t, signalled(o))
+	got := pending(t, o, 0)
+	require.Len(t, got, 1)
+	assert.Equal(t, e.ID, got[0].ID)
+	assert.Equal(t, number, got[0].Incident)
+	assert.Equal(t, "declared", got[0].Message.Text)
+	assert.Equal(t, incidents.EffectPending, got[0].Status)
+}
+
+func TestOutboxRefusesBadEffectsAndForeignTransactions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, filepath.Join(dir, "a.db"))
+	defer db.Close()
+	other := open(t, filepath.Join(dir, "b.db"))
+	defer other.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name string
+		db   *storage.DB
+		e    *incidents.Effect
+		err  string
+	}{
+		{"invalid effect", db, &incidents.Effect{Kind: incidents.EffectPost}, "no platform or channel"},
+		{"other database", other, post("x"), "not a write transaction of this outbox's database"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.db.Update(ctx, func(tx incidents.Tx) error { return o.Enqueue(tx, tc.e) })
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.err)
+		})
+	}
+	all, _, err := o.Counts(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, all)
+}
+
+func TestOutboxSettleAndRef(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+
+	card, note, edit := post("card"), post("note"), &incidents.Effect{Kind: incidents.EffectUpdate, Home: home, Target: "card/1", CreatedAt: t0}
+	card.Key = "card/1"
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		for _, e := range []*incidents.Effect{card, note, edit} {
+			if err := o.Enqueue(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.Less(t, card.ID, note.ID)
+	require.Less(t, note.ID, edit.ID)
+	assert.Len(t, pending(t, o, 0), 3)
+	assert.Len(t, pending(t, o, card.ID), 2, "after skips what was already read")
+
+	_, ok, err := o.Ref(ctx, "card/1")
+	require.NoError(t, err)
+	assert.False(t, ok, "no ref before the card is delivered")
+
+	ref := incidents.EffectRef{Channel: "#alerts", ID: "17"}
+	cases := []struct {
+		id     uint64
+		result incidents.EffectResult
+	}{
+		{card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, Attempts: 2, At: t0.Add(time.Second), Ref: ref}},
+		{note.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Attempts: 5, At: t0.Add(time.Minute), Reason: "channel_not_found"}},
+		{edit.ID, incidents.EffectResult{Status: incidents.EffectCoalesced, At: t0.Add(time.Minute), Reason: "superseded by effect 9"}},
+	}
+	for _, tc := range cases {
+		require.NoError(t, o.Settle(ctx, tc.id, tc.result))
+		e, err := o.Effect(ctx, tc.id)
+		require.NoError(t, err)
+		assert.Equal(t, tc.result.Status, e.Status)
+		assert.Equal(t, tc.result.Attempts, e.Attempts)
+		assert.Equal(t, tc.result.Reason, e.Reason)
+		assert.True(t, tc.result.At.Equal(e.SettledAt))
+	}
+	assert.Empty(t, pending(t, o, 0))
+	got, ok, err := o.Ref(ctx, "card/1")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, ref, got)
+
+	// Settling again changes nothing: a delivery is never undone.
+	require.NoError(t, o.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Reason: "late"}))
+	e, err := o.Effect(ctx, card.ID)
+	require.NoError(t, err)
+	assert.Equal(t, incidents.EffectDelivered, e.Status)
+
+	require.Error(t, o.Settle(ctx, card.ID, incidents.EffectResult{}), "pending is not a settlement")
+	require.ErrorIs(t, o.Settle(ctx, 999, incidents.EffectResult{Status: incidents.EffectDelivered}), incidents.ErrNotFound)
+	_, err = o.Effect(ctx, 999)
+	require.ErrorIs(t, err, incidents.ErrNotFound)
+}
+
+// TestOutboxSurvivesReopenAndUpgradesOldFiles: a file written before the
+// outbox existed gains its buckets on first use, and pending effects are
+// still pending after a restart.
+func TestOutboxSurvivesReopenAndUpgradesOldFiles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "firebreak.db")
+	db := open(t, path)
+	s := service(t, db)
+	_, err := s.Declare(ctx, incidents.Origin{Actor: alice, Home: home}, "old incident", incidents.SEV2)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db = open(t, path)
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	e := post("before the crash")
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error { return o.Enqueue(tx, e) }))
+	require.NoError(t, db.Close())
+
+	db = open(t, path)
+	defer db.Close()
+	o, err = storage.NewOutbox(db)
+	require.NoError(t, err)
+	got := pending(t, o, 0)
+	require.Len(t, got, 1)
+	assert.Equal(t, e.ID, got[0].ID)
+	inc, err := service(t, db).Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, "old incident", inc.Title)
+}
+
+// TestOutboxIDsFollowCommitOrder: concurrent intents share group commits,
+// and the ids they get still increase with commit order, so a worker that
+// reads "after the last id I saw" never misses one.
+func TestOutboxIDsFollowCommitOrder(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				assert.NoError(t, db.Update(ctx, func(tx incidents.Tx) error { return o.Enqueue(tx, post(fmt.Sprintf("%d/%d", w, i))) }))
+			}
+		})
+	}
+	wg.Wait()
+	got := pending(t, o, 0)
+	require.Len(t, got, writers*each)
+	for i, e := range got {
+		assert.Equal(t, uint64(i+1), e.ID)
+	}
+	all, waiting, err := o.Counts(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, writers*each, all)
+	assert.Equal(t, writers*each, waiting)
+}
+
+// TestOutboxGroupCommitKeepsOnlyTheGoodIntents: intents that fail after
+// enqueueing, committed in the same batches as intents that succeed, leave
+// no effect behind and take none of their neighbours' with them.
+func TestOutboxGroupCommitKeepsOnlyTheGoodIntents(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	boom := errors.New("refused after recording")
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := db.Update(ctx, func(tx incidents.Tx) error {
+				if err := o.Enqueue(tx, post(fmt.Sprintf("good %d", i))); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return boom
+				}
+				return nil
+			})
+			if i%2 == 1 {
+				assert.ErrorIs(t, err, boom)
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	got := pending(t, o, 0)
+	require.Len(t, got, n/2)
+	seen := map[string]bool{}
+	for i, e := range got {
+		assert.Equal(t, uint64(i+1), e.ID, "ids of rolled-back enqueues are not used")
+		seen[e.Message.Text] = true
+	}
+	for i := 0; i < n; i += 2 {
+		assert.True(t, seen[fmt.Sprintf("good %d", i)], "intent %d's effect is missing", i)
+	}
+}
