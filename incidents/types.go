@@ -242,8 +242,13 @@ type Incident struct {
 
 	Labels      map[string]string `json:"labels,omitempty"`
 	Fingerprint string            `json:"fingerprint,omitempty"` // of the alert that opened it
-	Alerts      []AlertState      `json:"alerts,omitempty"`
-	AlertCount  int               `json:"alert_count"` // every alert received, repeats included
+	// Trigger is the alert that opened the incident as monitoring sent it
+	// (labels, annotations such as runbook_url and description, source URL,
+	// its own start time), so cards and postmortems show what it said.
+	// Zero for declared incidents.
+	Trigger    Alert        `json:"trigger,omitzero"`
+	Alerts     []AlertState `json:"alerts,omitempty"`
+	AlertCount int          `json:"alert_count"` // every alert received, repeats included
 
 	Home Home `json:"home,omitempty"`
 	// Mirror is where the incident was announced before it moved to a
@@ -283,6 +288,9 @@ type Incident struct {
 
 	Summary    string `json:"summary,omitempty"`     // from resolve
 	LastUpdate string `json:"last_update,omitempty"` // latest status update text
+	// PostmortemStatus is where the written postmortem stands: empty until
+	// `/incident postmortem` writes the first draft.
+	PostmortemStatus PostmortemStatus `json:"postmortem_status,omitempty"`
 	// Entries is the number of timeline entries, for "100,000 events" checks
 	// without counting.
 	Entries uint64 `json:"entries"`
