@@ -43,7 +43,7 @@ func DiagramText(s string) string {
 	}
 	out := b.String()
 	if utf8.RuneCountInString(out) > maxDiagramText {
-		out = strings.TrimSpace(Truncate(out, maxDiagramText-2)) + " ..."
+		out = strings.TrimSpace(string([]rune(out)[:maxDiagramText-4])) + " ..."
 	}
 	return out
 }
