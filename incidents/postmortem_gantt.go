@@ -76,16 +76,16 @@ func Gantt(inc *Incident, events []Entry, now time.Time) string {
 	fmt.Fprintf(&b, "    axisFormat %s\n", axis)
 
 	phases := []ganttPhase{
-		{name: "Detect (problem started, Firebreak not yet told)", start: im.Start, end: inc.OpenedAt},
-		{name: "Respond (opened, nobody on it yet)", start: inc.OpenedAt, end: inc.AcknowledgedAt},
-		{name: "Mitigate (acknowledged, impact goes on)", start: firstSet(inc.AcknowledgedAt, inc.OpenedAt), end: inc.MitigatedAt},
-		{name: "Recover (impact stopped, not yet resolved)", start: inc.MitigatedAt, end: inc.ResolvedAt},
+		{name: "Detect (problem started to incident opened)", start: im.Start, end: inc.OpenedAt},
+		{name: "Acknowledge (opened to acknowledged)", start: inc.OpenedAt, end: inc.AcknowledgedAt},
+		{name: "Mitigate (acknowledged to mitigated)", start: inc.AcknowledgedAt, end: inc.MitigatedAt},
+		{name: "Recover (mitigated to resolved)", start: inc.MitigatedAt, end: inc.ResolvedAt},
 	}
-	if inc.AcknowledgedAt.IsZero() {
-		phases[2].start = time.Time{} // never acknowledged: no mitigate phase of its own
-		if !inc.MitigatedAt.IsZero() {
-			phases[1].end = inc.MitigatedAt
-		}
+	if inc.AcknowledgedAt.IsZero() && !inc.MitigatedAt.IsZero() {
+		// Mitigated (or resolved) without anyone acknowledging: a declared
+		// incident's commander, or alerts that resolved by themselves.
+		phases[1].start = time.Time{}
+		phases[2] = ganttPhase{name: "Mitigate (opened to mitigated, never acknowledged)", start: inc.OpenedAt, end: inc.MitigatedAt}
 	}
 	b.WriteString("    section Phases\n")
 	for i, p := range phases {

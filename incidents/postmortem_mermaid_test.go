@@ -113,7 +113,7 @@ func corpus() []string {
 // the terms of Mermaid's gantt.jison: keywords Firebreak wrote itself,
 // sections it named, and tasks whose name holds none of ':', '#', ';',
 // '%' and whose data follows the one ':'.
-var ganttLine = regexp.MustCompile(`^(gantt|    title Incident \d+ [^:#;%\n]*|    dateFormat YYYY-MM-DD HH:mm:ss|    axisFormat %(H:%M|m-%d %H:%M)|    section (Phases|Key events)|    (Detect|Respond|Mitigate|Recover|Acknowledged|Step|Severity|Status|Mitigated|Reopened|Resolved|Escalated|Event)[^:#;%\n]* :(done|active|milestone|crit, milestone), [pe]\d+, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|0s))$`)
+var ganttLine = regexp.MustCompile(`^(gantt|    title Incident \d+ [^:#;%\n]*|    dateFormat YYYY-MM-DD HH:mm:ss|    axisFormat %(H:%M|m-%d %H:%M)|    section (Phases|Key events)|    (Detect|Acknowledge|Mitigate|Recover|Acknowledged|Step|Severity|Status|Mitigated|Reopened|Resolved|Escalated|Event)[^:#;%\n]* :(done|active|milestone|crit, milestone), [pe]\d+, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|0s))$`)
 
 func TestGanttCorpusShape(t *testing.T) {
 	for i, d := range corpus() {
