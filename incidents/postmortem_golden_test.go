@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
 )
 
 // setTrigger stores the alert that opened incident n, as intake does.
@@ -296,4 +297,38 @@ func TestReviewBy(t *testing.T) {
 		assert.Equal(t, want, incidents.ReviewBy(d).Format("2006-01-02"), in)
 	}
 	assert.True(t, incidents.ReviewBy(time.Time{}).IsZero())
+}
+
+// TestCustomTemplateSeesEverything renders the example of docs/incidents.md
+// and a template touching every field the default one uses.
+func TestCustomTemplateSeesEverything(t *testing.T) {
+	f := declaredIncident(t)
+	dir := t.TempDir()
+	tmpl := "# {{md .Incident.Title}} ({{.Incident.Severity}}) — {{.Status}}\n\n```mermaid\n{{.Gantt}}```\n\n" +
+		"{{range .Rows}}{{row .}}{{end}}\n" +
+		"{{range .ActionItems}}- {{md .Text}} ({{.Owner}}) {{if .URL}}{{link .Key .URL}}{{end}}\n{{end}}" +
+		"authors={{range .Authors}}{{actor .}};{{end}} date={{date .Date}} impact={{duration .Impact.Duration}} {{.Impact.StartClock}} mixed={{.Impact.MixedClocks}}\n" +
+		"trigger={{if .Trigger}}yes{{else}}none{{end}} reopened={{.Reopened}} review={{date .ReviewBy}} keys={{len .KeyEvents}}+{{.MoreKeyEvents}}\n" +
+		"{{range .Responders}}{{.Name}}:{{roles .Roles}}:{{.Acted}} {{end}}\n" +
+		"{{range .SkippedSteps}}skipped {{md .Title}}: {{md .Note}}{{end}} links={{len .AlertLinks}} probes={{len .Probes}} pm={{.Incident.PostmortemStatus}} diagram={{diagram \"a: b\"}}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pm.tmpl"), []byte(tmpl), 0o600))
+	path := filepath.Join(dir, "playbooks.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(testConfig+"postmortem:\n  template: pm.tmpl\n"), 0o600))
+	cfg, err := playbooks.Load(path)
+	require.NoError(t, err)
+	svc := incidents.NewService(f.store, cfg, incidents.WithClock(f.clock.Now))
+	var b bytes.Buffer
+	require.NoError(t, svc.Postmortem(context.Background(), 1, &b))
+	doc := b.String()
+	for _, want := range []string{
+		"# Payments: slow \\| checkout #2 \\<b\\> (SEV2) — in review",
+		"```mermaid\ngantt\n    title Incident 1 Payments slow checkout 2 b\n",
+		"- Alert on DB p99 latency (alice) \n",
+		"authors=alice;bob; date=2026-11-25 (Wednesday) impact=17m0s Firebreak mixed=false",
+		"trigger=none reopened=0 review=2026-12-02 (Wednesday) keys=5+0",
+		"alice:commander, responder, declared:true bob:comms:true",
+		"skipped Communicate: comms already posted the update links=0 probes=0 pm=in review diagram=a b",
+	} {
+		assert.Contains(t, doc, want)
+	}
 }
