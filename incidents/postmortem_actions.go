@@ -36,6 +36,10 @@ type ActionItem struct {
 	Type     string
 	// URL, Key and Status are the tracker issue's, empty until filed.
 	URL, Key, Status string
+	// TrackerSeq is the timeline entry that recorded URL and Status last
+	// (0 before filing); RecordTrackerIssue takes it to tell a new change
+	// from a repeated one.
+	TrackerSeq uint64
 }
 
 // Filed reports whether a tracker issue is recorded for the item.
@@ -92,18 +96,22 @@ type TrackerIssue struct {
 }
 
 // RecordTrackerIssue puts the tracker issue of follow-up seq on incident
-// n's timeline: the first time as "filed", later when its status changed.
-// Recording the same issue with the same status again changes nothing, so
-// two filers racing, or a filer retrying after a crash, leave one entry.
-func (s *Service) RecordTrackerIssue(ctx context.Context, n, seq uint64, ti TrackerIssue) (Outcome, error) {
+// n's timeline: the first time as "filed" (after = 0), later when its
+// status changed (after = the item's TrackerSeq when the change was read).
+// The same (item, after) is recorded once, so two filers racing, or a
+// filer retrying after a crash, leave one entry.
+func (s *Service) RecordTrackerIssue(ctx context.Context, n, seq, after uint64, ti TrackerIssue) (Outcome, error) {
 	if strings.TrimSpace(ti.URL) == "" {
 		return Outcome{}, fmt.Errorf("incident #%d: the tracker issue of follow-up %d has no URL: %w", n, seq, ErrEmpty)
 	}
-	o := Origin{Actor: Bot, EventID: "tracker/" + strconv.FormatUint(n, 10) + "/" + strconv.FormatUint(seq, 10) + "/" + ti.URL + "/" + ti.Status}
+	o := Origin{Actor: Bot, EventID: fmt.Sprintf("tracker/%d/%d/%d", n, seq, after)}
 	return s.apply(ctx, o, n, "tracker issue", func(c *change) error {
 		text := fmt.Sprintf("follow-up filed as %s", ti.Key)
 		if ti.Key == "" {
 			text = "follow-up filed as " + ti.URL
+		}
+		if after != 0 {
+			text = fmt.Sprintf("%s is now %s", ti.Key, ti.Status)
 		}
 		data := map[string]string{"followup": strconv.FormatUint(seq, 10), "url": Truncate(ti.URL, MaxTextLen), "key": Truncate(ti.Key, 200), "status": Truncate(ti.Status, 200)}
 		return c.add(Entry{Kind: EntryTrackerIssue, Text: text, Data: data})
@@ -157,7 +165,7 @@ func (c *actionCollector) add(e Entry) {
 		for i := range c.items {
 			if c.items[i].Seq == seq {
 				it := &c.items[i]
-				it.URL, it.Key, it.Status = e.Data["url"], e.Data["key"], e.Data["status"]
+				it.URL, it.Key, it.Status, it.TrackerSeq = e.Data["url"], e.Data["key"], e.Data["status"], e.Seq
 				return
 			}
 		}

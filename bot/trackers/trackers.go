@@ -65,7 +65,7 @@ var ErrPermanent = errors.New("the tracker refused")
 type Service interface {
 	Get(ctx context.Context, n uint64) (*incidents.Incident, error)
 	ActionItems(ctx context.Context, n uint64) ([]incidents.ActionItem, error)
-	RecordTrackerIssue(ctx context.Context, n, seq uint64, ti incidents.TrackerIssue) (incidents.Outcome, error)
+	RecordTrackerIssue(ctx context.Context, n, seq, after uint64, ti incidents.TrackerIssue) (incidents.Outcome, error)
 }
 
 var _ Service = (*incidents.Service)(nil)
@@ -141,7 +141,7 @@ func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents
 		}
 		w.log.InfoContext(ctx, "follow-up filed", "incident", inc.Number, "followup", it.Seq, "issue", f.Key)
 	}
-	if _, err := w.svc.RecordTrackerIssue(ctx, inc.Number, it.Seq, incidents.TrackerIssue{URL: f.URL, Key: f.Key, Status: f.Status}); err != nil {
+	if _, err := w.svc.RecordTrackerIssue(ctx, inc.Number, it.Seq, 0, incidents.TrackerIssue{URL: f.URL, Key: f.Key, Status: f.Status}); err != nil {
 		return fmt.Errorf("record %s on the timeline: %w", f.Key, err)
 	}
 	return nil
@@ -168,7 +168,7 @@ func (w *Worker) Refresh(ctx context.Context, n uint64) error {
 		if st == it.Status {
 			continue
 		}
-		if _, err := w.svc.RecordTrackerIssue(ctx, n, it.Seq, incidents.TrackerIssue{URL: it.URL, Key: it.Key, Status: st}); err != nil {
+		if _, err := w.svc.RecordTrackerIssue(ctx, n, it.Seq, it.TrackerSeq, incidents.TrackerIssue{URL: it.URL, Key: it.Key, Status: st}); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -332,3 +332,20 @@ func TestNewNeedsCredentials(t *testing.T) {
 	_, err = jira.New(jira.Config{Project: "OPS", Email: "x"})
 	assert.ErrorContains(t, err, "FIREBREAK_JIRA_TOKEN")
 }
+
+func TestStatusFlipsAreAllRecorded(t *testing.T) {
+	ctx := context.Background()
+	tr := githubTracker(t)
+	svc := newService(t, nil)
+	withFollowUps(t, svc, "Alert on checkout latency")
+	var w waits
+	worker := trackers.NewWorker(svc, tr.filer(t, w.http(), false), trackers.Options{Logger: quiet})
+	require.NoError(t, worker.File(ctx, 1))
+	for _, state := range []string{"closed", "open", "closed", "open"} {
+		tr.state(0, state)
+		require.NoError(t, worker.Refresh(ctx, 1))
+		items, err := svc.ActionItems(ctx, 1)
+		require.NoError(t, err)
+		assert.Equal(t, state, items[0].Status, "reopened and closed again, the table follows")
+	}
+}
