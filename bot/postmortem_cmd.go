@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/firebreak/firebreak/incidents"
 )
@@ -78,6 +79,10 @@ type ActionItemFiler interface {
 	Refresh(ctx context.Context, n uint64) error
 }
 
+// followUpFilingTimeout bounds filing while the person who typed
+// `/incident followup` waits for the answer.
+const followUpFilingTimeout = 20 * time.Second
+
 // followUp records an action item with owner and type, then files it in
 // the tracker when one is configured. A tracker that fails leaves the item
 // recorded: it is filed on the next `/incident postmortem`.
@@ -102,7 +107,12 @@ func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c
 		text += " [" + f.Type + "]"
 	}
 	if tr := h.cfg.Tracker; tr != nil {
-		if ferr := tr.File(ctx, n); ferr != nil {
+		// The person waits for the answer: give the tracker a bounded
+		// time. What does not finish is filed by the next postmortem.
+		fctx, cancel := context.WithTimeout(ctx, followUpFilingTimeout)
+		ferr := tr.File(fctx, n)
+		cancel()
+		if ferr != nil {
 			h.log.WarnContext(ctx, "filing follow-ups failed", "incident", n, "err", ferr)
 			text += "\n⚠️ Filing it in the tracker failed (it is kept and filed with the next `/incident #" + strconv.FormatUint(n, 10) + " postmortem`): " + Escape(ferr.Error())
 		} else if link := h.trackerLink(ctx, n, out); link != "" {
