@@ -83,6 +83,10 @@ type ActionItemFiler interface {
 // `/incident followup` waits for the answer.
 const followUpFilingTimeout = 20 * time.Second
 
+// postmortemRefreshTimeout bounds filing and status reads before the
+// postmortem is written: a slow tracker delays the document, never blocks it.
+const postmortemRefreshTimeout = time.Minute
+
 // followUp records an action item with owner and type, then files it in
 // the tracker when one is configured. A tracker that fails leaves the item
 // recorded: it is filed on the next `/incident postmortem`.
@@ -166,7 +170,10 @@ func (h *handling) postmortemCommand(ctx context.Context, o incidents.Origin, n 
 		}
 	}
 	if tr := h.cfg.Tracker; tr != nil {
-		if rerr := tr.Refresh(ctx, n); rerr != nil {
+		rctx, cancel := context.WithTimeout(ctx, postmortemRefreshTimeout)
+		rerr := tr.Refresh(rctx, n)
+		cancel()
+		if rerr != nil {
 			h.log.WarnContext(ctx, "refreshing tracker issues failed", "incident", n, "err", rerr)
 			if werr := h.whisper(ctx, "⚠️ The tracker could not be reached, so action item links and statuses may be out of date: "+Escape(rerr.Error())); werr != nil {
 				return werr
