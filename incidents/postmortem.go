@@ -343,7 +343,7 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 			GeneratedAt: s.now(),
 		}
 		data.Rows = CollapseRows(data.Timeline)
-		facts := newPostmortemFacts()
+		facts := newPostmortemFacts(inc)
 		for e := range data.Timeline {
 			facts.add(e)
 		}

@@ -26,14 +26,17 @@ type FollowUp struct {
 // the follow-up entry joined with the tracker issue filed for it.
 type ActionItem struct {
 	// Seq is the follow-up's timeline entry, which names it for good: the
-	// tracker marker is TrackerMarker(Incident, Seq).
+	// tracker marker is TrackerMarker(Incident, Seq, Opened).
 	Seq      uint64
 	Incident uint64
-	At       time.Time
-	By       Actor
-	Text     string
-	Owner    string
-	Type     string
+	// Opened is when the incident opened; it makes the marker unique
+	// across Firebreak installations that share a tracker.
+	Opened time.Time
+	At     time.Time
+	By     Actor
+	Text   string
+	Owner  string
+	Type   string
 	// URL, Key and Status are the tracker issue's, empty until filed.
 	URL, Key, Status string
 	// TrackerSeq is the timeline entry that recorded URL and Status last
@@ -48,11 +51,18 @@ func (a ActionItem) Filed() bool { return a.URL != "" }
 // Marker is the text Firebreak puts in the body of the tracker issue it
 // files for the item, and searches for before filing, so that a retried
 // command or a crash between filing and recording never files twice.
-func (a ActionItem) Marker() string { return TrackerMarker(a.Incident, a.Seq) }
+func (a ActionItem) Marker() string { return TrackerMarker(a.Incident, a.Seq, a.Opened) }
 
-// TrackerMarker is the marker of follow-up seq of incident n.
-func TrackerMarker(n, seq uint64) string {
-	return fmt.Sprintf("firebreak-%d-followup-%d", n, seq)
+// TrackerMarker is the marker of follow-up seq of incident n, opened at
+// opened: "firebreak-<n>-followup-<seq>-<opened in base 36 nanoseconds>".
+// The last part keeps two databases (a reinstall, staging and production)
+// whose incident numbers restart from finding each other's issues.
+func TrackerMarker(n, seq uint64, opened time.Time) string {
+	m := fmt.Sprintf("firebreak-%d-followup-%d", n, seq)
+	if !opened.IsZero() {
+		m += "-" + strconv.FormatInt(opened.UnixNano(), 36)
+	}
+	return m
 }
 
 // MaxActionItems bounds the action items a postmortem lists and the filer
@@ -124,11 +134,12 @@ func (s *Service) RecordTrackerIssue(ctx context.Context, n, seq, after uint64, 
 func (s *Service) ActionItems(ctx context.Context, n uint64) ([]ActionItem, error) {
 	var items []ActionItem
 	err := s.store.View(ctx, func(tx ReadTx) error {
-		if _, err := loadIncident(tx, n); err != nil {
+		inc, err := loadIncident(tx, n)
+		if err != nil {
 			return err
 		}
-		var col actionCollector
-		err := tx.Entries(n, 0, func(e Entry) error {
+		col := actionCollector{opened: inc.OpenedAt}
+		err = tx.Entries(n, 0, func(e Entry) error {
 			col.add(e)
 			return ctx.Err()
 		})
@@ -144,7 +155,8 @@ func (s *Service) ActionItems(ctx context.Context, n uint64) ([]ActionItem, erro
 // actionCollector joins follow-up entries with their tracker entries in one
 // pass over a timeline.
 type actionCollector struct {
-	items []ActionItem
+	opened time.Time
+	items  []ActionItem
 }
 
 func (c *actionCollector) add(e Entry) {
@@ -154,7 +166,7 @@ func (c *actionCollector) add(e Entry) {
 			return
 		}
 		c.items = append(c.items, ActionItem{
-			Seq: e.Seq, Incident: e.Incident, At: e.At, By: e.Actor, Text: e.Text,
+			Seq: e.Seq, Incident: e.Incident, Opened: c.opened, At: e.At, By: e.Actor, Text: e.Text,
 			Owner: e.Data["owner"], Type: e.Data["type"],
 		})
 	case EntryTrackerIssue:

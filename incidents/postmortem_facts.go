@@ -76,8 +76,8 @@ type postmortemFacts struct {
 	reopened    int
 }
 
-func newPostmortemFacts() *postmortemFacts {
-	return &postmortemFacts{roleHolders: map[string][]string{}}
+func newPostmortemFacts(inc *Incident) *postmortemFacts {
+	return &postmortemFacts{roleHolders: map[string][]string{}, actions: actionCollector{opened: inc.OpenedAt}}
 }
 
 // keyKinds are the entries the diagram marks as events.

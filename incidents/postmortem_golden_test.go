@@ -332,3 +332,12 @@ func TestCustomTemplateSeesEverything(t *testing.T) {
 		assert.Contains(t, doc, want)
 	}
 }
+
+func TestTrackerMarker(t *testing.T) {
+	assert.Equal(t, "firebreak-4-followup-9", incidents.TrackerMarker(4, 9, time.Time{}))
+	a := incidents.TrackerMarker(4, 9, t0)
+	b := incidents.TrackerMarker(4, 9, t0.Add(time.Nanosecond))
+	assert.True(t, strings.HasPrefix(a, "firebreak-4-followup-9-"), a)
+	assert.NotEqual(t, a, b, "another database's incident #4 has another marker")
+	assert.NotContains(t, a, " ", "a Jira label")
+}

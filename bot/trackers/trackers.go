@@ -6,7 +6,7 @@
 // timeline) and goes to a tracker through one small Filer interface, with
 // one implementation per tracker in its own package (github, jira). Filing
 // is idempotent: every issue carries the item's marker
-// (firebreak-<incident>-followup-<seq>), and Worker searches the tracker for
+// (firebreak-<incident>-followup-<seq>-<opened>), and Worker searches the tracker for
 // it before creating, so a retried command, two Firebreak processes or a
 // crash between the tracker's 201 and the recorded link never file twice.
 //

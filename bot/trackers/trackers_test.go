@@ -318,7 +318,7 @@ func TestRetryAfterDate(t *testing.T) {
 	c, err := github.New(github.Config{API: g.Server.URL, Repository: "acme/ops", Token: "ghp_test", HTTP: w.http()})
 	require.NoError(t, err)
 	g.Fail(trackertest.Fault{Status: 429, RetryAfter: time.Now().Add(-time.Second).UTC().Format(http1123)})
-	_, found, err := c.Find(ctx, "firebreak-1-followup-2")
+	_, found, err := c.Find(ctx, "firebreak-1-followup-2-x")
 	require.NoError(t, err)
 	assert.False(t, found)
 	assert.Equal(t, []time.Duration{0}, w.all(), "a date in the past means retry now")
