@@ -25,7 +25,8 @@ type Command struct {
 	// followup, role, severity, update, mitigate, resolve, timeline,
 	// postmortem, list, help.
 	Name string
-	// Sub is "done" or "skip" for step.
+	// Sub is "done" or "skip" for step; "", "draft", "review" or "final"
+	// for postmortem.
 	Sub string
 	// Incident is the #number named in the command; 0 means the incident
 	// of the channel.
@@ -40,6 +41,8 @@ type Command struct {
 	User string
 	// All lists every incident, not only open ones.
 	All bool
+	// Type is a follow-up's action item type ("type:prevent").
+	Type string
 }
 
 // usage is the help text of each subcommand, in the order help lists them.
@@ -49,14 +52,14 @@ var usage = []struct{ name, syntax, what string }{
 	{"status", "status", "show the incident, its current step and durations"},
 	{"step", "step done [note] | step skip <reason> (--step <id> for another step)", "finish or skip the current step"},
 	{"note", "note <text>", "add a note to the timeline"},
-	{"followup", "followup <text>", "add an action item for the postmortem"},
+	{"followup", "followup [type:prevent|mitigate|detect|repair|process|investigate] <text> [@owner]", "add an action item for the postmortem (filed in the tracker when one is configured)"},
 	{"role", "role commander|comms|responder @user|me", "assign a role"},
 	{"severity", "severity SEV1-4", "change the severity"},
 	{"update", "update <status text>", "post a status update for stakeholders"},
 	{"mitigate", "mitigate", "the impact has stopped"},
 	{"resolve", "resolve [summary]", "close the incident"},
 	{"timeline", "timeline", "show the latest timeline entries"},
-	{"postmortem", "postmortem", "write the Markdown postmortem and attach it"},
+	{"postmortem", "postmortem [review|final]", "write the Markdown postmortem (a draft) and attach it; review and final move it on"},
 	{"list", "list [all]", "open incidents (or all)"},
 	{"help", "help [command]", "this help"},
 }
@@ -113,7 +116,11 @@ func ParseCommand(text string) (Command, error) {
 		err = c.parseDeclare(rest)
 	case "step":
 		err = c.parseStep(rest)
-	case "note", "followup", "update":
+	case "followup":
+		err = c.parseFollowUp(rest)
+	case "postmortem":
+		err = c.parsePostmortem(rest)
+	case "note", "update":
 		c.Args = strings.TrimSpace(rest)
 		if c.Args == "" {
 			err = usageErr(name, "needs some text")
@@ -139,7 +146,7 @@ func ParseCommand(text string) (Command, error) {
 		}
 	case "help":
 		c.Args = strings.ToLower(strings.TrimSpace(rest))
-	default: // ack, status, mitigate, timeline, postmortem
+	default: // ack, status, mitigate, timeline
 		if strings.TrimSpace(rest) != "" {
 			err = usageErr(name, fmt.Sprintf("takes no text (got %q); name an incident with #<number>", truncate(strings.TrimSpace(rest), 40)))
 		}

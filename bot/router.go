@@ -54,6 +54,9 @@ type RouterConfig struct {
 	// IncidentURL links an incident's web page on cards (web.IncidentURL
 	// of FIREBREAK_PUBLIC_URL); nil leaves the link out.
 	IncidentURL func(number uint64) string
+	// Tracker files follow-ups as issues in the team's tracker and
+	// refreshes their status; nil keeps them in the postmortem only.
+	Tracker ActionItemFiler
 }
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
@@ -555,7 +558,7 @@ func (h *handling) command(ctx context.Context) error {
 	case "timeline":
 		return h.timeline(ctx, n)
 	case "postmortem":
-		return h.postmortem(ctx, n)
+		return h.postmortemCommand(ctx, o, n, c.Sub)
 	case "declare":
 		out, err = h.svc.Declare(ctx, o, c.Args, c.Severity)
 		if err == nil && out.Incident != nil {
@@ -585,8 +588,7 @@ func (h *handling) command(ctx context.Context) error {
 		out, err = h.svc.AddNote(ctx, o, n, c.Args)
 		msgs = []Message{{Text: fmt.Sprintf("📝 %s added a note to **#%d**: %s", who, n, Escape(c.Args))}}
 	case "followup":
-		out, err = h.svc.AddFollowUp(ctx, o, n, c.Args)
-		msgs = []Message{{Text: fmt.Sprintf("📋 %s added a follow-up to **#%d**: %s", who, n, Escape(c.Args))}}
+		return h.followUp(ctx, o, n, c)
 	case "role":
 		var target incidents.Actor
 		if target, err = ParseMention(c.User, ev.User, ev.Platform); err != nil {

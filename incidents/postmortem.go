@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -19,11 +20,17 @@ var defaultPostmortem string
 
 // PostmortemData is what a postmortem template sees. The timeline is a
 // sequence read from the store while the template runs, never a slice, so
-// an incident with 100,000 entries renders in constant memory.
+// an incident with 100,000 entries renders in constant memory; the
+// summaries (responders, links, key events, action items) come from one
+// bounded pass made before the template runs.
 type PostmortemData struct {
 	Incident *Incident
 	// Timeline is every entry, in order.
 	Timeline iter.Seq[Entry]
+	// Rows is the timeline as table rows, runs of three or more alike
+	// entries (a storm's alerts, the same note again) collapsed into one
+	// row that says "×N" (see CollapseRows).
+	Rows iter.Seq[TimelineRow]
 	// Notes are notes and pinned messages; FollowUps the action items;
 	// Updates the status updates. Each is one more pass over the timeline.
 	Notes, FollowUps, Updates iter.Seq[Entry]
@@ -32,6 +39,48 @@ type PostmortemData struct {
 	FirstAlert *Entry
 	// GeneratedAt is when the document was rendered.
 	GeneratedAt time.Time
+
+	// Status is the postmortem's own status: draft, in review or final
+	// (empty before `/incident postmortem` recorded the draft).
+	Status PostmortemStatus
+	// Authors are the commander and the comms lead, who own the write-up.
+	Authors []Actor
+	// Date is the day the incident opened (UTC).
+	Date time.Time
+	// Impact is the window users felt it: from the first alert's own start
+	// time to mitigation, with the clock each end was read from.
+	Impact Impact
+	// Trigger is the alert that opened the incident; nil for declared ones.
+	Trigger *Alert
+	// TriggerLabels are the trigger's labels as sorted "name=value".
+	TriggerLabels []string
+	// MitigatedBy is who (or Firebreak, when every alert resolved)
+	// mitigated it; MitigationStep the playbook step finished last before.
+	MitigationStep *StepState
+	// Reopened counts how often a flapping alert reopened the incident.
+	Reopened int
+	// Responders are everyone who held a role or acted.
+	Responders []Responder
+	// ActionItems are the follow-ups with owner, type and tracker issue.
+	ActionItems []ActionItem
+	// AlertLinks are the distinct source links alerts carried (at most 20;
+	// MoreAlertLinks counts the rest).
+	AlertLinks     []AlertLink
+	MoreAlertLinks int
+	// Probes are the explanations failing probes gave.
+	Probes []ProbeExplanation
+	// SkippedSteps are the playbook steps skipped, each with its reason.
+	SkippedSteps []StepState
+	// KeyEvents are the entries the diagram marks (at most 40;
+	// MoreKeyEvents counts the rest).
+	KeyEvents     []Entry
+	MoreKeyEvents int
+	// Gantt is the Mermaid gantt chart of phases and key events, without
+	// its code fence (see Gantt).
+	Gantt string
+	// ReviewBy is the last day for the review meeting: five business days
+	// after resolution (zero while open).
+	ReviewBy time.Time
 }
 
 // errStopIter ends a store scan because the template stopped ranging.
@@ -48,8 +97,14 @@ var errStopIter = errors.New("stop")
 //	since TIME       time from TIME to now
 //	actor ACTOR      the person's name
 //	event ENTRY      one escaped line saying what an entry records
-//	row ENTRY        a whole timeline table row: | time | who | event |
+//	row ENTRY|ROW    a whole timeline table row: | time | who | event |;
+//	                 a collapsed TimelineRow says "×N" and spans its run
 //	noteItem ENTRY   a list item quoting a note or pinned message
+//	date TIME        "2006-01-02 (Monday)", "—" when unknown
+//	link TEXT URL    a Markdown link; TEXT alone when URL is not http(s)
+//	labels MAP       "name=value" pairs sorted by name, escaped, comma-separated
+//	roles LIST       a comma-separated list, "—" when empty
+//	diagram TEXT     DiagramText: TEXT made safe as a Mermaid gantt name
 //	upper, lower, title, join, default   as in playbook templates
 func PostmortemFuncs() template.FuncMap {
 	return template.FuncMap{
@@ -62,7 +117,45 @@ func PostmortemFuncs() template.FuncMap {
 		"since":    func(t time.Time) string { return humanDuration(time.Since(t)) },
 		"actor":    func(a Actor) string { return EscapeMarkdown(oneLine(a.String())) },
 		"event":    eventText,
-		"row":      timelineRow,
+		"row": func(v any) (string, error) {
+			switch r := v.(type) {
+			case Entry:
+				return timelineRow(r), nil
+			case TimelineRow:
+				return timelineTableRow(r), nil
+			}
+			return "", fmt.Errorf("row: want a timeline entry or row, got %T", v)
+		},
+		"date": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.UTC().Format("2006-01-02 (Monday)")
+		},
+		"link": func(text, url string) string {
+			text = EscapeMarkdown(oneLine(text))
+			if u := safeURL(url); u != "" {
+				if text == "" {
+					text = EscapeMarkdown(u)
+				}
+				return "[" + text + "](" + u + ")"
+			}
+			return text
+		},
+		"labels": func(m map[string]string) string {
+			l := sortedLabels(m)
+			for i := range l {
+				l[i] = EscapeMarkdown(oneLine(l[i]))
+			}
+			return strings.Join(l, ", ")
+		},
+		"roles": func(l []string) string {
+			if len(l) == 0 {
+				return "—"
+			}
+			return EscapeMarkdown(strings.Join(l, ", "))
+		},
+		"diagram":  DiagramText,
 		"noteItem": noteItem,
 		"upper":    strings.ToUpper,
 		"lower":    strings.ToLower,
@@ -249,10 +342,15 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 			Updates:     seq(func(e Entry) bool { return e.Kind == EntryStatusUpdate }),
 			GeneratedAt: s.now(),
 		}
+		data.Rows = CollapseRows(data.Timeline)
+		facts := newPostmortemFacts(inc)
 		for e := range data.Timeline {
-			data.FirstAlert = &e
-			break
+			facts.add(e)
 		}
+		if scanErr != nil {
+			return fmt.Errorf("postmortem of incident #%d: reading the timeline: %w", n, scanErr)
+		}
+		data.fill(inc, facts)
 		if err := tmpl.Execute(bw, data); err != nil {
 			return fmt.Errorf("postmortem of incident #%d: %w", n, err)
 		}
@@ -265,6 +363,45 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// fill sets the summary fields from the incident and the facts pass.
+func (d *PostmortemData) fill(inc *Incident, f *postmortemFacts) {
+	d.FirstAlert = f.first
+	d.Status = inc.PostmortemStatus
+	for _, a := range []*Actor{inc.Commander, inc.Comms} {
+		if a != nil && !slices.ContainsFunc(d.Authors, a.Same) {
+			d.Authors = append(d.Authors, *a)
+		}
+	}
+	d.Date = inc.OpenedAt.UTC()
+	d.Impact = impactOf(inc)
+	if inc.Trigger.Source != "" || inc.Trigger.Title != "" || inc.Trigger.Name != "" {
+		t := inc.Trigger
+		d.Trigger = &t
+		d.TriggerLabels = sortedLabels(t.Labels)
+	}
+	d.MitigationStep = mitigationStep(inc)
+	d.Reopened = f.reopened
+	d.Responders = f.responders(inc)
+	d.ActionItems = f.actions.items
+	d.AlertLinks, d.MoreAlertLinks = f.links, f.moreLinks
+	d.Probes = f.probes
+	if t := d.Trigger; t != nil && t.Source == "probe" && len(d.Probes) == 0 {
+		text := t.Annotations["description"]
+		if text == "" {
+			text = t.Text
+		}
+		d.Probes = append(d.Probes, ProbeExplanation{At: firstSet(t.StartsAt, inc.OpenedAt), Name: t.Title, Text: text})
+	}
+	for _, st := range inc.Steps {
+		if st.Status == StepSkipped {
+			d.SkippedSteps = append(d.SkippedSteps, st)
+		}
+	}
+	d.KeyEvents, d.MoreKeyEvents = f.key, f.moreKey
+	d.Gantt = Gantt(inc, f.key, d.GeneratedAt)
+	d.ReviewBy = ReviewBy(inc.ResolvedAt)
 }
 
 // postmortemTemplate is the custom template named in playbooks.yaml, read

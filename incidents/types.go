@@ -288,6 +288,9 @@ type Incident struct {
 
 	Summary    string `json:"summary,omitempty"`     // from resolve
 	LastUpdate string `json:"last_update,omitempty"` // latest status update text
+	// PostmortemStatus is where the written postmortem stands: empty until
+	// `/incident postmortem` writes the first draft.
+	PostmortemStatus PostmortemStatus `json:"postmortem_status,omitempty"`
 	// Entries is the number of timeline entries, for "100,000 events" checks
 	// without counting.
 	Entries uint64 `json:"entries"`

@@ -82,6 +82,9 @@ type PostmortemSettings struct {
 	Template string `yaml:"template"`
 	// Directory is where postmortem files are written (default "postmortems").
 	Directory string `yaml:"directory"`
+	// Tracker is where follow-ups are filed as issues; nil keeps them in
+	// the postmortem only (see tracker.go).
+	Tracker *Tracker `yaml:"tracker"`
 }
 
 // Grouping decides which alerts share an incident, like Alertmanager's group_by.

@@ -485,6 +485,7 @@ func (v *validator) postmortem() {
 	if pm.Directory == "" {
 		pm.Directory = DefaultPostmortemDir
 	}
+	v.tracker()
 	if pm.Template == "" {
 		return
 	}

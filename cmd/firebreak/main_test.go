@@ -94,7 +94,7 @@ func TestConsoleFromAlertToPostmortem(t *testing.T) {
 
 	code, out, errOut = e.run("", "postmortem", "1")
 	require.Equal(t, 0, code, errOut)
-	for _, section := range []string{"# Postmortem", "## Timeline", "## Metrics", "## Playbook steps", "## Root cause"} {
+	for _, section := range []string{"# Postmortem", "## Timeline", "## Impact", "### Playbook", "## Root causes", "```mermaid\ngantt\n", "| Postmortem status | draft |"} {
 		assert.Contains(t, out, section)
 	}
 	assert.Contains(t, out, "rollback of api-gateway v2.3.1 looks likely")

@@ -92,7 +92,12 @@ func serve(ctx context.Context, args []string, env environ) error {
 	// The probe runner reports to the router and the router runs probe
 	// steps through it; it is created before anything can call either.
 	var runner *probe.Runner
+	tracker, err := newTracker(cfg, svc, env.getenv, log)
+	if err != nil {
+		return err
+	}
 	router := bot.NewRouter(svc, bot.RouterConfig{
+		Tracker:        filerFor(tracker),
 		Logger:         log,
 		Now:            env.now,
 		PostmortemDir:  cfg.Postmortem.Directory,
@@ -115,6 +120,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 	defer cancel(nil)
 	var g group
 	g.start(ctx, "router", router.Run)
+	if tracker != nil {
+		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
+	}
 	admin := adminServer{db: db, svc: svc, log: log}
 	g.start(ctx, "admin socket", func(ctx context.Context) error { return admin.serve(ctx, adminSocket(path)) })
 

@@ -1,0 +1,184 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// parseFollowUp reads "[type:<kind>] <text> [@owner]". The type may also
+// come last (before the owner); the owner is the last word when it is a
+// mention (@name, <@U123>). Action items are one line: spacing collapses.
+func (c *Command) parseFollowUp(rest string) error {
+	words := strings.Fields(rest)
+	takeType := func(i int) {
+		if i < 0 || i >= len(words) {
+			return
+		}
+		if v, ok := strings.CutPrefix(strings.ToLower(words[i]), "type:"); ok {
+			c.Type = v
+			words = append(words[:i], words[i+1:]...)
+		}
+	}
+	takeType(0)
+	if n := len(words); n > 1 && (strings.HasPrefix(words[n-1], "@") || strings.HasPrefix(words[n-1], "<@")) {
+		c.User = words[n-1]
+		words = words[:n-1]
+	}
+	if c.Type == "" {
+		takeType(len(words) - 1)
+	}
+	if c.Type != "" && !validType(c.Type) {
+		return usageErr("followup", fmt.Sprintf("has an unknown type %q (want one of %s)", truncate(c.Type, 40), strings.Join(incidents.ActionTypes, ", ")))
+	}
+	c.Args = strings.Join(words, " ")
+	if c.Args == "" {
+		return usageErr("followup", "needs some text")
+	}
+	return nil
+}
+
+func validType(t string) bool { return slices.Contains(incidents.ActionTypes, t) }
+
+// parsePostmortem reads the optional status after "postmortem".
+func (c *Command) parsePostmortem(rest string) error {
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return nil
+	}
+	st, err := incidents.ParsePostmortemStatus(rest)
+	if err != nil {
+		return usageErr("postmortem", fmt.Sprintf("takes review or final, not %q", truncate(rest, 40)))
+	}
+	switch st {
+	case incidents.PostmortemInReview:
+		c.Sub = "review"
+	case incidents.PostmortemFinal:
+		c.Sub = "final"
+	default:
+		c.Sub = "draft"
+	}
+	return nil
+}
+
+// ActionItemFiler files an incident's follow-ups in the team's tracker
+// (bot/trackers implements it). Both calls are idempotent: an item already
+// filed, even by a process that crashed before recording it, is never filed
+// twice.
+type ActionItemFiler interface {
+	// File files the follow-ups of incident n that have no tracker issue
+	// recorded yet and records each issue on the timeline.
+	File(ctx context.Context, n uint64) error
+	// Refresh files what File would, then records status changes of the
+	// issues already filed, so the postmortem shows them as they are.
+	Refresh(ctx context.Context, n uint64) error
+}
+
+// followUpFilingTimeout bounds filing while the person who typed
+// `/incident followup` waits for the answer.
+const followUpFilingTimeout = 20 * time.Second
+
+// postmortemRefreshTimeout bounds filing and status reads before the
+// postmortem is written: a slow tracker delays the document, never blocks it.
+const postmortemRefreshTimeout = time.Minute
+
+// followUp records an action item with owner and type, then files it in
+// the tracker when one is configured. A tracker that fails leaves the item
+// recorded: it is filed on the next `/incident postmortem`.
+func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c Command) error {
+	f := incidents.FollowUp{Text: c.Args, Type: c.Type}
+	if c.User != "" {
+		owner, err := ParseMention(c.User, h.ev.User, h.ev.Platform)
+		if err != nil {
+			return h.refuse(ctx, err)
+		}
+		f.Owner = owner
+	}
+	out, err := h.svc.AddActionItem(ctx, o, n, f)
+	if err != nil || out.Duplicate {
+		return h.finish(ctx, out, err, nil)
+	}
+	text := fmt.Sprintf("📋 %s added a follow-up to **#%d**: %s", Mention(h.ev.User, h.ev.Platform), n, Escape(c.Args))
+	if !f.Owner.IsZero() {
+		text += " (owner: " + Mention(f.Owner, h.ev.Platform) + ")"
+	}
+	if f.Type != "" {
+		text += " [" + f.Type + "]"
+	}
+	if tr := h.cfg.Tracker; tr != nil {
+		// The person waits for the answer: give the tracker a bounded
+		// time. What does not finish is filed by the next postmortem.
+		fctx, cancel := context.WithTimeout(ctx, followUpFilingTimeout)
+		ferr := tr.File(fctx, n)
+		cancel()
+		if ferr != nil {
+			h.log.WarnContext(ctx, "filing follow-ups failed", "incident", n, "err", ferr)
+			text += "\n⚠️ Filing it in the tracker failed (it is kept and filed with the next `/incident #" + strconv.FormatUint(n, 10) + " postmortem`): " + Escape(ferr.Error())
+		} else if link := h.trackerLink(ctx, n, out); link != "" {
+			text += "\nFiled as " + link
+		}
+	}
+	return h.finish(ctx, out, nil, []Message{{Text: text}})
+}
+
+// trackerLink is the tracker issue recorded for the follow-up out added.
+func (h *handling) trackerLink(ctx context.Context, n uint64, out incidents.Outcome) string {
+	if len(out.Entries) == 0 {
+		return ""
+	}
+	items, err := h.svc.ActionItems(ctx, n)
+	if err != nil {
+		return ""
+	}
+	for _, it := range items {
+		if it.Seq == out.Entries[0].Seq && it.Filed() {
+			if it.Key != "" {
+				return it.Key + " " + it.URL
+			}
+			return it.URL
+		}
+	}
+	return ""
+}
+
+// postmortemCommand records the postmortem's status (a draft the first
+// time, review or final when asked), refreshes the tracker issues of its
+// action items, and writes and attaches the document.
+func (h *handling) postmortemCommand(ctx context.Context, o incidents.Origin, n uint64, sub string) error {
+	var out incidents.Outcome
+	var err error
+	switch sub {
+	case "review":
+		out, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemInReview)
+	case "final":
+		out, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemFinal)
+	default:
+		out, err = h.svc.DraftPostmortem(ctx, o, n)
+	}
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	if sub != "" && !out.Duplicate {
+		msg := fmt.Sprintf("📝 %s moved the postmortem of **#%d** to %s.", Mention(h.ev.User, h.ev.Platform), n, out.Incident.PostmortemStatus)
+		if err := h.say(ctx, Message{Text: msg}); err != nil {
+			return err
+		}
+	}
+	if tr := h.cfg.Tracker; tr != nil {
+		rctx, cancel := context.WithTimeout(ctx, postmortemRefreshTimeout)
+		rerr := tr.Refresh(rctx, n)
+		cancel()
+		if rerr != nil {
+			h.log.WarnContext(ctx, "refreshing tracker issues failed", "incident", n, "err", rerr)
+			if werr := h.whisper(ctx, "⚠️ The tracker could not be reached, so action item links and statuses may be out of date: "+Escape(rerr.Error())); werr != nil {
+				return werr
+			}
+		}
+	}
+	return h.postmortem(ctx, n)
+}
