@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,6 +38,9 @@ type environ struct {
 	stderr io.Writer
 	// stdinIsTerminal decides whether the console shows a prompt; nil means detect.
 	stdinIsTerminal *bool
+	// lockTimeout is how long operator commands wait for the database
+	// lock when no bot answers on the admin socket; zero means 1 s.
+	lockTimeout time.Duration
 }
 
 // usageError is a mistake on the command line: print it with usage, exit 2.
