@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -65,25 +66,9 @@ func Clock(t time.Time) string {
 // stamp is a full UTC date and time, for timelines and lists.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// human prints a duration the way people say it: "4m", "1h12m", "35s".
-func human(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.String()
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	}
-	d = d.Round(time.Minute)
-	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-	if m == 0 {
-		return strconv.Itoa(h) + "h"
-	}
-	return fmt.Sprintf("%dh%dm", h, m)
-}
+// human prints a duration as chat and postmortems both do (see
+// incidents.HumanDuration).
+func human(d time.Duration) string { return incidents.HumanDuration(d) }
 
 // statusIcon is the colour of a status at a glance.
 func statusIcon(s incidents.Status) string {
@@ -125,6 +110,7 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 	if inc.Summary != "" {
 		b.WriteString("\nSummary: " + Escape(inc.Summary))
 	}
+	b.WriteString(r.said(inc.Trigger))
 	m := Message{Text: b.String()}
 	commander := "nobody yet"
 	if inc.Commander != nil {
@@ -151,10 +137,67 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
 	}
 	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
+	m.Fields = append(m.Fields, triggerLinks(inc.Trigger)...)
 	if withButtons {
 		m.Actions = lifecycleButtons(inc)
 	}
 	return m
+}
+
+// maxSaid bounds how much of the alert's description a card quotes; the
+// timeline and the postmortem keep all of it.
+const maxSaid = 600
+
+// said quotes what monitoring said about the alert that opened the
+// incident: its description (for probes, the explanation of the failed
+// checks), as a quote under the headline. Empty for declared incidents.
+func (r renderer) said(a incidents.Alert) string {
+	text := strings.TrimSpace(a.Annotations["description"])
+	if text == "" {
+		text = strings.TrimSpace(a.Annotations["message"])
+	}
+	if text == "" {
+		text = strings.TrimSpace(a.Text)
+	}
+	if text == "" || text == a.Title {
+		return ""
+	}
+	return "\n> " + strings.ReplaceAll(Escape(truncate(text, maxSaid)), "\n", "\n> ")
+}
+
+// triggerLinks are the links responders need first: the runbook, the
+// alert's source (Alertmanager's generatorURL, the generic url, the probed
+// URL) and its dashboard.
+func triggerLinks(a incidents.Alert) []Field {
+	var fs []Field
+	add := func(label string, urls ...string) {
+		for _, u := range urls {
+			if link, ok := safeURL(u); ok {
+				fs = append(fs, Field{Label: label, Value: link})
+				return
+			}
+		}
+	}
+	ann := a.Annotations
+	add("Runbook", ann["runbook_url"], ann["runbook"])
+	add("Source", a.URL)
+	add("Dashboard", ann["dashboard"], ann["dashboard_url"], ann["dashboardURL"], ann["panelURL"], ann["grafana"])
+	return fs
+}
+
+// safeURL returns u when it is an http(s) link that cannot break out of
+// the markup around it (no spaces, brackets, pipes, backticks or angle
+// brackets), for chat to link as it is.
+func safeURL(u string) (string, bool) {
+	u = strings.TrimSpace(u)
+	if len(u) > 2000 || strings.ContainsAny(u, " \t\r\n<>|`()[]*") {
+		return "", false
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", false
+	}
+	return u, true
 }
 
 // durations says how long each phase took so far: "open 12m, acknowledged
@@ -291,5 +334,30 @@ func (r renderer) timelineLine(e incidents.Entry) string {
 	if e.Step != "" && !strings.Contains(text, e.Step) {
 		text += " (" + e.Step + ")"
 	}
-	return fmt.Sprintf("`%s` %s — %s", stamp(e.At), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+	line := fmt.Sprintf("`%s` %s %s — %s", stamp(e.At), kindLabel(e.Kind), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+	if e.Kind == incidents.EntryAlert {
+		for _, k := range []string{incidents.AnnotationPrefix + "runbook_url", "url"} {
+			if u, ok := safeURL(e.Data[k]); ok {
+				line += " · " + u
+			}
+		}
+	}
+	return line
+}
+
+// kindLabel names what a timeline entry records, for people: "[alert]",
+// "[note]", "[acknowledged]"….
+func kindLabel(k incidents.EntryKind) string {
+	label := map[incidents.EntryKind]string{
+		incidents.EntryAlertRepeat:   "alert again",
+		incidents.EntryAlertResolved: "alert resolved",
+		incidents.EntryStepDone:      "step done",
+		incidents.EntryStepSkipped:   "step skipped",
+		incidents.EntryFollowUp:      "follow-up",
+		incidents.EntryStatusUpdate:  "status update",
+	}[k]
+	if label == "" {
+		label = string(k)
+	}
+	return "[" + label + "]"
 }

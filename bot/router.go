@@ -385,7 +385,7 @@ func (r *Router) alertMessages(platform string, out incidents.Outcome, channel, 
 	case out.Created:
 		return r.openingMessages(rd, inc)
 	case out.Repeat:
-		r.noteRepeat(inc, platform, channel, thread)
+		r.noteRepeat(out, platform, channel, thread)
 		return nil
 	}
 	var msgs []Message
@@ -413,13 +413,24 @@ func (r *Router) openingMessages(rd renderer, inc *incidents.Incident) []Message
 // noteRepeat counts a repeat. The first repeat of a quiet incident starts
 // a goroutine that posts one summary per RepeatInterval while repeats keep
 // coming, and ends once an interval passes without any.
-func (r *Router) noteRepeat(inc *incidents.Incident, platform, channel, thread string) {
+//
+// The summary quotes the latest alert's title ("5xx rate 31%"), not the
+// first one's: responders want to know what monitoring says now.
+func (r *Router) noteRepeat(out incidents.Outcome, platform, channel, thread string) {
+	inc := out.Incident
+	latest := inc.Title
+	for _, e := range out.Entries {
+		if e.Kind == incidents.EntryAlertRepeat && e.Data["title"] != "" {
+			latest = e.Data["title"]
+		}
+	}
 	key := repeatKey{incident: inc.Number, platform: platform, channel: channel}
 	r.mu.Lock()
 	st, ok := r.repeats[key]
 	if ok {
 		st.pending++
 		st.total = inc.AlertCount
+		st.title = latest
 		r.mu.Unlock()
 		return
 	}
@@ -428,7 +439,7 @@ func (r *Router) noteRepeat(inc *incidents.Incident, platform, channel, thread s
 		r.log.Warn("repeat not announced: too many incidents repeating at once", "incident", inc.Number)
 		return
 	}
-	st = &repeatState{thread: thread, title: inc.Title, pending: 1, total: inc.AlertCount}
+	st = &repeatState{thread: thread, title: latest, pending: 1, total: inc.AlertCount}
 	r.repeats[key] = st
 	r.bg.Add(1)
 	r.mu.Unlock()

@@ -401,7 +401,7 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 	posts := f.chat.postsCopy()
 	require.Len(t, posts, 1)
 	assert.Equal(t, "C1", posts[0].Channel)
-	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last 100ms, 6 in total)")
+	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last <1s, 6 in total)")
 
 	// A quiet interval ends the summariser; the next repeat starts another.
 	require.Eventually(t, func() bool {
@@ -412,6 +412,19 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 	f.handle(t, f.event(KindMessage, firing))
 	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) == 2 }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, f.chat.postsCopy()[1].Message.Text, "×1")
+}
+
+// TestRepeatLineQuotesTheLatestAlert reproduces issue 12 item 11: the
+// repeat summary quoted the first alert's text, not what monitoring says now.
+func TestRepeatLineQuotesTheLatestAlert(t *testing.T) {
+	f := newFixture(t, 100*time.Millisecond)
+	f.open(t)
+	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "25%", 1)))
+	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "31%", 1)))
+	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	text := f.chat.postsCopy()[0].Message.Text
+	assert.Contains(t, text, "5xx rate 31% fired again (×2")
+	assert.NotContains(t, text, "17%")
 }
 
 func TestResolvedAlertMitigates(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -263,10 +264,77 @@ func alertEntry(p *incomingAlert) Entry {
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
 	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	for k, v := range boundAnnotations(p.Annotations) {
+		set(AnnotationPrefix+k, v)
+	}
 	if !p.StartsAt.IsZero() {
 		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)
 	}
 	return Entry{Kind: EntryAlert, Text: p.title, Data: data}
+}
+
+// AnnotationPrefix marks an alert's annotations in a timeline entry's Data
+// ("annotation.runbook_url"), beside the entry's own keys.
+const AnnotationPrefix = "annotation."
+
+// Bounds on what an alert's annotations may store: monitoring sends what it
+// likes, and every stored byte is read back with the incident.
+const (
+	maxAnnotations     = 32
+	maxAnnotationKey   = 100
+	maxAnnotationValue = 2000
+)
+
+// boundAnnotations keeps at most maxAnnotations annotations (the well-known
+// ones first, then by name), each key and value cut to its bound; nil when
+// there are none.
+func boundAnnotations(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(in))
+	for k, v := range in {
+		if strings.TrimSpace(k) != "" && strings.TrimSpace(v) != "" {
+			keys = append(keys, k)
+		}
+	}
+	rank := func(k string) int {
+		for i, w := range []string{"summary", "description", "runbook_url", "runbook", "dashboard", "dashboardURL", "panelURL", "message"} {
+			if k == w {
+				return i
+			}
+		}
+		return 100
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := rank(a) - rank(b); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	if len(keys) > maxAnnotations {
+		keys = keys[:maxAnnotations]
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[Truncate(k, maxAnnotationKey)] = Truncate(strings.TrimSpace(in[k]), maxAnnotationValue)
+	}
+	return out
+}
+
+// triggerOf is the alert that opens an incident as it is kept on the
+// incident: what monitoring said, with its text and annotations bounded.
+func triggerOf(p *incomingAlert) Alert {
+	a := p.Alert
+	a.Title = p.title
+	a.Text = Truncate(strings.TrimSpace(a.Text), MaxTextLen)
+	a.Labels = maps.Clone(a.Labels)
+	a.Annotations = boundAnnotations(a.Annotations)
+	a.URL = Truncate(strings.TrimSpace(a.URL), maxAnnotationValue)
+	a.Fingerprint = p.fp
+	a.Status = AlertFiring
+	a.StartsAt = p.StartsAt
+	return a
 }
 
 // open starts an incident for an alert nothing is grouped with yet.
@@ -276,6 +344,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	inc.Service = p.Service
 	inc.Labels = maps.Clone(p.Labels)
 	inc.Fingerprint = p.fp
+	inc.Trigger = triggerOf(p)
 	inc.GroupKey = p.groupKey
 	inc.DetectedAt = p.StartsAt
 	inc.AlertCount = 1
@@ -323,7 +392,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		e = Entry{
 			Kind: EntryAlertRepeat,
 			Text: fmt.Sprintf("%s fired again (%d times in all)", st.Name, st.Count),
-			Data: map[string]string{"fingerprint": p.fp, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
+			Data: map[string]string{"fingerprint": p.fp, "title": p.title, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
 		}
 	} else {
 		inc.Alerts = append(inc.Alerts, AlertState{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now})
@@ -346,7 +415,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		reopen := Entry{
 			Kind:  EntryReopened,
 			Actor: Bot,
-			Text:  fmt.Sprintf("alert %s fired again %s after mitigation; back to %s", p.title, humanDuration(after), inc.Status),
+			Text:  fmt.Sprintf("alert %s fired again %s after mitigation; back to %s", p.title, HumanDuration(after), inc.Status),
 			Data:  map[string]string{"fingerprint": p.fp, "after": after.String(), "status": string(inc.Status)},
 		}
 		if err := in.add(t, &out, reopen); err != nil {

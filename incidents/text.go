@@ -70,20 +70,25 @@ func stamp(t time.Time) string {
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-// humanDuration renders a duration the way responders say it: "45s",
-// "4m12s", "2h5m" (seconds dropped past an hour), "3d4h".
-func humanDuration(d time.Duration) string {
+// HumanDuration renders a duration the way responders read it, the same in
+// chat and in postmortems: "45s", "4m12s", "2h5m" (seconds dropped past an
+// hour), "3d4h". Anything under a second is "<1s", never a string of
+// milliseconds: a responder reads minutes, not clock noise.
+func HumanDuration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
 	switch {
+	case d == 0:
+		return "0s"
 	case d < time.Second:
-		return d.Round(time.Millisecond).String()
+		return "<1s"
 	case d < time.Hour:
 		return d.Round(time.Second).String()
 	case d < 48*time.Hour:
 		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 	}
+	d = d.Round(time.Hour)
 	days := d / (24 * time.Hour)
 	return fmt.Sprintf("%dd%dh", days, (d-days*24*time.Hour)/time.Hour)
 }

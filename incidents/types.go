@@ -242,8 +242,13 @@ type Incident struct {
 
 	Labels      map[string]string `json:"labels,omitempty"`
 	Fingerprint string            `json:"fingerprint,omitempty"` // of the alert that opened it
-	Alerts      []AlertState      `json:"alerts,omitempty"`
-	AlertCount  int               `json:"alert_count"` // every alert received, repeats included
+	// Trigger is the alert that opened the incident as monitoring sent it
+	// (labels, annotations such as runbook_url and description, source URL,
+	// its own start time), so cards and postmortems show what it said.
+	// Zero for declared incidents.
+	Trigger    Alert        `json:"trigger,omitzero"`
+	Alerts     []AlertState `json:"alerts,omitempty"`
+	AlertCount int          `json:"alert_count"` // every alert received, repeats included
 
 	Home Home `json:"home,omitempty"`
 	// Mirror is where the incident was announced before it moved to a
@@ -298,6 +303,8 @@ func (inc *Incident) Clone() *Incident {
 	c.Steps = slices.Clone(inc.Steps)
 	c.Labels = maps.Clone(inc.Labels)
 	c.Alerts = slices.Clone(inc.Alerts)
+	c.Trigger.Labels = maps.Clone(inc.Trigger.Labels)
+	c.Trigger.Annotations = maps.Clone(inc.Trigger.Annotations)
 	c.Responders = slices.Clone(inc.Responders)
 	c.Participants = slices.Clone(inc.Participants)
 	if inc.Commander != nil {

@@ -97,7 +97,10 @@ func statusText(code int) string {
 type state struct {
 	failures, successes int
 	firing              bool
-	history             []Result
+	// firstFailure is when the current run of failed checks began: the
+	// alert's start, so time to detect counts from the first failed check.
+	firstFailure time.Time
+	history      []Result
 }
 
 // Runner owns the configured probes.
@@ -215,6 +218,7 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 	var alert *incidents.Alert
 	if res.OK {
 		st.failures = 0
+		st.firstFailure = time.Time{}
 		st.successes++
 		if st.firing && st.successes >= p.SuccessThreshold {
 			a := r.alert(p, res, st.history, incidents.AlertResolved)
@@ -223,8 +227,12 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 	} else {
 		st.successes = 0
 		st.failures++
+		if st.failures == 1 {
+			st.firstFailure = res.At
+		}
 		if !st.firing && st.failures >= p.FailureThreshold {
 			a := r.alert(p, res, st.history, incidents.AlertFiring)
+			a.StartsAt = st.firstFailure
 			alert = &a
 		}
 	}
@@ -285,6 +293,15 @@ func (r *Runner) alert(p playbooks.Probe, last Result, history []Result, status 
 	}
 	if status == incidents.AlertResolved {
 		a.EndsAt = last.At
+	}
+	// The explanation ("the service is overloaded …") is what the first
+	// card quotes, as monitoring systems' descriptions are.
+	if status == incidents.AlertFiring {
+		desc := fmt.Sprintf("%s %s failed %d checks in a row: %s.", p.Method, p.URL, p.FailureThreshold, what)
+		if e := strings.TrimSpace(last.Explanation); e != "" {
+			desc += " " + e
+		}
+		a.Annotations = map[string]string{"description": desc}
 	}
 	return a
 }

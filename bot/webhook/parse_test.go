@@ -128,6 +128,10 @@ func TestParseSamples(t *testing.T) {
 					service: "payments", sev: incidents.SEV2, fingerprint: "payments-502",
 					url:    "https://status.example.com/checks/payments",
 					labels: map[string]string{"region": "eu-west-1", "team": "payments"},
+					annotations: map[string]string{
+						"runbook_url": "https://wiki.example.com/runbooks/payments-502",
+						"dashboard":   "https://grafana.example.com/d/payments",
+					},
 				},
 			},
 		},
