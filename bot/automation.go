@@ -259,7 +259,7 @@ func (r *Router) postIn(ctx context.Context, n uint64, home incidents.Home, m Me
 // the action runs in the background so the press is answered at once.
 func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) error {
 	if stepID == "" {
-		return h.refuse(ctx, fmt.Errorf("this Run button names no step: %w", ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 	}
 	if !h.claim(n, stepID) {
 		h.outcome = "answered"
@@ -307,10 +307,10 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 	}
 	ps := h.svc.PlaybookStep(inc, stepID)
 	if ps == nil || ps.Kind != playbooks.KindStatusUpdate {
-		return h.refuse(ctx, fmt.Errorf("step %q of #%d suggests no status update: %w", stepID, n, incidents.ErrNoSuchStep))
+		return h.refuse(ctx, incidents.Refuse(incidents.ErrNoSuchStep, TextNoStatusUpdate, stepID, n))
 	}
 	if cur := inc.CurrentStep(); cur == nil || cur.ID != stepID {
-		return h.refuse(ctx, fmt.Errorf("incident #%d: step %q is not the current step any more: %w", n, stepID, incidents.ErrInvalidTransition))
+		return h.refuse(ctx, incidents.Refuse(incidents.ErrInvalidTransition, incidents.TextNotCurrentStep, stepID, n))
 	}
 	text, err := suggestedUpdate(inc, ps, h.cfg.Now())
 	if err != nil {

@@ -198,7 +198,7 @@ func TestConfirmedRollback(t *testing.T) {
 	rec = f.press(t, "b1", bob, ActionRunStep, "1:rollback")
 	require.Len(t, rec.all(), 1)
 	assert.True(t, rec.all()[0].Ephemeral)
-	assert.Contains(t, rec.all()[0].Text, "bob may not confirm actions on incident #1")
+	assert.Contains(t, rec.all()[0].Text, "bob may not confirm actions on #1: `permissions.confirm_actions` in playbooks.yaml says who may.")
 	assert.Zero(t, deploy.calls.Load(), "a refused confirmation runs nothing")
 
 	// Ana confirms: the call is retried after the 503 and succeeds.

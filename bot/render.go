@@ -24,7 +24,7 @@ const (
 // escaper defuses markup and mentions in text from outside Firebreak.
 // A zero-width space after a markup character keeps the text readable
 // while stopping it from pairing into bold, italics, strikes or links on
-// every platform; backticks become a look-alike so code spans cannot open.
+// every platform.
 var escaper = strings.NewReplacer(
 	"*", "*\u200b",
 	"_", "_\u200b",
@@ -32,14 +32,44 @@ var escaper = strings.NewReplacer(
 	"|", "|\u200b",
 	"[", "[\u200b",
 	"<", "<\u200b",
-	"`", "\u02cb",
 )
+
+// codeDefuser keeps Slack from reading <@U…> and <!here> inside code.
+var codeDefuser = strings.NewReplacer("<@", "<\u200b@", "<!", "<\u200b!")
 
 // Escape makes outside text (alert titles, notes, names) safe to put in a
 // Message: it cannot ping @everyone/@here/<!channel>/<!here>/<!everyone>
 // or a <@&role>, cannot mention anyone, and cannot inject markup.
+//
+// Code spans survive: text between a pair of backticks is kept as it is
+// (every platform shows code verbatim, so only mentions need defusing
+// there), so "`/incident ack`" renders as code in Slack, Discord
+// and the console. Only a backtick without a partner — which would pair
+// with a backtick of the message around it — becomes a look-alike (ˋ).
 func Escape(s string) string {
-	return incidents.DefuseMentions(escaper.Replace(s))
+	if !strings.Contains(s, "`") {
+		return incidents.DefuseMentions(escaper.Replace(s))
+	}
+	parts := strings.Split(s, "`")
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/4)
+	for i, p := range parts {
+		code := i%2 == 1 && i < len(parts)-1
+		if i > 0 {
+			if i%2 == 1 && !code {
+				b.WriteString("\u02cb")
+			} else {
+				b.WriteByte('`')
+			}
+		}
+		if code {
+			// Slack reads <@U…> and <!here> even inside code.
+			b.WriteString(codeDefuser.Replace(p))
+		} else {
+			b.WriteString(escaper.Replace(p))
+		}
+	}
+	return incidents.DefuseMentions(b.String())
 }
 
 // Mention renders who for a chat on platform: a real mention when the
@@ -159,7 +189,7 @@ func (r renderer) said(a incidents.Alert) string {
 	if text == "" {
 		text = strings.TrimSpace(a.Text)
 	}
-	if text == "" || text == a.Title {
+	if text == "" || strings.Contains(a.Title, text) {
 		return ""
 	}
 	return "\n> " + strings.ReplaceAll(Escape(truncate(text, maxSaid)), "\n", "\n> ")

@@ -303,8 +303,12 @@ func userError(err error) bool {
 // are returned too, so the adapter logs them.
 func (h *handling) refuse(ctx context.Context, err error) error {
 	h.outcome = "refused"
-	text := "⚠️ " + Escape(err.Error())
 	user := userError(err)
+	said, ok := incidents.UserText(err)
+	if !ok {
+		said = err.Error()
+	}
+	text := "⚠️ " + Escape(said)
 	if !user {
 		h.outcome = "failed"
 		text = "⚠️ Firebreak could not do that: " + Escape(err.Error())
@@ -603,7 +607,7 @@ func (h *handling) command(ctx context.Context) error {
 			h.mirror(out.Incident, msgs[0])
 		}
 	default:
-		return h.refuse(ctx, fmt.Errorf("command %q is not handled: %w", c.Name, ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
 	return h.finish(ctx, out, err, msgs)
 }
@@ -844,7 +848,7 @@ func parseValue(v string) (uint64, string, error) {
 	num, step, _ := strings.Cut(v, ":")
 	n, err := strconv.ParseUint(num, 10, 64)
 	if err != nil || n == 0 {
-		return 0, "", fmt.Errorf("this button names no incident (value %q): %w", truncate(v, 40), ErrUsage)
+		return 0, "", refuseUsage(TextButtonNoIncident)
 	}
 	return n, step, nil
 }
@@ -864,7 +868,7 @@ func (h *handling) action(ctx context.Context) error {
 	switch ev.ActionID {
 	case ActionStepDone:
 		if stepID == "" {
-			return h.refuse(ctx, fmt.Errorf("this Done button names no step: %w", ErrUsage))
+			return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 		}
 		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
 		if err == nil && out.Incident != nil {
@@ -907,7 +911,7 @@ func (h *handling) action(ctx context.Context) error {
 			h.mirror(out.Incident, msgs[0])
 		}
 	default:
-		return h.refuse(ctx, fmt.Errorf("unknown button %q: %w", ev.ActionID, ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextUnknownButton, truncate(ev.ActionID, 40)))
 	}
 	if err == nil && !out.Duplicate && pressed.Text != "" && ev.Target.ID != "" {
 		if chat := h.chat(ev.Platform); chat != nil {

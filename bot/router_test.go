@@ -271,8 +271,8 @@ func TestCommands(t *testing.T) {
 		{"list", []string{"No open incidents"}, true},
 		{"list all", []string{"#1 HighErrorRate"}, true},
 		{"ack", []string{"already resolved"}, true},
-		{"frobnicate", []string{"unknown command", "/incident help"}, true},
-		{"#9 ack", []string{"no such incident"}, true},
+		{"frobnicate", []string{`There is no command "frobnicate".`, "`/incident help`"}, true},
+		{"#9 ack", []string{"There is no incident #9: `/incident list all` shows them all."}, true},
 		{"declare Checkout is down SEV2", []string{"#2 Checkout is down", "SEV2", "Step 1/4: Validate the outage"}, false},
 	}
 	for _, tt := range tests {
@@ -529,7 +529,9 @@ func TestEscape(t *testing.T) {
 		{"<@U123>", "<@U"},
 		{"**bold**", "**"},
 		{"[click](http://x)", "[click]("},
-		{"`code`", "`"},
+		{"`<!channel>`", "<!channel>"},
+		{"`<@U123>`", "<@U"},
+		{"a `b", "`"},
 		{"~~gone~~", "~~"},
 	}
 	for _, tt := range tests {
@@ -538,6 +540,38 @@ func TestEscape(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "api-gateway 5xx rate 17%", Escape("api-gateway 5xx rate 17%"))
+}
+
+// TestEscapeKeepsCodeSpans reproduces issue 12 item 5: Escape turned every
+// backtick into ˋ, so "did you mean `/incident ack`?" lost its code span
+// on every platform.
+func TestEscapeKeepsCodeSpans(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"did you mean `/incident ack`?", "did you mean `/incident ack`?"},
+		{"run `kubectl rollout undo deploy/api_gw` now", "run `kubectl rollout undo deploy/api_gw` now"},
+		{"```\nstack_trace *here*\n```", "```\nstack_trace *here*\n```"},
+		{"`a` and *b*", "`a` and *\u200bb*\u200b"},
+		{"a lone ` backtick", "a lone \u02cb backtick"},
+		{"`one` two `three", "`one` two \u02cbthree"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			assert.Equal(t, tt.want, Escape(tt.in))
+		})
+	}
+}
+
+// outsideCode drops the code spans of escaped text, leaving what chat
+// interprets as markup.
+func outsideCode(s string) string {
+	parts := strings.Split(s, "`")
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 0 {
+			b.WriteString(p)
+		}
+	}
+	return b.String()
 }
 
 func TestMention(t *testing.T) {
@@ -633,10 +667,16 @@ func FuzzEscape(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		e := Escape(s)
-		for _, bad := range []string{"@everyone", "@here", "<!", "<@", "**", "`"} {
+		if strings.Count(e, "`")%2 != 0 {
+			t.Fatalf("Escape(%q) = %q leaves a backtick without a partner", s, e)
+		}
+		for _, bad := range []string{"@everyone", "@here", "<!", "<@"} {
 			if strings.Contains(e, bad) {
 				t.Fatalf("Escape(%q) = %q keeps %q", s, e, bad)
 			}
+		}
+		if out := outsideCode(e); strings.Contains(out, "**") {
+			t.Fatalf("Escape(%q) = %q keeps ** outside code", s, e)
 		}
 	})
 }

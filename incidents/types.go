@@ -82,7 +82,7 @@ func ParseSeverity(s string) (Severity, error) {
 	case "4", "info", "informational", "low", "notice", "p4", "p5":
 		return SEV4, nil
 	}
-	return SevUnknown, fmt.Errorf("%w %q (want SEV1, SEV2, SEV3 or SEV4)", ErrBadSeverity, s)
+	return SevUnknown, Refuse(ErrBadSeverity, TextNotASeverity, strings.TrimSpace(s))
 }
 
 // Status is where an incident is in its lifecycle.

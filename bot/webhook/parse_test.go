@@ -206,7 +206,7 @@ func TestParseErrors(t *testing.T) {
 		{"generic no title", ParseGeneric, `{"severity":"SEV1"}`, "title", "required"},
 		{"generic blank title", ParseGeneric, `{"title":"  \n "}`, "title", "required"},
 		{"generic batch no title", ParseGeneric, `{"alerts":[{"title":"a"},{"text":"b"}]}`, "alerts[1].title", "required"},
-		{"generic bad severity", ParseGeneric, `{"title":"x","severity":"sevx"}`, "severity", "unknown severity"},
+		{"generic bad severity", ParseGeneric, `{"title":"x","severity":"sevx"}`, "severity", `"sevx" is not a severity`},
 		{"generic bad status", ParseGeneric, `{"title":"x","status":"gone"}`, "status", `want "firing" or "resolved"`},
 		{"generic both shapes", ParseGeneric, `{"title":"x","alerts":[{"title":"y"}]}`, "alerts", "not both"},
 		{"generic empty batch", ParseGeneric, `{"alerts":[]}`, "alerts", "empty"},
