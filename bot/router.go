@@ -18,11 +18,15 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 )
 
-// Observer receives incident durations, for metrics. The binary passes a
-// Prometheus histogram pair; nil means no metrics.
+// Observer receives incident durations and alert outcomes, for metrics.
+// The binary passes its Prometheus collectors; nil means no metrics.
 type Observer interface {
 	ObserveAcknowledged(time.Duration)
 	ObserveResolved(time.Duration)
+	// CountOutcomes counts alerts the service recorded (outs[i] belongs to
+	// alerts[i]). The Router counts the alerts read in chat; webhooks and
+	// probes count their own where they hand them over.
+	CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome)
 }
 
 // RouterConfig configures a Router. Zero values pick the defaults.
@@ -337,6 +341,9 @@ func (h *handling) message(ctx context.Context) error {
 	}
 	o := origin(ev)
 	out, err := h.svc.ReceiveAlert(ctx, o, alert)
+	if err == nil && h.cfg.Metrics != nil {
+		h.cfg.Metrics.CountOutcomes(alert.Source, []incidents.Alert{alert}, []incidents.Outcome{out})
+	}
 	if err != nil {
 		return h.refuse(ctx, err)
 	}

@@ -113,6 +113,22 @@ func (f *fakeChat) postsCopy() []posted {
 type observed struct {
 	mu       sync.Mutex
 	ack, res []time.Duration
+	counted  []string // "source/opened|repeat|…"
+}
+
+func (o *observed) CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range outs {
+		what := "grouped"
+		switch {
+		case outs[i].Created:
+			what = "opened"
+		case outs[i].Repeat:
+			what = "repeat"
+		}
+		o.counted = append(o.counted, source+"/"+what)
+	}
 }
 
 func (o *observed) ObserveAcknowledged(d time.Duration) {
@@ -425,6 +441,18 @@ func TestRepeatLineQuotesTheLatestAlert(t *testing.T) {
 	text := f.chat.postsCopy()[0].Message.Text
 	assert.Contains(t, text, "5xx rate 31% fired again (×2")
 	assert.NotContains(t, text, "17%")
+}
+
+// TestChatAlertsAreCounted reproduces issue 12 item 9: incidents opened
+// by alerts read in chat never reached the metrics (only webhooks counted).
+func TestChatAlertsAreCounted(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	f.open(t)
+	f.handle(t, f.event(KindMessage, firing))
+	f.handle(t, f.event(KindMessage, "just chatting, no alert here"))
+	f.obs.mu.Lock()
+	defer f.obs.mu.Unlock()
+	assert.Equal(t, []string{"chat/opened", "chat/repeat"}, f.obs.counted)
 }
 
 func TestResolvedAlertMitigates(t *testing.T) {

@@ -55,6 +55,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock stamped on results and alerts (default time.Now).
 	Now func() time.Time
+	// Metrics counts the alerts probes raise and what they did (opened an
+	// incident, repeat, resolved); nil means none.
+	Metrics OutcomeCounter
+}
+
+// OutcomeCounter counts recorded alerts by source; *metrics.Metrics is one.
+type OutcomeCounter interface {
+	CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome)
 }
 
 // Result is the outcome of one check.
@@ -111,6 +119,7 @@ type Runner struct {
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
+	counts OutcomeCounter
 
 	mu    sync.Mutex
 	state map[string]*state
@@ -133,6 +142,7 @@ func New(cfgs []playbooks.Probe, sink Sink, opts Options) *Runner {
 		client: opts.Client,
 		log:    opts.Logger.With("component", "probe"),
 		now:    opts.Now,
+		counts: opts.Metrics,
 		state:  make(map[string]*state, len(cfgs)),
 	}
 	for _, p := range cfgs {
@@ -241,8 +251,12 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 		return nil
 	}
 	eventID := fmt.Sprintf("probe:%s:%s:%d", name, alert.Status, res.At.UnixNano())
-	if _, err := r.sink.IngestAlerts(ctx, Source, eventID, []incidents.Alert{*alert}); err != nil {
+	outs, err := r.sink.IngestAlerts(ctx, Source, eventID, []incidents.Alert{*alert})
+	if err != nil {
 		return fmt.Errorf("record %s alert for probe %q: %w", alert.Status, name, err)
+	}
+	if r.counts != nil {
+		r.counts.CountOutcomes(Source, []incidents.Alert{*alert}, outs)
 	}
 	// Only flip state once the alert is recorded, so a failed ingest is
 	// retried on the next check instead of being forgotten.

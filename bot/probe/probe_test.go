@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -225,6 +226,42 @@ func TestProbeAlertStartsAtFirstFailedCheck(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 12, 4, 14, 2, 0, 0, time.UTC), got[0].StartsAt.UTC())
 	assert.Contains(t, got[0].Annotations["description"], "failed 3 checks in a row: 503 Service Unavailable.")
 	assert.Contains(t, got[0].Annotations["description"], "overloaded or in maintenance")
+}
+
+type countingSink struct {
+	fakeSink
+	counted []string
+}
+
+func (c *countingSink) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
+	if _, err := c.fakeSink.IngestAlerts(ctx, source, eventID, alerts); err != nil {
+		return nil, err
+	}
+	return []incidents.Outcome{{Created: alerts[0].Status == incidents.AlertFiring}}, nil
+}
+
+func (c *countingSink) CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome) {
+	for i := range outs {
+		c.counted = append(c.counted, fmt.Sprintf("%s/%s/created=%v", source, alerts[i].Status, outs[i].Created))
+	}
+}
+
+// TestProbeAlertsAreCounted reproduces issue 12 item 9: incidents opened
+// by probes never reached the metrics.
+func TestProbeAlertsAreCounted(t *testing.T) {
+	var mu sync.Mutex
+	code := 503
+	srv := statusServer(t, &code, &mu)
+	sink := &countingSink{}
+	r := probe.New([]playbooks.Probe{{Name: "checkout", URL: srv.URL, Timeout: playbooks.Duration(time.Second),
+		FailureThreshold: 1, SuccessThreshold: 1}}, sink, probe.Options{Metrics: sink})
+	ctx := context.Background()
+	require.NoError(t, r.Tick(ctx, "checkout"))
+	mu.Lock()
+	code = 200
+	mu.Unlock()
+	require.NoError(t, r.Tick(ctx, "checkout"))
+	assert.Equal(t, []string{"probe/firing/created=true", "probe/resolved/created=false"}, sink.counted)
 }
 
 func TestSinkFailureRetriesNextTick(t *testing.T) {

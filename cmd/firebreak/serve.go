@@ -98,7 +98,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return res.OK, res.Summary(), nil
 		},
 	})
-	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log})
+	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
