@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,4 +81,52 @@ func TestIncidentsJSONOmitsWhatDidNotHappen(t *testing.T) {
 	assert.NotContains(t, out, "{}")
 	assert.Contains(t, inc, "opened_at")
 	assert.Contains(t, inc, "trigger", "the alert that opened it")
+}
+
+// TestNoFalseTokenWarning reproduces issue 12 item 11: the bot warned
+// "FIREBREAK_WEBHOOK_TOKEN is not set" when only the HMAC secret was set,
+// which opens intake on its own. The warning stays for neither.
+func TestNoFalseTokenWarning(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		closed bool
+	}{
+		{"HMAC secret only", map[string]string{"FIREBREAK_WEBHOOK_HMAC_SECRET": "s3cret-hmac"}, false},
+		{"token only", map[string]string{"FIREBREAK_WEBHOOK_TOKEN": "t0ken"}, false},
+		{"neither", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			addr := freeAddr(t)
+			vars := map[string]string{"FIREBREAK_DB": filepath.Join(dir, "firebreak.db"), "FIREBREAK_LISTEN": addr}
+			for k, v := range tt.env {
+				vars[k] = v
+			}
+			var logs syncBuffer
+			no := false
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "-headless"}, environ{getenv: func(k string) string { return vars[k] },
+					stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, stdinIsTerminal: &no})
+			}()
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + addr + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil
+			}, 10*time.Second, 20*time.Millisecond)
+			cancel()
+			require.Equal(t, 0, <-done, logs.String())
+			assert.NotContains(t, logs.String(), "is not set")
+			if tt.closed {
+				assert.Contains(t, logs.String(), "alert webhooks are closed")
+			} else {
+				assert.NotContains(t, logs.String(), "alert webhooks are closed")
+			}
+		})
+	}
 }
