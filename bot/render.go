@@ -316,11 +316,11 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	var as []Action
 	switch {
 	case ps != nil && ps.Automated() && ps.Confirm:
-		b.WriteString("\n🔒 Runs " + describeAction(ps) + " once someone permitted confirms it.")
+		b.WriteString("\n🔒 Runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " once someone permitted confirms it.")
 		done.Label, done.Style = "Done by hand", StyleDefault
 		as = append(as, Action{ID: ActionRunStep, Label: "Run " + truncate(st.Title, 30), Style: StyleDanger, Value: value}, done)
 	case ps != nil && ps.Automated():
-		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps) + " now.")
+		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " now.")
 		done.Label, done.Style = "Done by hand", StyleDefault
 		as = append(as, Action{ID: ActionRunStep, Label: "Run now", Value: value}, done)
 	case ps != nil && ps.Kind == playbooks.KindStatusUpdate:
