@@ -303,6 +303,10 @@ func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role,
 				data["old"], data["old_id"] = old.String(), old.ID
 			}
 		}
+		// Whoever holds a role takes part, even before they act: the
+		// postmortem's participants include the comms lead and a
+		// commander named by someone else.
+		addParticipant(inc, who)
 		return c.add(Entry{Kind: EntryRole, Text: text, Data: data})
 	})
 }

@@ -64,3 +64,24 @@ func TestAlertTriggerKeptAtIntake(t *testing.T) {
 	assert.True(t, out.Incident.Trigger.StartsAt.IsZero())
 	assert.Empty(t, out.Incident.Trigger.Source)
 }
+
+// TestRoleHoldersAreParticipants reproduces issue 12 item 11: the comms
+// holder named by someone else was missing from the participants.
+func TestRoleHoldersAreParticipants(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	_, err := f.svc.ReceiveAlert(ctx, by(incidents.Bot), errorAlert())
+	require.NoError(t, err)
+	_, err = f.svc.Acknowledge(ctx, by(alice), 1)
+	require.NoError(t, err)
+	carol := incidents.Actor{Platform: "slack", ID: "U3", Name: "carol"}
+	_, err = f.svc.AssignRole(ctx, by(alice), 1, incidents.RoleComms, bob)
+	require.NoError(t, err)
+	out, err := f.svc.AssignRole(ctx, by(alice), 1, incidents.RoleResponder, carol)
+	require.NoError(t, err)
+	var names []string
+	for _, p := range out.Incident.Participants {
+		names = append(names, p.Name)
+	}
+	assert.ElementsMatch(t, []string{"alice", "bob", "carol"}, names)
+}
