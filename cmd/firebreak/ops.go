@@ -57,7 +57,7 @@ func botAnswers(ctx context.Context, socket string) bool {
 	if fi, err := os.Stat(socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		return false
 	}
-	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	d := net.Dialer{Timeout: 2 * time.Second}
 	c, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
 		return false
