@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/firebreak/firebreak/playbooks"
 )
@@ -283,11 +284,14 @@ const (
 	maxAnnotations     = 32
 	maxAnnotationKey   = 100
 	maxAnnotationValue = 2000
+	// maxAnnotationTotal bounds all of one alert's annotations together, so
+	// a storm of distinct alerts cannot make every timeline entry huge.
+	maxAnnotationTotal = 8000
 )
 
 // boundAnnotations keeps at most maxAnnotations annotations (the well-known
-// ones first, then by name), each key and value cut to its bound; nil when
-// there are none.
+// ones first, then by name), each key and value cut to its bound, and stops
+// once maxAnnotationTotal characters are kept; nil when there are none.
 func boundAnnotations(in map[string]string) map[string]string {
 	if len(in) == 0 {
 		return nil
@@ -316,8 +320,13 @@ func boundAnnotations(in map[string]string) map[string]string {
 		keys = keys[:maxAnnotations]
 	}
 	out := make(map[string]string, len(keys))
+	total := 0
 	for _, k := range keys {
-		out[Truncate(k, maxAnnotationKey)] = Truncate(strings.TrimSpace(in[k]), maxAnnotationValue)
+		key, v := Truncate(k, maxAnnotationKey), Truncate(strings.TrimSpace(in[k]), maxAnnotationValue)
+		if total += utf8.RuneCountInString(key) + utf8.RuneCountInString(v); total > maxAnnotationTotal {
+			break
+		}
+		out[key] = v
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package incidents_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -46,6 +47,24 @@ func TestAlertTriggerKeptAtIntake(t *testing.T) {
 	assert.Equal(t, "prod", tr.Labels["env"])
 	assert.NotContains(t, tr.Annotations, "empty")
 	assert.LessOrEqual(t, len([]rune(tr.Annotations["huge"])), 2000, "annotations are bounded")
+
+	// Many big annotations: the well-known ones are kept, the total is bounded.
+	many := errorAlert()
+	many.Name, many.Title, many.Service = "DiskFull", "DiskFull db-1", "db"
+	many.Labels = map[string]string{"env": "staging"}
+	many.Annotations = map[string]string{"runbook_url": "https://wiki.example.com/rb"}
+	for i := range 40 {
+		many.Annotations[fmt.Sprintf("extra_%02d", i)] = strings.Repeat("y", 1500)
+	}
+	out, err = f.svc.ReceiveAlert(ctx, by(incidents.Bot), many)
+	require.NoError(t, err)
+	require.True(t, out.Created)
+	total := 0
+	for k, v := range out.Incident.Trigger.Annotations {
+		total += len([]rune(k)) + len([]rune(v))
+	}
+	assert.LessOrEqual(t, total, 8000)
+	assert.Equal(t, "https://wiki.example.com/rb", out.Incident.Trigger.Annotations["runbook_url"])
 
 	var entry incidents.Entry
 	require.NoError(t, f.svc.Timeline(ctx, inc.Number, func(e incidents.Entry) error {
