@@ -350,7 +350,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		reopen := Entry{
 			Kind:  EntryReopened,
 			Actor: Bot,
-			Text:  fmt.Sprintf("alert %s fired again %s after mitigation; back to %s", p.title, HumanDuration(after), inc.Status),
+			Text:  fmt.Sprintf("alert %s fired again %s after mitigation; back to %s", p.title, humanDuration(after), inc.Status),
 			Data:  map[string]string{"fingerprint": p.fp, "after": after.String(), "status": string(inc.Status)},
 		}
 		if err := in.add(t, &out, reopen); err != nil {

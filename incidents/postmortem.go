@@ -59,7 +59,7 @@ func PostmortemFuncs() template.FuncMap {
 		"utc":      utcStamp,
 		"clock":    func(t time.Time) string { return t.UTC().Format("15:04:05") },
 		"duration": durationOrDash,
-		"since":    func(t time.Time) string { return HumanDuration(time.Since(t)) },
+		"since":    func(t time.Time) string { return humanDuration(time.Since(t)) },
 		"actor":    func(a Actor) string { return EscapeMarkdown(oneLine(a.String())) },
 		"event":    eventText,
 		"row":      timelineRow,
@@ -154,7 +154,7 @@ func durationOrDash(d time.Duration) string {
 	if d <= 0 {
 		return "—"
 	}
-	return HumanDuration(d)
+	return humanDuration(d)
 }
 
 func oneLine(s string) string {

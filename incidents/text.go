@@ -55,6 +55,9 @@ func firstLine(s string) string {
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
+// humanDuration is HumanDuration, for the callers inside this package.
+func humanDuration(d time.Duration) string { return HumanDuration(d) }
+
 // HumanDuration renders a duration the way responders read it, the same in
 // chat and in postmortems: "45s", "4m12s", "2h5m" (seconds dropped past an
 // hour), "3d4h". Anything under a second is "<1s", never a string of

@@ -215,7 +215,7 @@ func (s *Service) fire(t Timer, inc *Incident, now time.Time) (Fired, bool) {
 		f.Level = &l
 		who := strings.Join(append(append([]string{}, l.Notify...), l.Notifiers...), ", ")
 		f.Entry = Entry{Kind: EntryEscalation,
-			Text: fmt.Sprintf("not acknowledged after %s: escalated to level %d (%s)", HumanDuration(now.Sub(inc.OpenedAt)), level, who),
+			Text: fmt.Sprintf("not acknowledged after %s: escalated to level %d (%s)", humanDuration(now.Sub(inc.OpenedAt)), level, who),
 			Data: map[string]string{"level": t.Data["level"], "round": t.Data["round"], "notify": who}}
 	case strings.HasPrefix(t.Key, TimerStepReminder):
 		step := inc.Step(t.Data["step"])
