@@ -64,6 +64,10 @@ func TestBackupRefusesTheDatabase(t *testing.T) {
 			assert.Contains(t, errOut, tt.want)
 		})
 	}
+	code, _, errOut = e.run("", "postmortem", "1", "-o", db)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "refusing to write the postmortem onto")
+
 	after, err := os.Stat(db)
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(before, after), "the live database file was replaced")

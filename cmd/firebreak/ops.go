@@ -144,6 +144,11 @@ func postmortem(ctx context.Context, args []string, env environ) error {
 	if err != nil || n == 0 {
 		return usageError{fmt.Sprintf("%q is not an incident number", pos[0])}
 	}
+	if *out != "" {
+		if err := checkOutputTarget("write the postmortem onto", "the postmortem", *out, dbPath(env)); err != nil {
+			return err
+		}
+	}
 	// Render fully before touching the output file, so a failure never
 	// leaves half a postmortem behind.
 	var buf limitedBuffer
@@ -191,7 +196,7 @@ func backup(ctx context.Context, args []string, env environ) error {
 		return usageError{"backup takes one output file"}
 	}
 	dst := pos[0]
-	if err := checkBackupTarget(dst, dbPath(env)); err != nil {
+	if err := checkOutputTarget("back up onto", "the backup", dst, dbPath(env)); err != nil {
 		return err
 	}
 	locked, err := withDB(ctx, env, func(db *storage.DB, _ *incidents.Service) error {
@@ -219,13 +224,13 @@ func backup(ctx context.Context, args []string, env environ) error {
 	return nil
 }
 
-// checkBackupTarget refuses a backup target that is the database or its
-// admin socket: the same path (after cleaning and resolving symlinks in
-// its directory), the same file (a hard or symbolic link, by inode), or a
-// symlink pointing at either.
-func checkBackupTarget(dst, db string) error {
+// checkOutputTarget refuses an output file (a backup, a postmortem) that
+// is the database or its admin socket: the same path (after cleaning and
+// resolving symlinks in its directory), the same file (a hard or symbolic
+// link, by inode), or a symlink pointing at either.
+func checkOutputTarget(verb, output, dst, db string) error {
 	refuse := func(what string) error {
-		return fmt.Errorf("refusing to back up onto %s: it is %s; choose another file for the backup", dst, what)
+		return fmt.Errorf("refusing to %s %s: it is %s; choose another file for %s", verb, dst, what, output)
 	}
 	for _, live := range []struct{ path, what string }{
 		{db, "the database itself (" + db + ")"},
