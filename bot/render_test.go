@@ -1,12 +1,16 @@
 package bot
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -69,4 +73,32 @@ func TestTimelineLabelsEntryKinds(t *testing.T) {
 	assert.Equal(t, "`2026-12-04 14:00:00Z` [alert] Firebreak — HighErrorRate · https://wiki/rb · http://prom/graph", line)
 	line = rd.timelineLine(incidents.Entry{At: at, Kind: incidents.EntryStepSkipped, Actor: incidents.Actor{Name: "ana"}, Text: "skipped"})
 	assert.True(t, strings.HasPrefix(line, "`2026-12-04 14:00:00Z` [step skipped] ana"), line)
+}
+
+// TestWebhookAlertCardShowsRunbook follows issue 12 item 6 from the wire:
+// Alertmanager's sample payload, parsed as the webhook does, ingested by
+// the Router; the card posted to chat quotes the description and links the
+// runbook and the source.
+func TestWebhookAlertCardShowsRunbook(t *testing.T) {
+	body, err := os.ReadFile("webhook/testdata/alertmanager_firing.json")
+	require.NoError(t, err)
+	alerts, err := webhook.ParseAlertmanager(body)
+	require.NoError(t, err)
+	f := newFixture(t, time.Minute)
+	_, err = f.router.IngestAlerts(context.Background(), "alertmanager", "am-card", alerts[:1])
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	card := f.chat.postsCopy()[0].Message
+	assert.Contains(t, card.Text, "> 5.2% of checkout requests failed over the last 5 minutes (threshold 1%).")
+	fields := map[string]string{}
+	for _, fl := range card.Fields {
+		fields[fl.Label] = fl.Value
+	}
+	assert.Equal(t, "https://runbooks.example.com/checkout/high-error-rate", fields["Runbook"])
+	assert.Contains(t, fields["Source"], "http://prometheus.example.com:9090/graph?")
+
+	inc, err := f.svc.Get(context.Background(), 1)
+	require.NoError(t, err)
+	assert.Equal(t, "https://runbooks.example.com/checkout/high-error-rate", inc.Trigger.Annotations["runbook_url"])
+	assert.Equal(t, alerts[0].StartsAt, inc.Trigger.StartsAt)
 }
