@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -10,8 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/firebreak/firebreak/bot/probe"
 	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
 )
 
 // TestCardShowsWhatTheAlertSaid reproduces issue 12 item 6: the
@@ -101,4 +105,39 @@ func TestWebhookAlertCardShowsRunbook(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "https://runbooks.example.com/checkout/high-error-rate", inc.Trigger.Annotations["runbook_url"])
 	assert.Equal(t, alerts[0].StartsAt, inc.Trigger.StartsAt)
+}
+
+// TestProbeIncidentDetectedAtFirstFailure follows issue 12 items 6 and 9
+// through the Router: a probe's incident starts at the first failed check
+// (time to detect is the checks' time, not ~0), its first card quotes the
+// probe's explanation, and the alert is counted.
+func TestProbeIncidentDetectedAtFirstFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	f := newFixture(t, time.Minute)
+	start := f.clock.Now()
+	runner := probe.New([]playbooks.Probe{{Name: "checkout", URL: srv.URL, Method: "GET", Timeout: playbooks.Duration(time.Second),
+		FailureThreshold: 3, SuccessThreshold: 1}}, f.router, probe.Options{Now: f.clock.Now, Metrics: f.obs})
+	for i := range 3 {
+		if i > 0 {
+			f.clock.Advance(30 * time.Second)
+		}
+		require.NoError(t, runner.Tick(context.Background(), "checkout"))
+	}
+	inc, err := f.svc.Get(context.Background(), 1)
+	require.NoError(t, err)
+	assert.Equal(t, start, inc.DetectedAt.UTC())
+	assert.Equal(t, time.Minute, inc.TimeToDetect())
+	assert.Equal(t, start, inc.Trigger.StartsAt.UTC())
+	assert.Equal(t, "probe", inc.Trigger.Source)
+
+	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	card := f.chat.postsCopy()[0].Message
+	assert.Contains(t, card.Text, "failed 3 checks in a row: 503 Service Unavailable.")
+	assert.Contains(t, card.Text, "overloaded or in maintenance")
+	f.obs.mu.Lock()
+	defer f.obs.mu.Unlock()
+	assert.Equal(t, []string{"probe/opened"}, f.obs.counted)
 }
