@@ -84,9 +84,12 @@ func renderText(name, src string, data actions.Data) (string, error) {
 	return strings.TrimSpace(b.String()), nil
 }
 
-// describeAction says what an automated step will do, for its card.
-// Templates are shown unrendered: ${SECRET} references stay references.
-func describeAction(ps *playbooks.Step) string {
+// describeAction says what an automated step will do for inc, for its
+// card: the call or command as it will run, its templates rendered with the
+// incident's data ("POST https://deploy.example.com/rollback/checkout", not
+// "{{.Service}}"). ${SECRET} references stay references: secrets are
+// expanded only when the action runs, never shown.
+func describeAction(ps *playbooks.Step, data actions.Data) string {
 	switch ps.Kind {
 	case playbooks.KindHTTP:
 		if ps.HTTP != nil {
@@ -94,14 +97,34 @@ func describeAction(ps *playbooks.Step) string {
 			if method == "" {
 				method = "POST"
 			}
-			return "`" + method + " " + ps.HTTP.URL + "`"
+			return codeSpan(method + " " + renderOr(ps.ID+".url", ps.HTTP.URL, data))
 		}
 	case playbooks.KindProbe:
-		return "probe `" + ps.Probe + "`"
+		return "probe " + codeSpan(ps.Probe)
 	case playbooks.KindCommand:
-		return "`" + strings.Join(ps.Command, " ") + "`"
+		argv := make([]string, len(ps.Command))
+		for i, a := range ps.Command {
+			argv[i] = renderOr(ps.ID+".command", a, data)
+		}
+		return codeSpan(strings.Join(argv, " "))
 	}
 	return ps.Kind
+}
+
+// renderOr renders a step template, or returns it as written when it does
+// not render (the run itself reports that error).
+func renderOr(name, src string, data actions.Data) string {
+	if out, err := renderText(name, src, data); err == nil {
+		return out
+	}
+	return src
+}
+
+// codeSpan shows s as code: incident data rendered into it cannot close the
+// span or mention anyone.
+func codeSpan(s string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "`", "\u02cb"), "\n", " ")
+	return "`" + incidents.DefuseMentions(codeDefuser.Replace(s)) + "`"
 }
 
 // autoStart runs the current step of inc in the background when it is an
@@ -259,7 +282,7 @@ func (r *Router) postIn(ctx context.Context, n uint64, home incidents.Home, m Me
 // the action runs in the background so the press is answered at once.
 func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) error {
 	if stepID == "" {
-		return h.refuse(ctx, fmt.Errorf("this Run button names no step: %w", ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 	}
 	if !h.claim(n, stepID) {
 		h.outcome = "answered"
@@ -295,7 +318,7 @@ func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) erro
 	}) {
 		h.release(n, stepID)
 	}
-	return h.finish(ctx, out, nil, []Message{{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, describeAction(ps))}})
+	return h.finish(ctx, out, nil, []Message{{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, describeAction(ps, stepData(inc, stepID, h.cfg.Now())))}})
 }
 
 // postUpdatePressed posts the update a status_update step suggests; the
@@ -307,10 +330,10 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 	}
 	ps := h.svc.PlaybookStep(inc, stepID)
 	if ps == nil || ps.Kind != playbooks.KindStatusUpdate {
-		return h.refuse(ctx, fmt.Errorf("step %q of #%d suggests no status update: %w", stepID, n, incidents.ErrNoSuchStep))
+		return h.refuse(ctx, incidents.Refuse(incidents.ErrNoSuchStep, TextNoStatusUpdate, stepID, n))
 	}
 	if cur := inc.CurrentStep(); cur == nil || cur.ID != stepID {
-		return h.refuse(ctx, fmt.Errorf("incident #%d: step %q is not the current step any more: %w", n, stepID, incidents.ErrInvalidTransition))
+		return h.refuse(ctx, incidents.Refuse(incidents.ErrInvalidTransition, incidents.TextNotCurrentStep, stepID, n))
 	}
 	text, err := suggestedUpdate(inc, ps, h.cfg.Now())
 	if err != nil {

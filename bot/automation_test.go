@@ -188,7 +188,10 @@ func TestConfirmedRollback(t *testing.T) {
 	assert.Contains(t, rec.all()[1].Text, "Firebreak runs probe `checkout`")
 	f.waitFor(t, "Validate the outage** — done by Firebreak: ❌ checkout: 503")
 	card := f.waitFor(t, "Step 2/3: Roll back")
-	assert.Contains(t, card.Text, "🔒 Runs `POST "+deploy.srv.URL+"/rollback/{{.Service}}`")
+	// The confirm card shows the call that will run, not its template
+	// (issue 12 item 11), and never a secret.
+	assert.Contains(t, card.Text, "🔒 Runs `POST "+deploy.srv.URL+"/rollback/checkout`")
+	assert.NotContains(t, card.Text, "{{")
 	require.Equal(t, []string{ActionRunStep, ActionStepDone, ActionStepSkip, ActionAck, ActionResolve}, actionIDs(card))
 	assert.Equal(t, "1:rollback", card.Actions[0].Value)
 	assert.Equal(t, int32(1), f.probes.Load())
@@ -198,7 +201,7 @@ func TestConfirmedRollback(t *testing.T) {
 	rec = f.press(t, "b1", bob, ActionRunStep, "1:rollback")
 	require.Len(t, rec.all(), 1)
 	assert.True(t, rec.all()[0].Ephemeral)
-	assert.Contains(t, rec.all()[0].Text, "bob may not confirm actions on incident #1")
+	assert.Contains(t, rec.all()[0].Text, "bob may not confirm actions on #1: `permissions.confirm_actions` in playbooks.yaml says who may.")
 	assert.Zero(t, deploy.calls.Load(), "a refused confirmation runs nothing")
 
 	// Ana confirms: the call is retried after the 503 and succeeds.

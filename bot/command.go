@@ -78,7 +78,7 @@ var incidentRef = regexp.MustCompile(`^#(\d{1,18})$`)
 // incident: "/incident #4 ack", "/incident ack #4".
 func ParseCommand(text string) (Command, error) {
 	if len(text) > MaxCommandLen {
-		return Command{}, fmt.Errorf("the command is %d characters; the limit is %d: %w", utf8.RuneCountInString(text), MaxCommandLen, ErrUsage)
+		return Command{}, refuseUsage(TextCommandTooLong, utf8.RuneCountInString(text), MaxCommandLen)
 	}
 	text = strings.TrimSpace(text)
 	if rest, ok := strings.CutPrefix(text, "/incident"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n') {
@@ -98,11 +98,10 @@ func ParseCommand(text string) (Command, error) {
 		name = "help"
 	}
 	if !slices.ContainsFunc(usage, func(u struct{ name, syntax, what string }) bool { return u.name == name }) {
-		msg := fmt.Sprintf("unknown command %q", word)
 		if s := closest(name); s != "" {
-			msg += fmt.Sprintf(" — did you mean `/incident %s`?", s)
+			return Command{}, refuseUsage(TextDidYouMean, truncate(word, 40), s)
 		}
-		return Command{}, fmt.Errorf("%s (try `/incident help`): %w", msg, ErrUsage)
+		return Command{}, refuseUsage(TextUnknownCommand, truncate(word, 40))
 	}
 	c.Name = name
 	if next, after := cut(rest); c.Incident == 0 {
@@ -132,7 +131,7 @@ func ParseCommand(text string) (Command, error) {
 		if strings.TrimSpace(rest) == "" {
 			err = usageErr(name, "needs a severity")
 		} else if err != nil {
-			err = fmt.Errorf("%v: %w", err, ErrUsage)
+			err = refuseUsage("%s", err.Error())
 		}
 	case "resolve":
 		c.Args = strings.TrimSpace(rest)
@@ -166,7 +165,7 @@ func (c *Command) parseDeclare(rest string) error {
 			}
 			sev, err := incidents.ParseSeverity(words[i+1])
 			if err != nil {
-				return fmt.Errorf("%v: %w", err, ErrUsage)
+				return refuseUsage("%s", err.Error())
 			}
 			c.Severity = sev
 			words = append(words[:i], words[i+2:]...)
@@ -178,7 +177,7 @@ func (c *Command) parseDeclare(rest string) error {
 		if strings.HasPrefix(strings.ToLower(last), "sev") {
 			sev, err := incidents.ParseSeverity(last)
 			if err != nil {
-				return fmt.Errorf("%v: %w", err, ErrUsage)
+				return refuseUsage("%s", err.Error())
 			}
 			c.Severity = sev
 			words = words[:len(words)-1]
@@ -234,7 +233,7 @@ func (c *Command) parseRole(rest string) error {
 	}
 	r, err := incidents.ParseRole(role)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrUsage)
+		return refuseUsage(TextUnknownRole, truncate(role, 40))
 	}
 	c.Role = r
 	user, extra := cut(rest)
@@ -251,10 +250,10 @@ func (c *Command) parseRole(rest string) error {
 func usageErr(name, problem string) error {
 	for _, u := range usage {
 		if u.name == name {
-			return fmt.Errorf("`/incident %s` %s — usage: `/incident %s`: %w", name, problem, u.syntax, ErrUsage)
+			return refuseUsage(TextUsage, name, problem, u.syntax)
 		}
 	}
-	return fmt.Errorf("%s: %w", problem, ErrUsage)
+	return refuseUsage("%s", problem)
 }
 
 // HelpText is the usage of every subcommand, or of one.
@@ -351,21 +350,21 @@ func ParseMention(s string, self incidents.Actor, platform string) (incidents.Ac
 	case "me", "myself":
 		return self, nil
 	case "":
-		return incidents.Actor{}, fmt.Errorf("name a person: @user or me: %w", ErrUsage)
+		return incidents.Actor{}, refuseUsage(TextNamePerson)
 	case "everyone", "here", "channel":
-		return incidents.Actor{}, fmt.Errorf("a role goes to one person, not %q: %w", s, ErrUsage)
+		return incidents.Actor{}, refuseUsage(TextRoleToOnePerson, s)
 	}
 	if inner, ok := strings.CutPrefix(s, "<@"); ok {
 		inner, ok = strings.CutSuffix(inner, ">")
 		inner = strings.TrimPrefix(inner, "!")
 		id, name, _ := strings.Cut(inner, "|")
 		if !ok || id == "" || strings.HasPrefix(id, "&") || strings.ContainsAny(id, "<>@ \t\n") {
-			return incidents.Actor{}, fmt.Errorf("%q is not a mention of a person: %w", truncate(s, 40), ErrUsage)
+			return incidents.Actor{}, refuseUsage(TextNotAMention, truncate(s, 40))
 		}
 		return incidents.Actor{Platform: platform, ID: id, Name: name}, nil
 	}
 	if strings.ContainsAny(s, "<> \t\n") {
-		return incidents.Actor{}, fmt.Errorf("%q is not a person: %w", truncate(s, 40), ErrUsage)
+		return incidents.Actor{}, refuseUsage(TextNotAPerson, truncate(s, 40))
 	}
 	if name, ok := strings.CutPrefix(s, "@"); ok {
 		if platform == "console" {

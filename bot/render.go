@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ const (
 // escaper defuses markup and mentions in text from outside Firebreak.
 // A zero-width space after a markup character keeps the text readable
 // while stopping it from pairing into bold, italics, strikes or links on
-// every platform; backticks become a look-alike so code spans cannot open.
+// every platform.
 var escaper = strings.NewReplacer(
 	"*", "*\u200b",
 	"_", "_\u200b",
@@ -31,14 +32,44 @@ var escaper = strings.NewReplacer(
 	"|", "|\u200b",
 	"[", "[\u200b",
 	"<", "<\u200b",
-	"`", "\u02cb",
 )
+
+// codeDefuser keeps Slack from reading <@U…> and <!here> inside code.
+var codeDefuser = strings.NewReplacer("<@", "<\u200b@", "<!", "<\u200b!")
 
 // Escape makes outside text (alert titles, notes, names) safe to put in a
 // Message: it cannot ping @everyone/@here/<!channel>/<!here>/<!everyone>
 // or a <@&role>, cannot mention anyone, and cannot inject markup.
+//
+// Code spans survive: text between a pair of backticks is kept as it is
+// (every platform shows code verbatim, so only mentions need defusing
+// there), so "`/incident ack`" renders as code in Slack, Discord
+// and the console. Only a backtick without a partner — which would pair
+// with a backtick of the message around it — becomes a look-alike (ˋ).
 func Escape(s string) string {
-	return incidents.DefuseMentions(escaper.Replace(s))
+	if !strings.Contains(s, "`") {
+		return incidents.DefuseMentions(escaper.Replace(s))
+	}
+	parts := strings.Split(s, "`")
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/4)
+	for i, p := range parts {
+		code := i%2 == 1 && i < len(parts)-1
+		if i > 0 {
+			if i%2 == 1 && !code {
+				b.WriteString("\u02cb")
+			} else {
+				b.WriteByte('`')
+			}
+		}
+		if code {
+			// Slack reads <@U…> and <!here> even inside code.
+			b.WriteString(codeDefuser.Replace(p))
+		} else {
+			b.WriteString(escaper.Replace(p))
+		}
+	}
+	return incidents.DefuseMentions(b.String())
 }
 
 // Mention renders who for a chat on platform: a real mention when the
@@ -65,25 +96,9 @@ func Clock(t time.Time) string {
 // stamp is a full UTC date and time, for timelines and lists.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// human prints a duration the way people say it: "4m", "1h12m", "35s".
-func human(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.String()
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	}
-	d = d.Round(time.Minute)
-	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-	if m == 0 {
-		return strconv.Itoa(h) + "h"
-	}
-	return fmt.Sprintf("%dh%dm", h, m)
-}
+// human prints a duration as chat and postmortems both do (see
+// incidents.HumanDuration).
+func human(d time.Duration) string { return incidents.HumanDuration(d) }
 
 // statusIcon is the colour of a status at a glance.
 func statusIcon(s incidents.Status) string {
@@ -126,6 +141,7 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 	if inc.Summary != "" {
 		b.WriteString("\nSummary: " + Escape(inc.Summary))
 	}
+	b.WriteString(r.said(inc.Trigger))
 	m := Message{Text: b.String()}
 	commander := "nobody yet"
 	if inc.Commander != nil {
@@ -152,6 +168,7 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
 	}
 	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
+	m.Fields = append(m.Fields, triggerLinks(inc.Trigger)...)
 	if r.url != nil {
 		m.Fields = append(m.Fields, Field{Label: "Web", Value: fmt.Sprintf("[#%d on the web](%s)", inc.Number, r.url(inc.Number))})
 	}
@@ -159,6 +176,62 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 		m.Actions = lifecycleButtons(inc)
 	}
 	return m
+}
+
+// maxSaid bounds how much of the alert's description a card quotes; the
+// timeline and the postmortem keep all of it.
+const maxSaid = 600
+
+// said quotes what monitoring said about the alert that opened the
+// incident: its description (for probes, the explanation of the failed
+// checks), as a quote under the headline. Empty for declared incidents.
+func (r renderer) said(a incidents.Alert) string {
+	text := strings.TrimSpace(a.Annotations["description"])
+	if text == "" {
+		text = strings.TrimSpace(a.Annotations["message"])
+	}
+	if text == "" {
+		text = strings.TrimSpace(a.Text)
+	}
+	if text == "" || strings.Contains(a.Title, text) {
+		return ""
+	}
+	return "\n> " + strings.ReplaceAll(Escape(truncate(text, maxSaid)), "\n", "\n> ")
+}
+
+// triggerLinks are the links responders need first: the runbook, the
+// alert's source (Alertmanager's generatorURL, the generic url, the probed
+// URL) and its dashboard.
+func triggerLinks(a incidents.Alert) []Field {
+	var fs []Field
+	add := func(label string, urls ...string) {
+		for _, u := range urls {
+			if link, ok := safeURL(u); ok {
+				fs = append(fs, Field{Label: label, Value: link})
+				return
+			}
+		}
+	}
+	ann := a.Annotations
+	add("Runbook", ann["runbook_url"], ann["runbook"])
+	add("Source", a.URL)
+	add("Dashboard", ann["dashboard"], ann["dashboard_url"], ann["dashboardURL"], ann["panelURL"], ann["grafana"])
+	return fs
+}
+
+// safeURL returns u when it is an http(s) link that cannot break out of
+// the markup around it (no spaces, brackets, pipes, backticks or angle
+// brackets), for chat to link as it is.
+func safeURL(u string) (string, bool) {
+	u = strings.TrimSpace(u)
+	if len(u) > 2000 || strings.ContainsAny(u, " \t\r\n<>|`()[]*") {
+		return "", false
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", false
+	}
+	return u, true
 }
 
 // durations says how long each phase took so far: "open 12m, acknowledged
@@ -247,11 +320,11 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	var as []Action
 	switch {
 	case ps != nil && ps.Automated() && ps.Confirm:
-		b.WriteString("\n🔒 Runs " + describeAction(ps) + " once someone permitted confirms it.")
+		b.WriteString("\n🔒 Runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " once someone permitted confirms it.")
 		done.Label, done.Style = "Done by hand", StyleDefault
 		as = append(as, Action{ID: ActionRunStep, Label: "Run " + truncate(st.Title, 30), Style: StyleDanger, Value: value}, done)
 	case ps != nil && ps.Automated():
-		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps) + " now.")
+		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " now.")
 		done.Label, done.Style = "Done by hand", StyleDefault
 		as = append(as, Action{ID: ActionRunStep, Label: "Run now", Value: value}, done)
 	case ps != nil && ps.Kind == playbooks.KindStatusUpdate:
@@ -295,5 +368,30 @@ func (r renderer) timelineLine(e incidents.Entry) string {
 	if e.Step != "" && !strings.Contains(text, e.Step) {
 		text += " (" + e.Step + ")"
 	}
-	return fmt.Sprintf("`%s` %s — %s", stamp(e.At), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+	line := fmt.Sprintf("`%s` %s %s — %s", stamp(e.At), kindLabel(e.Kind), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+	if e.Kind == incidents.EntryAlert {
+		for _, k := range []string{incidents.AnnotationPrefix + "runbook_url", "url"} {
+			if u, ok := safeURL(e.Data[k]); ok {
+				line += " · " + u
+			}
+		}
+	}
+	return line
+}
+
+// kindLabel names what a timeline entry records, for people: "[alert]",
+// "[note]", "[acknowledged]"….
+func kindLabel(k incidents.EntryKind) string {
+	label := map[incidents.EntryKind]string{
+		incidents.EntryAlertRepeat:   "alert again",
+		incidents.EntryAlertResolved: "alert resolved",
+		incidents.EntryStepDone:      "step done",
+		incidents.EntryStepSkipped:   "step skipped",
+		incidents.EntryFollowUp:      "follow-up",
+		incidents.EntryStatusUpdate:  "status update",
+	}[k]
+	if label == "" {
+		label = string(k)
+	}
+	return "[" + label + "]"
 }

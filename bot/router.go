@@ -19,11 +19,15 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 )
 
-// Observer receives incident durations, for metrics. The binary passes a
-// Prometheus histogram pair; nil means no metrics.
+// Observer receives incident durations and alert outcomes, for metrics.
+// The binary passes its Prometheus collectors; nil means no metrics.
 type Observer interface {
 	ObserveAcknowledged(time.Duration)
 	ObserveResolved(time.Duration)
+	// CountOutcomes counts alerts the service recorded (outs[i] belongs to
+	// alerts[i]). The Router counts the alerts read in chat; webhooks and
+	// probes count their own where they hand them over.
+	CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome)
 }
 
 // RouterConfig configures a Router. Zero values pick the defaults.
@@ -317,8 +321,12 @@ func userError(err error) bool {
 // are returned too, so the adapter logs them.
 func (h *handling) refuse(ctx context.Context, err error) error {
 	h.outcome = "refused"
-	text := "⚠️ " + Escape(err.Error())
 	user := userError(err)
+	said, ok := incidents.UserText(err)
+	if !ok {
+		said = err.Error()
+	}
+	text := "⚠️ " + Escape(said)
 	if !user {
 		h.outcome = "failed"
 		text = "⚠️ Firebreak could not do that: " + Escape(err.Error())
@@ -347,6 +355,9 @@ func (h *handling) message(ctx context.Context) error {
 	}
 	o := origin(ev)
 	out, err := h.svc.ReceiveAlert(ctx, o, alert)
+	if err == nil && h.cfg.Metrics != nil {
+		h.cfg.Metrics.CountOutcomes(alert.Source, []incidents.Alert{alert}, []incidents.Outcome{out})
+	}
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
@@ -406,7 +417,7 @@ func (r *Router) alertMessages(platform string, out incidents.Outcome, channel, 
 	case out.Created:
 		return r.openingMessages(rd, inc)
 	case out.Repeat:
-		r.noteRepeat(inc, platform, channel, thread)
+		r.noteRepeat(out, platform, channel, thread)
 		return nil
 	}
 	var msgs []Message
@@ -434,13 +445,24 @@ func (r *Router) openingMessages(rd renderer, inc *incidents.Incident) []Message
 // noteRepeat counts a repeat. The first repeat of a quiet incident starts
 // a goroutine that posts one summary per RepeatInterval while repeats keep
 // coming, and ends once an interval passes without any.
-func (r *Router) noteRepeat(inc *incidents.Incident, platform, channel, thread string) {
+//
+// The summary quotes the latest alert's title ("5xx rate 31%"), not the
+// first one's: responders want to know what monitoring says now.
+func (r *Router) noteRepeat(out incidents.Outcome, platform, channel, thread string) {
+	inc := out.Incident
+	latest := inc.Title
+	for _, e := range out.Entries {
+		if e.Kind == incidents.EntryAlertRepeat && e.Data["title"] != "" {
+			latest = e.Data["title"]
+		}
+	}
 	key := repeatKey{incident: inc.Number, platform: platform, channel: channel}
 	r.mu.Lock()
 	st, ok := r.repeats[key]
 	if ok {
 		st.pending++
 		st.total = inc.AlertCount
+		st.title = latest
 		r.mu.Unlock()
 		return
 	}
@@ -449,7 +471,7 @@ func (r *Router) noteRepeat(inc *incidents.Incident, platform, channel, thread s
 		r.log.Warn("repeat not announced: too many incidents repeating at once", "incident", inc.Number)
 		return
 	}
-	st = &repeatState{thread: thread, title: inc.Title, pending: 1, total: inc.AlertCount}
+	st = &repeatState{thread: thread, title: latest, pending: 1, total: inc.AlertCount}
 	r.repeats[key] = st
 	r.bg.Add(1)
 	r.mu.Unlock()
@@ -625,7 +647,7 @@ func (h *handling) command(ctx context.Context) error {
 			h.mirror(out.Incident, msgs[0])
 		}
 	default:
-		return h.refuse(ctx, fmt.Errorf("command %q is not handled: %w", c.Name, ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
 	return h.finish(ctx, out, err, msgs)
 }
@@ -873,7 +895,7 @@ func parseValue(v string) (uint64, string, error) {
 	num, step, _ := strings.Cut(v, ":")
 	n, err := strconv.ParseUint(num, 10, 64)
 	if err != nil || n == 0 {
-		return 0, "", fmt.Errorf("this button names no incident (value %q): %w", truncate(v, 40), ErrUsage)
+		return 0, "", refuseUsage(TextButtonNoIncident)
 	}
 	return n, step, nil
 }
@@ -893,7 +915,7 @@ func (h *handling) action(ctx context.Context) error {
 	switch ev.ActionID {
 	case ActionStepDone:
 		if stepID == "" {
-			return h.refuse(ctx, fmt.Errorf("this Done button names no step: %w", ErrUsage))
+			return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 		}
 		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
 		if err == nil && out.Incident != nil {
@@ -934,7 +956,7 @@ func (h *handling) action(ctx context.Context) error {
 	case ActionPick + strconv.FormatUint(n, 10):
 		return h.picked(ctx, n, stepID)
 	default:
-		return h.refuse(ctx, fmt.Errorf("unknown button %q: %w", ev.ActionID, ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextUnknownButton, truncate(ev.ActionID, 40)))
 	}
 	if err == nil && !out.Duplicate && pressed.Text != "" && ev.Target.ID != "" {
 		if chat := h.chat(ev.Platform); chat != nil {

@@ -113,6 +113,22 @@ func (f *fakeChat) postsCopy() []posted {
 type observed struct {
 	mu       sync.Mutex
 	ack, res []time.Duration
+	counted  []string // "source/opened|repeat|…"
+}
+
+func (o *observed) CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range outs {
+		what := "grouped"
+		switch {
+		case outs[i].Created:
+			what = "opened"
+		case outs[i].Repeat:
+			what = "repeat"
+		}
+		o.counted = append(o.counted, source+"/"+what)
+	}
 }
 
 func (o *observed) ObserveAcknowledged(d time.Duration) {
@@ -272,8 +288,8 @@ func TestCommands(t *testing.T) {
 		{"list all", []string{"#1 HighErrorRate"}, true},
 		{"ack", []string{"no open incident in this channel"}, true},
 		{"#1 ack", []string{"already resolved"}, true},
-		{"frobnicate", []string{"unknown command", "/incident help"}, true},
-		{"#9 ack", []string{"no such incident"}, true},
+		{"frobnicate", []string{`There is no command "frobnicate".`, "`/incident help`"}, true},
+		{"#9 ack", []string{"There is no incident #9: `/incident list all` shows them all."}, true},
 		{"declare Checkout is down SEV2", []string{"#2 Checkout is down", "SEV2", "Step 1/4: Validate the outage"}, false},
 	}
 	for _, tt := range tests {
@@ -406,7 +422,7 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 	posts := f.chat.postsCopy()
 	require.Len(t, posts, 1)
 	assert.Equal(t, "C1", posts[0].Channel)
-	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last 100ms, 6 in total)")
+	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last <1s, 6 in total)")
 
 	// A quiet interval ends the summariser; the next repeat starts another.
 	require.Eventually(t, func() bool {
@@ -417,6 +433,31 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 	f.handle(t, f.event(KindMessage, firing))
 	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) == 2 }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, f.chat.postsCopy()[1].Message.Text, "×1")
+}
+
+// TestRepeatLineQuotesTheLatestAlert reproduces issue 12 item 11: the
+// repeat summary quoted the first alert's text, not what monitoring says now.
+func TestRepeatLineQuotesTheLatestAlert(t *testing.T) {
+	f := newFixture(t, 100*time.Millisecond)
+	f.open(t)
+	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "25%", 1)))
+	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "31%", 1)))
+	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	text := f.chat.postsCopy()[0].Message.Text
+	assert.Contains(t, text, "5xx rate 31% fired again (×2")
+	assert.NotContains(t, text, "17%")
+}
+
+// TestChatAlertsAreCounted reproduces issue 12 item 9: incidents opened
+// by alerts read in chat never reached the metrics (only webhooks counted).
+func TestChatAlertsAreCounted(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	f.open(t)
+	f.handle(t, f.event(KindMessage, firing))
+	f.handle(t, f.event(KindMessage, "just chatting, no alert here"))
+	f.obs.mu.Lock()
+	defer f.obs.mu.Unlock()
+	assert.Equal(t, []string{"chat/opened", "chat/repeat"}, f.obs.counted)
 }
 
 func TestResolvedAlertMitigates(t *testing.T) {
@@ -521,7 +562,9 @@ func TestEscape(t *testing.T) {
 		{"<@U123>", "<@U"},
 		{"**bold**", "**"},
 		{"[click](http://x)", "[click]("},
-		{"`code`", "`"},
+		{"`<!channel>`", "<!channel>"},
+		{"`<@U123>`", "<@U"},
+		{"a `b", "`"},
 		{"~~gone~~", "~~"},
 	}
 	for _, tt := range tests {
@@ -530,6 +573,38 @@ func TestEscape(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "api-gateway 5xx rate 17%", Escape("api-gateway 5xx rate 17%"))
+}
+
+// TestEscapeKeepsCodeSpans reproduces issue 12 item 5: Escape turned every
+// backtick into ˋ, so "did you mean `/incident ack`?" lost its code span
+// on every platform.
+func TestEscapeKeepsCodeSpans(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"did you mean `/incident ack`?", "did you mean `/incident ack`?"},
+		{"run `kubectl rollout undo deploy/api_gw` now", "run `kubectl rollout undo deploy/api_gw` now"},
+		{"```\nstack_trace *here*\n```", "```\nstack_trace *here*\n```"},
+		{"`a` and *b*", "`a` and *\u200bb*\u200b"},
+		{"a lone ` backtick", "a lone \u02cb backtick"},
+		{"`one` two `three", "`one` two \u02cbthree"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			assert.Equal(t, tt.want, Escape(tt.in))
+		})
+	}
+}
+
+// outsideCode drops the code spans of escaped text, leaving what chat
+// interprets as markup.
+func outsideCode(s string) string {
+	parts := strings.Split(s, "`")
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 0 {
+			b.WriteString(p)
+		}
+	}
+	return b.String()
 }
 
 func TestMention(t *testing.T) {
@@ -625,10 +700,16 @@ func FuzzEscape(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		e := Escape(s)
-		for _, bad := range []string{"@everyone", "@here", "<!", "<@", "**", "`"} {
+		if strings.Count(e, "`")%2 != 0 {
+			t.Fatalf("Escape(%q) = %q leaves a backtick without a partner", s, e)
+		}
+		for _, bad := range []string{"@everyone", "@here", "<!", "<@"} {
 			if strings.Contains(e, bad) {
 				t.Fatalf("Escape(%q) = %q keeps %q", s, e, bad)
 			}
+		}
+		if out := outsideCode(e); strings.Contains(out, "**") {
+			t.Fatalf("Escape(%q) = %q keeps ** outside code", s, e)
 		}
 	})
 }

@@ -263,6 +263,9 @@ func alertEntry(p *incomingAlert) Entry {
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
 	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	for k, v := range boundAnnotations(p.Annotations) {
+		set(AnnotationPrefix+k, v)
+	}
 	if !p.StartsAt.IsZero() {
 		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)
 	}
@@ -276,6 +279,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	inc.Service = p.Service
 	inc.Labels = maps.Clone(p.Labels)
 	inc.Fingerprint = p.fp
+	inc.Trigger = triggerOf(p)
 	inc.GroupKey = p.groupKey
 	inc.DetectedAt = p.StartsAt
 	inc.AlertCount = 1
@@ -323,7 +327,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		e = Entry{
 			Kind: EntryAlertRepeat,
 			Text: fmt.Sprintf("%s fired again (%d times in all)", st.Name, st.Count),
-			Data: map[string]string{"fingerprint": p.fp, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
+			Data: map[string]string{"fingerprint": p.fp, "title": p.title, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
 		}
 	} else {
 		inc.Alerts = append(inc.Alerts, AlertState{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now})

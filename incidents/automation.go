@@ -44,19 +44,18 @@ func (s *Service) StartAction(ctx context.Context, o Origin, n uint64, stepID st
 	return s.apply(ctx, o, n, "start action", func(c *change) error {
 		inc := c.inc
 		if !inc.Status.Open() {
-			return fmt.Errorf("incident #%d is %s; its actions no longer run: %w", n, inc.Status, ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextActionsStopped, n, inc.Status)
 		}
 		cur := inc.CurrentStep()
 		if cur == nil || cur.ID != stepID {
 			if st := inc.Step(stepID); st != nil && st.Status != StepPending {
-				return fmt.Errorf("incident #%d: step %s was already %s by %s at %s: %w",
-					n, st.ID, st.Status, st.By, stamp(st.At), ErrInvalidTransition)
+				return Refuse(ErrInvalidTransition, TextStepAlready, st.ID, n, st.Status, st.By, at(st.At))
 			}
-			return fmt.Errorf("incident #%d: step %q is not the current step: %w", n, stepID, ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextNotCurrentStep, stepID, n)
 		}
 		ps := s.PlaybookStep(inc, stepID)
 		if ps == nil || !ps.Automated() {
-			return fmt.Errorf("incident #%d: step %q has no action to run: %w", n, stepID, ErrNoSuchStep)
+			return Refuse(ErrNoSuchStep, TextNoAction, stepID, n)
 		}
 		if ps.Confirm {
 			if err := c.require(PermConfirmActions); err != nil {

@@ -19,14 +19,14 @@ func (s *Service) Declare(ctx context.Context, o Origin, title string, sev Sever
 	title = strings.TrimSpace(title)
 	switch l := utf8.RuneCountInString(title); {
 	case l == 0:
-		return Outcome{}, fmt.Errorf("an incident needs a title: %w", ErrEmpty)
+		return Outcome{}, Refuse(ErrEmpty, TextNeedsTitle)
 	case l > MaxTitleLen:
-		return Outcome{}, fmt.Errorf("the title is %d characters; the limit is %d: %w", l, MaxTitleLen, ErrTooLong)
+		return Outcome{}, Refuse(ErrTooLong, TextTitleTooLong, l, MaxTitleLen)
 	case strings.ContainsAny(title, "\r\n"):
 		title = strings.Join(strings.Fields(title), " ")
 	}
 	if sev != SevUnknown && sevName(sev) == "" {
-		return Outcome{}, fmt.Errorf("severity %d: %w (want SEV1, SEV2, SEV3 or SEV4)", int(sev), ErrBadSeverity)
+		return Outcome{}, Refuse(ErrBadSeverity, TextNotASeverity, strconv.Itoa(int(sev)))
 	}
 	pb := s.match(matchInput("", title, "", sev, nil))
 	now := s.now()
@@ -88,8 +88,10 @@ func (s *Service) Acknowledge(ctx context.Context, o Origin, n uint64) (Outcome,
 		case inc.Status == StatusResolved:
 			return errResolved(inc)
 		case inc.Status != StatusTriggered && !inc.AcknowledgedAt.IsZero():
-			return fmt.Errorf("incident #%d was already acknowledged by %s at %s: %w",
-				n, inc.AcknowledgedBy, stamp(inc.AcknowledgedAt), ErrInvalidTransition)
+			if inc.AcknowledgedBy.Same(c.actor) {
+				return Refuse(ErrInvalidTransition, TextYouAlreadyAcked, n, at(inc.AcknowledgedAt))
+			}
+			return Refuse(ErrInvalidTransition, TextAlreadyAcked, n, inc.AcknowledgedBy, at(inc.AcknowledgedAt))
 		}
 		if inc.Status == StatusTriggered {
 			inc.Status = StatusAcknowledged
@@ -142,8 +144,7 @@ func addResponder(inc *Incident, a Actor) bool {
 }
 
 func errResolved(inc *Incident) error {
-	return fmt.Errorf("incident #%d is already resolved (by %s at %s): %w",
-		inc.Number, inc.ResolvedBy, stamp(inc.ResolvedAt), ErrInvalidTransition)
+	return Refuse(ErrInvalidTransition, TextAlreadyResolved, inc.Number, inc.ResolvedBy, at(inc.ResolvedAt))
 }
 
 // StepDone marks a step done. stepID "" means the current step; a button
@@ -178,12 +179,12 @@ func (c *change) finishStep(stepID string, status StepStatus, note string) error
 		return errResolved(inc)
 	}
 	if len(inc.Steps) == 0 {
-		return fmt.Errorf("incident #%d has no playbook steps: %w", inc.Number, ErrNoSuchStep)
+		return Refuse(ErrNoSuchStep, TextNoSteps, inc.Number)
 	}
 	var st *StepState
 	if stepID == "" {
 		if st = inc.CurrentStep(); st == nil {
-			return fmt.Errorf("incident #%d: all steps are finished: %w", inc.Number, ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextAllStepsFinished, inc.Number)
 		}
 	} else {
 		if st = inc.Step(stepID); st == nil {
@@ -191,12 +192,10 @@ func (c *change) finishStep(stepID string, status StepStatus, note string) error
 			for i, s := range inc.Steps {
 				ids[i] = s.ID
 			}
-			return fmt.Errorf("incident #%d has no step %q (steps: %s): %w",
-				inc.Number, stepID, strings.Join(ids, ", "), ErrNoSuchStep)
+			return Refuse(ErrNoSuchStep, TextNoSuchStep, inc.Number, stepID, strings.Join(ids, ", "))
 		}
 		if st.Status != StepPending {
-			return fmt.Errorf("incident #%d: step %s was already %s by %s at %s: %w",
-				inc.Number, st.ID, st.Status, st.By, stamp(st.At), ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextStepAlready, st.ID, inc.Number, st.Status, st.By, at(st.At))
 		}
 	}
 	st.Status, st.By, st.At, st.Note = status, c.actor, c.now, note
@@ -264,7 +263,7 @@ func (s *Service) AddFollowUp(ctx context.Context, o Origin, n uint64, text stri
 // new holder replaces the old one. Responders accumulate.
 func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role, who Actor) (Outcome, error) {
 	if who.IsZero() {
-		return Outcome{}, fmt.Errorf("incident #%d: say who gets the %s role: %w", n, role, ErrEmpty)
+		return Outcome{}, Refuse(ErrEmpty, TextWhoGetsRole, role, n)
 	}
 	if role != RoleCommander && role != RoleComms && role != RoleResponder {
 		return Outcome{}, fmt.Errorf("incident #%d: unknown role %q (want commander, comms or responder)", n, role)
@@ -278,7 +277,10 @@ func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role,
 		var text string
 		if role == RoleResponder {
 			if !addResponder(inc, who) {
-				return fmt.Errorf("incident #%d: %s is already a responder: %w", n, who, ErrInvalidTransition)
+				if who.Same(c.actor) {
+					return Refuse(ErrInvalidTransition, TextYouAlreadyResponder, n)
+				}
+				return Refuse(ErrInvalidTransition, TextAlreadyResponder, who, n)
 			}
 			text = fmt.Sprintf("%s joined as responder", who)
 		} else {
@@ -288,7 +290,10 @@ func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role,
 			}
 			old := *holder
 			if old != nil && old.Same(who) {
-				return fmt.Errorf("incident #%d: %s is already %s: %w", n, who, role, ErrInvalidTransition)
+				if who.Same(c.actor) {
+					return Refuse(ErrInvalidTransition, TextYouAlreadyRole, role, n)
+				}
+				return Refuse(ErrInvalidTransition, TextAlreadyRole, who, role, n)
 			}
 			w := who
 			*holder = &w
@@ -298,6 +303,10 @@ func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role,
 				data["old"], data["old_id"] = old.String(), old.ID
 			}
 		}
+		// Whoever holds a role takes part, even before they act: the
+		// postmortem's participants include the comms lead and a
+		// commander named by someone else.
+		addParticipant(inc, who)
 		return c.add(Entry{Kind: EntryRole, Text: text, Data: data})
 	})
 }
@@ -305,7 +314,7 @@ func (s *Service) AssignRole(ctx context.Context, o Origin, n uint64, role Role,
 // SetSeverity changes the severity (open incidents only).
 func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Severity) (Outcome, error) {
 	if sevName(sev) == "" {
-		return Outcome{}, fmt.Errorf("incident #%d: severity %d: %w (want SEV1, SEV2, SEV3 or SEV4)", n, int(sev), ErrBadSeverity)
+		return Outcome{}, Refuse(ErrBadSeverity, TextNotASeverity, strconv.Itoa(int(sev)))
 	}
 	return s.apply(ctx, o, n, "severity", func(c *change) error {
 		inc := c.inc
@@ -316,7 +325,7 @@ func (s *Service) SetSeverity(ctx context.Context, o Origin, n uint64, sev Sever
 			return err
 		}
 		if inc.Severity == sev {
-			return fmt.Errorf("incident #%d is already %s: %w", n, sev, ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextAlreadySeverity, n, sev)
 		}
 		old := inc.Severity
 		inc.Severity = sev
@@ -377,8 +386,7 @@ func (s *Service) Mitigate(ctx context.Context, o Origin, n uint64) (Outcome, er
 		case StatusResolved:
 			return errResolved(inc)
 		case StatusMitigated:
-			return fmt.Errorf("incident #%d was already mitigated by %s at %s: %w",
-				n, inc.MitigatedBy, stamp(inc.MitigatedAt), ErrInvalidTransition)
+			return Refuse(ErrInvalidTransition, TextAlreadyMitigated, n, inc.MitigatedBy, at(inc.MitigatedAt))
 		}
 		inc.Status = StatusMitigated
 		inc.MitigatedAt, inc.MitigatedBy = c.now, c.actor
@@ -469,7 +477,7 @@ func (s *Service) Pin(ctx context.Context, o Origin, n uint64, author Actor, tex
 	text = Truncate(strings.TrimSpace(text), MaxTextLen)
 	permalink = strings.TrimSpace(permalink)
 	if text == "" && permalink == "" {
-		return Outcome{}, fmt.Errorf("incident #%d: the pinned message has no text and no link: %w", n, ErrEmpty)
+		return Outcome{}, Refuse(ErrEmpty, TextPinEmpty)
 	}
 	return s.apply(ctx, o, n, "pin", func(c *change) error {
 		data := map[string]string{"author": author.String()}

@@ -2,7 +2,6 @@ package incidents
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -91,8 +90,7 @@ func (c *change) require(perm Permission) error {
 	if c.s.Permitted(c.inc, c.actor, perm) {
 		return nil
 	}
-	return &refusal{perm: perm, err: fmt.Errorf("%s may not %s incident #%d (permissions.%s in playbooks.yaml): %w",
-		c.actor, permVerb(perm), c.inc.Number, perm, ErrForbidden)}
+	return &refusal{perm: perm, err: Refuse(ErrForbidden, TextForbidden, c.actor, permVerb(perm), c.inc.Number, perm)}
 }
 
 func permVerb(p Permission) string {

@@ -150,7 +150,7 @@ func loadIncident(tx ReadTx, n uint64) (*Incident, error) {
 	inc, err := tx.Incident(n)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("incident #%d: %w", n, ErrNotFound)
+		return nil, Refuse(ErrNotFound, TextNoSuchIncident, n)
 	case err != nil:
 		return nil, fmt.Errorf("load incident #%d: %w", n, err)
 	}

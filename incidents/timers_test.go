@@ -131,7 +131,7 @@ func TestPermissionsRefuseAndRecord(t *testing.T) {
 	_, err = svc.Resolve(ctx, by(bob), 1, "done")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, incidents.ErrForbidden)
-	assert.Contains(t, err.Error(), "bob may not resolve incident #1")
+	assert.Contains(t, err.Error(), "bob may not resolve #1: `permissions.resolve` in playbooks.yaml says who may.")
 	_, err = svc.SetSeverity(ctx, by(bob), 1, incidents.SEV2)
 	assert.ErrorIs(t, err, incidents.ErrForbidden)
 

@@ -82,7 +82,7 @@ func ParseSeverity(s string) (Severity, error) {
 	case "4", "info", "informational", "low", "notice", "p4", "p5":
 		return SEV4, nil
 	}
-	return SevUnknown, fmt.Errorf("%w %q (want SEV1, SEV2, SEV3 or SEV4)", ErrBadSeverity, s)
+	return SevUnknown, Refuse(ErrBadSeverity, TextNotASeverity, strings.TrimSpace(s))
 }
 
 // Status is where an incident is in its lifecycle.
@@ -164,8 +164,8 @@ type Alert struct {
 	// have one (Alertmanager) set it; otherwise Service computes it with
 	// Fingerprint.
 	Fingerprint string    `json:"fingerprint,omitempty"`
-	StartsAt    time.Time `json:"starts_at,omitempty"`
-	EndsAt      time.Time `json:"ends_at,omitempty"`
+	StartsAt    time.Time `json:"starts_at,omitzero"`
+	EndsAt      time.Time `json:"ends_at,omitzero"`
 	URL         string    `json:"url,omitempty"`
 }
 
@@ -184,8 +184,8 @@ type StepState struct {
 	ID     string     `json:"id"`
 	Title  string     `json:"title"`
 	Status StepStatus `json:"status"`
-	By     Actor      `json:"by,omitempty"`
-	At     time.Time  `json:"at,omitempty"`
+	By     Actor      `json:"by,omitzero"`
+	At     time.Time  `json:"at,omitzero"`
 	// Note is the done note, or the reason a step was skipped.
 	Note string `json:"note,omitempty"`
 }
@@ -250,12 +250,12 @@ type Incident struct {
 	Alerts     []AlertState `json:"alerts,omitempty"`
 	AlertCount int          `json:"alert_count"` // every alert received, repeats included
 
-	Home Home `json:"home,omitempty"`
+	Home Home `json:"home,omitzero"`
 	// Mirror is where the incident was announced before it moved to a
 	// channel of its own (channel_per_incident): status updates and the
 	// resolution are mirrored there, so the alert thread tells the story too.
 	Mirror     Home    `json:"mirror,omitzero"`
-	DeclaredBy Actor   `json:"declared_by,omitempty"`
+	DeclaredBy Actor   `json:"declared_by,omitzero"`
 	Commander  *Actor  `json:"commander,omitempty"`
 	Comms      *Actor  `json:"comms,omitempty"`
 	Responders []Actor `json:"responders,omitempty"`
@@ -265,11 +265,11 @@ type Incident struct {
 
 	// DetectedAt is when monitoring says the problem started (first alert's
 	// startsAt), which may be before OpenedAt.
-	DetectedAt     time.Time `json:"detected_at,omitempty"`
+	DetectedAt     time.Time `json:"detected_at,omitzero"`
 	OpenedAt       time.Time `json:"opened_at"`
-	AcknowledgedAt time.Time `json:"acknowledged_at,omitempty"`
-	MitigatedAt    time.Time `json:"mitigated_at,omitempty"`
-	ResolvedAt     time.Time `json:"resolved_at,omitempty"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	MitigatedAt    time.Time `json:"mitigated_at,omitzero"`
+	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
 	UpdatedAt      time.Time `json:"updated_at"`
 
 	// AcknowledgedBy, MitigatedBy and ResolvedBy say who moved the incident
@@ -306,6 +306,8 @@ func (inc *Incident) Clone() *Incident {
 	c.Steps = slices.Clone(inc.Steps)
 	c.Labels = maps.Clone(inc.Labels)
 	c.Alerts = slices.Clone(inc.Alerts)
+	c.Trigger.Labels = maps.Clone(inc.Trigger.Labels)
+	c.Trigger.Annotations = maps.Clone(inc.Trigger.Annotations)
 	c.Responders = slices.Clone(inc.Responders)
 	c.Participants = slices.Clone(inc.Participants)
 	if inc.Commander != nil {

@@ -21,6 +21,8 @@ type decoder struct {
 	// lines maps a field path to the line it was written on, for validation
 	// errors found after decoding.
 	lines map[string]int
+	// src is the file's text by line, to explain values YAML read as comments.
+	src []string
 }
 
 func (d *decoder) addf(line int, field, format string, args ...any) {
@@ -47,6 +49,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	d.lines[path] = n.Line
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		// "alert_channels: #alerts" is a key with a comment and no value.
+		if l := n.Line - 1; l >= 0 && l < len(d.src) && commentedValue.MatchString(d.src[l]) {
+			d.addf(n.Line, path, "empty: %q is a comment here%s", strings.TrimSpace(d.src[l][strings.Index(d.src[l], "#"):]), commentHint)
+		}
 		return // an empty value keeps the default
 	}
 	if v.Type() == durationType {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -98,9 +99,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{Problems: []Problem{syntaxProblem(path, err)}}
+		return nil, &ValidationError{Problems: []Problem{syntaxProblem(path, err, data)}}
 	}
-	d := &decoder{file: path, lines: map[string]int{}}
+	d := &decoder{file: path, lines: map[string]int{}, src: strings.Split(string(data), "\n")}
 	cfg := &Config{Path: path}
 	if len(root.Content) > 0 {
 		d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
@@ -116,8 +117,32 @@ func Parse(path string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// syntaxProblem turns yaml.v3's "yaml: line 5: …" into a Problem.
-func syntaxProblem(path string, err error) Problem {
+// commentedValue finds a value that YAML reads as a comment because it
+// starts with "#": "alert_channels: #alerts", "- #alerts", "[#alerts]".
+// A comment proper has a space after its "#".
+var commentedValue = regexp.MustCompile(`(?:^\s*-|:|\[|,)\s+#[^\s#]|\[#[^\s#]`)
+
+// commentHint explains the most common YAML surprise in playbooks files.
+const commentHint = `; "#" starts a comment in YAML, so write channel names in quotes: "#alerts"`
+
+// syntaxProblem turns yaml.v3's "yaml: line 5: …" into a Problem, with a
+// hint when a nearby line starts a value with "#".
+func syntaxProblem(path string, err error, data []byte) Problem {
+	p := syntaxProblemOf(path, err)
+	lines := strings.Split(string(data), "\n")
+	for l := p.Line - 2; l <= p.Line; l++ { // the line reported, and the one or two before
+		if l >= 0 && l < len(lines) && commentedValue.MatchString(lines[l]) {
+			if p.Line == 0 || l+1 < p.Line {
+				p.Line = l + 1
+			}
+			p.Msg += commentHint
+			break
+		}
+	}
+	return p
+}
+
+func syntaxProblemOf(path string, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {

@@ -308,3 +308,30 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+// TestUnquotedHashHints reproduces issue 12 item 11: an unquoted #alerts
+// is a YAML comment, and nothing said so — "[#alerts]" failed with "did not
+// find expected node content" and "alert_channels: #alerts" loaded as no
+// alert channel at all.
+func TestUnquotedHashHints(t *testing.T) {
+	const rest = "\nplaybooks:\n  - id: x\n    default: true\n    steps:\n      - {id: a, title: A}\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"flow list", "alert_channels: [#alerts]", "test.yaml:1: invalid YAML"},
+		{"scalar", "alert_channels: #alerts", "test.yaml:1: alert_channels: empty: \"#alerts\" is a comment here"},
+		{"block list", "alert_channels:\n  - ops\n  - #alerts", "test.yaml:3: alert_channels[1]: empty"},
+		{"nested", "incidents:\n  stakeholder_channels: #status", "test.yaml:2: incidents.stakeholder_channels: empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.yaml", []byte(tt.yaml+rest))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Contains(t, err.Error(), `"#" starts a comment in YAML, so write channel names in quotes: "#alerts"`)
+		})
+	}
+	// Comments proper (a space after #) and quoted names are fine.
+	_, err := Parse("test.yaml", []byte("alert_channels: [\"#alerts\"] # where alerts land\nprobes: # none yet\n"+rest))
+	assert.NoError(t, err)
+}

@@ -34,7 +34,7 @@ var (
 	starField = regexp.MustCompile(`^\*([A-Za-z ]{1,30}):\*\s*(.*)$`)
 	// Free text: strong alert words at the start, or outage phrases.
 	freeStart = regexp.MustCompile(`(?i)^(?:🔥|🚨|‼️|:rotating_light:|:fire:)?\s*(alert|alarm|critical|firing|outage|incident|down)\b\s*[:!\-–]?\s*(.+)$`)
-	freeDown  = regexp.MustCompile(`(?i)^(.{1,80}?)\s+(?:is|are|went|looks)\s+(?:down|offline|unreachable|unavailable|returning\s+5\d\d|throwing\s+5\d\d|on fire)(?:$|[.!,:;]|\s+(?:for|since|again|in|on|now|right now|completely|everywhere)\b)`)
+	freeDown  = regexp.MustCompile(`(?i)^(.{1,80}?)\s+(?:is|are|went|looks)\s+(?:down|offline|unreachable|unavailable|(?:returning|throwing)\s+(?:5\d\d|5xx)(?:s|'s)?(?:\s+errors?)?|on fire)(?:$|[.!,:;]|\s+(?:for|since|again|in|on|now|right now|completely|everywhere)\b)`)
 	emojiOnly = regexp.MustCompile(`^(?:🔥|🚨)\s*(.+)$`)
 	question  = regexp.MustCompile(`\?\s*$`)
 	// "- alertname = Disk usage": a label line of Grafana and Discord templates.

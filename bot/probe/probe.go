@@ -55,6 +55,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock stamped on results and alerts (default time.Now).
 	Now func() time.Time
+	// Metrics counts the alerts probes raise and what they did (opened an
+	// incident, repeat, resolved); nil means none.
+	Metrics OutcomeCounter
+}
+
+// OutcomeCounter counts recorded alerts by source; *metrics.Metrics is one.
+type OutcomeCounter interface {
+	CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome)
 }
 
 // Result is the outcome of one check.
@@ -97,7 +105,10 @@ func statusText(code int) string {
 type state struct {
 	failures, successes int
 	firing              bool
-	history             []Result
+	// firstFailure is when the current run of failed checks began: the
+	// alert's start, so time to detect counts from the first failed check.
+	firstFailure time.Time
+	history      []Result
 }
 
 // Runner owns the configured probes.
@@ -108,6 +119,7 @@ type Runner struct {
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
+	counts OutcomeCounter
 
 	mu    sync.Mutex
 	state map[string]*state
@@ -130,6 +142,7 @@ func New(cfgs []playbooks.Probe, sink Sink, opts Options) *Runner {
 		client: opts.Client,
 		log:    opts.Logger.With("component", "probe"),
 		now:    opts.Now,
+		counts: opts.Metrics,
 		state:  make(map[string]*state, len(cfgs)),
 	}
 	for _, p := range cfgs {
@@ -215,6 +228,7 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 	var alert *incidents.Alert
 	if res.OK {
 		st.failures = 0
+		st.firstFailure = time.Time{}
 		st.successes++
 		if st.firing && st.successes >= p.SuccessThreshold {
 			a := r.alert(p, res, st.history, incidents.AlertResolved)
@@ -223,8 +237,12 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 	} else {
 		st.successes = 0
 		st.failures++
+		if st.failures == 1 {
+			st.firstFailure = res.At
+		}
 		if !st.firing && st.failures >= p.FailureThreshold {
 			a := r.alert(p, res, st.history, incidents.AlertFiring)
+			a.StartsAt = st.firstFailure
 			alert = &a
 		}
 	}
@@ -233,8 +251,12 @@ func (r *Runner) Tick(ctx context.Context, name string) error {
 		return nil
 	}
 	eventID := fmt.Sprintf("probe:%s:%s:%d", name, alert.Status, res.At.UnixNano())
-	if _, err := r.sink.IngestAlerts(ctx, Source, eventID, []incidents.Alert{*alert}); err != nil {
+	outs, err := r.sink.IngestAlerts(ctx, Source, eventID, []incidents.Alert{*alert})
+	if err != nil {
 		return fmt.Errorf("record %s alert for probe %q: %w", alert.Status, name, err)
+	}
+	if r.counts != nil {
+		r.counts.CountOutcomes(Source, []incidents.Alert{*alert}, outs)
 	}
 	// Only flip state once the alert is recorded, so a failed ingest is
 	// retried on the next check instead of being forgotten.
@@ -285,6 +307,15 @@ func (r *Runner) alert(p playbooks.Probe, last Result, history []Result, status 
 	}
 	if status == incidents.AlertResolved {
 		a.EndsAt = last.At
+	}
+	// The explanation ("the service is overloaded …") is what the first
+	// card quotes, as monitoring systems' descriptions are.
+	if status == incidents.AlertFiring {
+		desc := fmt.Sprintf("%s %s failed %d checks in a row: %s.", p.Method, p.URL, p.FailureThreshold, what)
+		if e := strings.TrimSpace(last.Explanation); e != "" {
+			desc += " " + e
+		}
+		a.Annotations = map[string]string{"description": desc}
 	}
 	return a
 }

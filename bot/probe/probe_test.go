@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -190,6 +191,77 @@ func TestThresholds(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Equal(t, incidents.AlertResolved, got[1].Status)
 	assert.Equal(t, "probe:checkout", got[1].Fingerprint)
+}
+
+// TestProbeAlertStartsAtFirstFailedCheck reproduces issue 12 item 9: a
+// probe alert started when the threshold was crossed, so time to detect was
+// always ~0. It starts at the first failed check of the run, and carries
+// the explanation as its description for the first card.
+func TestProbeAlertStartsAtFirstFailedCheck(t *testing.T) {
+	var mu sync.Mutex
+	code := 200
+	srv := statusServer(t, &code, &mu)
+	sink := &fakeSink{}
+	clock := time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC)
+	r := probe.New([]playbooks.Probe{{
+		Name: "checkout", URL: srv.URL, Method: "GET", Timeout: playbooks.Duration(time.Second),
+		FailureThreshold: 3, SuccessThreshold: 1,
+	}}, sink, probe.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	ctx := context.Background()
+	tick := func(c int) {
+		mu.Lock()
+		code = c
+		clock = clock.Add(30 * time.Second)
+		mu.Unlock()
+		require.NoError(t, r.Tick(ctx, "checkout"))
+	}
+	tick(200)
+	tick(503) // 14:01:00, the first failed check
+	tick(200) // a success breaks the run
+	tick(503) // 14:02:00, the run that fires starts here
+	tick(503)
+	tick(503) // 14:03:00, threshold crossed
+	got := sink.got()
+	require.Len(t, got, 1)
+	assert.Equal(t, time.Date(2026, 12, 4, 14, 2, 0, 0, time.UTC), got[0].StartsAt.UTC())
+	assert.Contains(t, got[0].Annotations["description"], "failed 3 checks in a row: 503 Service Unavailable.")
+	assert.Contains(t, got[0].Annotations["description"], "overloaded or in maintenance")
+}
+
+type countingSink struct {
+	fakeSink
+	counted []string
+}
+
+func (c *countingSink) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
+	if _, err := c.fakeSink.IngestAlerts(ctx, source, eventID, alerts); err != nil {
+		return nil, err
+	}
+	return []incidents.Outcome{{Created: alerts[0].Status == incidents.AlertFiring}}, nil
+}
+
+func (c *countingSink) CountOutcomes(source string, alerts []incidents.Alert, outs []incidents.Outcome) {
+	for i := range outs {
+		c.counted = append(c.counted, fmt.Sprintf("%s/%s/created=%v", source, alerts[i].Status, outs[i].Created))
+	}
+}
+
+// TestProbeAlertsAreCounted reproduces issue 12 item 9: incidents opened
+// by probes never reached the metrics.
+func TestProbeAlertsAreCounted(t *testing.T) {
+	var mu sync.Mutex
+	code := 503
+	srv := statusServer(t, &code, &mu)
+	sink := &countingSink{}
+	r := probe.New([]playbooks.Probe{{Name: "checkout", URL: srv.URL, Timeout: playbooks.Duration(time.Second),
+		FailureThreshold: 1, SuccessThreshold: 1}}, sink, probe.Options{Metrics: sink})
+	ctx := context.Background()
+	require.NoError(t, r.Tick(ctx, "checkout"))
+	mu.Lock()
+	code = 200
+	mu.Unlock()
+	require.NoError(t, r.Tick(ctx, "checkout"))
+	assert.Equal(t, []string{"probe/firing/created=true", "probe/resolved/created=false"}, sink.counted)
 }
 
 func TestSinkFailureRetriesNextTick(t *testing.T) {

@@ -242,7 +242,7 @@ func TestSocketModeAlertButtonsCommands(t *testing.T) {
 	fake.WaitAck(t, envE)
 	require.Eventually(t, func() bool {
 		for _, m := range fake.Ephemerals() {
-			if m.User == bob && strings.Contains(m.Text, "usage") {
+			if m.User == bob && strings.Contains(m.Text, "takes no text") {
 				return true
 			}
 		}

@@ -18,6 +18,10 @@ type genericAlert struct {
 	Status      string            `json:"status"`
 	Labels      map[string]string `json:"labels"`
 	URL         string            `json:"url"`
+	// Annotations are free-form details kept with the alert and shown on
+	// the incident's first card (runbook_url, dashboard, description…).
+	Annotations map[string]string `json:"annotations"`
+	RunbookURL  string            `json:"runbook_url"`
 }
 
 // genericPayload is either one alert or {"alerts": [...]}.
@@ -29,7 +33,8 @@ type genericPayload struct {
 // ParseGeneric reads Firebreak's generic alert JSON: a single object
 //
 //	{"title": "...", "severity": "SEV2", "service": "...", "text": "...",
-//	 "fingerprint": "...", "status": "firing", "labels": {...}, "url": "..."}
+//	 "fingerprint": "...", "status": "firing", "labels": {...}, "url": "...",
+//	 "runbook_url": "...", "annotations": {...}}
 //
 // or {"alerts": [ ...objects like that... ]}. Only title is required.
 // status is "firing" (the default) or "resolved"; severity is anything
@@ -90,5 +95,12 @@ func (g *genericAlert) convert(prefix string) (incidents.Alert, error) {
 	a.Name = clip(oneLine(a.Labels["alertname"]), MaxTitleLen)
 	a.Fingerprint = clip(oneLine(g.Fingerprint), MaxTitleLen)
 	a.URL = strings.TrimSpace(g.URL)
+	a.Annotations = union(g.Annotations, nil)
+	if u := strings.TrimSpace(g.RunbookURL); u != "" {
+		if a.Annotations == nil {
+			a.Annotations = map[string]string{}
+		}
+		a.Annotations["runbook_url"] = u
+	}
 	return a, nil
 }

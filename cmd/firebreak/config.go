@@ -32,18 +32,23 @@ func check(args []string, env environ) error {
 	if err != nil {
 		return err
 	}
-	path := configPath(env)
+	// Without an argument check looks where serve does: FIREBREAK_CONFIG,
+	// else ./playbooks.yaml, else the built-in default serve would run.
+	path, named := configPath(env), env.getenv("FIREBREAK_CONFIG") != ""
 	switch len(pos) {
 	case 0:
 	case 1:
-		path = pos[0]
+		path, named = pos[0], true
 	default:
 		return usageError{"check takes at most one file"}
 	}
-	cfg, err := playbooks.Load(path)
+	cfg, err := loadConfig(path, named)
 	if err != nil {
 		fmt.Fprintln(env.stderr, err)
 		return errCheckFailed
+	}
+	if cfg.Path == "" {
+		path = "built-in default playbooks (no " + path + " here)"
 	}
 	rules, steps := len(cfg.Rules), 0
 	for _, pb := range cfg.Playbooks {

@@ -41,6 +41,9 @@ type environ struct {
 	// now is the clock of incidents and cards; nil means time.Now. Tests
 	// that compare transcripts set it.
 	now func() time.Time
+	// lockTimeout is how long operator commands wait for the database
+	// lock when no bot answers on the admin socket; zero means 1 s.
+	lockTimeout time.Duration
 }
 
 // usageError is a mistake on the command line: print it with usage, exit 2.
@@ -51,9 +54,10 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage: firebreak [command] [flags]
 
 commands:
-  serve                      run the bot (default): console chat without Slack/Discord credentials
-  check [playbooks.yaml]     validate a playbooks file; exit status 1 on any problem
-  incidents [-all]           list incidents from the database
+  serve [-console|-headless] run the bot (default): console chat without Slack/Discord credentials
+  check [playbooks.yaml]     validate a playbooks file (default: $FIREBREAK_CONFIG, else
+                             playbooks.yaml, else the built-in default); exit status 1 on any problem
+  incidents [-all] [-json]   list incidents from the database
   postmortem N [-o file.md]  write the postmortem of incident N (stdout without -o)
   backup FILE                write a consistent copy of the database (works while the bot runs)
   version                    print the version
@@ -64,6 +68,11 @@ FIREBREAK_LISTEN, FIREBREAK_WEBHOOK_TOKEN, FIREBREAK_LOG_LEVEL, SLACK_*, DISCORD
 
 func run(ctx context.Context, args []string, env environ) int {
 	cmd := "serve"
+	if len(args) > 0 && isHelp(args[0]) {
+		// "firebreak -h" asks about the binary, not about serve's flags.
+		fmt.Fprint(env.stdout, usage)
+		return 0
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -81,7 +90,7 @@ func run(ctx context.Context, args []string, env environ) int {
 		err = backup(ctx, args, env)
 	case "version", "-version", "--version":
 		fmt.Fprintln(env.stdout, "firebreak", version)
-	case "help", "-h", "-help", "--help":
+	case "help":
 		fmt.Fprint(env.stdout, usage)
 	default:
 		err = usageError{fmt.Sprintf("unknown command %q", cmd)}
@@ -103,10 +112,23 @@ func run(ctx context.Context, args []string, env environ) int {
 	}
 }
 
-// newFlagSet returns a flag set that reports errors instead of exiting.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting;
+// "firebreak NAME -h" prints NAME's flags under the command list.
 func newFlagSet(name string, env environ) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\nflags of firebreak %s:\n", usage, name)
+		fs.PrintDefaults()
+	}
 	return fs
 }
 

@@ -7,24 +7,36 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
 )
 
-// withDB runs fn on the database file, or returns errLocked-wrapped
-// information so the caller can ask the running bot instead.
+// withDB runs fn on the database file, or reports locked when a running
+// bot holds it, so the caller asks that bot over its admin socket instead.
+// A bot that answers on its socket is asked first: opening the file would
+// only wait out the lock timeout before failing.
 func withDB(ctx context.Context, env environ, fn func(*storage.DB, *incidents.Service) error) (locked bool, err error) {
 	path := dbPath(env)
 	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
 		return false, fmt.Errorf("no database at %s (set FIREBREAK_DB, or run the bot once to create it)", path)
 	}
-	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
+	if botAnswers(ctx, adminSocket(path)) {
+		return true, nil
+	}
+	timeout := env.lockTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	db, err := storage.Open(path, storage.Options{Timeout: timeout})
 	if errors.Is(err, storage.ErrLocked) {
 		return true, nil
 	}
@@ -37,6 +49,21 @@ func withDB(ctx context.Context, env environ, fn func(*storage.DB, *incidents.Se
 		return false, err
 	}
 	return false, fn(db, incidents.NewService(db, cfg, incidents.WithLogger(logger(env, true))))
+}
+
+// botAnswers reports whether a running bot accepts connections on its admin
+// socket. A stale socket file (the bot crashed) refuses at once.
+func botAnswers(ctx context.Context, socket string) bool {
+	if fi, err := os.Stat(socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return false
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 // listIncidents prints incidents newest first.
@@ -117,6 +144,11 @@ func postmortem(ctx context.Context, args []string, env environ) error {
 	if err != nil || n == 0 {
 		return usageError{fmt.Sprintf("%q is not an incident number", pos[0])}
 	}
+	if *out != "" {
+		if err := checkOutputTarget("write the postmortem onto", "the postmortem", *out, dbPath(env)); err != nil {
+			return err
+		}
+	}
 	// Render fully before touching the output file, so a failure never
 	// leaves half a postmortem behind.
 	var buf limitedBuffer
@@ -150,7 +182,10 @@ func trimHash(s string) string {
 }
 
 // backup writes a consistent copy of the database, from the file when the
-// bot is not running, else from the running bot over its admin socket.
+// bot is not running, else from the running bot over its admin socket. It
+// refuses a target that is the database itself (or its admin socket):
+// renaming a copy over the live file would leave the running bot writing to
+// an unlinked file and lose every later change.
 func backup(ctx context.Context, args []string, env environ) error {
 	fs := newFlagSet("backup", env)
 	pos, err := parseFlags(fs, args)
@@ -161,9 +196,14 @@ func backup(ctx context.Context, args []string, env environ) error {
 		return usageError{"backup takes one output file"}
 	}
 	dst := pos[0]
-	locked, err := withDB(ctx, env, func(db *storage.DB, _ *incidents.Service) error {
-		_, err := db.BackupFile(ctx, dst)
+	if err := checkOutputTarget("back up onto", "the backup", dst, dbPath(env)); err != nil {
 		return err
+	}
+	locked, err := withDB(ctx, env, func(db *storage.DB, _ *incidents.Service) error {
+		return writeWithTemp(dst, 0o600, func(w io.Writer) error {
+			_, err := db.Backup(ctx, w)
+			return err
+		})
 	})
 	if err != nil {
 		return err
@@ -184,6 +224,56 @@ func backup(ctx context.Context, args []string, env environ) error {
 	return nil
 }
 
+// checkOutputTarget refuses an output file (a backup, a postmortem) that
+// is the database or its admin socket: the same path (after cleaning and
+// resolving symlinks in its directory), the same file (a hard or symbolic
+// link, by inode), or a symlink pointing at either.
+func checkOutputTarget(verb, output, dst, db string) error {
+	refuse := func(what string) error {
+		return fmt.Errorf("refusing to %s %s: it is %s; choose another file for %s", verb, dst, what, output)
+	}
+	for _, live := range []struct{ path, what string }{
+		{db, "the database itself (" + db + ")"},
+		{adminSocket(db), "the running bot's admin socket (" + adminSocket(db) + ")"},
+	} {
+		if samePath(dst, live.path) {
+			return refuse(live.what)
+		}
+		lfi, err := os.Stat(live.path)
+		if err != nil {
+			continue // nothing there to overwrite
+		}
+		if dfi, err := os.Stat(dst); err == nil && os.SameFile(dfi, lfi) {
+			return refuse(live.what)
+		}
+		// A symlink is replaced, not followed, by the rename; refuse it
+		// anyway, because whoever made it meant the database.
+		if dfi, err := os.Lstat(dst); err == nil && dfi.Mode()&os.ModeSymlink != 0 {
+			if target, err := filepath.EvalSymlinks(dst); err == nil && samePath(target, live.path) {
+				return refuse(live.what)
+			}
+		}
+	}
+	return nil
+}
+
+// samePath compares two paths after making them absolute and resolving
+// symlinks in their directories (the files themselves may not exist).
+func samePath(a, b string) bool {
+	canon := func(p string) string {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		dir, base := filepath.Split(abs)
+		if d, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(d, base)
+		}
+		return abs
+	}
+	return canon(a) == canon(b)
+}
+
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return writeWithTemp(path, mode, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -191,29 +281,20 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	})
 }
 
-// writeWithTemp writes through a temporary file in the same directory and
-// renames it into place, so readers never see a partial file.
+// writeWithTemp writes through a temporary file in the same directory,
+// fsyncs it and renames it into place (renameio), so readers never see a
+// partial file and a failed write leaves the old one untouched.
 func writeWithTemp(path string, mode os.FileMode, fill func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(mode), renameio.WithStaticPermissions(mode))
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer func() { _ = f.Cleanup() }()
 	if err := fill(f); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nil
 }

@@ -114,7 +114,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		},
 		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
 	})
-	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log})
+	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -172,12 +172,10 @@ func serve(ctx context.Context, args []string, env environ) error {
 	g.start(ctx, "probes", runner.Run)
 
 	if listen != "" {
-		token := env.getenv("FIREBREAK_WEBHOOK_TOKEN")
-		if token == "" {
-			log.Warn("FIREBREAK_WEBHOOK_TOKEN is not set: alert webhooks will be refused with 401")
-		}
+		// webhook.New warns when neither a token nor an HMAC secret is
+		// set; either one alone opens intake.
 		mux.Handle("/alerts/", webhook.New(webhook.Config{
-			Token:      token,
+			Token:      env.getenv("FIREBREAK_WEBHOOK_TOKEN"),
 			HMACSecret: env.getenv("FIREBREAK_WEBHOOK_HMAC_SECRET"),
 			Logger:     log,
 		}, router, m))

@@ -1,0 +1,29 @@
+package bot
+
+import "github.com/firebreak/firebreak/incidents"
+
+// What Firebreak answers when it cannot understand a command or a button,
+// in one list beside incidents' Text… refusals, so they read alike and
+// docs/commands.md can quote them (TestRefusalTextsDocumented keeps the two
+// in step). Each is a sentence for people, never a Go error chain.
+const (
+	TextCommandTooLong   = "The command is %d characters; the limit is %d."
+	TextUnknownCommand   = "There is no command %q. Try `/incident help`."
+	TextDidYouMean       = "There is no command %q — did you mean `/incident %s`? (`/incident help` lists them all.)"
+	TextUsage            = "`/incident %s` %s. Usage: `/incident %s`"
+	TextNamePerson       = "Name a person: @user or me."
+	TextRoleToOnePerson  = "A role goes to one person, not %q."
+	TextNotAMention      = "%q is not a mention of a person."
+	TextNotAPerson       = "%q is not a person: name them as @user, or me."
+	TextUnknownRole      = "%q is not a role: use commander, comms or responder."
+	TextButtonNoIncident = "This button names no incident; use `/incident` commands instead."
+	TextButtonNoStep     = "This button names no step; use `/incident step done` instead."
+	TextUnknownButton    = "Firebreak does not know the button %q; use `/incident` commands instead."
+	TextNoStatusUpdate   = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
+	TextNotHandled       = "The command %q is not handled here."
+)
+
+// refuseUsage is a command or button Firebreak could not understand.
+func refuseUsage(format string, args ...any) error {
+	return incidents.Refuse(ErrUsage, format, args...)
+}
