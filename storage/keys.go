@@ -23,13 +23,16 @@ const (
 	bucketSeenByTime    = "seen_by_time"
 	bucketSeenRecent    = "seen_recent"
 	bucketEventsRecent  = "events_recent"
-	bucketAlertCounts   = "alert_counts"
+	bucketAlerts        = "alerts"
+	// bucketAlertCounts held schema 2's per-incident repeat counters; the
+	// upgrade to schema 3 moves them into alert records and drops it.
+	bucketAlertCounts = "alert_counts"
 	bucketMeta          = "meta"
 	metaSchema          = "schema"
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 2
+	schemaVersion       = 3
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -41,7 +44,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
-		bucketSeenRecent, bucketEventsRecent, bucketAlertCounts,
+		bucketSeenRecent, bucketEventsRecent, bucketAlerts,
 	}
 }
 
