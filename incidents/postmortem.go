@@ -27,6 +27,13 @@ type PostmortemData struct {
 	// Notes are notes and pinned messages; FollowUps the action items;
 	// Updates the status updates. Each is one more pass over the timeline.
 	Notes, FollowUps, Updates iter.Seq[Entry]
+	// CondensedTimeline is Timeline with long runs of alert entries (a
+	// storm's distinct alerts firing, or resolving, one after another) cut
+	// to their first few and one "and N more" row; Alerts has the rest.
+	CondensedTimeline iter.Seq[Entry]
+	// Alerts aggregates the incident's distinct alerts (top rows and how
+	// many more), read once before the template runs, in bounded memory.
+	Alerts AlertSummary
 	// FirstAlert is the entry that opened the incident (an alert or the
 	// declaration); nil for an empty timeline.
 	FirstAlert *Entry
@@ -241,9 +248,16 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 				}
 			}
 		}
+		alerts, err := SummarizeAlerts(tx, inc, postmortemAlertRows)
+		if err != nil {
+			return fmt.Errorf("postmortem of incident #%d: %w", n, err)
+		}
+		all := seq(func(Entry) bool { return true })
 		data := PostmortemData{
-			Incident:    inc,
-			Timeline:    seq(func(Entry) bool { return true }),
+			Incident:          inc,
+			Timeline:          all,
+			CondensedTimeline: condenseAlertRuns(all, condensedRun),
+			Alerts:            alerts,
 			Notes:       seq(func(e Entry) bool { return e.Kind == EntryNote || e.Kind == EntryPinned }),
 			FollowUps:   seq(func(e Entry) bool { return e.Kind == EntryFollowUp }),
 			Updates:     seq(func(e Entry) bool { return e.Kind == EntryStatusUpdate }),
@@ -265,6 +279,61 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// postmortemAlertRows is how many distinct alerts a postmortem lists.
+const postmortemAlertRows = 20
+
+// condensedRun is how many alert entries in a row the condensed timeline
+// shows before it sums the rest of the run up in one row.
+const condensedRun = 3
+
+// condenseAlertRuns passes entries through, except that in a run of
+// consecutive entries of one alert kind (EntryAlert or EntryAlertResolved)
+// only the first keep are passed and the rest become one row at the time of
+// the run's last entry.
+func condenseAlertRuns(all iter.Seq[Entry], keep int) iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		var kind EntryKind
+		run, skipped := 0, 0
+		var last Entry
+		flush := func() bool {
+			if skipped == 0 {
+				return true
+			}
+			what := "distinct alerts fired"
+			if kind == EntryAlertResolved {
+				what = "alerts resolved"
+			}
+			e := Entry{Incident: last.Incident, Seq: last.Seq, At: last.At, Actor: last.Actor, Kind: "alerts",
+				Text: fmt.Sprintf("… and %d more %s, the last at %s (see Alerts)", skipped, what, last.At.UTC().Format("15:04:05"))}
+			skipped = 0
+			return yield(e)
+		}
+		for e := range all {
+			isAlert := e.Kind == EntryAlert || e.Kind == EntryAlertResolved
+			if isAlert && e.Kind == kind {
+				run++
+				if run > keep {
+					skipped++
+					last = e
+					continue
+				}
+			} else {
+				if !flush() {
+					return
+				}
+				kind, run = "", 0
+				if isAlert {
+					kind, run = e.Kind, 1
+				}
+			}
+			if !yield(e) {
+				return
+			}
+		}
+		flush()
+	}
 }
 
 // postmortemTemplate is the custom template named in playbooks.yaml, read
