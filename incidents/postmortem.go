@@ -258,10 +258,10 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 			Timeline:          all,
 			CondensedTimeline: condenseAlertRuns(all, condensedRun),
 			Alerts:            alerts,
-			Notes:       seq(func(e Entry) bool { return e.Kind == EntryNote || e.Kind == EntryPinned }),
-			FollowUps:   seq(func(e Entry) bool { return e.Kind == EntryFollowUp }),
-			Updates:     seq(func(e Entry) bool { return e.Kind == EntryStatusUpdate }),
-			GeneratedAt: s.now(),
+			Notes:             seq(func(e Entry) bool { return e.Kind == EntryNote || e.Kind == EntryPinned }),
+			FollowUps:         seq(func(e Entry) bool { return e.Kind == EntryFollowUp }),
+			Updates:           seq(func(e Entry) bool { return e.Kind == EntryStatusUpdate }),
+			GeneratedAt:       s.now(),
 		}
 		for e := range data.Timeline {
 			data.FirstAlert = &e
