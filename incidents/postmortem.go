@@ -288,53 +288,73 @@ const postmortemAlertRows = 20
 // shows before it sums the rest of the run up in one row.
 const condensedRun = 3
 
-// condenseAlertRuns passes entries through, except that in a run of
-// consecutive entries of one alert kind (EntryAlert or EntryAlertResolved)
-// only the first keep are passed and the rest become one row at the time of
-// the run's last entry.
+// condenseAlertRuns is CondenseAlertRuns over a sequence.
 func condenseAlertRuns(all iter.Seq[Entry], keep int) iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
-		var kind EntryKind
-		run, skipped := 0, 0
-		var last Entry
-		flush := func() bool {
-			if skipped == 0 {
-				return true
-			}
-			what := "distinct alerts fired"
-			if kind == EntryAlertResolved {
-				what = "alerts resolved"
-			}
-			e := Entry{Incident: last.Incident, Seq: last.Seq, At: last.At, Actor: last.Actor, Kind: "alerts",
-				Text: fmt.Sprintf("… and %d more %s, the last at %s (see Alerts)", skipped, what, last.At.UTC().Format("15:04:05"))}
-			skipped = 0
-			return yield(e)
-		}
-		for e := range all {
-			isAlert := e.Kind == EntryAlert || e.Kind == EntryAlertResolved
-			if isAlert && e.Kind == kind {
-				run++
-				if run > keep {
-					skipped++
-					last = e
-					continue
-				}
-			} else {
-				if !flush() {
-					return
-				}
-				kind, run = "", 0
-				if isAlert {
-					kind, run = e.Kind, 1
-				}
-			}
+		add, flush := CondenseAlertRuns(keep, func(e Entry) error {
 			if !yield(e) {
+				return errStopIter
+			}
+			return nil
+		})
+		for e := range all {
+			if add(e) != nil {
 				return
 			}
 		}
-		flush()
+		_ = flush()
 	}
 }
+
+// CondenseAlertRuns makes a storm's timeline readable: entries given to add
+// pass to emit, except that in a run of consecutive entries of one alert
+// kind (EntryAlert or EntryAlertResolved) only the first keep pass and the
+// rest become one "… and N more" entry at the time of the run's last entry,
+// emitted when the run ends or by flush. It holds one entry, whatever the
+// run's length.
+func CondenseAlertRuns(keep int, emit func(Entry) error) (add func(Entry) error, flush func() error) {
+	var kind EntryKind
+	run, skipped := 0, 0
+	var last Entry
+	flush = func() error {
+		if skipped == 0 {
+			return nil
+		}
+		what := "distinct alerts fired"
+		if kind == EntryAlertResolved {
+			what = "alerts resolved"
+		}
+		e := Entry{Incident: last.Incident, Seq: last.Seq, At: last.At, Actor: last.Actor, Kind: EntryAlertsCondensed,
+			Text: fmt.Sprintf("… and %d more %s, the last at %s (see Alerts)", skipped, what, last.At.UTC().Format("15:04:05"))}
+		skipped = 0
+		return emit(e)
+	}
+	add = func(e Entry) error {
+		isAlert := e.Kind == EntryAlert || e.Kind == EntryAlertResolved
+		if isAlert && e.Kind == kind {
+			run++
+			if run > keep {
+				skipped++
+				last = e
+				return nil
+			}
+		} else {
+			if err := flush(); err != nil {
+				return err
+			}
+			kind, run = "", 0
+			if isAlert {
+				kind, run = e.Kind, 1
+			}
+		}
+		return emit(e)
+	}
+	return add, flush
+}
+
+// EntryAlertsCondensed is the kind of the "… and N more" entries
+// CondenseAlertRuns makes; it is never stored.
+const EntryAlertsCondensed EntryKind = "alerts_condensed"
 
 // postmortemTemplate is the custom template named in playbooks.yaml, read
 // on every call so edits apply without a restart, or the embedded default.
