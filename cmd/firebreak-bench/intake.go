@@ -449,4 +449,3 @@ func cpuModel() string {
 	}
 	return runtime.GOARCH
 }
-
