@@ -275,8 +275,9 @@ func (in *intake) receive(p *incomingAlert) (Outcome, error) {
 
 // add appends e to t's timeline and to out.
 func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
+	// An entry alone does not rewrite the incident record: stores keep the
+	// timeline's count themselves (Incident.Entries is filled on read).
 	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
-	t.dirty = true
 	return c.add(e)
 }
 
@@ -312,7 +313,9 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	inc.DetectedAt = p.StartsAt
 	inc.AlertCount, inc.DistinctAlerts, inc.FiringAlerts = 1, 1, 1
 	inc.FirstAlertAt, inc.LastAlertAt = in.now, in.now
-	t := &touchedIncident{inc: inc, dirty: true}
+	// Stored complete by CreateIncident: not written again unless a later
+	// alert of the batch changes it.
+	t := &touchedIncident{inc: inc}
 	a := in.newAlert(t, p)
 	a.dirty = true
 	inc.Alerts = []AlertState{a.st.cardView()}

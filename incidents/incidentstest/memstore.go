@@ -194,7 +194,18 @@ func (tx *memTx) Incident(number uint64) (*incidents.Incident, error) {
 	if inc == nil {
 		return nil, fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
 	}
-	return inc.Clone(), nil
+	return tx.withEntries(inc.Clone()), nil
+}
+
+// withEntries sets inc.Entries from the timeline, as storage does: the
+// timeline is the only source of truth for it.
+func (tx *memTx) withEntries(inc *incidents.Incident) *incidents.Incident {
+	n := len(tx.m.timelines[inc.Number])
+	if tx.w != nil {
+		n += len(tx.w.appended[inc.Number])
+	}
+	inc.Entries = uint64(n)
+	return inc
 }
 
 // OpenByFingerprint looks fp up in the overlay first, then the store.
@@ -257,7 +268,7 @@ func (tx *memTx) Incidents(openOnly bool, limit int, fn func(*incidents.Incident
 			continue
 		}
 		sent++
-		if err := fn(inc.Clone()); err != nil {
+		if err := fn(tx.withEntries(inc.Clone())); err != nil {
 			return err
 		}
 	}
