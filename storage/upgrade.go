@@ -61,17 +61,10 @@ func upgradeToAlertRecords(tx *bolt.Tx) error {
 			if a.Fingerprint == "" || numberLen+len(a.Fingerprint) > maxKeyLen {
 				return fmt.Errorf("incident #%d: alert %d has fingerprint of %d bytes: %w", n, i, len(a.Fingerprint), errDamaged)
 			}
-			fp := a.Fingerprint
-			a.Fingerprint = ""
-			v, err := json.Marshal(a)
-			if err != nil {
-				return fmt.Errorf("incident #%d: alert %s: %w", n, fp, err)
-			}
-			if err := alertsB.Put(alertKey(n, fp), v); err != nil {
-				return fmt.Errorf("incident #%d: alert %s: %w", n, fp, err)
+			if err := alertsB.Put(alertKey(n, a.Fingerprint), encodeAlert(&a)); err != nil {
+				return fmt.Errorf("incident #%d: alert %s: %w", n, a.Fingerprint, err)
 			}
 			if len(cards) < incidents.MaxCardAlerts {
-				a.Fingerprint = fp
 				cards = append(cards, a)
 			}
 		}
