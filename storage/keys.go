@@ -24,6 +24,7 @@ const (
 	bucketSeenRecent   = "seen_recent"
 	bucketEventsRecent = "events_recent"
 	bucketAlerts       = "alerts"
+	bucketAlertState   = "alert_state"
 	// bucketAlertCounts held schema 2's per-incident repeat counters; the
 	// upgrade to schema 3 moves them into alert records and drops it.
 	bucketAlertCounts   = "alert_counts"
@@ -44,7 +45,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
-		bucketSeenRecent, bucketEventsRecent, bucketAlerts,
+		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState,
 	}
 }
 

@@ -27,7 +27,7 @@ var errDamaged = errors.New("damaged database record")
 type buckets struct {
 	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
 	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
-	seenRecent, eventsRecent, alerts                  *bolt.Bucket
+	seenRecent, eventsRecent, alerts, alertState      *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -69,7 +69,7 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketOpen, &t.b.open}, {bucketFingerprints, &t.b.fingerprints}, {bucketHomes, &t.b.homes},
 		{bucketTimers, &t.b.timers}, {bucketTimersByInc, &t.b.timersByInc}, {bucketSeen, &t.b.seen},
 		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
-		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts},
+		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts}, {bucketAlertState, &t.b.alertState},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {

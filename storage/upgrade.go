@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // indexes and timers are unchanged. It runs once, on the first open by a
 // Firebreak that knows schema 3; a crash during it rolls it back whole.
 func upgradeToAlertRecords(tx *bolt.Tx) error {
-	incB, alertsB := tx.Bucket([]byte(bucketIncidents)), tx.Bucket([]byte(bucketAlerts))
+	incB, alertsB, stateB := tx.Bucket([]byte(bucketIncidents)), tx.Bucket([]byte(bucketAlerts)), tx.Bucket([]byte(bucketAlertState))
 	counts := tx.Bucket([]byte(bucketAlertCounts))
 	var numbers [][]byte
 	if err := incB.ForEach(func(k, _ []byte) error {
@@ -61,7 +62,8 @@ func upgradeToAlertRecords(tx *bolt.Tx) error {
 			if a.Fingerprint == "" || numberLen+len(a.Fingerprint) > maxKeyLen {
 				return fmt.Errorf("incident #%d: alert %d has fingerprint of %d bytes: %w", n, i, len(a.Fingerprint), errDamaged)
 			}
-			if err := alertsB.Put(alertKey(n, a.Fingerprint), encodeAlert(&a)); err != nil {
+			k := alertKey(n, a.Fingerprint)
+			if err := errors.Join(alertsB.Put(k, encodeAlertContent(&a)), stateB.Put(k, encodeAlertState(&a))); err != nil {
 				return fmt.Errorf("incident #%d: alert %s: %w", n, a.Fingerprint, err)
 			}
 			if len(cards) < incidents.MaxCardAlerts {
