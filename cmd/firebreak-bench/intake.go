@@ -76,7 +76,7 @@ func intake(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("intake", flag.ContinueOnError)
 	var f intakeFlags
 	perList := fs.String("per", "1,100", "alerts per request, comma-separated")
-	shapeList := fs.String("shapes", "one-group,own-group,repeats", "storm shapes, comma-separated")
+	shapeList := fs.String("shapes", "one-group,own-group,repeats", "storm shapes, comma-separated (none: only -large)")
 	fs.IntVar(&f.alerts, "alerts", 50000, "alerts per run (each shape, batch size and tool)")
 	fs.IntVar(&f.senders, "senders", 16, "concurrent senders")
 	fs.BoolVar(&f.large, "large", true, "also run the large-payload shape")
@@ -97,6 +97,7 @@ func intake(ctx context.Context, args []string) error {
 	}
 	for _, s := range strings.Split(*shapeList, ",") {
 		switch s = strings.TrimSpace(s); s {
+		case "", "none": // only the large-payload shape
 		case shapeOneGroup, shapeOwnGroup, shapeRepeats:
 			f.shapes = append(f.shapes, s)
 		default:
