@@ -81,3 +81,10 @@ func BenchmarkStormOwnGroup100(b *testing.B) { benchStorm(b, 100, ownGroupAlert)
 
 // BenchmarkStormRepeats100: the same alert again and again.
 func BenchmarkStormRepeats100(b *testing.B) { benchStorm(b, 100, repeatAlert) }
+
+// BenchmarkStormGroupRepeats100: the 1,000 distinct alerts of one group
+// again and again (repeats of distinct alerts), to compare with
+// BenchmarkStormOwnGroup100 (every alert opens an incident).
+func BenchmarkStormGroupRepeats100(b *testing.B) {
+	benchStorm(b, 100, func(i int) incidents.Alert { return oneGroupAlert(i % 1000) })
+}
