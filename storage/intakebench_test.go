@@ -88,3 +88,8 @@ func BenchmarkStormRepeats100(b *testing.B) { benchStorm(b, 100, repeatAlert) }
 func BenchmarkStormGroupRepeats100(b *testing.B) {
 	benchStorm(b, 100, func(i int) incidents.Alert { return oneGroupAlert(i % 1000) })
 }
+
+// BenchmarkStormOneGroup1: distinct alerts of one group, one per call (one
+// event id each), 16 callers: compare -benchtime 5000x with 50000x for
+// flatness at the commit rate's limit.
+func BenchmarkStormOneGroup1(b *testing.B) { benchStorm(b, 1, oneGroupAlert) }
