@@ -120,3 +120,30 @@ func BenchmarkPostmortem50kAlerts(b *testing.B) {
 		}
 	}
 }
+
+// Resolving an incident ungroups every one of its distinct alerts (streamed
+// from their records), so any of them firing later opens a new incident.
+func TestResolveUngroupsEveryDistinctAlert(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(filepath.Join(t.TempDir(), "firebreak.db"), storage.Options{NoSync: true, SeenTTL: -1, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer db.Close()
+	clock := incidentstest.NewClock(t0)
+	svc := incidents.NewService(db, groupedConfig(t), incidents.WithClock(clock.Now), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	storm(t, svc, 1500, incidents.AlertFiring)
+	_, err = svc.Resolve(ctx, by(alice), 1, "fixed")
+	require.NoError(t, err)
+	for _, fp := range []int{0, 777, 1499} {
+		a := podAlert(fp, incidents.AlertFiring)
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			_, ok, err := tx.OpenByFingerprint(incidents.Fingerprint(a))
+			assert.False(t, ok, "alert %d still grouped", fp)
+			return err
+		}))
+	}
+	clock.Advance(time.Minute)
+	out, err := svc.ReceiveAlert(ctx, by(incidents.Bot), podAlert(777, incidents.AlertFiring))
+	require.NoError(t, err)
+	assert.True(t, out.Created)
+	assert.Equal(t, uint64(2), out.Incident.Number)
+}
