@@ -164,7 +164,10 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 	if len(inc.Steps) > 0 {
 		m.Fields = append(m.Fields, Field{Label: "Steps", Value: fmt.Sprintf("%d/%d finished", finished(inc), len(inc.Steps))})
 	}
-	if inc.AlertCount > 1 {
+	switch {
+	case inc.DistinctAlerts > 1:
+		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: fmt.Sprintf("%d distinct (%d firing), %d received", inc.DistinctAlerts, inc.FiringAlerts, inc.AlertCount)})
+	case inc.AlertCount > 1:
 		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
 	}
 	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
@@ -394,4 +397,18 @@ func kindLabel(k incidents.EntryKind) string {
 		label = string(k)
 	}
 	return "[" + label + "]"
+}
+
+// alertLines is an incident's alerts aggregated for chat (one line per
+// distinct alert, the top few, "and N more"), for /incident status.
+func alertLines(sum incidents.AlertSummary) string {
+	var b strings.Builder
+	for i, l := range sum.Lines() {
+		if i == 0 {
+			b.WriteString("\n**Alerts:** " + Escape(l))
+			continue
+		}
+		b.WriteString("\n• " + Escape(l))
+	}
+	return b.String()
 }

@@ -451,10 +451,8 @@ func (r *Router) openingMessages(rd renderer, inc *incidents.Incident) []Message
 func (r *Router) noteRepeat(out incidents.Outcome, platform, channel, thread string) {
 	inc := out.Incident
 	latest := inc.Title
-	for _, e := range out.Entries {
-		if e.Kind == incidents.EntryAlertRepeat && e.Data["title"] != "" {
-			latest = e.Data["title"]
-		}
+	if out.AlertTitle != "" {
+		latest = out.AlertTitle
 	}
 	key := repeatKey{incident: inc.Number, platform: platform, channel: channel}
 	r.mu.Lock()
@@ -723,10 +721,18 @@ func (h *handling) status(ctx context.Context, n uint64) error {
 	}
 	h.outcome = "answered"
 	h.followHome(inc)
-	if !inc.Status.Open() || len(inc.Steps) == 0 {
-		return h.say(ctx, h.rd.card(inc, true))
+	card := h.rd.card(inc, !inc.Status.Open() || len(inc.Steps) == 0)
+	if inc.DistinctAlerts > 1 {
+		_, sum, err := h.svc.AlertSummary(ctx, n, incidents.DefaultAlertRows)
+		if err != nil {
+			return h.refuse(ctx, err)
+		}
+		card.Text += alertLines(sum)
 	}
-	if err := h.say(ctx, h.rd.card(inc, false)); err != nil {
+	if !inc.Status.Open() || len(inc.Steps) == 0 {
+		return h.say(ctx, card)
+	}
+	if err := h.say(ctx, card); err != nil {
 		return err
 	}
 	return h.say(ctx, h.rd.step(inc))
@@ -769,7 +775,9 @@ const timelineShown = 50
 func (h *handling) timeline(ctx context.Context, n uint64) error {
 	ring := make([]incidents.Entry, 0, timelineShown)
 	total := 0
-	err := h.svc.Timeline(ctx, n, func(e incidents.Entry) error {
+	// A storm's distinct alerts firing one after another read as a few
+	// rows and one "… and N more" row.
+	add, flush := incidents.CondenseAlertRuns(3, func(e incidents.Entry) error {
 		if len(ring) == timelineShown {
 			ring = append(ring[:0], ring[1:]...)
 		}
@@ -777,6 +785,10 @@ func (h *handling) timeline(ctx context.Context, n uint64) error {
 		total++
 		return nil
 	})
+	err := h.svc.Timeline(ctx, n, add)
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return h.refuse(ctx, err)
 	}

@@ -138,20 +138,52 @@ type intake struct {
 type touchedIncident struct {
 	inc   *Incident
 	dirty bool
-	// alerts maps fingerprint → index in inc.Alerts, built on first use so
-	// incidents with many grouped alerts are not scanned per alert.
-	alerts map[string]int
+	// alerts caches the incident's alert records this batch read or
+	// changed (nil: the incident holds no such alert), so a batch reads and
+	// writes each record at most once.
+	alerts map[string]*batchAlert
 }
 
-func (t *touchedIncident) alertIndex(fp string) (int, bool) {
+// batchAlert is an alert record as this batch sees it.
+type batchAlert struct {
+	st    AlertState
+	dirty bool
+}
+
+// alert returns the record of fp in t (nil when t holds no such alert),
+// reading it on first use: one keyed read, whatever the incident holds.
+func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
+	if a, ok := t.alerts[fp]; ok {
+		return a, nil
+	}
 	if t.alerts == nil {
-		t.alerts = make(map[string]int, len(t.inc.Alerts))
-		for i, a := range t.inc.Alerts {
-			t.alerts[a.Fingerprint] = i
+		t.alerts = make(map[string]*batchAlert)
+	}
+	st, ok, err := in.tx.Alert(t.inc.Number, fp)
+	if err != nil {
+		return nil, fmt.Errorf("load alert %s of incident #%d: %w", fp, t.inc.Number, err)
+	}
+	var a *batchAlert
+	if ok {
+		a = &batchAlert{st: st}
+	}
+	t.alerts[fp] = a
+	return a, nil
+}
+
+// changed marks a as to be stored and keeps the incident's card copy of it
+// current.
+func (t *touchedIncident) changed(a *batchAlert) {
+	a.dirty, t.dirty = true, true
+	for i := range t.inc.Alerts {
+		if t.inc.Alerts[i].Fingerprint == a.st.Fingerprint {
+			t.inc.Alerts[i] = a.st.cardView()
+			return
 		}
 	}
-	i, ok := t.alerts[fp]
-	return i, ok
+	if len(t.inc.Alerts) < MaxCardAlerts {
+		t.inc.Alerts = append(t.inc.Alerts, a.st.cardView())
+	}
 }
 
 // lookup finds the open incident key (a fingerprint or group key) points
@@ -243,8 +275,9 @@ func (in *intake) receive(p *incomingAlert) (Outcome, error) {
 
 // add appends e to t's timeline and to out.
 func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
+	// An entry alone does not rewrite the incident record: stores keep the
+	// timeline's count themselves (Incident.Entries is filled on read).
 	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
-	t.dirty = true
 	return c.add(e)
 }
 
@@ -282,8 +315,14 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	inc.Trigger = triggerOf(p)
 	inc.GroupKey = p.groupKey
 	inc.DetectedAt = p.StartsAt
-	inc.AlertCount = 1
-	inc.Alerts = []AlertState{{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now}}
+	inc.AlertCount, inc.DistinctAlerts, inc.FiringAlerts = 1, 1, 1
+	inc.FirstAlertAt, inc.LastAlertAt = in.now, in.now
+	// Stored complete by CreateIncident: not written again unless a later
+	// alert of the batch changes it.
+	t := &touchedIncident{inc: inc}
+	a := in.newAlert(t, p)
+	a.dirty = true
+	inc.Alerts = []AlertState{a.st.cardView()}
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
 	}
@@ -293,7 +332,6 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	if err := in.s.scheduleStepReminder(in.tx, inc, in.now); err != nil {
 		return Outcome{}, err
 	}
-	t := &touchedIncident{inc: inc, dirty: true}
 	in.touched[inc.Number] = t
 	in.order = append(in.order, inc.Number)
 	for _, key := range []string{p.fp, p.groupKey} {
@@ -312,34 +350,77 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	return out, nil
 }
 
+// newAlert is the record of an alert t has not held before.
+func (in *intake) newAlert(t *touchedIncident, p *incomingAlert) *batchAlert {
+	a := &batchAlert{st: AlertState{
+		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: instanceOf(p.Labels),
+		Source: p.Source, URL: p.URL, Labels: maps.Clone(p.Labels), Annotations: maps.Clone(p.Annotations),
+		Text: Truncate(strings.TrimSpace(p.Text), MaxTextLen), StartsAt: p.StartsAt,
+		Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now,
+	}}
+	if t.alerts == nil {
+		t.alerts = make(map[string]*batchAlert)
+	}
+	t.alerts[p.fp] = a
+	return a
+}
+
+// instanceOf is the label that tells alerts of one group apart.
+func instanceOf(labels map[string]string) string {
+	for _, k := range []string{"instance", "pod", "host", "hostname", "node", "container", "job"} {
+		if v := strings.TrimSpace(labels[k]); v != "" {
+			return Truncate(firstLine(v), MaxTitleLen)
+		}
+	}
+	return ""
+}
+
 // repeat records a firing alert on the open incident it belongs to, and
 // reopens that incident when it was mitigated only moments ago (flapping).
+// A repeat of a firing alert only counts on its record; the timeline gets
+// an entry when a distinct alert first fires and when a resolved one fires
+// again, so a storm of repeats leaves one entry per distinct alert.
 func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) {
 	inc := t.inc
 	inc.AlertCount++
-	out := Outcome{Incident: inc, Repeat: true}
-	var e Entry
-	if i, ok := t.alertIndex(p.fp); ok {
-		st := &inc.Alerts[i]
-		st.Count++
-		st.LastSeen = in.now
-		st.Firing = true
-		e = Entry{
-			Kind: EntryAlertRepeat,
-			Text: fmt.Sprintf("%s fired again (%d times in all)", st.Name, st.Count),
-			Data: map[string]string{"fingerprint": p.fp, "title": p.title, "count": count(st.Count), "alert_count": count(inc.AlertCount)},
-		}
-	} else {
-		inc.Alerts = append(inc.Alerts, AlertState{Fingerprint: p.fp, Name: p.title, Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now})
-		t.alerts[p.fp] = len(inc.Alerts) - 1 // alertIndex built the map above
+	inc.LastAlertAt = in.now
+	t.dirty = true
+	out := Outcome{Incident: inc, Repeat: true, AlertTitle: p.title}
+	a, err := in.alert(t, p.fp)
+	if err != nil {
+		return Outcome{}, err
+	}
+	switch {
+	case a == nil:
+		a = in.newAlert(t, p)
+		inc.DistinctAlerts++
+		inc.FiringAlerts++
 		if err := in.group(p.fp, inc.Number); err != nil {
 			return Outcome{}, err
 		}
-		e = alertEntry(p)
+		if err := in.add(t, &out, alertEntry(p)); err != nil {
+			return Outcome{}, err
+		}
+	case !a.st.Firing:
+		a.st.Firing, a.st.ResolvedAt = true, time.Time{}
+		inc.FiringAlerts++
+		a.st.Count++
+		a.st.LastSeen = in.now
+		if err := in.add(t, &out, Entry{
+			Kind: EntryAlertRepeat,
+			Text: fmt.Sprintf("%s fired again after it had resolved (%d times in all)", a.st.Title, a.st.Count),
+			Data: map[string]string{"fingerprint": p.fp, "count": count(a.st.Count), "alert_count": count(inc.AlertCount)},
+		}); err != nil {
+			return Outcome{}, err
+		}
+	default:
+		a.st.Count++
+		a.st.LastSeen = in.now
 	}
-	if err := in.add(t, &out, e); err != nil {
-		return Outcome{}, err
+	if txt := Truncate(strings.TrimSpace(p.Text), MaxTextLen); txt != "" {
+		a.st.Text = txt
 	}
+	t.changed(a)
 	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
 		after := in.now.Sub(inc.MitigatedAt).Round(time.Second)
 		inc.Status = StatusAcknowledged
@@ -373,17 +454,21 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 // mitigates the incident once none of its alerts fires any more.
 func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, error) {
 	inc := t.inc
-	i, ok := t.alertIndex(p.fp)
-	if !ok || !inc.Alerts[i].Firing {
+	a, err := in.alert(t, p.fp)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if a == nil || !a.st.Firing {
 		in.ignored++
 		return Outcome{Incident: inc}, nil // nothing new: already resolved
 	}
-	st := &inc.Alerts[i]
-	st.Firing = false
+	a.st.Firing, a.st.ResolvedAt = false, in.now
+	inc.FiringAlerts = max(inc.FiringAlerts-1, 0)
+	t.changed(a)
 	out := Outcome{Incident: inc}
 	if err := in.add(t, &out, Entry{
 		Kind: EntryAlertResolved,
-		Text: st.Name + " resolved",
+		Text: a.st.Title + " resolved",
 		Data: map[string]string{"fingerprint": p.fp, "source": p.Source},
 	}); err != nil {
 		return Outcome{}, err
@@ -392,10 +477,8 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 	if inc.Status != StatusTriggered && inc.Status != StatusAcknowledged {
 		return out, nil
 	}
-	for _, a := range inc.Alerts {
-		if a.Firing {
-			return out, nil
-		}
+	if inc.FiringAlerts > 0 {
+		return out, nil
 	}
 	inc.Status = StatusMitigated
 	inc.MitigatedAt, inc.MitigatedBy = in.now, Bot
@@ -408,10 +491,20 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 	return out, nil
 }
 
-// save writes every incident the batch changed, once.
+// save writes every alert record and every incident the batch changed,
+// once each.
 func (in *intake) save() error {
 	for _, n := range in.order {
 		t := in.touched[n]
+		for fp, a := range t.alerts {
+			if a == nil || !a.dirty {
+				continue
+			}
+			if err := in.tx.PutAlert(n, a.st); err != nil {
+				return fmt.Errorf("save alert %s of incident #%d: %w", fp, n, err)
+			}
+			a.dirty = false
+		}
 		if !t.dirty {
 			continue
 		}

@@ -445,26 +445,31 @@ func (s *Service) Resolve(ctx context.Context, o Origin, n uint64, summary strin
 }
 
 // ungroup removes every index entry that still points at inc. Keys another
-// incident has taken over since (a group key after its window) stay.
+// incident has taken over since (a group key after its window) stay. It
+// streams the incident's alert records, once, when the incident resolves.
 func ungroup(tx Tx, inc *Incident) error {
-	keys := make([]string, 0, len(inc.Alerts)+2)
-	for _, a := range inc.Alerts {
-		keys = append(keys, a.Fingerprint)
-	}
-	keys = append(keys, inc.Fingerprint, inc.GroupKey)
-	for _, k := range keys {
+	drop := func(k string) error {
 		if k == "" {
-			continue
+			return nil
 		}
 		owner, ok, err := tx.OpenByFingerprint(k)
 		if err != nil {
 			return fmt.Errorf("ungroup alerts of incident #%d: %w", inc.Number, err)
 		}
 		if !ok || owner != inc.Number {
-			continue
+			return nil
 		}
 		if err := tx.ClearOpenFingerprint(k); err != nil {
 			return fmt.Errorf("ungroup alerts of incident #%d: %w", inc.Number, err)
+		}
+		return nil
+	}
+	if err := tx.Alerts(inc.Number, func(a AlertState) error { return drop(a.Fingerprint) }); err != nil {
+		return fmt.Errorf("ungroup alerts of incident #%d: %w", inc.Number, err)
+	}
+	for _, k := range []string{inc.Fingerprint, inc.GroupKey} {
+		if err := drop(k); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -34,6 +34,9 @@ type PostmortemData struct {
 	// Notes are notes and pinned messages; FollowUps the action items;
 	// Updates the status updates. Each is one more pass over the timeline.
 	Notes, FollowUps, Updates iter.Seq[Entry]
+	// Alerts aggregates the incident's distinct alerts (top rows and how
+	// many more), read once before the template runs, in bounded memory.
+	Alerts AlertSummary
 	// FirstAlert is the entry that opened the incident (an alert or the
 	// declaration); nil for an empty timeline.
 	FirstAlert *Entry
@@ -334,9 +337,15 @@ func (s *Service) Postmortem(ctx context.Context, n uint64, w io.Writer) error {
 				}
 			}
 		}
+		alerts, err := SummarizeAlerts(tx, inc, postmortemAlertRows)
+		if err != nil {
+			return fmt.Errorf("postmortem of incident #%d: %w", n, err)
+		}
+		all := seq(func(Entry) bool { return true })
 		data := PostmortemData{
 			Incident:    inc,
-			Timeline:    seq(func(Entry) bool { return true }),
+			Timeline:    all,
+			Alerts:      alerts,
 			Notes:       seq(func(e Entry) bool { return e.Kind == EntryNote || e.Kind == EntryPinned }),
 			FollowUps:   seq(func(e Entry) bool { return e.Kind == EntryFollowUp }),
 			Updates:     seq(func(e Entry) bool { return e.Kind == EntryStatusUpdate }),
@@ -403,6 +412,9 @@ func (d *PostmortemData) fill(inc *Incident, f *postmortemFacts) {
 	d.Gantt = Gantt(inc, f.key, d.GeneratedAt)
 	d.ReviewBy = ReviewBy(inc.ResolvedAt)
 }
+
+// postmortemAlertRows is how many distinct alerts a postmortem lists.
+const postmortemAlertRows = 20
 
 // postmortemTemplate is the custom template named in playbooks.yaml, read
 // on every call so edits apply without a restart, or the embedded default.

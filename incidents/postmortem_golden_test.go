@@ -189,7 +189,8 @@ func TestPostmortemGoldens(t *testing.T) {
 		}},
 		{"storm", stormIncident, 20, []string{
 			"| 2026-11-25 14:00:00 UTC | Firebreak | ×1000 alerts grouped in: first alert: HighErrorRate api-0000 … last alert: HighErrorRate api-0999 |",
-			"×300 repeats of alerts already grouped",
+			"1300 received from 1000 distinct alerts (0 still firing)",
+			"_… and 980 more distinct alerts._",
 			"×1000 alerts resolved",
 			"- Labels: alertname=HighErrorRate, instance=api-0000, service=api-gateway",
 			"- Runbook: [runbook](https://runbooks.example.com/5xx)",

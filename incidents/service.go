@@ -48,6 +48,10 @@ type Outcome struct {
 	StepChanged bool
 	// Repeat is set when an alert was recorded on an already open incident.
 	Repeat bool
+	// AlertTitle is the title of the alert as this delivery sent it, so a
+	// repeat summary quotes what monitoring says now: repeats leave no
+	// timeline entry to read it from.
+	AlertTitle string
 }
 
 // Option configures a Service.

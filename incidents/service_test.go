@@ -249,9 +249,15 @@ func TestDedupAndRepeats(t *testing.T) {
 	assert.True(t, again.Repeat)
 	assert.Equal(t, first.Incident.Number, again.Incident.Number)
 	assert.Equal(t, 2, again.Incident.AlertCount)
-	require.Len(t, again.Entries, 1)
-	assert.Equal(t, incidents.EntryAlertRepeat, again.Entries[0].Kind)
-	assert.Equal(t, "2", again.Entries[0].Data["count"])
+	assert.Empty(t, again.Entries, "a repeat is counted on its alert's record, not on the timeline")
+	assert.Equal(t, 1, again.Incident.DistinctAlerts)
+	require.NoError(t, f.store.View(ctx, func(tx incidents.ReadTx) error {
+		a, ok, err := tx.Alert(first.Incident.Number, first.Incident.Fingerprint)
+		require.True(t, ok)
+		assert.Equal(t, 2, a.Count)
+		assert.Equal(t, f.clock.Now(), a.LastSeen)
+		return err
+	}))
 	list, err := f.svc.List(ctx, incidents.ListQuery{})
 	require.NoError(t, err)
 	assert.Len(t, list, 1)

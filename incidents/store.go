@@ -49,6 +49,13 @@ type ReadTx interface {
 	Incidents(openOnly bool, limit int, fn func(*Incident) error) error
 	// DueTimers streams timers due at or before t, earliest first.
 	DueTimers(t time.Time, fn func(Timer) error) error
+	// Alert loads the state of one distinct alert of an incident; ok is
+	// false when the incident holds no alert with that fingerprint.
+	Alert(number uint64, fp string) (a AlertState, ok bool, err error)
+	// Alerts streams every distinct alert of an incident, in fingerprint
+	// order, holding no more than one in memory at a time; returning an
+	// error from fn stops it. An incident without alerts streams nothing.
+	Alerts(number uint64, fn func(AlertState) error) error
 }
 
 // Tx is a write transaction. Everything written through one Tx commits
@@ -61,6 +68,10 @@ type Tx interface {
 	PutIncident(inc *Incident) error
 	// AppendEntry assigns e.Seq (next in e.Incident's timeline) and stores e.
 	AppendEntry(e *Entry) error
+	// PutAlert stores the state of one distinct alert of incident number,
+	// replacing the one with the same fingerprint. Its cost does not depend
+	// on how many alerts the incident holds.
+	PutAlert(number uint64, a AlertState) error
 	// SetOpenFingerprint groups fingerprint fp into incident number.
 	SetOpenFingerprint(fp string, number uint64) error
 	// ClearOpenFingerprint ungroups fp (when its incident resolves).

@@ -190,16 +190,62 @@ type StepState struct {
 	Note string `json:"note,omitempty"`
 }
 
-// AlertState tracks one fingerprint grouped into an incident, so the
-// incident can be mitigated once all of its alerts have resolved.
+// AlertState is one distinct alert (one fingerprint) of an incident: what
+// monitoring said about it and how often. Storage keeps one record per
+// (incident, fingerprint), so a repeat rewrites one small record whatever
+// the incident holds (see Tx.PutAlert); the incident record only counts them.
 type AlertState struct {
-	Fingerprint string    `json:"fingerprint"`
-	Name        string    `json:"name,omitempty"`
-	Firing      bool      `json:"firing"`
-	Count       int       `json:"count"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
+	Fingerprint string `json:"fingerprint"`
+	// Name is the alertname label (empty when the source has none, and for
+	// alerts recorded before schema 3, which kept only Title).
+	Name string `json:"name,omitempty"`
+	// Title is the one line for humans, as the incident's title would be.
+	Title string `json:"title,omitempty"`
+	// Instance is what tells alerts of one group apart: the instance, pod
+	// or host label, empty when there is none.
+	Instance    string            `json:"instance,omitempty"`
+	Source      string            `json:"source,omitempty"`
+	URL         string            `json:"url,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Text is the latest text monitoring sent (bounded by MaxTextLen).
+	Text string `json:"text,omitempty"`
+	// StartsAt is when monitoring says this alert started (zero if unknown).
+	StartsAt time.Time `json:"starts_at,omitzero"`
+	Firing   bool      `json:"firing"`
+	// Count is every time the alert was received, repeats included.
+	Count     int       `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// ResolvedAt is when monitoring last said it resolved (zero while firing).
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 }
+
+// Label returns "name / instance" (or the title), the way aggregate views
+// name one alert of a group.
+func (a AlertState) Label() string {
+	name := a.Name
+	if name == "" {
+		name = a.Title
+	}
+	if name == "" {
+		name = a.Fingerprint
+	}
+	if a.Instance != "" && !strings.Contains(name, a.Instance) {
+		return name + " / " + a.Instance
+	}
+	return name
+}
+
+// cardView is a copy small enough to keep on the incident record.
+func (a AlertState) cardView() AlertState {
+	a.Labels, a.Annotations, a.Text = nil, nil, ""
+	return a
+}
+
+// MaxCardAlerts is how many alerts the incident record keeps (in
+// Incident.Alerts) for cards; the rest live only in per-alert records.
+const MaxCardAlerts = 5
 
 // Role is an incident role that can be assigned to a person.
 type Role string
@@ -246,9 +292,21 @@ type Incident struct {
 	// (labels, annotations such as runbook_url and description, source URL,
 	// its own start time), so cards and postmortems show what it said.
 	// Zero for declared incidents.
-	Trigger    Alert        `json:"trigger,omitzero"`
+	Trigger Alert `json:"trigger,omitzero"`
+	// Alerts holds the first MaxCardAlerts distinct alerts (without labels,
+	// annotations and text), kept current, for cards. Every distinct
+	// alert has a record of its own: ReadTx.Alerts streams them and
+	// SummarizeAlerts aggregates them.
 	Alerts     []AlertState `json:"alerts,omitempty"`
 	AlertCount int          `json:"alert_count"` // every alert received, repeats included
+	// DistinctAlerts is how many distinct alerts (fingerprints) the
+	// incident holds, FiringAlerts how many of them still fire.
+	DistinctAlerts int `json:"distinct_alerts,omitempty"`
+	FiringAlerts   int `json:"firing_alerts,omitempty"`
+	// FirstAlertAt and LastAlertAt are when the first and the latest alert
+	// was received (zero for incidents no alert reached).
+	FirstAlertAt time.Time `json:"first_alert_at,omitzero"`
+	LastAlertAt  time.Time `json:"last_alert_at,omitzero"`
 
 	Home Home `json:"home,omitzero"`
 	// Mirror is where the incident was announced before it moved to a
@@ -305,7 +363,7 @@ func (inc *Incident) Clone() *Incident {
 	c := *inc
 	c.Steps = slices.Clone(inc.Steps)
 	c.Labels = maps.Clone(inc.Labels)
-	c.Alerts = slices.Clone(inc.Alerts)
+	c.Alerts = slices.Clone(inc.Alerts) // card views: no maps to copy
 	c.Trigger.Labels = maps.Clone(inc.Trigger.Labels)
 	c.Trigger.Annotations = maps.Clone(inc.Trigger.Annotations)
 	c.Responders = slices.Clone(inc.Responders)
@@ -367,7 +425,7 @@ type EntryKind string
 // Timeline entry kinds. They are stored, so never rename one.
 const (
 	EntryAlert         EntryKind = "alert"          // first alert that opened the incident, or a new alert grouped in
-	EntryAlertRepeat   EntryKind = "alert_repeat"   // the same alert again while open
+	EntryAlertRepeat   EntryKind = "alert_repeat"   // an alert fired again after it had resolved (schema 2 also wrote one per repeat)
 	EntryAlertResolved EntryKind = "alert_resolved" // monitoring says the alert resolved
 	EntryDeclared      EntryKind = "declared"       // opened by hand
 	EntryAcknowledged  EntryKind = "acknowledged"

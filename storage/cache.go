@@ -23,9 +23,10 @@ const maxCachedIncidents = 512
 //     record is stored once, by flush, just before the commit.
 //   - Between transactions the committer keeps the committed values
 //     (committed), so a repeat alert to a hot incident decodes nothing.
-//   - A change that only moves alert counters (a repeat alert) is stored
-//     as a small alert_counts record instead of re-encoding the incident
-//     (see alertcounts.go).
+//
+// The incident record is small and fixed-size (alerts live in records of
+// their own, see alerts.go), so storing it once per commit costs the same
+// whatever the incident holds.
 //
 // Values are private copies: callers get clones, and PutIncident stores a
 // clone, so nothing outside the transaction can change a cached value.
@@ -42,10 +43,7 @@ type incidentCache struct {
 type cachedIncident struct {
 	// inc is the incident's value (Entries is not kept current here; the
 	// readers set it from the timeline counter).
-	inc *incidents.Incident
-	// base is the value the JSON record in the incidents bucket holds;
-	// inc is base plus the alert_counts record, if any.
-	base  *incidents.Incident
+	inc   *incidents.Incident
 	dirty bool // changed in this transaction; flush stores it
 }
 
@@ -57,21 +55,17 @@ func (t *txn) cached(n uint64) (*incidents.Incident, error) {
 	}
 	c, ok := t.cache.committed[n]
 	if ok {
-		c = &cachedIncident{inc: c.inc, base: c.base}
+		c = &cachedIncident{inc: c.inc}
 	} else {
 		v := t.b.incidents.Get(u64Key(n))
 		if v == nil {
 			return nil, nil
 		}
-		base, err := decodeRecord(n, v)
+		inc, err := decodeRecord(n, v)
 		if err != nil {
 			return nil, err
 		}
-		inc, err := t.withAlertCounts(base, true)
-		if err != nil {
-			return nil, err
-		}
-		c = &cachedIncident{inc: inc, base: base}
+		c = &cachedIncident{inc: inc}
 	}
 	if t.cache.txn == nil {
 		t.cache.txn = make(map[uint64]*cachedIncident)
@@ -91,22 +85,14 @@ func decodeRecord(n uint64, v []byte) (*incidents.Incident, error) {
 }
 
 // remember records inc as its incident's value in this transaction; dirty
-// values are stored by flush. stored says inc was just written as the
-// JSON record (CreateIncident).
-func (t *txn) remember(inc *incidents.Incident, dirty, stored bool) {
+// values are stored by flush.
+func (t *txn) remember(inc *incidents.Incident, dirty bool) {
 	if t.cache.txn == nil {
 		t.cache.txn = make(map[uint64]*cachedIncident)
 	}
 	c := inc.Clone()
 	canonicalize(reflect.ValueOf(c).Elem())
-	e := &cachedIncident{inc: c, dirty: dirty}
-	switch old, ok := t.cache.txn[inc.Number]; {
-	case stored:
-		e.base = c
-	case ok:
-		e.base = old.base
-	}
-	t.cache.txn[inc.Number] = e
+	t.cache.txn[inc.Number] = &cachedIncident{inc: c, dirty: dirty}
 }
 
 // flush stores every incident changed in this transaction, and moves the
@@ -129,25 +115,8 @@ func (t *txn) flush() error {
 		if !c.dirty {
 			continue
 		}
-		switch {
-		case c.base == nil || !onlyAlertCounts(c.base, c.inc):
-			if err := t.putIncident(u64Key(n), c.inc); err != nil {
-				return err
-			}
-			if err := t.dropAlertCounts(n); err != nil {
-				return err
-			}
-			c.base = c.inc
-		case sameAlertCounts(c.base, c.inc):
-			// Back to what the JSON record says (typically: an incident
-			// created in this transaction and put again unchanged).
-			if err := t.dropAlertCounts(n); err != nil {
-				return err
-			}
-		default:
-			if err := t.putAlertCounts(n, c.inc); err != nil {
-				return err
-			}
+		if err := t.putIncident(u64Key(n), c.inc); err != nil {
+			return err
 		}
 		c.dirty = false
 	}

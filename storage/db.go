@@ -208,11 +208,19 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		if err := checkSchema(meta); err != nil {
 			return err
 		}
-		// A file of an older schema is upgraded in place: every change so
-		// far only added buckets, created above. Recording the new version
-		// keeps an older Firebreak from reading a layout it would misread
-		// (version 1 would ignore event ids waiting in seen_recent).
-		if v, _ := readU64(meta.Get([]byte(metaSchema))); v < schemaVersion {
+		// A file of an older schema is upgraded in place, in this one
+		// transaction: schema 2 only added buckets (created above); schema 3
+		// moves every incident's alerts into records of their own. Recording
+		// the new version keeps an older Firebreak from reading a layout it
+		// would misread (version 1 would ignore event ids waiting in
+		// seen_recent, version 2 would see incidents without their alerts).
+		v, _ := readU64(meta.Get([]byte(metaSchema)))
+		if v > 0 && v < 3 {
+			if err := upgradeToAlertRecords(tx); err != nil {
+				return fmt.Errorf("upgrading schema %d to %d: %w", v, schemaVersion, err)
+			}
+		}
+		if v < schemaVersion {
 			if err := meta.Put([]byte(metaSchema), u64Key(schemaVersion)); err != nil {
 				return fmt.Errorf("recording schema version: %w", err)
 			}

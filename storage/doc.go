@@ -14,29 +14,32 @@
 // # Alert storms
 //
 // The committer is the one serial step of every write, so what a commit
-// costs per alert bounds intake. Three things keep it small (see cache.go,
-// alertcounts.go, seen.go and timeline.go):
+// costs per alert bounds intake. Four things keep it small and flat (see
+// alerts.go, cache.go, seen.go and timeline.go):
 //
+//   - every distinct alert of an incident is a record of its own (alerts
+//     for what monitoring said, alert_state for its counters), so a repeat
+//     rewrites a few dozen bytes and a new alert adds two records, whatever
+//     the incident holds; the incident record stays small and fixed-size;
 //   - decoded incidents are cached for the committer, and an incident put
 //     several times in a group commit is stored once, at the end;
-//   - a change that only counts a repeat alert is stored as a small
-//     alert_counts record instead of a re-encoded incident;
 //   - new timeline entries and seen event ids are appended to two logs
 //     (events_recent, seen_recent) on their right-most pages, and moved
 //     into their keyed buckets in bulk, thousands at a time, so a commit
 //     writes a few pages rather than one per incident and one per event id
 //     (and fsync time grows with every separate page written).
 //
-// The logs and alert_counts are written in the same transactions as
-// everything else and read together with the buckets they feed, so none of
-// this changes what a commit guarantees.
+// The logs are written in the same transactions as everything else and
+// read together with the buckets they feed, so none of this changes what a
+// commit guarantees.
 //
 // # Layout
 //
 // All keys are big-endian so that bbolt's byte order is numeric order:
 //
 //	incidents           number(8)                       → JSON incidents.Incident
-//	alert_counts        number(8)                       → repeat alert counters overriding the JSON (alertcounts.go)
+//	alerts              number(8) fingerprint           → one distinct alert as sent (alerts.go)
+//	alert_state         number(8) fingerprint           → its counters: firing, count, first/last seen
 //	events              number(8) seq(8)                → incidents.Entry, compact binary (entry.go)
 //	events_recent       log seq(8)                      → number(8) seq(8) entry: not yet folded into events
 //	seq                 number(8)                       → last seq(8) of that timeline
@@ -51,6 +54,9 @@
 //	seen_by_time        seen at(8) event id             → (empty)
 //	seen_recent         log seq(8)                      → seen at(8) event id: not yet in the two above
 //	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
+//
+// The schema version is 3; Open upgrades files of versions 1 and 2 in place
+// (upgrade.go).
 //
 // Times in keys are Unix nanoseconds with the sign bit flipped, so that they
 // sort in time order. Home components are length-prefixed (uvarint) so that

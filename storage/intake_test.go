@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
 	"github.com/firebreak/firebreak/storage"
 )
 
@@ -61,15 +63,21 @@ func TestAlertStormStateSurvivesRestart(t *testing.T) {
 	db := open(t, path)
 	storage.SetLogLimits(db, 5, 7) // spill and fold every few commits
 	now := t0
-	svc := incidents.NewService(db, nil, incidents.WithClock(func() time.Time { return now }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	books := playbooks.Default()
+	books.Grouping.GroupBy = []string{"alertname"}
+	svc := incidents.NewService(db, books, incidents.WithClock(func() time.Time { return now }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
 	o := incidents.Origin{Actor: alice, Home: home}
 	alert := func(fp string) incidents.Alert {
-		return incidents.Alert{Title: "errors " + fp, Fingerprint: fp, Status: incidents.AlertFiring}
+		name := fp
+		if strings.HasPrefix(fp, "new-") {
+			name = "new" // one group: a storm of distinct alerts
+		}
+		return incidents.Alert{Name: name, Title: "errors " + fp, Fingerprint: fp, Status: incidents.AlertFiring}
 	}
 	for i := range 30 {
 		now = t0.Add(time.Duration(i) * time.Second)
 		o.EventID = fmt.Sprintf("ev-%d", i)
-		_, err := svc.ReceiveAlerts(ctx, o, []incidents.Alert{alert("a"), alert("b")})
+		_, err := svc.ReceiveAlerts(ctx, o, []incidents.Alert{alert("a"), alert("b"), alert(fmt.Sprintf("new-%d", i))})
 		require.NoError(t, err)
 		if i == 10 {
 			_, err := svc.Acknowledge(ctx, incidents.Origin{Actor: alice}, 1)
@@ -79,23 +87,39 @@ func TestAlertStormStateSurvivesRestart(t *testing.T) {
 	inc := readBoth(t, db, 1)
 	assert.Equal(t, 30, inc.AlertCount)
 	require.Len(t, inc.Alerts, 1)
-	assert.Equal(t, 30, inc.Alerts[0].Count)
+	assert.Equal(t, 30, inc.Alerts[0].Count, "the card copy is kept current")
 	assert.True(t, inc.Alerts[0].LastSeen.Equal(t0.Add(29*time.Second)))
 	assert.Equal(t, 30, readBoth(t, db, 2).AlertCount)
 	assert.Equal(t, incidents.StatusAcknowledged, inc.Status)
+	for n, want := range map[uint64][2]int{1: {1, 30}, 2: {1, 30}, 3: {30, 1}} {
+		distinct := 0
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.Alerts(n, func(a incidents.AlertState) error {
+				distinct++
+				assert.Equal(t, want[1], a.Count, "alert record of incident #%d", n)
+				return nil
+			})
+		}))
+		assert.Equal(t, want[0], distinct, "distinct alerts of incident #%d", n)
+		assert.Equal(t, want[0], readBoth(t, db, n).DistinctAlerts)
+	}
+	assert.Len(t, timeline(t, db, 2, 0), 1, "repeats leave no timeline entries")
+	inc = readBoth(t, db, 3)
+	assert.Len(t, inc.Alerts, incidents.MaxCardAlerts, "the record keeps a few alerts for cards")
 	want := make([]uint64, inc.Entries)
 	for i := range want {
 		want[i] = uint64(i + 1)
 	}
-	assert.Equal(t, want, timeline(t, db, 1, 0), "folded and recent entries, in order")
-	assert.Equal(t, want[20:], timeline(t, db, 1, 20))
+	assert.Len(t, want, 30, "one entry per distinct alert")
+	assert.Equal(t, want, timeline(t, db, 3, 0), "folded and recent entries, in order")
+	assert.Equal(t, want[20:], timeline(t, db, 3, 20))
 	require.NoError(t, db.Close())
 
 	db = open(t, path)
 	defer db.Close()
-	again := readBoth(t, db, 1)
+	again := readBoth(t, db, 3)
 	assert.Equal(t, inc, again)
-	assert.Equal(t, want, timeline(t, db, 1, 0))
+	assert.Equal(t, want, timeline(t, db, 3, 0))
 	svc = incidents.NewService(db, nil, incidents.WithClock(func() time.Time { return now }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
 	for i := range 30 {
 		o.EventID = fmt.Sprintf("ev-%d", i)
@@ -218,7 +242,7 @@ func TestSchemaOneIsUpgraded(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 2}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 3}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		return nil
 	}))
 }

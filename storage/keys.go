@@ -11,25 +11,29 @@ import (
 
 // Bucket names. They are stored, so never rename one.
 const (
-	bucketIncidents     = "incidents"
-	bucketEvents        = "events"
-	bucketSeq           = "seq"
-	bucketOpen          = "open"
-	bucketFingerprints  = "open_by_fingerprint"
-	bucketHomes         = "home"
-	bucketTimers        = "timers"
-	bucketTimersByInc   = "timers_by_incident"
-	bucketSeen          = "seen_events"
-	bucketSeenByTime    = "seen_by_time"
-	bucketSeenRecent    = "seen_recent"
-	bucketEventsRecent  = "events_recent"
+	bucketIncidents    = "incidents"
+	bucketEvents       = "events"
+	bucketSeq          = "seq"
+	bucketOpen         = "open"
+	bucketFingerprints = "open_by_fingerprint"
+	bucketHomes        = "home"
+	bucketTimers       = "timers"
+	bucketTimersByInc  = "timers_by_incident"
+	bucketSeen         = "seen_events"
+	bucketSeenByTime   = "seen_by_time"
+	bucketSeenRecent   = "seen_recent"
+	bucketEventsRecent = "events_recent"
+	bucketAlerts       = "alerts"
+	bucketAlertState   = "alert_state"
+	// bucketAlertCounts held schema 2's per-incident repeat counters; the
+	// upgrade to schema 3 moves them into alert records and drops it.
 	bucketAlertCounts   = "alert_counts"
 	bucketMeta          = "meta"
 	metaSchema          = "schema"
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 2
+	schemaVersion       = 3
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -41,7 +45,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
-		bucketSeenRecent, bucketEventsRecent, bucketAlertCounts,
+		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState,
 	}
 }
 

@@ -28,7 +28,7 @@ var errDamaged = errors.New("damaged database record")
 type buckets struct {
 	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
 	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
-	seenRecent, eventsRecent, alertCounts             *bolt.Bucket
+	seenRecent, eventsRecent, alerts, alertState      *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -70,7 +70,7 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketOpen, &t.b.open}, {bucketFingerprints, &t.b.fingerprints}, {bucketHomes, &t.b.homes},
 		{bucketTimers, &t.b.timers}, {bucketTimersByInc, &t.b.timersByInc}, {bucketSeen, &t.b.seen},
 		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
-		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlertCounts, &t.b.alertCounts},
+		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts}, {bucketAlertState, &t.b.alertState},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {
@@ -105,9 +105,6 @@ func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, erro
 	}
 	inc, err := decodeRecord(number, v)
 	if err != nil {
-		return nil, err
-	}
-	if inc, err = t.withAlertCounts(inc, false); err != nil {
 		return nil, err
 	}
 	return t.withEntries(inc)
@@ -361,7 +358,7 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 	if err := t.putIncident(k, inc); err != nil {
 		return err
 	}
-	t.remember(inc, false, true)
+	t.remember(inc, false)
 	if inc.Status.Open() {
 		if err := t.b.open.Put(k, nil); err != nil {
 			return fmt.Errorf("incident #%d: open index: %w", n, err)
@@ -419,7 +416,7 @@ func (t *txn) PutIncident(inc *incidents.Incident) error {
 		return fmt.Errorf("put incident #%d: %w", inc.Number, incidents.ErrNotFound)
 	}
 	t.wrote()
-	t.remember(inc, true, false)
+	t.remember(inc, true)
 	switch wasOpen, isOpen := old.Status.Open(), inc.Status.Open(); {
 	case wasOpen && !isOpen:
 		if err := t.b.open.Delete(k); err != nil {

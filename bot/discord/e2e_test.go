@@ -261,20 +261,20 @@ func TestE2ERedeliveryToARestartedAdapterIsIgnored(t *testing.T) {
 
 // assertNoRepeat checks that alert, delivered again, left its incident
 // alone; and that the check can fail: the same alert in a new message
-// counts as a repeat on the incident's timeline.
+// counts as a repeat on the incident.
 func (f *firebreak) assertNoRepeat(t *testing.T, alert *discordgo.Message) {
 	t.Helper()
 	n := f.incidents(t)[0].Number
-	before := f.incident(t, n).Entries
+	before := f.incident(t, n).AlertCount
 	// A marker alert after the redelivery shows that events were handled.
 	f.pushAlert("[FIRING:1] DiskFull db (warning)")
 	require.Eventually(t, func() bool { return len(f.incidents(t)) == 2 }, wait, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	assert.Len(t, f.incidents(t), 2, "the redelivered alert opened nothing")
-	assert.Equal(t, before, f.incident(t, n).Entries, "the redelivered alert was not even counted as a repeat")
+	assert.Equal(t, before, f.incident(t, n).AlertCount, "the redelivered alert was not even counted as a repeat")
 
 	f.pushAlert(alert.Embeds[0].Title)
-	require.Eventually(t, func() bool { return f.incident(t, n).Entries > before }, wait, 10*time.Millisecond, "a new message with the same alert is a repeat")
+	require.Eventually(t, func() bool { return f.incident(t, n).AlertCount > before }, wait, 10*time.Millisecond, "a new message with the same alert is a repeat")
 }
 
 func TestE2EPinReactionAddsToTimeline(t *testing.T) {

@@ -186,12 +186,14 @@ func Classify(a incidents.Alert, o incidents.Outcome) string {
 	case o.Created:
 		return OutcomeOpened
 	}
+	// A distinct alert joining an open incident leaves an alert entry on
+	// its timeline; a repeat is only counted on its alert's record.
 	for _, e := range o.Entries {
-		if e.Kind == incidents.EntryAlertRepeat {
-			return OutcomeRepeat
+		if e.Kind == incidents.EntryAlert {
+			return OutcomeGrouped
 		}
 	}
-	return OutcomeGrouped
+	return OutcomeRepeat
 }
 
 // WebhookRequest counts one answered webhook request.

@@ -116,10 +116,16 @@ func newStack(tb testing.TB) *stack {
 // openStack is newStack with the teardown handed to the caller.
 func openStack(tb testing.TB) (*stack, func()) {
 	tb.Helper()
+	return openStackWith(tb, stackYAML)
+}
+
+// openStackWith is openStack with another playbooks.yaml.
+func openStackWith(tb testing.TB, yaml string) (*stack, func()) {
+	tb.Helper()
 	dir := tb.TempDir()
 	db, err := storage.Open(filepath.Join(dir, "firebreak.db"), storage.Options{})
 	require.NoError(tb, err)
-	books, err := playbooks.Parse("playbooks.yaml", []byte(stackYAML))
+	books, err := playbooks.Parse("playbooks.yaml", []byte(yaml))
 	require.NoError(tb, err)
 	svc := incidents.NewService(db, books, incidents.WithLogger(quietLogger()))
 	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quietLogger(), PostmortemDir: filepath.Join(dir, "pm")})
@@ -230,6 +236,98 @@ func TestStorm(t *testing.T) {
 	// hour-long repeat interval are coalesced into at most one summary each.
 	assert.LessOrEqual(t, s.chat.posts.Load(), int64(3*fingerprints), "chat posts are bounded")
 	t.Logf("chat posts %d, updates %d", s.chat.posts.Load(), s.chat.updates.Load())
+}
+
+// amBatch is an Alertmanager webhook (version 4) carrying alerts start…
+// start+n-1 of one group: the same alertname and service, one pod each,
+// "every pod of a service fails".
+func amBatch(start, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"version":"4","status":"firing","receiver":"firebreak","groupKey":"{}:{alertname=\"PodCrashLooping\"}","alerts":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"PodCrashLooping","service":"checkout","severity":"warning","pod":"checkout-%d"},"annotations":{"summary":"checkout pod crash-looping"},"startsAt":"2026-11-25T14:00:00Z","fingerprint":"%016x"}`, start+i, start+i)
+	}
+	b.WriteString(`],"commonLabels":{"alertname":"PodCrashLooping","service":"checkout"}}`)
+	return b.Bytes()
+}
+
+// TestStormOfDistinctAlertsInOneGroup is the storm an incident tool exists
+// for: 20,000 distinct alerts of one group, from 16 senders through the
+// Alertmanager webhook. One incident holds them all, each counted once, and
+// chat hears about it a bounded number of times.
+func TestStormOfDistinctAlertsInOneGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("storm test posts 20,000 alerts")
+	}
+	s, stop := openStackWith(t, strings.Replace(stackYAML, "grouping:\n", "grouping:\n  group_by: [alertname, service]\n", 1))
+	defer stop()
+	const total = 20_000
+	sizes := []int{1, 7, 50, 3, 100, 1, 25, 200}
+	type job struct{ start, n int }
+	jobs := make(chan job)
+	go func() {
+		defer close(jobs)
+		for start, i := 0, 0; start < total; i++ {
+			n := min(sizes[i%len(sizes)], total-start)
+			jobs <- job{start, n}
+			start += n
+		}
+	}()
+	client := newClient()
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for j := range jobs {
+				req, err := http.NewRequest(http.MethodPost, s.url+"/alerts/alertmanager", bytes.NewReader(amBatch(j.start, j.n)))
+				if err != nil {
+					bad.Add(int64(j.n))
+					continue
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := client.Do(req)
+				if err != nil {
+					bad.Add(int64(j.n))
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					bad.Add(int64(j.n))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, bad.Load(), "every request is answered 200")
+
+	ctx := context.Background()
+	list, err := s.svc.List(ctx, incidents.ListQuery{})
+	require.NoError(t, err)
+	require.Len(t, list, 1, "one incident for the whole group")
+	inc := list[0]
+	assert.Equal(t, total, inc.AlertCount, "every alert counted once")
+	assert.Equal(t, total, inc.DistinctAlerts)
+	assert.Equal(t, total, inc.FiringAlerts)
+	assert.LessOrEqual(t, len(inc.Alerts), incidents.MaxCardAlerts, "the incident record stays small")
+	distinct := 0
+	require.NoError(t, s.db.View(ctx, func(tx incidents.ReadTx) error {
+		return tx.Alerts(inc.Number, func(a incidents.AlertState) error {
+			distinct++
+			assert.Equal(t, 1, a.Count, "alert %s", a.Fingerprint)
+			return nil
+		})
+	}))
+	assert.Equal(t, total, distinct, "one record per distinct alert")
+	entries := 0
+	require.NoError(t, s.svc.Timeline(ctx, inc.Number, func(incidents.Entry) error { entries++; return nil }))
+	assert.Equal(t, total, entries, "one timeline entry per distinct alert")
+	// The card and its first step; the rest coalesce into at most one
+	// summary per repeat interval (an hour here).
+	assert.LessOrEqual(t, s.chat.posts.Load(), int64(3), "chat posts are bounded")
 }
 
 func benchIngest(b *testing.B, perRequest int) {

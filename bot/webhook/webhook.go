@@ -74,6 +74,19 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature timestamps (default time.Now).
 	Now func() time.Time
+	// MaxInFlightBytes bounds the request bodies admitted at once, counted
+	// from Content-Length (MaxBody when unknown) before the body is read
+	// (default DefaultMaxInFlightBytes; negative: no bound).
+	MaxInFlightBytes int64
+	// MaxInFlightAlerts bounds the parsed alerts admitted at once (default
+	// DefaultMaxInFlightAlerts; negative: no bound).
+	MaxInFlightAlerts int
+	// AdmissionWait is how long a request waits for room before it is
+	// answered 503 with Retry-After (default DefaultAdmissionWait).
+	AdmissionWait time.Duration
+	// BusyRetryAfter is the Retry-After of that 503 (default
+	// DefaultBusyRetryAfter).
+	BusyRetryAfter time.Duration
 }
 
 // Parser turns a request body into alerts. Its errors should be
@@ -93,6 +106,7 @@ type handler struct {
 	log       *slog.Logger
 	routes    map[string]endpoint
 	bufs      sync.Pool
+	admit     *admission
 }
 
 // New returns the alert receiver. m may be nil (nothing is counted).
@@ -109,7 +123,20 @@ func New(cfg Config, sink Sink, m *metrics.Metrics) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxInFlightBytes == 0 {
+		cfg.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if cfg.MaxInFlightAlerts == 0 {
+		cfg.MaxInFlightAlerts = DefaultMaxInFlightAlerts
+	}
+	if cfg.AdmissionWait <= 0 {
+		cfg.AdmissionWait = DefaultAdmissionWait
+	}
+	if cfg.BusyRetryAfter <= 0 {
+		cfg.BusyRetryAfter = DefaultBusyRetryAfter
+	}
 	h := &handler{
+		admit:     newAdmission(cfg.MaxInFlightBytes, int64(cfg.MaxInFlightAlerts)),
 		cfg:       cfg,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 		sink:      sink,
@@ -164,6 +191,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.ContentLength > h.cfg.MaxBody {
+		h.tooLarge(w, ep.source)
+		return
+	}
+	// Admission control: room for the body is taken before it is read,
+	// room for its alerts once they are parsed; a request that finds none
+	// within AdmissionWait is answered 503 + Retry-After, before anything
+	// is recorded, so the sender's retry loses nothing.
+	admitCtx, cancelAdmit := context.WithTimeout(r.Context(), h.cfg.AdmissionWait)
+	defer cancelAdmit()
+	size := r.ContentLength
+	if size < 0 {
+		size = h.cfg.MaxBody
+	}
+	if !h.admit.acquire(admitCtx, size, 0) {
+		h.busy(w, r, ep.source, "bytes")
+		return
+	}
+	defer h.admit.release(size, 0)
+
 	buf := h.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -172,10 +219,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.bufs.Put(buf)
 		}
 	}()
-	if r.ContentLength > h.cfg.MaxBody {
-		h.tooLarge(w, ep.source)
-		return
-	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -202,6 +245,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eventID := h.eventID(ep.source, r, body)
+	if !h.admit.acquire(admitCtx, 0, int64(len(alerts))) {
+		h.busy(w, r, ep.source, "alerts")
+		return
+	}
+	defer h.admit.release(0, int64(len(alerts)))
 
 	outs, err := h.sink.IngestAlerts(r.Context(), ep.source, eventID, alerts)
 	if err != nil {
@@ -293,6 +341,18 @@ func (h *handler) sinkFailed(w http.ResponseWriter, r *http.Request, source stri
 	secs := int((h.cfg.RetryAfter + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	h.fail(w, source, http.StatusServiceUnavailable, "alerts not recorded, retry later: "+err.Error())
+}
+
+// busy answers a request admission control found no room for: 503 (which
+// Alertmanager and Grafana retry) with Retry-After. Nothing was recorded.
+func (h *handler) busy(w http.ResponseWriter, r *http.Request, source, what string) {
+	if r.Context().Err() != nil {
+		return // the sender is gone; nobody reads the answer
+	}
+	h.log.Debug("alert webhook busy: asked the sender to retry", "source", source, "limit", what)
+	secs := int((h.cfg.BusyRetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	h.fail(w, source, http.StatusServiceUnavailable, "too many alerts in flight ("+what+"); nothing was recorded, retry after "+strconv.Itoa(secs)+"s")
 }
 
 func (h *handler) fail(w http.ResponseWriter, source string, code int, reason string) {

@@ -51,7 +51,9 @@ type MemStore struct {
 	openFP    map[string]uint64
 	seen      map[string]time.Time
 	timers    map[timerID]incidents.Timer
-	updates   int
+	// alerts holds one record per (incident, fingerprint), as storage does.
+	alerts  map[uint64]map[string]incidents.AlertState
+	updates int
 }
 
 // NewMemStore returns an empty store.
@@ -62,6 +64,7 @@ func NewMemStore() *MemStore {
 		openFP:    map[string]uint64{},
 		seen:      map[string]time.Time{},
 		timers:    map[timerID]incidents.Timer{},
+		alerts:    map[uint64]map[string]incidents.AlertState{},
 	}
 }
 
@@ -117,6 +120,8 @@ type overlay struct {
 	seen   map[string]time.Time
 	// timers written in this transaction; ok=false = deleted.
 	timers map[timerID]timerWrite
+	// alerts written in this transaction.
+	alerts map[uint64]map[string]incidents.AlertState
 }
 
 type timerWrite struct {
@@ -132,6 +137,7 @@ func newOverlay(m *MemStore) *memTx {
 		openFP:    map[string]uint64{},
 		seen:      map[string]time.Time{},
 		timers:    map[timerID]timerWrite{},
+		alerts:    map[uint64]map[string]incidents.AlertState{},
 	}}
 }
 
@@ -150,6 +156,12 @@ func (tx *memTx) commit() {
 		}
 	}
 	maps.Copy(m.seen, w.seen)
+	for n, as := range w.alerts {
+		if m.alerts[n] == nil {
+			m.alerts[n] = map[string]incidents.AlertState{}
+		}
+		maps.Copy(m.alerts[n], as)
+	}
 	for id, tw := range w.timers {
 		if tw.ok {
 			m.timers[id] = tw.t
@@ -182,7 +194,18 @@ func (tx *memTx) Incident(number uint64) (*incidents.Incident, error) {
 	if inc == nil {
 		return nil, fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
 	}
-	return inc.Clone(), nil
+	return tx.withEntries(inc.Clone()), nil
+}
+
+// withEntries sets inc.Entries from the timeline, as storage does: the
+// timeline is the only source of truth for it.
+func (tx *memTx) withEntries(inc *incidents.Incident) *incidents.Incident {
+	n := len(tx.m.timelines[inc.Number])
+	if tx.w != nil {
+		n += len(tx.w.appended[inc.Number])
+	}
+	inc.Entries = uint64(n)
+	return inc
 }
 
 // OpenByFingerprint looks fp up in the overlay first, then the store.
@@ -260,7 +283,7 @@ func (tx *memTx) Incidents(openOnly bool, limit int, fn func(*incidents.Incident
 			continue
 		}
 		sent++
-		if err := fn(inc.Clone()); err != nil {
+		if err := fn(tx.withEntries(inc.Clone())); err != nil {
 			return err
 		}
 	}
@@ -411,5 +434,73 @@ func (tx *memTx) DeleteTimers(incident uint64, keyPrefix string) error {
 			tx.w.timers[idOf(t)] = timerWrite{}
 		}
 	}
+	return nil
+}
+
+// cloneAlert copies a's maps, so stored records never share them.
+func cloneAlert(a incidents.AlertState) incidents.AlertState {
+	a.Labels, a.Annotations = maps.Clone(a.Labels), maps.Clone(a.Annotations)
+	return a
+}
+
+// alert returns the stored (not copied) record as this transaction sees it.
+func (tx *memTx) alert(number uint64, fp string) (incidents.AlertState, bool) {
+	if tx.w != nil {
+		if a, ok := tx.w.alerts[number][fp]; ok {
+			return a, true
+		}
+	}
+	a, ok := tx.m.alerts[number][fp]
+	return a, ok
+}
+
+// Alert returns a copy of one alert record.
+func (tx *memTx) Alert(number uint64, fp string) (incidents.AlertState, bool, error) {
+	a, ok := tx.alert(number, fp)
+	if !ok {
+		return incidents.AlertState{}, false, nil
+	}
+	return cloneAlert(a), true, nil
+}
+
+// Alerts streams an incident's alert records in fingerprint order. Only the
+// fingerprints are gathered up front; each record is copied as it is sent.
+func (tx *memTx) Alerts(number uint64, fn func(incidents.AlertState) error) error {
+	fps := slices.Collect(maps.Keys(tx.m.alerts[number]))
+	if tx.w != nil {
+		for fp := range tx.w.alerts[number] {
+			if _, stored := tx.m.alerts[number][fp]; !stored {
+				fps = append(fps, fp)
+			}
+		}
+	}
+	slices.Sort(fps)
+	for _, fp := range fps {
+		a, ok := tx.alert(number, fp)
+		if !ok {
+			continue
+		}
+		if err := fn(cloneAlert(a)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutAlert stores a copy of a as incident number's record of a.Fingerprint.
+func (tx *memTx) PutAlert(number uint64, a incidents.AlertState) error {
+	if tx.w == nil {
+		return errReadOnly
+	}
+	if tx.incident(number) == nil {
+		return fmt.Errorf("put alert %s of incident #%d: %w", a.Fingerprint, number, incidents.ErrNotFound)
+	}
+	if a.Fingerprint == "" {
+		return fmt.Errorf("put alert of incident #%d: empty fingerprint", number)
+	}
+	if tx.w.alerts[number] == nil {
+		tx.w.alerts[number] = map[string]incidents.AlertState{}
+	}
+	tx.w.alerts[number][a.Fingerprint] = cloneAlert(a)
 	return nil
 }

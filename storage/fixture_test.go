@@ -1,0 +1,123 @@
+package storage_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
+	"github.com/firebreak/firebreak/storage"
+)
+
+// schema2Fixture is what testdata/schema2.json holds: every incident of
+// testdata/schema2.db as the Firebreak that wrote it (schema version 2)
+// read it back, with its timeline, so the upgrade test can check that
+// nothing was lost.
+type schema2Fixture struct {
+	Incidents []schema2Incident `json:"incidents"`
+}
+
+type schema2Incident struct {
+	Incident *incidents.Incident `json:"incident"`
+	Timeline []incidents.Entry   `json:"timeline"`
+}
+
+// TestWriteSchema2Fixture wrote testdata/schema2.db.gz and schema2.json with
+// the code of schema version 2 (commit "storage: schema 2 fixture"). It runs
+// only when FIREBREAK_WRITE_SCHEMA2 is set; the files must never be rewritten
+// by later code, or the upgrade test would test nothing.
+func TestWriteSchema2Fixture(t *testing.T) {
+	if os.Getenv("FIREBREAK_WRITE_SCHEMA2") == "" {
+		t.Skip("set FIREBREAK_WRITE_SCHEMA2=1 to rewrite the schema 2 fixture (only with schema 2 code)")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "schema2.db")
+	db, err := storage.Open(path, storage.Options{SeenTTL: -1})
+	require.NoError(t, err)
+	storage.SetLogLimits(db, 5, 40) // some entries folded, some still in the recent log
+	books := playbooks.Default()
+	books.Grouping.GroupBy = []string{"alertname", "service"}
+	now := t0
+	svc := incidents.NewService(db, books, incidents.WithClock(func() time.Time { return now }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	o := incidents.Origin{Actor: incidents.Bot, Home: home}
+	alert := func(name, service, instance string, status incidents.AlertStatus) incidents.Alert {
+		return incidents.Alert{Source: "alertmanager", Status: status, Name: name, Title: name + " on " + instance,
+			Service: service, Severity: incidents.SEV2, URL: "http://prometheus.example/graph",
+			Labels:   map[string]string{"alertname": name, "service": service, "instance": instance},
+			StartsAt: t0.Add(-time.Minute)}
+	}
+	ev := 0
+	send := func(alerts ...incidents.Alert) {
+		ev++
+		now = now.Add(time.Second)
+		o.EventID = fmt.Sprintf("am-%d", ev)
+		_, err := svc.ReceiveAlerts(ctx, o, alerts)
+		require.NoError(t, err)
+	}
+	// #1: a storm in one group: 12 distinct pods, repeated (alert_counts
+	// records), two of them resolved, acknowledged in between.
+	for round := range 4 {
+		var batch []incidents.Alert
+		for i := range 12 {
+			batch = append(batch, alert("PodCrashLooping", "checkout", fmt.Sprintf("pod-%d", i), incidents.AlertFiring))
+		}
+		send(batch...)
+		if round == 1 {
+			_, err := svc.Acknowledge(ctx, incidents.Origin{Actor: alice, Home: home}, 1)
+			require.NoError(t, err)
+		}
+	}
+	send(alert("PodCrashLooping", "checkout", "pod-3", incidents.AlertResolved), alert("PodCrashLooping", "checkout", "pod-7", incidents.AlertResolved))
+	send(alert("PodCrashLooping", "checkout", "pod-0", incidents.AlertFiring)) // counter-only change last
+	// #2: one alert, all resolved: mitigated by Firebreak, then resolved.
+	send(alert("DiskFull", "db", "db-1", incidents.AlertFiring))
+	send(alert("DiskFull", "db", "db-1", incidents.AlertFiring))
+	send(alert("DiskFull", "db", "db-1", incidents.AlertResolved))
+	_, err = svc.Resolve(ctx, incidents.Origin{Actor: alice, Home: home}, 2, "disk cleaned")
+	require.NoError(t, err)
+	// #3: declared by hand, with a note.
+	_, err = svc.Declare(ctx, incidents.Origin{Actor: alice, Home: home}, "Checkout slow", incidents.SEV3)
+	require.NoError(t, err)
+	_, err = svc.AddNote(ctx, incidents.Origin{Actor: alice, Home: home}, 3, "looking at the cache")
+	require.NoError(t, err)
+	// #4: another group, still firing.
+	send(alert("HighLatency", "api", "api-1", incidents.AlertFiring), alert("HighLatency", "api", "api-2", incidents.AlertFiring))
+	send(alert("HighLatency", "api", "api-1", incidents.AlertFiring))
+
+	var fx schema2Fixture
+	require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+		return tx.Incidents(false, 0, func(inc *incidents.Incident) error {
+			si := schema2Incident{Incident: inc}
+			err := tx.Entries(inc.Number, 0, func(e incidents.Entry) error {
+				si.Timeline = append(si.Timeline, e)
+				return nil
+			})
+			fx.Incidents = append(fx.Incidents, si)
+			return err
+		})
+	}))
+	require.NoError(t, db.Close())
+	js, err := json.MarshalIndent(fx, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile("testdata/schema2.json", js, 0o644))
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	require.NoError(t, err)
+	_, err = zw.Write(raw)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile("testdata/schema2.db.gz", gz.Bytes(), 0o644))
+}

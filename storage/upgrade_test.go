@@ -1,0 +1,127 @@
+package storage_test
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// openSchema2Copy unpacks testdata/schema2.db.gz (written by the schema 2
+// Firebreak, see TestWriteSchema2Fixture) into a temporary file.
+func openSchema2Copy(t *testing.T) (string, schema2Fixture) {
+	t.Helper()
+	f, err := os.Open("testdata/schema2.db.gz")
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "firebreak.db")
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	_, err = io.Copy(out, zr)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+	js, err := os.ReadFile("testdata/schema2.json")
+	require.NoError(t, err)
+	var fx schema2Fixture
+	require.NoError(t, json.Unmarshal(js, &fx))
+	require.Len(t, fx.Incidents, 4)
+	return path, fx
+}
+
+// A database written by the schema 2 Firebreak opens in place: every
+// incident, every alert's count and every timeline entry is still there,
+// the alerts now as records of their own, and intake carries on with them.
+func TestSchema2UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openSchema2Copy(t)
+	db := open(t, path)
+	for _, want := range fx.Incidents {
+		n := want.Incident.Number
+		got := readBoth(t, db, n)
+		assert.Equal(t, want.Incident.AlertCount, got.AlertCount, "#%d", n)
+		assert.Equal(t, len(want.Incident.Alerts), got.DistinctAlerts, "#%d", n)
+		firing := 0
+		wantAlerts := map[string]incidents.AlertState{}
+		for _, a := range want.Incident.Alerts {
+			wantAlerts[a.Fingerprint] = a
+			if a.Firing {
+				firing++
+			}
+		}
+		assert.Equal(t, firing, got.FiringAlerts, "#%d", n)
+		assert.LessOrEqual(t, len(got.Alerts), incidents.MaxCardAlerts)
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			seen := 0
+			err := tx.Alerts(n, func(a incidents.AlertState) error {
+				seen++
+				w, ok := wantAlerts[a.Fingerprint]
+				if assert.True(t, ok, "#%d: alert %s", n, a.Fingerprint) {
+					assert.Equal(t, w.Name, a.Title, "schema 2 kept the title in Name")
+					assert.Equal(t, w.Count, a.Count)
+					assert.Equal(t, w.Firing, a.Firing)
+					assert.True(t, w.FirstSeen.Equal(a.FirstSeen))
+					assert.True(t, w.LastSeen.Equal(a.LastSeen))
+				}
+				return nil
+			})
+			assert.Equal(t, len(wantAlerts), seen, "#%d", n)
+			return err
+		}))
+		// Everything but the alert fields is exactly what schema 2 read.
+		w, g := *want.Incident, *got
+		w.Alerts, g.Alerts = nil, nil
+		g.DistinctAlerts, g.FiringAlerts = 0, 0
+		g.FirstAlertAt, g.LastAlertAt = w.FirstAlertAt, w.LastAlertAt
+		assert.Equal(t, w, g, "#%d", n)
+
+		var entries []incidents.Entry
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.Entries(n, 0, func(e incidents.Entry) error {
+				entries = append(entries, e)
+				return nil
+			})
+		}))
+		assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
+	}
+	assert.Equal(t, uint64(4), db.Stats().Incidents)
+
+	// Intake goes on with the upgraded records: a repeat counts on its
+	// record, and once every alert of #4 resolves it is mitigated.
+	svc := service(t, db)
+	o := incidents.Origin{Actor: incidents.Bot, Home: home, EventID: "after-upgrade"}
+	var four schema2Incident
+	for _, si := range fx.Incidents {
+		if si.Incident.Number == 4 {
+			four = si
+		}
+	}
+	var alerts []incidents.Alert
+	for _, a := range four.Incident.Alerts {
+		alerts = append(alerts, incidents.Alert{Title: a.Name, Fingerprint: a.Fingerprint, Status: incidents.AlertResolved})
+	}
+	outs, err := svc.ReceiveAlerts(ctx, o, alerts)
+	require.NoError(t, err)
+	assert.Equal(t, incidents.StatusMitigated, outs[len(outs)-1].Incident.Status)
+	require.NoError(t, db.Close())
+
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	defer bdb.Close()
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 3}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Nil(t, tx.Bucket([]byte("alert_counts")), "replaced by alert records")
+		assert.NotNil(t, tx.Bucket([]byte("alerts")))
+		return nil
+	}))
+}
