@@ -93,7 +93,14 @@ func TestHTTP(t *testing.T) {
 			}))
 			defer srv.Close()
 			r, sleeps := newRunner(t, nil)
-			res := r.HTTP(context.Background(), playbooks.HTTPAction{URL: srv.URL + "/rollback", ExpectStatus: tt.expect}, 50*time.Millisecond, nil, "inc-1-rollback")
+			// Only the hanging server needs a short timeout; a loaded CI
+			// machine can take longer than that to answer the others, and a
+			// timeout there would be an extra attempt the row does not expect.
+			timeout := 10 * time.Second
+			if tt.hang {
+				timeout = 50 * time.Millisecond
+			}
+			res := r.HTTP(context.Background(), playbooks.HTTPAction{URL: srv.URL + "/rollback", ExpectStatus: tt.expect}, timeout, nil, "inc-1-rollback")
 			assert.Equal(t, tt.wantOK, res.OK, res.Summary())
 			assert.Equal(t, tt.wantCalls, calls.Load())
 			assert.Equal(t, int(tt.wantCalls), res.Attempts)
