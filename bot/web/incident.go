@@ -170,6 +170,7 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 	d := incidentData{Now: s.now(), After: after, HasPM: s.cfg.Postmortems != nil}
 	var m *marks
+	var cv *cachedView
 	err = s.cfg.Store.View(r.Context(), func(tx incidents.ReadTx) error {
 		inc, err := tx.Incident(n)
 		if err != nil {
@@ -188,10 +189,16 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		// The aggregate reads every distinct alert record once and keeps
-		// only the top rows, so its memory does not grow with a storm.
-		if d.AlertSum, err = incidents.SummarizeAlerts(tx, inc, alertRows); err != nil {
-			return err
+		// only the top rows, so its memory does not grow with a storm; it
+		// is cached until the incident changes.
+		if cv = s.views.get(inc); cv == nil {
+			sum, err := incidents.SummarizeAlerts(tx, inc, alertRows)
+			if err != nil {
+				return err
+			}
+			cv = &cachedView{sum: sum}
 		}
+		d.AlertSum = cv.sum
 		m, err = s.loadMarks(r.Context(), tx, n)
 		return err
 	})
@@ -231,8 +238,13 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Annotations = t.Annotations
 	if s.cfg.Postmortems != nil {
-		d.Postmortem, d.PMNote = s.inlinePostmortem(r.Context(), inc)
+		if cv.pmAt.IsZero() || d.Now.Sub(cv.pmAt) >= pmTTL || d.Now.Before(cv.pmAt) {
+			cv.pm, cv.pmNote = s.inlinePostmortem(r.Context(), inc)
+			cv.pmAt = d.Now
+		}
+		d.Postmortem, d.PMNote = cv.pm, cv.pmNote
 	}
+	s.views.put(inc, *cv)
 	s.render(w, r, http.StatusOK, "incident", "#"+strconv.FormatUint(n, 10)+" "+inc.Title, d)
 }
 

@@ -612,3 +612,36 @@ func TestEmptyDatabase(t *testing.T) {
 		assert.Contains(t, body, tt.want, tt.path)
 	}
 }
+
+// TestIncidentPageAlertsCurrent: the Alerts section is cached per incident
+// but never stale: intake rewrites the incident whenever an alert record
+// changes, and the next view shows the change.
+func TestIncidentPageAlertsCurrent(t *testing.T) {
+	db := openDB(t)
+	seed(t, db)
+	base := startServer(t, newServer(t, db))
+	c := client(t)
+	login(t, c, base)
+	_, body := get(t, c, base, Prefix+"/incidents/1")
+	require.Contains(t, body, "3 received from 1 distinct alert (0 still firing)")
+	_, again := get(t, c, base, Prefix+"/incidents/1")
+	assert.Equal(t, section(body, `id="alerts"`), section(again, `id="alerts"`), "served from the cache")
+
+	// A second distinct alert fires, as intake records it.
+	require.NoError(t, db.Update(t.Context(), func(tx incidents.Tx) error {
+		inc, err := tx.Incident(1)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutAlert(1, incidents.AlertState{Fingerprint: "fp9", Name: "HighLatency", Instance: "api-gateway-9", Firing: true,
+			Count: 1, FirstSeen: now, LastSeen: now, URL: "https://prometheus.example.com/graph?g0.expr=latency"}); err != nil {
+			return err
+		}
+		inc.AlertCount, inc.DistinctAlerts, inc.FiringAlerts, inc.LastAlertAt, inc.UpdatedAt = 4, 2, 1, now, now
+		return tx.PutIncident(inc)
+	}))
+	_, body = get(t, c, base, Prefix+"/incidents/1")
+	assert.Contains(t, body, "4 received from 2 distinct alerts (1 still firing)")
+	assert.Contains(t, section(body, `id="alerts-table"`), `<a class="source" href="https://prometheus.example.com/graph?g0.expr=latency"`)
+	assert.Contains(t, section(body, `id="postmortem"`), "HighLatency", "the postmortem is rendered again too")
+}
