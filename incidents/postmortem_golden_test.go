@@ -347,3 +347,28 @@ func TestTrackerMarker(t *testing.T) {
 	assert.NotEqual(t, a, b, "another database's incident #4 has another marker")
 	assert.NotContains(t, a, " ", "a Jira label")
 }
+
+// TestCustomTemplateSeesAlertRecords renders the storm with a template
+// using the alert aggregate fields docs/incidents.md lists.
+func TestCustomTemplateSeesAlertRecords(t *testing.T) {
+	f := stormIncident(t)
+	dir := t.TempDir()
+	tmpl := "total={{.Alerts.Total}} distinct={{.Alerts.Distinct}} firing={{.Alerts.Firing}} more={{.Alerts.More}} linked={{len .Alerts.Linked}}+{{.Alerts.MoreLinked}}\n" +
+		"{{range .Alerts.Names}}name={{.Name}}:{{.Distinct}}:{{.Firing}}:{{.Count}} {{end}}more-names={{.Alerts.MoreNames}}\n" +
+		"{{with index .Alerts.Top 0}}top={{.Label}} {{.Name}} {{.Instance}} {{.Fingerprint}} {{.Firing}} {{.Count}} {{utc .FirstSeen}} {{utc .LastSeen}} {{.URL}} {{.Runbook}}{{end}}\n" +
+		"{{with index .AlertLinks 0}}link={{.Name}} {{.URL}} {{.Runbook}}{{end}} more-links={{.MoreAlertLinks}}\n" +
+		"incident={{.Incident.DistinctAlerts}}/{{.Incident.FiringAlerts}}/{{len .Incident.Alerts}}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pm.tmpl"), []byte(tmpl), 0o600))
+	path := filepath.Join(dir, "playbooks.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(testConfig+"postmortem:\n  template: pm.tmpl\n"), 0o600))
+	cfg, err := playbooks.Load(path)
+	require.NoError(t, err)
+	svc := incidents.NewService(f.store, cfg, incidents.WithClock(f.clock.Now))
+	var b bytes.Buffer
+	require.NoError(t, svc.Postmortem(context.Background(), 1, &b))
+	assert.Equal(t, "total=1300 distinct=1000 firing=0 more=980 linked=20+980\n"+
+		"name=HighErrorRate:1000:0:1300 more-names=0\n"+
+		"top=HighErrorRate / api-0000 HighErrorRate api-0000 fp0000 false 2 2026-11-25 14:00:00 UTC 2026-11-25 14:02:00 UTC https://prometheus.example.com/graph?g0.expr=rate(api-0000) https://runbooks.example.com/5xx\n"+
+		"link=HighErrorRate / api-0000 https://prometheus.example.com/graph?g0.expr=rate(api-0000) https://runbooks.example.com/5xx more-links=980\n"+
+		"incident=1000/0/5\n", b.String())
+}
