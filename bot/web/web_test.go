@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/incidents/incidentstest"
 )
 
 func TestPagesNeedLogin(t *testing.T) {
@@ -644,4 +645,26 @@ func TestIncidentPageAlertsCurrent(t *testing.T) {
 	assert.Contains(t, body, "4 received from 2 distinct alerts (1 still firing)")
 	assert.Contains(t, section(body, `id="alerts-table"`), `<a class="source" href="https://prometheus.example.com/graph?g0.expr=latency"`)
 	assert.Contains(t, section(body, `id="postmortem"`), "HighLatency", "the postmortem is rendered again too")
+}
+
+// TestPagesOverAnotherStore: the web view reads only through
+// incidents.Store, so it serves every page over a store other than bbolt
+// (here the in-memory one of incidentstest; etcd's when it lands).
+func TestPagesOverAnotherStore(t *testing.T) {
+	store := incidentstest.NewMemStore()
+	seed(t, store)
+	base := startServer(t, newServer(t, store))
+	c := client(t)
+	login(t, c, base)
+	for path, want := range map[string]string{
+		Prefix + "/incidents":                 "HighErrorRate api-gateway",
+		Prefix + "/incidents?severity=SEV3":   "Checkout slow for EU customers",
+		Prefix + "/incidents/1":               `<a class="runbook" href="https://runbooks.example.com/high-error-rate"`,
+		Prefix + "/incidents/1/postmortem.md": "HighErrorRate api-gateway",
+		Prefix + "/overview":                  `id="mttr-weekly"`,
+	} {
+		resp, body := get(t, c, base, path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, body, want, path)
+	}
 }
