@@ -30,6 +30,22 @@ type AlertSummary struct {
 	// instances reads as one line; MoreNames is how many names it leaves out.
 	Names     []AlertNameCount
 	MoreNames int
+	// Linked holds, in Top's order, at most the requested number of the
+	// distinct alerts that carry a link (a source URL or a runbook), so a
+	// postmortem or the web view lists one link line per distinct alert
+	// even when the top rows carry none; MoreLinked is how many it leaves
+	// out.
+	Linked     []AlertState
+	MoreLinked int
+}
+
+// Runbook is the runbook link monitoring sent with the alert (its
+// runbook_url or runbook annotation), "" when there is none.
+func (a AlertState) Runbook() string {
+	if u := a.Annotations["runbook_url"]; u != "" {
+		return u
+	}
+	return a.Annotations["runbook"]
 }
 
 // AlertNameCount is one alert name's share of an incident's alerts.
@@ -57,6 +73,7 @@ func SummarizeAlerts(tx ReadTx, inc *Incident, top int) (AlertSummary, error) {
 	}
 	s := AlertSummary{Total: inc.AlertCount, FirstSeen: inc.FirstAlertAt, LastSeen: inc.LastAlertAt}
 	names := map[string]*AlertNameCount{}
+	linked := 0
 	overflow := map[string]bool{}
 	err := tx.Alerts(inc.Number, func(a AlertState) error {
 		s.Distinct++
@@ -87,13 +104,17 @@ func SummarizeAlerts(tx ReadTx, inc *Incident, top int) (AlertSummary, error) {
 		} else if len(overflow) < maxSummaryNames {
 			overflow[name] = true
 		}
-		a.Labels, a.Annotations = nil, nil // rows show neither; keep the summary small
-		i, _ := slices.BinarySearchFunc(s.Top, a, compareAlertRows)
-		if i < top {
-			if len(s.Top) == top {
-				s.Top = s.Top[:top-1]
-			}
-			s.Top = slices.Insert(s.Top, i, a)
+		// Rows show neither labels nor annotations, only the runbook link:
+		// keep the summary small.
+		rb := a.Runbook()
+		a.Labels, a.Annotations = nil, nil
+		if rb != "" {
+			a.Annotations = map[string]string{"runbook_url": rb}
+		}
+		s.Top = insertRow(s.Top, a, top)
+		if a.URL != "" || rb != "" {
+			linked++
+			s.Linked = insertRow(s.Linked, a, top)
 		}
 		return nil
 	})
@@ -101,6 +122,7 @@ func SummarizeAlerts(tx ReadTx, inc *Incident, top int) (AlertSummary, error) {
 		return AlertSummary{}, fmt.Errorf("alerts of incident #%d: %w", inc.Number, err)
 	}
 	s.More = s.Distinct - len(s.Top)
+	s.MoreLinked = linked - len(s.Linked)
 	for _, nc := range names {
 		s.Names = append(s.Names, *nc)
 	}
@@ -113,6 +135,19 @@ func SummarizeAlerts(tx ReadTx, inc *Incident, top int) (AlertSummary, error) {
 	}
 	s.MoreNames += len(overflow)
 	return s, nil
+}
+
+// insertRow puts a into rows (kept sorted by compareAlertRows) when it is
+// among the first top, dropping the row it pushes out.
+func insertRow(rows []AlertState, a AlertState, top int) []AlertState {
+	i, _ := slices.BinarySearchFunc(rows, a, compareAlertRows)
+	if i >= top {
+		return rows
+	}
+	if len(rows) == top {
+		rows = rows[:top-1]
+	}
+	return slices.Insert(rows, i, a)
 }
 
 // compareAlertRows orders summary rows: firing first, then most received,

@@ -147,3 +147,60 @@ func TestResolveUngroupsEveryDistinctAlert(t *testing.T) {
 	assert.True(t, out.Created)
 	assert.Equal(t, uint64(2), out.Incident.Number)
 }
+
+// TestAlertSummaryLinks: the links list holds one row per distinct alert
+// that carried a link, even when the top rows carry none, and a postmortem
+// lists them from the alert records, dropping links that are not http(s).
+func TestAlertSummaryLinks(t *testing.T) {
+	ctx := context.Background()
+	store := incidentstest.NewMemStore()
+	clock := incidentstest.NewClock(t0)
+	svc := incidents.NewService(store, groupedConfig(t), incidents.WithClock(clock.Now), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	var batch []incidents.Alert
+	for i := range 30 {
+		a := podAlert(i, incidents.AlertFiring)
+		switch {
+		case i >= 25: // the linked ones, resolved below: never in the top rows
+			a.URL = fmt.Sprintf("https://prometheus.example.com/graph?pod=%d", i)
+			a.Annotations = map[string]string{"runbook_url": "https://runbooks.example.com/crashloop"}
+		case i == 24:
+			a.URL = "javascript:alert(1)"
+			a.Annotations = map[string]string{"runbook": "javascript:alert(2)"}
+		}
+		batch = append(batch, a)
+	}
+	_, err := svc.ReceiveAlerts(ctx, by(incidents.Bot), batch)
+	require.NoError(t, err)
+	clock.Advance(time.Minute)
+	for i := 24; i < 30; i++ {
+		_, err := svc.ReceiveAlert(ctx, by(incidents.Bot), podAlert(i, incidents.AlertResolved))
+		require.NoError(t, err)
+	}
+
+	_, sum, err := svc.AlertSummary(ctx, 1, 3)
+	require.NoError(t, err)
+	require.Len(t, sum.Top, 3)
+	for _, a := range sum.Top {
+		assert.Empty(t, a.URL, "the firing rows carry no link")
+	}
+	require.Len(t, sum.Linked, 3)
+	assert.Equal(t, 3, sum.MoreLinked, "6 distinct alerts carry links")
+	for _, a := range sum.Linked {
+		assert.False(t, a.Firing)
+		assert.NotEmpty(t, a.URL)
+		assert.NotEmpty(t, a.Runbook(), "the runbook stays on the row")
+		assert.Nil(t, a.Labels, "rows stay small")
+	}
+
+	var pm bytes.Buffer
+	require.NoError(t, svc.Postmortem(ctx, 1, &pm))
+	doc := pm.String()
+	_, links, ok := strings.Cut(doc, "### Alert links\n")
+	require.True(t, ok)
+	links, _, _ = strings.Cut(links, "\n###")
+	assert.Equal(t, 5, strings.Count("\n"+links, "\n- "), "one line per distinct alert with a safe link")
+	assert.NotContains(t, links, "checkout-00024", "an alert whose only links are javascript: lists nothing")
+	assert.Contains(t, links, "- PodCrashLooping / checkout-00025 — [source](https://prometheus.example.com/graph?pod=25) — [runbook](https://runbooks.example.com/crashloop)")
+	assert.NotContains(t, doc, "javascript:")
+	assert.NotContains(t, links, "more alerts with links", "6 alerts with links, all listed")
+}

@@ -66,8 +66,10 @@ type PostmortemData struct {
 	Responders []Responder
 	// ActionItems are the follow-ups with owner, type and tracker issue.
 	ActionItems []ActionItem
-	// AlertLinks are the distinct source links alerts carried (at most 20;
-	// MoreAlertLinks counts the rest).
+	// AlertLinks are the source and runbook links of the distinct alerts
+	// (from the alert records: one per distinct alert that carried a link,
+	// at most 20 in the Alerts rows' order); MoreAlertLinks counts the
+	// distinct alerts with links left out.
 	AlertLinks     []AlertLink
 	MoreAlertLinks int
 	// Probes are the explanations failing probes gave.
@@ -394,7 +396,7 @@ func (d *PostmortemData) fill(inc *Incident, f *postmortemFacts) {
 	d.Reopened = f.reopened
 	d.Responders = f.responders(inc)
 	d.ActionItems = f.actions.items
-	d.AlertLinks, d.MoreAlertLinks = f.links, f.moreLinks
+	d.AlertLinks, d.MoreAlertLinks = alertLinks(d.Alerts), d.Alerts.MoreLinked
 	d.Probes = f.probes
 	if t := d.Trigger; t != nil && t.Source == "probe" && len(d.Probes) == 0 {
 		text := t.Annotations["description"]

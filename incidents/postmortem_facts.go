@@ -41,10 +41,33 @@ type Responder struct {
 	Acted bool
 }
 
-// AlertLink is a link monitoring sent with an alert.
+// AlertLink is what one distinct alert linked to: its source (URL) and its
+// runbook, either possibly empty, never both.
 type AlertLink struct {
-	Name string
-	URL  string
+	// Name is the alert's "name / instance" label.
+	Name    string
+	URL     string
+	Runbook string
+}
+
+// alertLinks lists one AlertLink per distinct alert that carried an
+// http(s) link, in the order of the Alerts section's rows; other links
+// (javascript:, data:) are dropped, and an alert left without any with them.
+func alertLinks(sum AlertSummary) []AlertLink {
+	out := make([]AlertLink, 0, len(sum.Linked))
+	for _, a := range sum.Linked {
+		l := AlertLink{Name: a.Label(), URL: a.URL, Runbook: a.Runbook()}
+		if safeURL(l.URL) == "" {
+			l.URL = ""
+		}
+		if safeURL(l.Runbook) == "" {
+			l.Runbook = ""
+		}
+		if l.URL != "" || l.Runbook != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // ProbeExplanation is what a synthetic probe said when it failed.
@@ -56,7 +79,6 @@ type ProbeExplanation struct {
 
 // Limits of what a postmortem lists, so a storm stays one readable page.
 const (
-	maxAlertLinks = 20
 	maxProbeTexts = 10
 	maxKeyEvents  = 40
 )
@@ -66,8 +88,6 @@ const (
 type postmortemFacts struct {
 	first       *Entry
 	actions     actionCollector
-	links       []AlertLink
-	moreLinks   int
 	probes      []ProbeExplanation
 	key         []Entry
 	moreKey     int
@@ -94,13 +114,6 @@ func (f *postmortemFacts) add(e Entry) {
 	f.actions.add(e)
 	switch e.Kind {
 	case EntryAlert:
-		if u := e.Data["url"]; u != "" && !slices.ContainsFunc(f.links, func(l AlertLink) bool { return l.URL == u }) {
-			if len(f.links) < maxAlertLinks {
-				f.links = append(f.links, AlertLink{Name: e.Text, URL: u})
-			} else {
-				f.moreLinks++
-			}
-		}
 		if e.Data["source"] == "probe" && len(f.probes) < maxProbeTexts {
 			text := e.Data["text"]
 			if text == "" {

@@ -17,17 +17,20 @@ import (
 	"github.com/firebreak/firebreak/playbooks"
 )
 
-// setTrigger stores the alert that opened incident n, as intake does.
-func setTrigger(t *testing.T, f *fixture, n uint64, a incidents.Alert) {
+// requireTrigger checks that intake recorded the alert that opened
+// incident n as its Trigger (the postmortem's Trigger section reads it), as
+// monitoring sent it: nothing in these fixtures sets it by hand.
+func requireTrigger(t *testing.T, f *fixture, n uint64, a incidents.Alert) {
 	t.Helper()
-	require.NoError(t, f.store.Update(context.Background(), func(tx incidents.Tx) error {
-		inc, err := tx.Incident(n)
-		if err != nil {
-			return err
-		}
-		inc.Trigger = a
-		return tx.PutIncident(inc)
-	}))
+	inc, err := f.svc.Get(context.Background(), n)
+	require.NoError(t, err)
+	got := inc.Trigger
+	require.Equal(t, a.Title, got.Title, "intake fills Incident.Trigger")
+	require.Equal(t, a.Name, got.Name)
+	require.Equal(t, a.URL, got.URL)
+	require.Equal(t, a.Labels, got.Labels)
+	require.Equal(t, a.Annotations, got.Annotations)
+	require.True(t, a.StartsAt.Equal(got.StartsAt), "the alert's own start time")
 }
 
 func must(t *testing.T) func(incidents.Outcome, error) incidents.Outcome {
@@ -90,7 +93,7 @@ func stormIncident(t *testing.T) *fixture {
 	require.NoError(t, err)
 	require.True(t, outs[0].Created)
 	require.Equal(t, uint64(1), outs[999].Incident.Number, "one group, one incident")
-	setTrigger(t, f, 1, batch[0])
+	requireTrigger(t, f, 1, batch[0])
 	f.clock.Advance(time.Minute)
 	ok(f.svc.Acknowledge(ctx, by(alice), 1))
 	f.clock.Advance(time.Minute)
@@ -122,7 +125,7 @@ func probeIncident(t *testing.T) *fixture {
 		StartsAt:    t0.Add(-90 * time.Second),
 	}
 	ok(f.svc.ReceiveAlert(ctx, by(incidents.Bot), a))
-	setTrigger(t, f, 1, a)
+	requireTrigger(t, f, 1, a)
 	f.clock.Advance(4 * time.Minute)
 	ok(f.svc.Acknowledge(ctx, by(bob), 1))
 	f.clock.Advance(6 * time.Minute)
@@ -143,7 +146,7 @@ func flappingIncident(t *testing.T) *fixture {
 	a.Source, a.Fingerprint, a.StartsAt = "alertmanager", "fpflap", t0.Add(-time.Minute)
 	a.URL = "https://alertmanager.example.com/#/alerts?fp=fpflap"
 	ok(f.svc.ReceiveAlert(ctx, by(incidents.Bot), a))
-	setTrigger(t, f, 1, a)
+	requireTrigger(t, f, 1, a)
 	f.clock.Advance(time.Minute)
 	ok(f.svc.Acknowledge(ctx, by(alice), 1))
 	for range 2 {
@@ -195,7 +198,8 @@ func TestPostmortemGoldens(t *testing.T) {
 			"- Labels: alertname=HighErrorRate, instance=api-0000, service=api-gateway",
 			"- Runbook: [runbook](https://runbooks.example.com/5xx)",
 			"> 5xx above 5% on api-0000",
-			"- … and 980 more links on the timeline",
+			"- HighErrorRate / api-0000 — [source](https://prometheus.example.com/graph?g0.expr=rate%28api-0000%29) — [runbook](https://runbooks.example.com/5xx)",
+			"- … and 980 more alerts with links",
 			"Alerts received: 1300 from 1000 distinct alerts.",
 			"Impact from 2026-11-25 13:58:00 UTC (monitoring clock)",
 		}},
@@ -209,6 +213,7 @@ func TestPostmortemGoldens(t *testing.T) {
 			"reopened the incident 2 times.",
 			"Reopened, alert fired again :crit, milestone",
 			"- Source: [alert in the source](https://alertmanager.example.com/#/alerts?fp=fpflap)",
+			"- HighErrorRate — [source](https://alertmanager.example.com/#/alerts?fp=fpflap)",
 		}},
 	}
 	for _, tt := range tests {
@@ -341,4 +346,29 @@ func TestTrackerMarker(t *testing.T) {
 	assert.True(t, strings.HasPrefix(a, "firebreak-4-followup-9-"), a)
 	assert.NotEqual(t, a, b, "another database's incident #4 has another marker")
 	assert.NotContains(t, a, " ", "a Jira label")
+}
+
+// TestCustomTemplateSeesAlertRecords renders the storm with a template
+// using the alert aggregate fields docs/incidents.md lists.
+func TestCustomTemplateSeesAlertRecords(t *testing.T) {
+	f := stormIncident(t)
+	dir := t.TempDir()
+	tmpl := "total={{.Alerts.Total}} distinct={{.Alerts.Distinct}} firing={{.Alerts.Firing}} more={{.Alerts.More}} linked={{len .Alerts.Linked}}+{{.Alerts.MoreLinked}}\n" +
+		"{{range .Alerts.Names}}name={{.Name}}:{{.Distinct}}:{{.Firing}}:{{.Count}} {{end}}more-names={{.Alerts.MoreNames}}\n" +
+		"{{with index .Alerts.Top 0}}top={{.Label}} {{.Name}} {{.Instance}} {{.Fingerprint}} {{.Firing}} {{.Count}} {{utc .FirstSeen}} {{utc .LastSeen}} {{.URL}} {{.Runbook}}{{end}}\n" +
+		"{{with index .AlertLinks 0}}link={{.Name}} {{.URL}} {{.Runbook}}{{end}} more-links={{.MoreAlertLinks}}\n" +
+		"incident={{.Incident.DistinctAlerts}}/{{.Incident.FiringAlerts}}/{{len .Incident.Alerts}}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pm.tmpl"), []byte(tmpl), 0o600))
+	path := filepath.Join(dir, "playbooks.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(testConfig+"postmortem:\n  template: pm.tmpl\n"), 0o600))
+	cfg, err := playbooks.Load(path)
+	require.NoError(t, err)
+	svc := incidents.NewService(f.store, cfg, incidents.WithClock(f.clock.Now))
+	var b bytes.Buffer
+	require.NoError(t, svc.Postmortem(context.Background(), 1, &b))
+	assert.Equal(t, "total=1300 distinct=1000 firing=0 more=980 linked=20+980\n"+
+		"name=HighErrorRate:1000:0:1300 more-names=0\n"+
+		"top=HighErrorRate / api-0000 HighErrorRate api-0000 fp0000 false 2 2026-11-25 14:00:00 UTC 2026-11-25 14:02:00 UTC https://prometheus.example.com/graph?g0.expr=rate(api-0000) https://runbooks.example.com/5xx\n"+
+		"link=HighErrorRate / api-0000 https://prometheus.example.com/graph?g0.expr=rate(api-0000) https://runbooks.example.com/5xx more-links=980\n"+
+		"incident=1000/0/5\n", b.String())
 }

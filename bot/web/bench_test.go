@@ -182,3 +182,44 @@ func serveOnce(b *testing.B, s *Server, path string) {
 		b.Fatalf("%s: %d", path, w.Code)
 	}
 }
+
+// BenchmarkIncident50kAlerts is the page of an incident that holds 50,000
+// distinct alerts (a storm in one group): the first view streams every
+// alert record twice (the Alerts section and the inline postmortem), later
+// views of the unchanged incident come from the view cache.
+func BenchmarkIncident50kAlerts(b *testing.B) {
+	db := openDB(b)
+	opened := now.Add(-time.Hour)
+	num := create(b, db, &incidents.Incident{Title: "KubePodCrashLooping storm", Severity: incidents.SEV1, Status: incidents.StatusTriggered,
+		OpenedAt: opened, AlertCount: 50_000, DistinctAlerts: 50_000, FiringAlerts: 50_000})
+	for i := 0; i < 50_000; i += 5000 {
+		require.NoError(b, db.Update(context.Background(), func(tx incidents.Tx) error {
+			for j := i; j < i+5000; j++ {
+				pod := fmt.Sprintf("checkout-%05d", j)
+				if err := tx.PutAlert(num, incidents.AlertState{Fingerprint: fmt.Sprintf("%016x", j), Name: "KubePodCrashLooping", Title: "KubePodCrashLooping",
+					Instance: pod, Source: "alertmanager", URL: "https://prometheus.example.com/graph?pod=" + pod,
+					Labels:      map[string]string{"alertname": "KubePodCrashLooping", "service": "checkout", "pod": pod},
+					Annotations: map[string]string{"description": "pod " + pod + " restarts", "runbook_url": "https://runbooks.example.com/crashloop"},
+					Firing:      true, Count: 1, FirstSeen: opened, LastSeen: opened}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	path := Prefix + "/incidents/" + strconv.FormatUint(num, 10)
+	b.Run("first view", func(b *testing.B) {
+		s := newServer(b, db)
+		b.ResetTimer()
+		cpu, n := processCPU(), 0
+		for b.Loop() {
+			s.views = newViewCache(16)
+			serveOnce(b, s, path)
+			n++
+		}
+		reportCPU(b, processCPU()-cpu, n)
+	})
+	s := newServer(b, db)
+	serveOnce(b, s, path) // fills the view cache
+	b.Run("later views", func(b *testing.B) { serveTimes(b, s, path) })
+}

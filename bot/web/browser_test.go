@@ -94,7 +94,7 @@ func longIncident(t testing.TB, db incidents.Store, n int) (uint64, int) {
 		Playbook: "default", Commander: &ana, AlertCount: n / 3,
 		Trigger: incidents.Alert{Source: "alertmanager", Title: "QueueBacklog orders-worker", Text: "orders queue older than 10m",
 			Annotations: map[string]string{"runbook_url": "https://runbooks.example.com/queue-backlog"}, URL: "https://prometheus.example.com/alerts"},
-		Alerts:     []incidents.AlertState{{Fingerprint: "q1", Name: "QueueBacklog", Count: n / 3, FirstSeen: opened, LastSeen: opened.Add(time.Hour)}},
+		Alerts:     queueAlerts(opened, n/3),
 		Steps:      []incidents.StepState{{ID: "drain", Title: "Drain the queue", Status: incidents.StepDone, By: bo, At: opened.Add(20 * time.Minute)}, {ID: "scale", Title: "Scale the workers", Status: incidents.StepDone, By: ana, At: opened.Add(40 * time.Minute)}},
 		Current:    2,
 		DetectedAt: opened.Add(-4 * time.Minute), OpenedAt: opened,
@@ -104,6 +104,20 @@ func longIncident(t testing.TB, db incidents.Store, n int) (uint64, int) {
 		Summary: "scaled the orders workers and drained the backlog",
 	}, entries...)
 	return num, updates
+}
+
+// queueAlerts are the long incident's distinct alerts: one per worker, the
+// first repeating count times, each with its runbook and source links.
+func queueAlerts(opened time.Time, count int) []incidents.AlertState {
+	var out []incidents.AlertState
+	for i := range 3 {
+		w := "orders-worker-" + strconv.Itoa(i+1)
+		out = append(out, incidents.AlertState{Fingerprint: "q" + strconv.Itoa(i+1), Name: "QueueBacklog", Instance: w,
+			Count: max(1, count/(i*50+1)), Firing: false, FirstSeen: opened.Add(time.Duration(i) * time.Minute), LastSeen: opened.Add(time.Hour),
+			URL:         "https://prometheus.example.com/alerts?instance=" + w,
+			Annotations: map[string]string{"runbook_url": "https://runbooks.example.com/queue-backlog"}})
+	}
+	return out
 }
 
 // TestBrowser drives a real headless chromium through the web view: log
@@ -195,6 +209,15 @@ func TestBrowser(t *testing.T) {
 	// The chart is really drawn: the recover phase has a size on screen.
 	assert.Greater(t, eval(`Math.round(document.querySelector('#phase-chart rect.phase-recover').getBoundingClientRect().width)`), 10)
 	shot("web-incident.png")
+	// The alert records: one row per distinct alert, each with its links.
+	assert.Equal(t, 3, count("#alerts-table tbody tr"))
+	assert.Equal(t, 3, count(`#alerts-table a.runbook[href="https://runbooks.example.com/queue-backlog"]`))
+	assert.Equal(t, 3, count(`#alerts-table a.source[href^="https://prometheus.example.com/alerts?instance=orders-worker-"]`))
+	assert.Contains(t, text("alert-summary"), "2000 received from 3 distinct alerts")
+	do(chromedp.ScrollIntoView(chromedp.ID("alerts")))
+	alerts, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.ID("alerts")))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(shots, "web-incident-alerts.png"), alerts, 0o644))
 
 	// The last timeline page ends with the action item.
 	follow(chromedp.Click(chromedp.ID("timeline-last")))

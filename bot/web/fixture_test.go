@@ -53,6 +53,12 @@ func create(t testing.TB, db incidents.Store, inc *incidents.Incident, entries .
 		if err := tx.CreateIncident(inc); err != nil {
 			return err
 		}
+		// Every distinct alert has a record of its own, as intake keeps them.
+		for _, a := range inc.Alerts {
+			if err := tx.PutAlert(inc.Number, a); err != nil {
+				return err
+			}
+		}
 		for _, e := range entries {
 			e.Incident = inc.Number
 			if err := tx.AppendEntry(&e); err != nil {
@@ -78,11 +84,13 @@ func seed(t testing.TB, db incidents.Store) {
 			Labels:      map[string]string{"alertname": "HighErrorRate", "service": "api-gateway"},
 			Annotations: map[string]string{"runbook_url": "https://runbooks.example.com/high-error-rate", "description": "5xx above 5%"},
 			URL:         "https://prometheus.example.com/graph?g0.expr=errors", StartsAt: opened.Add(-3 * time.Minute)},
-		Alerts:     []incidents.AlertState{{Fingerprint: "fp1", Name: "HighErrorRate", Count: 3, FirstSeen: opened, LastSeen: opened.Add(20 * time.Minute)}},
-		Steps:      []incidents.StepState{{ID: "triage", Title: "Triage the alert", Status: incidents.StepDone, By: ana, At: opened.Add(5 * time.Minute)}, {ID: "comms", Title: "Tell customers", Status: incidents.StepSkipped, By: bo, At: opened.Add(9 * time.Minute), Note: "internal only"}},
-		Current:    2,
-		Commander:  &ana,
-		DetectedAt: opened.Add(-3 * time.Minute), OpenedAt: opened,
+		Alerts: []incidents.AlertState{{Fingerprint: "fp1", Name: "HighErrorRate", Instance: "api-gateway-7", Count: 3, FirstSeen: opened, LastSeen: opened.Add(20 * time.Minute),
+			URL: "https://prometheus.example.com/graph?g0.expr=errors", Annotations: map[string]string{"runbook_url": "https://runbooks.example.com/high-error-rate"}}},
+		DistinctAlerts: 1,
+		Steps:          []incidents.StepState{{ID: "triage", Title: "Triage the alert", Status: incidents.StepDone, By: ana, At: opened.Add(5 * time.Minute)}, {ID: "comms", Title: "Tell customers", Status: incidents.StepSkipped, By: bo, At: opened.Add(9 * time.Minute), Note: "internal only"}},
+		Current:        2,
+		Commander:      &ana,
+		DetectedAt:     opened.Add(-3 * time.Minute), OpenedAt: opened,
 		AcknowledgedAt: opened.Add(2 * time.Minute), AcknowledgedBy: ana,
 		MitigatedAt: opened.Add(30 * time.Minute), MitigatedBy: incidents.Bot,
 		ResolvedAt: opened.Add(45 * time.Minute), ResolvedBy: ana, UpdatedAt: opened.Add(45 * time.Minute),
@@ -101,9 +109,11 @@ func seed(t testing.TB, db incidents.Store) {
 	opened2 := now.Add(-20 * time.Minute)
 	create(t, db, &incidents.Incident{
 		Title: xssTitle, Severity: incidents.SEV2, Status: incidents.StatusTriggered, Service: "payments-db",
-		Fingerprint: "fp2", AlertCount: 1,
+		Fingerprint: "fp2", AlertCount: 1, DistinctAlerts: 1, FiringAlerts: 1,
 		Trigger: incidents.Alert{Source: "generic", Title: xssTitle, Text: xssNote,
 			Annotations: map[string]string{"runbook_url": xssRunbook}, URL: xssSource},
+		Alerts: []incidents.AlertState{{Fingerprint: "fp2", Title: xssTitle, Instance: xssNote, Firing: true, Count: 1, FirstSeen: opened2, LastSeen: opened2,
+			URL: xssSource, Annotations: map[string]string{"runbook": xssRunbook}}},
 		OpenedAt: opened2, UpdatedAt: opened2, LastUpdate: xssNote,
 	},
 		incidents.Entry{At: opened2, Kind: incidents.EntryAlert, Actor: incidents.Bot, Text: xssTitle},

@@ -112,10 +112,29 @@ func (c *markCache) touch(n uint64) {
 	c.order = append(c.order, n)
 }
 
+// alertRows bounds the distinct alerts the incident page lists: a storm of
+// 50,000 reads as the aggregate, these rows and "and N more".
+const alertRows = 50
+
+// alertRow is one distinct alert as the page shows it; Runbook and
+// SourceURL are empty when the link is not http(s), and the text is then
+// shown inert.
 type alertRow struct {
-	Name, Fingerprint, Status string
-	Count                     int
-	FirstSeen, LastSeen       time.Time
+	Label, Fingerprint, Status string
+	Count                      int
+	FirstSeen, LastSeen        time.Time
+	Runbook, RunbookText       string
+	SourceURL, SourceText      string
+}
+
+func newAlertRow(a incidents.AlertState) alertRow {
+	r := alertRow{Label: a.Label(), Fingerprint: a.Fingerprint, Status: "resolved", Count: a.Count,
+		FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, RunbookText: a.Runbook(), SourceText: a.URL}
+	if a.Firing {
+		r.Status = "firing"
+	}
+	r.Runbook, r.SourceURL = safeLink(r.RunbookText), safeLink(r.SourceText)
+	return r
 }
 
 type incidentData struct {
@@ -131,6 +150,7 @@ type incidentData struct {
 	Kinds       map[incidents.EntryKind]int
 	FollowUps   []incidents.Entry
 	Alerts      []alertRow
+	AlertSum    incidents.AlertSummary
 	Runbook     string
 	RunbookText string
 	SourceURL   string
@@ -150,6 +170,7 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 	d := incidentData{Now: s.now(), After: after, HasPM: s.cfg.Postmortems != nil}
 	var m *marks
+	var cv *cachedView
 	err = s.cfg.Store.View(r.Context(), func(tx incidents.ReadTx) error {
 		inc, err := tx.Incident(n)
 		if err != nil {
@@ -167,6 +188,17 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, errStop) {
 			return err
 		}
+		// The aggregate reads every distinct alert record once and keeps
+		// only the top rows, so its memory does not grow with a storm; it
+		// is cached until the incident changes.
+		if cv = s.views.get(inc); cv == nil {
+			sum, err := incidents.SummarizeAlerts(tx, inc, alertRows)
+			if err != nil {
+				return err
+			}
+			cv = &cachedView{sum: sum}
+		}
+		d.AlertSum = cv.sum
 		m, err = s.loadMarks(r.Context(), tx, n)
 		return err
 	})
@@ -191,12 +223,8 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 		d.NextURL = base + "?after=" + strconv.FormatUint(last, 10) + "#timeline"
 		d.LastURL = base + "?after=" + strconv.FormatUint(inc.Entries-min(inc.Entries, entriesPerPage), 10) + "#timeline"
 	}
-	for _, a := range inc.Alerts {
-		st := "resolved"
-		if a.Firing {
-			st = "firing"
-		}
-		d.Alerts = append(d.Alerts, alertRow{Name: a.Name, Fingerprint: a.Fingerprint, Status: st, Count: a.Count, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen})
+	for _, a := range d.AlertSum.Top {
+		d.Alerts = append(d.Alerts, newAlertRow(a))
 	}
 	t := inc.Trigger
 	for _, k := range []string{"runbook_url", "runbook"} {
@@ -210,8 +238,13 @@ func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Annotations = t.Annotations
 	if s.cfg.Postmortems != nil {
-		d.Postmortem, d.PMNote = s.inlinePostmortem(r.Context(), inc)
+		if cv.pmAt.IsZero() || d.Now.Sub(cv.pmAt) >= pmTTL || d.Now.Before(cv.pmAt) {
+			cv.pm, cv.pmNote = s.inlinePostmortem(r.Context(), inc)
+			cv.pmAt = d.Now
+		}
+		d.Postmortem, d.PMNote = cv.pm, cv.pmNote
 	}
+	s.views.put(inc, *cv)
 	s.render(w, r, http.StatusOK, "incident", "#"+strconv.FormatUint(n, 10)+" "+inc.Title, d)
 }
 

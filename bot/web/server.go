@@ -131,6 +131,7 @@ type Server struct {
 	limiter  *limiter
 	index    *index
 	marks    *markCache
+	views    *viewCache
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -177,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 		limiter:  &limiter{max: 5, window: time.Minute},
 		index:    &index{store: cfg.Store, every: cfg.Refresh, now: time.Now},
 		marks:    newMarkCache(16),
+		views:    newViewCache(16),
 		pages:    pages,
 	}
 	m := http.NewServeMux()

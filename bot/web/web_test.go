@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/incidents/incidentstest"
 )
 
 func TestPagesNeedLogin(t *testing.T) {
@@ -317,6 +319,9 @@ func TestIncidentPage(t *testing.T) {
 		`id="phase-chart"`, `class="phase phase-detect"`, `class="phase phase-recover"`, // chart
 		"Triage the alert", "internal only", // steps
 		`href="https://runbooks.example.com/high-error-rate"`, `href="https://prometheus.example.com/graph?g0.expr=errors"`,
+		// the alert records: one row per distinct alert with its links
+		"3 received from 1 distinct alert (0 still firing)", "HighErrorRate / api-gateway-7",
+		`<a class="runbook" href="https://runbooks.example.com/high-error-rate"`, `<a class="source" href="https://prometheus.example.com/graph?g0.expr=errors"`,
 		"add a canary stage to deploys",                                     // action item
 		"error rate follows the 13:50 deploy", "status update", "step done", // timeline
 		`href="/web/incidents/1/postmortem.md"`, `<article class="markdown">`, "<h1", // postmortem
@@ -359,6 +364,56 @@ func TestXSSPayloadsRenderInert(t *testing.T) {
 	assert.Contains(t, body, "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;", "the title is shown as text")
 	assert.Contains(t, body, `<span class="unsafe-link" id="runbook">javascript:alert(&#34;runbook&#34;)</span>`)
 	assert.Contains(t, body, `<span class="unsafe-link" id="source">javascript:alert(&#34;source&#34;)</span>`)
+	alerts := section(body, `id="alerts-table"`)
+	assert.Contains(t, alerts, `<span class="unsafe-link">runbook: javascript:alert(&#34;runbook&#34;)</span>`, "an alert record's runbook")
+	assert.Contains(t, alerts, `<span class="unsafe-link">source: javascript:alert(&#34;source&#34;)</span>`)
+	assert.Contains(t, alerts, "&lt;img src=x onerror=alert(&#34;note&#34;)&gt;", "the instance is text")
+}
+
+// TestIncidentPageStorm: an incident of 20,000 distinct alerts in a few
+// names lists the names, the top rows with their links and "and N more",
+// and the page stays small.
+func TestIncidentPageStorm(t *testing.T) {
+	db := openDB(t)
+	opened := now.Add(-time.Hour)
+	inc := &incidents.Incident{Title: "KubePodCrashLooping storm", Severity: incidents.SEV1, Status: incidents.StatusTriggered,
+		OpenedAt: opened, UpdatedAt: opened, AlertCount: 20_003, DistinctAlerts: 20_000, FiringAlerts: 19_000}
+	n := create(t, db, inc)
+	const total = 20_000
+	for start := 0; start < total; start += 5000 {
+		require.NoError(t, db.Update(t.Context(), func(tx incidents.Tx) error {
+			for i := start; i < start+5000; i++ {
+				a := incidents.AlertState{Fingerprint: fmt.Sprintf("fp%05d", i), Name: []string{"KubePodCrashLooping", "KubePodNotReady"}[i%2],
+					Instance: fmt.Sprintf("pod-%05d", i), Firing: i >= 1000, Count: 1, FirstSeen: opened, LastSeen: opened.Add(time.Minute),
+					URL:         fmt.Sprintf("https://prometheus.example.com/alerts?pod=%05d", i),
+					Labels:      map[string]string{"alertname": "KubePodCrashLooping", "pod": fmt.Sprintf("pod-%05d", i)},
+					Annotations: map[string]string{"runbook_url": "https://runbooks.example.com/crashloop", "description": "crash looping"}}
+				if i == 7 {
+					a.Count, a.Firing = 4, true
+				}
+				if err := tx.PutAlert(n, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	base := startServer(t, newServer(t, db))
+	c := client(t)
+	login(t, c, base)
+	resp, body := get(t, c, base, Prefix+"/incidents/"+strconv.FormatUint(n, 10))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "20003 received from 20000 distinct alerts (19001 still firing)")
+	names := section(body, `id="alert-names"`)
+	assert.Contains(t, names, "<td>KubePodCrashLooping</td><td>10000</td>")
+	assert.Contains(t, names, "<td>KubePodNotReady</td><td>10000</td>")
+	rows := section(body, `id="alerts-table"`)
+	assert.Equal(t, alertRows, strings.Count(rows, "<tr class=\"alert-"), "bounded rows")
+	assert.Equal(t, alertRows, strings.Count(rows, `href="https://runbooks.example.com/crashloop"`), "each row links its runbook")
+	assert.True(t, strings.HasPrefix(rows[strings.Index(rows, "<tbody>"):], `<tbody><tr class="alert-firing"><td>KubePodNotReady / pod-00007<br>`), "the most received firing alert first")
+	assert.Contains(t, rows, `<a class="source" href="https://prometheus.example.com/alerts?pod=00007"`)
+	assert.Contains(t, body, "… and 19950 more distinct alerts")
+	assert.Less(t, len(body), 200_000, "a storm's page stays small")
 }
 
 func TestPostmortemDownload(t *testing.T) {
@@ -556,5 +611,60 @@ func TestEmptyDatabase(t *testing.T) {
 		resp, body := get(t, c, base, tt.path)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, tt.path)
 		assert.Contains(t, body, tt.want, tt.path)
+	}
+}
+
+// TestIncidentPageAlertsCurrent: the Alerts section is cached per incident
+// but never stale: intake rewrites the incident whenever an alert record
+// changes, and the next view shows the change.
+func TestIncidentPageAlertsCurrent(t *testing.T) {
+	db := openDB(t)
+	seed(t, db)
+	base := startServer(t, newServer(t, db))
+	c := client(t)
+	login(t, c, base)
+	_, body := get(t, c, base, Prefix+"/incidents/1")
+	require.Contains(t, body, "3 received from 1 distinct alert (0 still firing)")
+	_, again := get(t, c, base, Prefix+"/incidents/1")
+	assert.Equal(t, section(body, `id="alerts"`), section(again, `id="alerts"`), "served from the cache")
+
+	// A second distinct alert fires, as intake records it.
+	require.NoError(t, db.Update(t.Context(), func(tx incidents.Tx) error {
+		inc, err := tx.Incident(1)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutAlert(1, incidents.AlertState{Fingerprint: "fp9", Name: "HighLatency", Instance: "api-gateway-9", Firing: true,
+			Count: 1, FirstSeen: now, LastSeen: now, URL: "https://prometheus.example.com/graph?g0.expr=latency"}); err != nil {
+			return err
+		}
+		inc.AlertCount, inc.DistinctAlerts, inc.FiringAlerts, inc.LastAlertAt, inc.UpdatedAt = 4, 2, 1, now, now
+		return tx.PutIncident(inc)
+	}))
+	_, body = get(t, c, base, Prefix+"/incidents/1")
+	assert.Contains(t, body, "4 received from 2 distinct alerts (1 still firing)")
+	assert.Contains(t, section(body, `id="alerts-table"`), `<a class="source" href="https://prometheus.example.com/graph?g0.expr=latency"`)
+	assert.Contains(t, section(body, `id="postmortem"`), "HighLatency", "the postmortem is rendered again too")
+}
+
+// TestPagesOverAnotherStore: the web view reads only through
+// incidents.Store, so it serves every page over a store other than bbolt
+// (here the in-memory one of incidentstest; etcd's when it lands).
+func TestPagesOverAnotherStore(t *testing.T) {
+	store := incidentstest.NewMemStore()
+	seed(t, store)
+	base := startServer(t, newServer(t, store))
+	c := client(t)
+	login(t, c, base)
+	for path, want := range map[string]string{
+		Prefix + "/incidents":                 "HighErrorRate api-gateway",
+		Prefix + "/incidents?severity=SEV3":   "Checkout slow for EU customers",
+		Prefix + "/incidents/1":               `<a class="runbook" href="https://runbooks.example.com/high-error-rate"`,
+		Prefix + "/incidents/1/postmortem.md": "HighErrorRate api-gateway",
+		Prefix + "/overview":                  `id="mttr-weekly"`,
+	} {
+		resp, body := get(t, c, base, path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, body, want, path)
 	}
 }

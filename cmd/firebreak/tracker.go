@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/bot/trackers/github"
 	"github.com/firebreak/firebreak/bot/trackers/jira"
+	"github.com/firebreak/firebreak/bot/web"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
 )
@@ -40,7 +42,24 @@ func newTracker(cfg *playbooks.Config, svc *incidents.Service, getenv func(strin
 	if err != nil {
 		return nil, fmt.Errorf("postmortem.tracker in %s: %w", cfg.Path, err)
 	}
-	return trackers.NewWorker(svc, filer, trackers.Options{Labels: t.Labels, IncidentURL: t.IncidentURL, Logger: log}), nil
+	return trackers.NewWorker(svc, filer, trackers.Options{Labels: t.Labels, IncidentURL: trackerIncidentURL(t, getenv), Logger: log}), nil
+}
+
+// trackerIncidentURL is where a filed issue links back to: incident_url
+// when set, else the incident's web view page under FIREBREAK_PUBLIC_URL
+// (the page chat cards link), else "" (the issue names the incident only).
+func trackerIncidentURL(t *playbooks.Tracker, getenv func(string) string) string {
+	if t.IncidentURL != "" {
+		return t.IncidentURL
+	}
+	pub := getenv("FIREBREAK_PUBLIC_URL")
+	if pub == "" {
+		return ""
+	}
+	if _, err := web.ParsePublicURL(pub); err != nil {
+		return "" // serve refuses to start with it anyway
+	}
+	return strings.TrimRight(pub, "/") + web.Prefix + "/incidents/{number}"
 }
 
 // filerFor keeps a nil *Worker from becoming a non-nil interface.
