@@ -91,7 +91,12 @@ type Router struct {
 	repeats map[repeatKey]*repeatState
 	// running holds "n:step" of automated steps whose action is running.
 	running map[string]bool
-	stopped bool
+	// picks remembers which incident each "which incident?" question was
+	// answered with (by platform, channel and message), so a second press
+	// is refused; pickOrder bounds it to maxPicks questions.
+	picks     map[string]uint64
+	pickOrder []string
+	stopped   bool
 
 	bg     sync.WaitGroup
 	bgCtx  context.Context
@@ -138,7 +143,7 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{},
+		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{}, picks: map[string]uint64{},
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 

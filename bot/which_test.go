@@ -116,3 +116,59 @@ func TestPinWithSeveralOpenAsks(t *testing.T) {
 		assert.Zero(t, pinned, "#%d", n)
 	}
 }
+
+// TestPickIsSingleUse: a "which incident?" question is answered once. Its
+// buttons are removed from the question, and a second press — a stale
+// button still on a user's screen, the same or another incident — is
+// refused instead of running the command again. A Router that forgot the
+// question (a restart) still applies the change only once.
+func TestPickIsSingleUse(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindMessage, "[FIRING:1] DiskFull db-1 (severity=warning) disk 95%"))
+	ask := f.handle(t, f.event(KindCommand, "note checking the disks")).all()[0]
+	require.Len(t, ask.Actions, 2)
+	question := MessageRef{Channel: "C1", ID: "1700000000.000200"}
+	press := func(r *Router, a Action) *recorder {
+		t.Helper()
+		ev := f.event(KindAction, "")
+		ev.ActionID, ev.Value, ev.Target = a.ID, a.Value, question
+		rec := &recorder{}
+		require.NoError(t, r.Handle(ctx, ev, rec))
+		return rec
+	}
+	notes := func(n uint64) int {
+		t.Helper()
+		c := 0
+		require.NoError(t, f.svc.Timeline(ctx, n, func(e incidents.Entry) error {
+			if e.Kind == incidents.EntryNote {
+				c++
+			}
+			return nil
+		}))
+		return c
+	}
+
+	assert.Contains(t, press(f.router, ask.Actions[0]).text(), "added a note to **#2**")
+	f.chat.mu.Lock()
+	retired, ok := f.chat.updates[question.ID]
+	f.chat.mu.Unlock()
+	require.True(t, ok, "the question is redrawn")
+	assert.Empty(t, retired.Actions, "without its buttons")
+	assert.Contains(t, retired.Text, "You picked **#2**")
+
+	for _, a := range ask.Actions {
+		rec := press(f.router, a)
+		assert.Contains(t, rec.text(), "This question was already answered with #2", a.Label)
+		assert.True(t, rec.all()[0].Ephemeral)
+	}
+	assert.Equal(t, 1, notes(2))
+	assert.Zero(t, notes(1))
+
+	restarted := NewRouter(f.svc, RouterConfig{Logger: f.router.log, PostmortemDir: f.dir, Now: f.clock.Now})
+	restarted.AddChat("slack", f.chat)
+	runRouter(t, restarted)
+	press(restarted, ask.Actions[0])
+	assert.Equal(t, 1, notes(2), "the same question after a restart notes nothing twice")
+}

@@ -47,7 +47,9 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	// #3 from another alert: now two are open and a bare note asks.
 	f.pushAlert("[FIRING:1] DiskFull db-1 (warning)")
 	require.Eventually(t, func() bool { return len(f.incidents(t)) == 3 }, wait, 10*time.Millisecond)
-	fu = run(ann, "note", discordtest.StringOption("text", "checking the disks"))
+	asked := f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand("note", discordtest.StringOption("text", "checking the disks")))
+	fu = asked.WaitFollowups(1, wait)[0]
+	onScreen := *fu.Message // what Ann's client shows, before any edit
 	assert.True(t, fu.Ephemeral, "the question goes to Ann only")
 	assert.Contains(t, said(fu), "Several incidents are open")
 	var labels []string
@@ -66,6 +68,26 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	in.WaitCallback(wait)
 	require.Eventually(t, func() bool { return notes(t, f, 3) == 1 }, wait, 10*time.Millisecond)
 	assert.Zero(t, notes(t, f, 2))
+
+	// The question is answered once: it loses its buttons (edited through
+	// the interaction, as an ephemeral message must be), and a stale
+	// button still on Ann's screen is refused, not run again.
+	question := fu.Message.ID
+	require.Eventually(t, func() bool {
+		for _, qf := range asked.Followups() {
+			if qf.Message.ID == question && strings.Contains(qf.Message.Content, "You picked **#3**") && len(discordtest.Buttons(qf.Message)) == 0 {
+				return true
+			}
+		}
+		return false
+	}, wait, 10*time.Millisecond, "the answered question keeps its buttons")
+	again := f.srv.PushComponent(&onScreen, ann, bot.ActionPick+"2|2:note checking the disks")
+	again.WaitCallback(wait)
+	refused := again.WaitFollowups(1, wait)[0]
+	assert.True(t, refused.Ephemeral)
+	assert.Contains(t, said(refused), "This question was already answered with #3")
+	assert.Equal(t, 1, notes(t, f, 3))
+	assert.Zero(t, notes(t, f, 2), "a stale button runs nothing")
 
 	// Resolve on a step card does not close with one click: it asks.
 	card := f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {

@@ -113,6 +113,37 @@ func TestBareCommandsInASharedChannel(t *testing.T) {
 	fake.WaitAck(t, fake.PushInteraction(t, fake.EphemeralAction(t, ana, ask, bot.ActionPick+"3")))
 	botSaid("added a note to *#3*: checking the disks", disk.TS)
 
+	// The question is answered once: it is replaced (through the press's
+	// response_url, as an ephemeral message must be) without buttons, and
+	// a stale button still on Ana's screen is refused, not run again.
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Ephemerals() {
+			if m.TS == ask.TS {
+				return m.Replaced == 1 && strings.Contains(m.Text, "You picked *#3*") && !strings.Contains(string(m.Blocks), bot.ActionPick)
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "the answered question keeps its buttons: %+v", fake.Ephemerals())
+	fake.WaitAck(t, fake.PushInteraction(t, fake.EphemeralAction(t, ana, ask, bot.ActionPick+"2")))
+	require.Eventually(t, func() bool {
+		for _, m := range fake.Ephemerals() {
+			if m.User == ana && strings.Contains(m.Text, "This question was already answered with #3") {
+				return true
+			}
+		}
+		return false
+	}, slacktest.WaitTimeout, 10*time.Millisecond, "a second press is not refused")
+	for n, want := range map[uint64]int{2: 0, 3: 1} {
+		got := 0
+		require.NoError(t, e.svc.Timeline(ctx, n, func(en incidents.Entry) error {
+			if en.Kind == incidents.EntryNote {
+				got++
+			}
+			return nil
+		}))
+		assert.Equal(t, want, got, "notes on #%d: a stale button runs nothing", n)
+	}
+
 	// A pin on the DiskFull alert message follows its incident.
 	fake.WaitAck(t, fake.PushEvent(t, fake.ReactionAddedEvent(bob, "pushpin", slacktest.AlertsChannel, disk.TS)))
 	botSaid("Pinned to the timeline of *#3*", disk.TS)
