@@ -998,8 +998,7 @@ func (h *handling) reaction(ctx context.Context) error {
 	}
 	if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 		h.outcome = "asked"
-		return h.whisper(ctx, fmt.Sprintf("📌 Not pinned: %s. Pin inside the incident's thread, or add it with `/incident #%d note <text>`.",
-			Escape(amb.Error()), amb.Open[0].Number))
+		return h.whisper(ctx, "📌 "+Escape(fmt.Sprintf(TextPinWhichIncident, candidates(amb), amb.Open[0].Number)))
 	}
 	if err != nil {
 		return h.refuse(ctx, err)

@@ -22,6 +22,7 @@ const (
 	TextUnknownButton    = "Firebreak does not know the button %q; use `/incident` commands instead."
 	TextNoStatusUpdate   = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
 	TextNotHandled       = "The command %q is not handled here."
+	TextPinWhichIncident = "Not pinned: several incidents are open in this channel (%s). Pin inside the incident's thread, or add it with `/incident #%d note <text>`."
 	TextAlreadyPicked    = "This question was already answered with #%d. To run the command again, name the incident: `/incident #%d %s`."
 )
 

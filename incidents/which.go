@@ -143,7 +143,7 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 				return nil
 			}
 		}
-		return userError{msg: "no open incident in this channel; name one with #<number> (/incident list all shows them) or declare one", err: ErrNoIncident}
+		return Refuse(ErrNoIncident, TextNoOpenIncident)
 	})
 	if err != nil {
 		return 0, err
