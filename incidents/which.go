@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -105,25 +107,59 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 				return nil
 			}
 		}
+		open := map[uint64]bool{}
+		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
+			open[num] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
+		}
+		// An incident moved to a channel of its own (Slack's
+		// channel_per_incident) is still announced here, its alert and the
+		// alert's thread with it: it is open in this channel too, as it is
+		// on Discord, where its room is a thread of this channel. In its
+		// alert's thread it is that thread's incident.
+		var moved uint64
+		err = tx.Incidents(true, 0, func(inc *Incident) error {
+			if !inc.OwnsHome() || inc.Mirror.Platform != h.Platform || inc.Mirror.Channel != h.Channel {
+				return nil
+			}
+			switch {
+			case h.Thread == "":
+				open[inc.Number] = true
+			case inc.Mirror.Thread == h.Thread:
+				moved = inc.Number
+				return errStop
+			}
+			// Typed in some other thread: that may be the alert thread of
+			// a resolved incident, so only incidents homed here count.
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return fmt.Errorf("find the incidents announced in channel %s: %w", h.Channel, err)
+		}
+		if moved != 0 {
+			n = moved
+			return nil
+		}
+		nums := slices.Sorted(maps.Keys(open))
+		slices.Reverse(nums) // newest first
 		amb := &AmbiguousError{}
 		var first uint64
-		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
+		for _, num := range nums {
 			if first == 0 {
 				first = num
 			}
 			if len(amb.Open) == maxCandidates {
 				amb.More++
-				return nil
+				continue
 			}
 			inc, err := loadIncident(tx, num)
 			if err != nil {
 				return err
 			}
 			amb.Open = append(amb.Open, Candidate{Number: num, Title: inc.Title, Severity: inc.Severity, Status: inc.Status})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
 		}
 		switch {
 		case len(amb.Open) == 1:

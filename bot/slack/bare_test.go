@@ -12,6 +12,7 @@ import (
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/internal/slacktest"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
 )
 
 // TestBareCommandsInASharedChannel types the README's bare commands in
@@ -181,4 +182,97 @@ func TestBareCommandsInASharedChannel(t *testing.T) {
 		}
 		return false
 	}, slacktest.WaitTimeout, 10*time.Millisecond, "no postmortem of #3 in its thread: %+v", fake.Files())
+}
+
+// TestBareCommandsInIncidentChannels: with channel_per_incident every
+// incident works in a channel of its own. A bare command typed in such a
+// channel means its incident — also once it is resolved — while in #alerts,
+// where the alerts of two open incidents and a resolved one were posted,
+// a bare command asks which one.
+func TestBareCommandsInIncidentChannels(t *testing.T) {
+	books, err := playbooks.Parse("rooms.yaml", []byte(`alert_channels: ["alerts"]
+incidents:
+  channel_per_incident: true
+playbooks:
+  - id: outage
+    steps: [{id: look, title: Look at the dashboards}, {id: fix, title: Fix it}]
+`))
+	require.NoError(t, err)
+	e := startWith(t, true, books, quiet())
+	fake := e.fake
+	ctx := context.Background()
+	get := func(n uint64) *incidents.Incident {
+		t.Helper()
+		inc, err := e.svc.Get(ctx, n)
+		require.NoError(t, err)
+		return inc
+	}
+	// alert posts an Alertmanager message and returns the channel of the
+	// incident it opens once Firebreak has moved it there.
+	alert := func(n uint64, title string) string {
+		t.Helper()
+		m := alertmanager()
+		m.Attachments[0].Title = title
+		fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(m)))
+		var room string
+		require.Eventually(t, func() bool {
+			inc, err := e.svc.Get(ctx, n)
+			if err != nil || inc.Home.Channel == slacktest.AlertsChannel {
+				return false
+			}
+			room = inc.Home.Channel
+			return true
+		}, slacktest.WaitTimeout, 10*time.Millisecond, "#%d got no channel of its own", n)
+		return room
+	}
+	cmd := func(channel, text string) {
+		t.Helper()
+		fake.WaitAck(t, fake.PushCommand(t, fake.Command(ana, channel, text)))
+	}
+	saidIn := func(channel, what string) {
+		t.Helper()
+		require.Eventuallyf(t, func() bool {
+			for _, m := range fake.Messages(channel) {
+				if m.User == slacktest.BotUserID && strings.Contains(m.Text, what) {
+					return true
+				}
+			}
+			for _, m := range fake.Ephemerals() {
+				if m.Channel == channel && strings.Contains(m.Text, what) {
+					return true
+				}
+			}
+			return false
+		}, slacktest.WaitTimeout, 10*time.Millisecond, "Firebreak did not say %q in %s: %+v", what, channel, fake.Ephemerals())
+	}
+
+	room1 := alert(1, "[FIRING:1] HighErrorRate api-gateway (severity=critical)")
+	cmd(room1, "resolve rolled back")
+	require.Eventually(t, func() bool { return get(1).Status == incidents.StatusResolved }, slacktest.WaitTimeout, 10*time.Millisecond)
+	room2 := alert(2, "[FIRING:1] DiskFull db-1 (severity=warning)")
+	room3 := alert(3, "[FIRING:1] CertExpiring shop (severity=warning)")
+
+	cmd(room2, "ack")
+	saidIn(room2, "acknowledged *#2*")
+	assert.Equal(t, incidents.StatusAcknowledged, get(2).Status)
+	assert.Equal(t, incidents.StatusTriggered, get(3).Status)
+
+	cmd(room3, "note renewing the certificate")
+	saidIn(room3, "added a note to *#3*")
+
+	cmd(room1, "status")
+	saidIn(room1, "#1 HighErrorRate")
+
+	cmd(slacktest.AlertsChannel, "severity SEV2")
+	saidIn(slacktest.AlertsChannel, "Several incidents are open")
+	assert.NotEqual(t, incidents.SEV2, get(2).Severity, "nothing changes before Ana picks")
+	assert.NotEqual(t, incidents.SEV2, get(3).Severity, "nothing changes before Ana picks")
+
+	cmd(room2, "resolve disk freed")
+	require.Eventually(t, func() bool { return get(2).Status == incidents.StatusResolved }, slacktest.WaitTimeout, 10*time.Millisecond)
+	cmd(slacktest.AlertsChannel, "severity SEV2")
+	require.Eventually(t, func() bool { return get(3).Severity == incidents.SEV2 }, slacktest.WaitTimeout, 10*time.Millisecond,
+		"in #alerts a bare command means the one incident still open")
+	assert.Equal(t, incidents.StatusResolved, get(1).Status)
+	assert.NotEqual(t, incidents.SEV2, get(1).Severity, "the resolved incidents are untouched")
 }
