@@ -544,10 +544,13 @@ func withoutIncident(name string) bool {
 	return name == "declare" || name == "list" || name == "help"
 }
 
-// readOnly reports whether a command only reads its incident, so that in
-// a shared channel it may mean the latest resolved one.
-func readOnly(name string) bool {
-	return name == "status" || name == "timeline" || name == "postmortem"
+// readOnly reports whether a command only reads its incident or writes
+// up a resolved one (a postmortem draft, rewritten at will), so that in a
+// shared channel with none open it may mean the one resolved last there.
+// Moving a postmortem to review or final changes state: that needs an
+// open incident or a name.
+func readOnly(c Command) bool {
+	return c.Name == "status" || c.Name == "timeline" || c.Name == "postmortem" && c.Sub == ""
 }
 
 func (h *handling) command(ctx context.Context) error {
@@ -560,12 +563,18 @@ func (h *handling) command(ctx context.Context) error {
 	n := c.Incident
 	if n == 0 && !withoutIncident(c.Name) {
 		implied := h.svc.Implied
-		if readOnly(c.Name) {
+		if readOnly(c) {
 			implied = h.svc.ImpliedToRead
 		}
 		if n, err = implied(ctx, o.Home); err != nil {
 			if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 				return h.ask(ctx, amb, ev.Text)
+			}
+			if c.Name == "postmortem" && errors.Is(err, incidents.ErrNoIncident) {
+				// Right after a resolve: say which number to name.
+				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home); lerr == nil {
+					err = incidents.Refuse(incidents.ErrNoIncident, TextNamePostmortem, last, strings.TrimSpace("postmortem "+c.Sub))
+				}
 			}
 			return h.refuse(ctx, err)
 		}

@@ -23,6 +23,7 @@ const (
 	TextNoStatusUpdate   = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
 	TextNotHandled       = "The command %q is not handled here."
 	TextPinWhichIncident = "Not pinned: several incidents are open in this channel (%s). Pin inside the incident's thread, or add it with `/incident #%d note <text>`."
+	TextNamePostmortem   = "No incident is open in this channel, so name the one whose postmortem moves on: `/incident #%d %s` (the last one resolved here)."
 	TextAlreadyPicked    = "This question was already answered with #%d. To run the command again, name the incident: `/incident #%d %s`."
 )
 

@@ -2,8 +2,11 @@ package bot
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -171,4 +174,32 @@ func TestPickIsSingleUse(t *testing.T) {
 	runRouter(t, restarted)
 	press(restarted, ask.Actions[0])
 	assert.Equal(t, 1, notes(2), "the same question after a restart notes nothing twice")
+}
+
+// TestReadingAfterResolveMeansTheOneJustResolved: with nothing open in a
+// shared channel, status, timeline and a postmortem draft mean the
+// incident resolved last — not the one opened last, which used to write
+// #2's postmortem right after the user resolved #1 — and moving a
+// postmortem to review or final, a change, needs the number.
+func TestReadingAfterResolveMeansTheOneJustResolved(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindMessage, "[FIRING:1] DiskFull db-1 (severity=warning) disk 95%"))
+	f.handle(t, f.event(KindCommand, "#2 resolve freed the disk"))
+	f.clock.Advance(time.Minute)
+	f.handle(t, f.event(KindCommand, "resolve rolled back checkout"))
+
+	assert.Contains(t, f.handle(t, f.event(KindCommand, "timeline")).text(), "Timeline of #1")
+	f.handle(t, f.event(KindCommand, "postmortem"))
+	assert.FileExists(t, filepath.Join(f.dir, "incident-1-postmortem.md"), "the postmortem of the incident just resolved")
+	rec := f.handle(t, f.event(KindCommand, "postmortem final"))
+	assert.Contains(t, rec.text(), "`/incident #1 postmortem final` (the last one resolved here)")
+	for _, n := range []uint64{1, 2} {
+		inc, err := f.svc.Get(ctx, n)
+		require.NoError(t, err)
+		assert.NotEqual(t, incidents.PostmortemFinal, inc.PostmortemStatus, "#%d: nothing final unless named", n)
+	}
+	_, err := os.Stat(filepath.Join(f.dir, "incident-2-postmortem.md"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "#2 was not written up")
 }

@@ -16,6 +16,10 @@ var ErrAmbiguous = errors.New("several incidents are open here")
 // maxCandidates bounds the open incidents an ambiguous command lists.
 const maxCandidates = 10
 
+// maxReadBack bounds how many of a channel's newest incidents a reading
+// command looks through for the one resolved last.
+const maxReadBack = 20
+
 // Candidate is one open incident a command could have meant.
 type Candidate struct {
 	Number   uint64
@@ -67,11 +71,12 @@ func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
 	return s.implied(ctx, h, false)
 }
 
-// ImpliedToRead is Implied for commands that only read an incident
-// (status, timeline, postmortem): where a shared channel has no open
-// incident, it means the one most recently opened there, so
-// "/incident postmortem" right after "/incident resolve" works. Reading
-// changes nothing, so this is no guess that could do harm.
+// ImpliedToRead is Implied for commands that only read an incident or
+// write up a resolved one (status, timeline, a postmortem draft): where a
+// shared channel has no open incident, it means the one resolved last
+// there (among its 20 newest), so "/incident postmortem" right after
+// "/incident resolve" means what was just resolved. Changes of state
+// (postmortem review and final among them) never use it.
 func (s *Service) ImpliedToRead(ctx context.Context, h Home) (uint64, error) {
 	return s.implied(ctx, h, true)
 }
@@ -168,14 +173,29 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 		case len(amb.Open) > 1:
 			return amb
 		case reading:
+			// The one resolved last, not the one opened last: after
+			// resolving #1 while #2 (opened later) was resolved before,
+			// "/incident timeline" means #1.
+			var last *Incident
+			seen := 0
 			err := tx.InChannel(h.Platform, h.Channel, false, func(num uint64) error {
-				n = num
-				return errStop
+				inc, err := loadIncident(tx, num)
+				if err != nil {
+					return err
+				}
+				if last == nil || inc.ResolvedAt.After(last.ResolvedAt) {
+					last = inc
+				}
+				if seen++; seen == maxReadBack {
+					return errStop
+				}
+				return nil
 			})
 			if err != nil && !errors.Is(err, errStop) {
 				return fmt.Errorf("find the incidents of channel %s: %w", h.Channel, err)
 			}
-			if n != 0 {
+			if last != nil {
+				n = last.Number
 				return nil
 			}
 		}
