@@ -2,6 +2,8 @@ package slack_test
 
 import (
 	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +277,108 @@ playbooks:
 		"in #alerts a bare command means the one incident still open")
 	assert.Equal(t, incidents.StatusResolved, get(1).Status)
 	assert.NotEqual(t, incidents.SEV2, get(1).Severity, "the resolved incidents are untouched")
+}
+
+// TestDocumentedBareCommandsInSlack types every bare example of
+// docs/commands.md as a Slack slash command (no thread) in #alerts while #1
+// is resolved and #2 and #3 are open in their alerts' threads: each one asks
+// Ana privately and changes nothing. Once #2 is resolved, each reaches #3,
+// and the resolved incidents get no timeline entry more.
+func TestDocumentedBareCommandsInSlack(t *testing.T) {
+	e := start(t, true, true)
+	fake := e.fake
+	ctx := context.Background()
+	entries := func() []int {
+		t.Helper()
+		var out []int
+		for n := uint64(1); n <= 3; n++ {
+			c := 0
+			require.NoError(t, e.svc.Timeline(ctx, n, func(incidents.Entry) error { c++; return nil }))
+			out = append(out, c)
+		}
+		return out
+	}
+	// said waits until Firebreak has said something new (in the channel,
+	// any thread, or to Ana alone) containing what, and returns all new.
+	seenMsgs, seenEph := 0, 0
+	said := func(cmd, what string) string {
+		t.Helper()
+		var fresh string
+		var msgs []slacktest.Message
+		var eph []slacktest.Ephemeral
+		require.Eventuallyf(t, func() bool {
+			msgs, eph = fake.Messages(slacktest.AlertsChannel), fake.Ephemerals()
+			var b strings.Builder
+			for _, m := range msgs[min(seenMsgs, len(msgs)):] {
+				if m.User == slacktest.BotUserID {
+					b.WriteString(m.Text + "\n")
+				}
+			}
+			for _, m := range eph[min(seenEph, len(eph)):] {
+				b.WriteString(m.Text + "\n")
+			}
+			fresh = b.String()
+			return strings.Contains(fresh, what)
+		}, slacktest.WaitTimeout, 10*time.Millisecond, "%s: Firebreak did not say %q", cmd, what)
+		seenMsgs, seenEph = len(msgs), len(eph)
+		return fresh
+	}
+	cmd := func(text, what string) string {
+		t.Helper()
+		fake.WaitAck(t, fake.PushCommand(t, fake.Command(ana, slacktest.AlertsChannel, strings.TrimPrefix(text, "/incident "))))
+		return said(text, what)
+	}
+	alert := func(title string) {
+		t.Helper()
+		m := alertmanager()
+		m.Attachments[0].Title = title
+		fake.WaitAck(t, fake.PushEvent(t, fake.MessageEvent(m)))
+	}
+
+	cmd("/incident declare Old outage SEV3", "#1 Old outage")
+	cmd("/incident resolve it is over", "resolved *#1*")
+	alert("[FIRING:1] HighErrorRate api-gateway (severity=critical)")
+	said("alert 2", "#2 · Step 1/")
+	alert("[FIRING:1] DiskFull db-1 (severity=warning)")
+	said("alert 3", "#3 · Step 1/")
+
+	cmds := documentedBareCommands(t)
+	for _, c := range cmds {
+		was := entries()
+		cmd(c, "Several incidents are open in this channel")
+		assert.Equal(t, was, entries(), "%s changed something before anyone picked", c)
+	}
+
+	cmd("/incident #2 resolve rolled back", "resolved *#2*")
+	was := entries()
+	for _, c := range cmds {
+		fresh := cmd(c, "#3")
+		assert.NotContains(t, fresh, "Several incidents are open", c)
+		assert.NotRegexp(t, `#[12]\b`, fresh, "%s: a resolved incident is never meant", c)
+	}
+	now := entries()
+	assert.Equal(t, was[:2], now[:2], "the resolved incidents are untouched")
+	inc, err := e.svc.Get(ctx, 3)
+	require.NoError(t, err)
+	assert.Equal(t, incidents.StatusResolved, inc.Status, "the table's resolve example closed #3")
+}
+
+// documentedBareCommands are the examples of docs/commands.md's command
+// table that name no incident and act on one, as a user copies them, and
+// status and postmortem as the README types them.
+func documentedBareCommands(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/commands.md")
+	require.NoError(t, err)
+	var out []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `[^`]+` .*\\| `(/incident [^`]+)` \\|$").FindAllStringSubmatch(string(doc), -1) {
+		cmd := m[1]
+		name := strings.Fields(cmd)[1]
+		if strings.Contains(cmd, "#") || name == "declare" || name == "list" || name == "help" {
+			continue
+		}
+		out = append(out, cmd)
+	}
+	require.GreaterOrEqual(t, len(out), 10, "the command table of docs/commands.md has its examples")
+	return append(out, "/incident status", "/incident postmortem")
 }
