@@ -93,7 +93,7 @@ func TestConsolePickIsSingleUse(t *testing.T) {
 	}, "\n")
 	tr, w := run(t, script, Options{})
 	assert.Equal(t, 1, strings.Count(tr, "added a note"), tr)
-	assert.Contains(t, tr, "(updated) Firebreak: 👉 You picked #2: `/incident #2 note checking the disks`\n", "the question shows the choice, without buttons")
+	assert.Contains(t, tr, "(updated) Firebreak (only you): 👉 You picked #2: `/incident #2 note checking the disks`\n", "the question shows the choice, without buttons, still only to you")
 	assert.Equal(t, 2, strings.Count(tr, "no button ["), "neither number presses anything once answered")
 	for n, want := range map[uint64]int{1: 0, 2: 1} {
 		got := 0
