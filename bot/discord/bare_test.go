@@ -100,9 +100,20 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	assert.Contains(t, said(prompt), "/incident #3 resolve <summary>")
 	assert.True(t, f.incident(t, 3).Status.Open(), "one click closes nothing")
 
+	// A 📌 in #alerts with two open pins nothing and says why.
+	chat := f.srv.PushMessage(discordtest.Post{ChannelID: alerts, Author: bob, Content: "df shows /var full"})
+	f.srv.PushReaction(alerts, chat.ID, ann, "📌")
+	f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content, "Not pinned: several incidents are open")
+	})
+
 	// Named, #2 resolves; then bare commands mean #3, the one left open.
 	run(bob, "resolve", discordtest.IntegerOption("incident", 2), discordtest.StringOption("summary", "rolled back"))
 	require.Equal(t, incidents.StatusResolved, f.incident(t, 2).Status)
+	f.srv.PushReaction(alerts, chat.ID, bob, "📌") // Ann's 📌 is on it already
+	f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content, "Pinned to the timeline of **#3**")
+	})
 	fu = run(ann, "severity", discordtest.StringOption("level", "SEV2"))
 	assert.Contains(t, said(fu), "set **#3** to SEV2")
 	assert.Equal(t, incidents.SEV1, f.incident(t, 2).Severity, "the resolved incident is untouched")
