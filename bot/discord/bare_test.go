@@ -172,3 +172,80 @@ func TestE2EBareCommandsInIncidentThreads(t *testing.T) {
 	fu = run(f.srv.ChannelID("alerts"), "note", discordtest.StringOption("text", "one open now"))
 	assert.Contains(t, said(fu), "added a note to **#2**", "in #alerts, the one incident still open")
 }
+
+// TestE2EEveryBareSubcommandAsksOrReaches runs every /incident subcommand
+// that acts on an incident, without its incident option, in #alerts while
+// #1 is resolved and #2 and #3 are open there: each one asks the user
+// privately and changes nothing. Once #2 is resolved, each reaches #3, and
+// the resolved incidents get no timeline entry more.
+func TestE2EEveryBareSubcommandAsksOrReaches(t *testing.T) {
+	t.Parallel()
+	f := startFirebreak(t)
+	alerts := f.srv.ChannelID("alerts")
+	ann, bob := f.srv.AddUser("ann", ""), f.srv.AddUser("bob", "")
+	S := discordtest.StringOption
+	entries := func() []uint64 {
+		t.Helper()
+		var out []uint64
+		for n := uint64(1); n <= 3; n++ {
+			out = append(out, f.incident(t, n).Entries)
+		}
+		return out
+	}
+	run := func(sub string, opts ...*discordtest.Option) discordtest.Followup {
+		t.Helper()
+		return f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitFollowups(1, wait)[0]
+	}
+	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
+	cmds := []struct {
+		sub  string
+		opts []*discordtest.Option
+	}{
+		{"ack", nil},
+		{"step-done", []*discordtest.Option{S("note", "502s only from pod api-7")}},
+		{"step-skip", []*discordtest.Option{S("reason", "status page is run by support")}},
+		{"note", []*discordtest.Option{S("text", "pool saturation since 14:02")}},
+		{"followup", []*discordtest.Option{S("text", "alert on pool saturation")}},
+		{"role", []*discordtest.Option{S("role", "comms"), discordtest.UserOption("user", bob.ID)}},
+		{"severity", []*discordtest.Option{S("level", "SEV2")}},
+		{"update", []*discordtest.Option{S("text", "Rolling back; next update 15:00 UTC")}},
+		{"mitigate", nil},
+		{"status", nil},
+		{"timeline", nil},
+		{"resolve", []*discordtest.Option{S("summary", "rolled back v2.3.1")}},
+		{"postmortem", nil},
+	}
+
+	run("declare", S("title", "Old outage"))
+	run("resolve", S("summary", "it is over"))
+	f.pushAlert("[FIRING:1] HighErrorRate api (critical)")
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 2 }, wait, 10*time.Millisecond)
+	f.pushAlert("[FIRING:1] DiskFull db-1 (warning)")
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 3 }, wait, 10*time.Millisecond)
+
+	for _, c := range cmds {
+		was := entries()
+		fu := run(c.sub, c.opts...)
+		assert.True(t, fu.Ephemeral, c.sub)
+		assert.Contains(t, said(fu), "Several incidents are open", c.sub)
+		assert.Equal(t, was, entries(), "/incident %s changed something before anyone picked", c.sub)
+	}
+
+	run("resolve", discordtest.IntegerOption("incident", 2), S("summary", "rolled back"))
+	require.Equal(t, incidents.StatusResolved, f.incident(t, 2).Status)
+	was := entries()
+	for _, c := range cmds {
+		if c.sub == "postmortem" {
+			// Its answer is the attached file, posted in the channel.
+			f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(c.sub))
+			f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool { return strings.Contains(m.Content, "Postmortem of **#3**") })
+			continue
+		}
+		fu := run(c.sub, c.opts...)
+		assert.Contains(t, said(fu), "#3", c.sub)
+		assert.NotContains(t, said(fu), "Several incidents are open", c.sub)
+		assert.NotRegexp(t, `#[12]\b`, said(fu), "/incident %s: a resolved incident is never meant", c.sub)
+	}
+	assert.Equal(t, was[:2], entries()[:2], "the resolved incidents are untouched")
+	assert.Equal(t, incidents.StatusResolved, f.incident(t, 3).Status)
+}
