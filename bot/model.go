@@ -155,6 +155,14 @@ type Replier interface {
 	Reply(ctx context.Context, m Message) (MessageRef, error)
 }
 
+// PressedUpdater is implemented by Repliers that can redraw the message
+// whose button was pressed even when it was shown to one user only (Slack's
+// response_url with replace_original, Discord's interaction response),
+// where Chat.Update cannot reach it. ref is the pressed message.
+type PressedUpdater interface {
+	UpdatePressed(ctx context.Context, ref MessageRef, m Message) error
+}
+
 // Handler takes events from an adapter. The Router implements it.
 // Adapters call Handle after acknowledging the platform (within its
 // 3-second window), one goroutine per event; Handle is safe for concurrent use.

@@ -91,7 +91,12 @@ type Router struct {
 	repeats map[repeatKey]*repeatState
 	// running holds "n:step" of automated steps whose action is running.
 	running map[string]bool
-	stopped bool
+	// picks remembers which incident each "which incident?" question was
+	// answered with (by platform, channel and message), so a second press
+	// is refused; pickOrder bounds it to maxPicks questions.
+	picks     map[string]uint64
+	pickOrder []string
+	stopped   bool
 
 	bg     sync.WaitGroup
 	bgCtx  context.Context
@@ -138,7 +143,7 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{},
+		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{}, picks: map[string]uint64{},
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 
@@ -537,10 +542,13 @@ func withoutIncident(name string) bool {
 	return name == "declare" || name == "list" || name == "help"
 }
 
-// readOnly reports whether a command only reads its incident, so that in
-// a shared channel it may mean the latest resolved one.
-func readOnly(name string) bool {
-	return name == "status" || name == "timeline" || name == "postmortem"
+// readOnly reports whether a command only reads its incident or writes
+// up a resolved one (a postmortem draft, rewritten at will), so that in a
+// shared channel with none open it may mean the one resolved last there.
+// Moving a postmortem to review or final changes state: that needs an
+// open incident or a name.
+func readOnly(c Command) bool {
+	return c.Name == "status" || c.Name == "timeline" || c.Name == "postmortem" && c.Sub == ""
 }
 
 func (h *handling) command(ctx context.Context) error {
@@ -553,12 +561,18 @@ func (h *handling) command(ctx context.Context) error {
 	n := c.Incident
 	if n == 0 && !withoutIncident(c.Name) {
 		implied := h.svc.Implied
-		if readOnly(c.Name) {
+		if readOnly(c) {
 			implied = h.svc.ImpliedToRead
 		}
 		if n, err = implied(ctx, o.Home); err != nil {
 			if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 				return h.ask(ctx, amb, ev.Text)
+			}
+			if c.Name == "postmortem" && errors.Is(err, incidents.ErrNoIncident) {
+				// Right after a resolve: say which number to name.
+				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home); lerr == nil {
+					err = incidents.Refuse(incidents.ErrNoIncident, TextNamePostmortem, last, strings.TrimSpace("postmortem "+c.Sub))
+				}
 			}
 			return h.refuse(ctx, err)
 		}
@@ -1005,8 +1019,7 @@ func (h *handling) reaction(ctx context.Context) error {
 	}
 	if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 		h.outcome = "asked"
-		return h.whisper(ctx, fmt.Sprintf("📌 Not pinned: %s. Pin inside the incident's thread, or add it with `/incident #%d note <text>`.",
-			Escape(amb.Error()), amb.Open[0].Number))
+		return h.whisper(ctx, "📌 "+Escape(fmt.Sprintf(TextPinWhichIncident, candidates(amb), amb.Open[0].Number)))
 	}
 	if err != nil {
 		return h.refuse(ctx, err)

@@ -286,7 +286,7 @@ func TestCommands(t *testing.T) {
 		{"resolve rolled back", []string{"resolved **#1**", "Summary: rolled back"}, false},
 		{"list", []string{"No open incidents"}, true},
 		{"list all", []string{"#1 HighErrorRate"}, true},
-		{"ack", []string{"no open incident in this channel"}, true},
+		{"ack", []string{"No incident is open in this channel"}, true},
 		{"#1 ack", []string{"already resolved"}, true},
 		{"frobnicate", []string{`There is no command "frobnicate".`, "`/incident help`"}, true},
 		{"#9 ack", []string{"There is no incident #9: `/incident list all` shows them all."}, true},
@@ -324,7 +324,7 @@ func TestImpliedAndExplicitIncident(t *testing.T) {
 	rec := f.handle(t, elsewhere("ack"))
 	require.Len(t, rec.all(), 1)
 	assert.True(t, rec.all()[0].Ephemeral)
-	assert.Contains(t, rec.all()[0].Text, "no open incident in this channel")
+	assert.Contains(t, rec.all()[0].Text, "No incident is open in this channel")
 
 	for _, cmd := range []string{"#1 note from another room", "note #1 and again"} {
 		rec = f.handle(t, elsewhere(cmd))

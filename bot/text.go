@@ -17,10 +17,14 @@ const (
 	TextNotAPerson       = "%q is not a person: name them as @user, or me."
 	TextUnknownRole      = "%q is not a role: use commander, comms or responder."
 	TextButtonNoIncident = "This button names no incident; use `/incident` commands instead."
+	TextButtonNoCommand  = "This button names no command; use `/incident` commands instead."
 	TextButtonNoStep     = "This button names no step; use `/incident step done` instead."
 	TextUnknownButton    = "Firebreak does not know the button %q; use `/incident` commands instead."
 	TextNoStatusUpdate   = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
 	TextNotHandled       = "The command %q is not handled here."
+	TextPinWhichIncident = "Not pinned: several incidents are open in this channel (%s). Pin inside the incident's thread, or add it with `/incident #%d note <text>`."
+	TextNamePostmortem   = "No incident is open in this channel, so name the one whose postmortem moves on: `/incident #%d %s` (the last one resolved here)."
+	TextAlreadyPicked    = "This question was already answered with #%d. To run the command again, name the incident: `/incident #%d %s`."
 )
 
 // refuseUsage is a command or button Firebreak could not understand.

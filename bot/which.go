@@ -48,16 +48,83 @@ func (h *handling) ask(ctx context.Context, amb *incidents.AmbiguousError, text 
 	return h.say(ctx, Message{Text: b.String(), Actions: actions, Ephemeral: true})
 }
 
+// candidates names the open incidents of an ambiguous command:
+// "#3 DiskFull db-1, #2 HighErrorRate api" (and how many more).
+func candidates(amb *incidents.AmbiguousError) string {
+	var b strings.Builder
+	for i, c := range amb.Open {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "#%d %s", c.Number, c.Title)
+	}
+	if amb.More > 0 {
+		fmt.Fprintf(&b, " and %d more", amb.More)
+	}
+	return b.String()
+}
+
+// maxPicks bounds how many answered "which incident?" questions the
+// Router remembers; older ones are still single-use for changes, through
+// the event id (see picked).
+const maxPicks = 1000
+
 // picked runs the command a "which incident?" question was asked about on
 // the incident the user pressed, exactly as if it had been typed with #n.
+// A question is answered once: its buttons are removed, and a second press
+// (of any of them, also one that was still on screen) is refused, so
+// pressing "1" twice does not add a second note.
 func (h *handling) picked(ctx context.Context, n uint64, text string) error {
 	if strings.TrimSpace(text) == "" {
-		return h.refuse(ctx, fmt.Errorf("this button names no command: %w", ErrUsage))
+		return h.refuse(ctx, refuseUsage(TextButtonNoCommand))
+	}
+	q := h.ev.Target
+	if q.ID != "" {
+		key := h.ev.Platform + "\x00" + q.Channel + "\x00" + q.ID
+		if first, done := h.answerPick(key, n); done {
+			return h.refuse(ctx, refuseUsage(TextAlreadyPicked, first, n, text))
+		}
+		// The same id for every press of this question: a change the
+		// Router forgot about (restart, maxPicks) is still applied once.
+		h.ev.ID = "pick:" + q.Channel + ":" + q.ID
+		h.retirePick(ctx, q, Message{Text: fmt.Sprintf("👉 You picked **#%d**: `/incident #%d %s`", n, n, text)})
 	}
 	h.ev.Kind = KindCommand
 	h.ev.Text = fmt.Sprintf("#%d %s", n, text)
 	h.ev.Target = MessageRef{}
 	return h.command(ctx)
+}
+
+// answerPick records that question key was answered with n; it returns
+// the incident it was answered with before, if it was.
+func (r *Router) answerPick(key string, n uint64) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if first, ok := r.picks[key]; ok {
+		return first, true
+	}
+	if len(r.pickOrder) >= maxPicks {
+		delete(r.picks, r.pickOrder[0])
+		r.pickOrder = r.pickOrder[1:]
+	}
+	r.picks[key] = n
+	r.pickOrder = append(r.pickOrder, key)
+	return 0, false
+}
+
+// retirePick redraws an answered question without its buttons: through
+// the replier where the platform needs the interaction for it (a question
+// shown to one user only), else as any posted message.
+func (h *handling) retirePick(ctx context.Context, q MessageRef, m Message) {
+	var err error
+	if u, ok := h.reply.(PressedUpdater); ok {
+		err = u.UpdatePressed(ctx, q, m)
+	} else if chat := h.chat(h.ev.Platform); chat != nil {
+		err = chat.Update(ctx, q, m)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "remove the buttons of an answered question", "platform", h.ev.Platform, "err", err)
+	}
 }
 
 // followHome sends the public replies about inc into its home thread when

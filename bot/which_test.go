@@ -2,8 +2,11 @@ package bot
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,4 +118,88 @@ func TestPinWithSeveralOpenAsks(t *testing.T) {
 		}))
 		assert.Zero(t, pinned, "#%d", n)
 	}
+}
+
+// TestPickIsSingleUse: a "which incident?" question is answered once. Its
+// buttons are removed from the question, and a second press — a stale
+// button still on a user's screen, the same or another incident — is
+// refused instead of running the command again. A Router that forgot the
+// question (a restart) still applies the change only once.
+func TestPickIsSingleUse(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindMessage, "[FIRING:1] DiskFull db-1 (severity=warning) disk 95%"))
+	ask := f.handle(t, f.event(KindCommand, "note checking the disks")).all()[0]
+	require.Len(t, ask.Actions, 2)
+	question := MessageRef{Channel: "C1", ID: "1700000000.000200"}
+	press := func(r *Router, a Action) *recorder {
+		t.Helper()
+		ev := f.event(KindAction, "")
+		ev.ActionID, ev.Value, ev.Target = a.ID, a.Value, question
+		rec := &recorder{}
+		require.NoError(t, r.Handle(ctx, ev, rec))
+		return rec
+	}
+	notes := func(n uint64) int {
+		t.Helper()
+		c := 0
+		require.NoError(t, f.svc.Timeline(ctx, n, func(e incidents.Entry) error {
+			if e.Kind == incidents.EntryNote {
+				c++
+			}
+			return nil
+		}))
+		return c
+	}
+
+	assert.Contains(t, press(f.router, ask.Actions[0]).text(), "added a note to **#2**")
+	f.chat.mu.Lock()
+	retired, ok := f.chat.updates[question.ID]
+	f.chat.mu.Unlock()
+	require.True(t, ok, "the question is redrawn")
+	assert.Empty(t, retired.Actions, "without its buttons")
+	assert.Contains(t, retired.Text, "You picked **#2**")
+
+	for _, a := range ask.Actions {
+		rec := press(f.router, a)
+		assert.Contains(t, rec.text(), "This question was already answered with #2", a.Label)
+		assert.True(t, rec.all()[0].Ephemeral)
+	}
+	assert.Equal(t, 1, notes(2))
+	assert.Zero(t, notes(1))
+
+	restarted := NewRouter(f.svc, RouterConfig{Logger: f.router.log, PostmortemDir: f.dir, Now: f.clock.Now})
+	restarted.AddChat("slack", f.chat)
+	runRouter(t, restarted)
+	press(restarted, ask.Actions[0])
+	assert.Equal(t, 1, notes(2), "the same question after a restart notes nothing twice")
+}
+
+// TestReadingAfterResolveMeansTheOneJustResolved: with nothing open in a
+// shared channel, status, timeline and a postmortem draft mean the
+// incident resolved last — not the one opened last, which used to write
+// #2's postmortem right after the user resolved #1 — and moving a
+// postmortem to review or final, a change, needs the number.
+func TestReadingAfterResolveMeansTheOneJustResolved(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 0)
+	f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+	f.handle(t, f.event(KindMessage, "[FIRING:1] DiskFull db-1 (severity=warning) disk 95%"))
+	f.handle(t, f.event(KindCommand, "#2 resolve freed the disk"))
+	f.clock.Advance(time.Minute)
+	f.handle(t, f.event(KindCommand, "resolve rolled back checkout"))
+
+	assert.Contains(t, f.handle(t, f.event(KindCommand, "timeline")).text(), "Timeline of #1")
+	f.handle(t, f.event(KindCommand, "postmortem"))
+	assert.FileExists(t, filepath.Join(f.dir, "incident-1-postmortem.md"), "the postmortem of the incident just resolved")
+	rec := f.handle(t, f.event(KindCommand, "postmortem final"))
+	assert.Contains(t, rec.text(), "`/incident #1 postmortem final` (the last one resolved here)")
+	for _, n := range []uint64{1, 2} {
+		inc, err := f.svc.Get(ctx, n)
+		require.NoError(t, err)
+		assert.NotEqual(t, incidents.PostmortemFinal, inc.PostmortemStatus, "#%d: nothing final unless named", n)
+	}
+	_, err := os.Stat(filepath.Join(f.dir, "incident-2-postmortem.md"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "#2 was not written up")
 }

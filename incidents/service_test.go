@@ -488,3 +488,40 @@ func TestImplied(t *testing.T) {
 	_, err = f.svc.Implied(ctx, incidents.Home{Platform: home.Platform, Channel: home.Channel, Thread: "t1"})
 	assert.ErrorIs(t, err, incidents.ErrAmbiguous, "a thread that is no incident's home falls back to its channel")
 }
+
+// TestImpliedFindsIncidentsMovedToRooms: with channel_per_incident on
+// Slack an incident moves from #alerts (an alert's thread) to a channel of
+// its own. In #alerts it is still one of the channel's open incidents —
+// as on Discord, where rooms are threads of #alerts — and in its alert's
+// thread it is that thread's incident; in its room it is the room's.
+func TestImpliedFindsIncidentsMovedToRooms(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	alerts := incidents.Home{Platform: "slack", Channel: "C0ALERTS"}
+	for i, thread := range []string{"100.1", "100.2"} {
+		o := by(alice)
+		o.Home = incidents.Home{Platform: "slack", Channel: "C0ALERTS", Thread: thread}
+		out, err := f.svc.Declare(ctx, o, fmt.Sprintf("incident %d", i+1), 0)
+		require.NoError(t, err)
+		_, err = f.svc.MoveHome(ctx, by(alice), out.Incident.Number, incidents.Home{Platform: "slack", Channel: fmt.Sprintf("C0ROOM%d", i+1)}, "")
+		require.NoError(t, err)
+	}
+	_, err := f.svc.Implied(ctx, alerts)
+	var amb *incidents.AmbiguousError
+	require.ErrorAs(t, err, &amb, "two open incidents announced in #alerts: ask")
+	assert.Equal(t, []uint64{2, 1}, []uint64{amb.Open[0].Number, amb.Open[1].Number})
+	n, err := f.svc.Implied(ctx, incidents.Home{Platform: "slack", Channel: "C0ALERTS", Thread: "100.1"})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), n, "in the alert's thread, that alert's incident")
+	n, err = f.svc.Implied(ctx, incidents.Home{Platform: "slack", Channel: "C0ROOM2"})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), n)
+
+	_, err = f.svc.Resolve(ctx, by(alice), 2, "fixed")
+	require.NoError(t, err)
+	n, err = f.svc.Implied(ctx, alerts)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), n, "the one still open")
+	_, err = f.svc.Implied(ctx, incidents.Home{Platform: "slack", Channel: "C0ALERTS", Thread: "100.2"})
+	assert.ErrorIs(t, err, incidents.ErrNoIncident, "never a resolved incident unless named")
+}

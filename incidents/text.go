@@ -148,6 +148,7 @@ const (
 	TextNoSuchIncident      = "There is no incident #%d: `/incident list all` shows them all."
 	TextForbidden           = "%s may not %s #%d: `permissions.%s` in playbooks.yaml says who may."
 	TextPinEmpty            = "The pinned message has no text and no link."
+	TextNoOpenIncident      = "No incident is open in this channel: name one with `/incident #<number> …` (`/incident list all` shows them all) or declare one."
 )
 
 // at is how refusals say when something happened: "14:32 UTC".

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +15,10 @@ var ErrAmbiguous = errors.New("several incidents are open here")
 
 // maxCandidates bounds the open incidents an ambiguous command lists.
 const maxCandidates = 10
+
+// maxReadBack bounds how many of a channel's newest incidents a reading
+// command looks through for the one resolved last.
+const maxReadBack = 20
 
 // Candidate is one open incident a command could have meant.
 type Candidate struct {
@@ -65,11 +71,12 @@ func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
 	return s.implied(ctx, h, false)
 }
 
-// ImpliedToRead is Implied for commands that only read an incident
-// (status, timeline, postmortem): where a shared channel has no open
-// incident, it means the one most recently opened there, so
-// "/incident postmortem" right after "/incident resolve" works. Reading
-// changes nothing, so this is no guess that could do harm.
+// ImpliedToRead is Implied for commands that only read an incident or
+// write up a resolved one (status, timeline, a postmortem draft): where a
+// shared channel has no open incident, it means the one resolved last
+// there (among its 20 newest), so "/incident postmortem" right after
+// "/incident resolve" means what was just resolved. Changes of state
+// (postmortem review and final among them) never use it.
 func (s *Service) ImpliedToRead(ctx context.Context, h Home) (uint64, error) {
 	return s.implied(ctx, h, true)
 }
@@ -105,25 +112,59 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 				return nil
 			}
 		}
+		open := map[uint64]bool{}
+		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
+			open[num] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
+		}
+		// An incident moved to a channel of its own (Slack's
+		// channel_per_incident) is still announced here, its alert and the
+		// alert's thread with it: it is open in this channel too, as it is
+		// on Discord, where its room is a thread of this channel. In its
+		// alert's thread it is that thread's incident.
+		var moved uint64
+		err = tx.Incidents(true, 0, func(inc *Incident) error {
+			if !inc.OwnsHome() || inc.Mirror.Platform != h.Platform || inc.Mirror.Channel != h.Channel {
+				return nil
+			}
+			switch {
+			case h.Thread == "":
+				open[inc.Number] = true
+			case inc.Mirror.Thread == h.Thread:
+				moved = inc.Number
+				return errStop
+			}
+			// Typed in some other thread: that may be the alert thread of
+			// a resolved incident, so only incidents homed here count.
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return fmt.Errorf("find the incidents announced in channel %s: %w", h.Channel, err)
+		}
+		if moved != 0 {
+			n = moved
+			return nil
+		}
+		nums := slices.Sorted(maps.Keys(open))
+		slices.Reverse(nums) // newest first
 		amb := &AmbiguousError{}
 		var first uint64
-		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
+		for _, num := range nums {
 			if first == 0 {
 				first = num
 			}
 			if len(amb.Open) == maxCandidates {
 				amb.More++
-				return nil
+				continue
 			}
 			inc, err := loadIncident(tx, num)
 			if err != nil {
 				return err
 			}
 			amb.Open = append(amb.Open, Candidate{Number: num, Title: inc.Title, Severity: inc.Severity, Status: inc.Status})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
 		}
 		switch {
 		case len(amb.Open) == 1:
@@ -132,18 +173,33 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 		case len(amb.Open) > 1:
 			return amb
 		case reading:
+			// The one resolved last, not the one opened last: after
+			// resolving #1 while #2 (opened later) was resolved before,
+			// "/incident timeline" means #1.
+			var last *Incident
+			seen := 0
 			err := tx.InChannel(h.Platform, h.Channel, false, func(num uint64) error {
-				n = num
-				return errStop
+				inc, err := loadIncident(tx, num)
+				if err != nil {
+					return err
+				}
+				if last == nil || inc.ResolvedAt.After(last.ResolvedAt) {
+					last = inc
+				}
+				if seen++; seen == maxReadBack {
+					return errStop
+				}
+				return nil
 			})
 			if err != nil && !errors.Is(err, errStop) {
 				return fmt.Errorf("find the incidents of channel %s: %w", h.Channel, err)
 			}
-			if n != 0 {
+			if last != nil {
+				n = last.Number
 				return nil
 			}
 		}
-		return userError{msg: "no open incident in this channel; name one with #<number> (/incident list all shows them) or declare one", err: ErrNoIncident}
+		return Refuse(ErrNoIncident, TextNoOpenIncident)
 	})
 	if err != nil {
 		return 0, err

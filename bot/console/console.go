@@ -71,6 +71,9 @@ type Console struct {
 	// update keeps them; order bounds it to maxNumbered messages.
 	numbered map[bot.MessageRef]numbering
 	order    []bot.MessageRef
+	// private are the numbered messages shown "(only you)", so their
+	// updates say so too.
+	private map[bot.MessageRef]bool
 	// last is the latest message anyone wrote, for /react.
 	last       bot.MessageRef
 	lastText   string
@@ -100,7 +103,7 @@ func New(in io.Reader, out io.Writer, h bot.Handler, opts Options) *Console {
 		opts.PinEmoji = "pushpin"
 	}
 	c := &Console{in: in, out: out, h: h, opts: opts, log: opts.Logger,
-		channel: channelName(opts.Channel), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}}
+		channel: channelName(opts.Channel), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}, private: map[bot.MessageRef]bool{}}
 	if opts.User.ID != "" {
 		c.names[opts.User.ID] = opts.User.String()
 	}
@@ -335,6 +338,9 @@ func (c *Console) post(channel string, m bot.Message, ephemeral bool) (bot.Messa
 		prefix = "[" + channel + "] Firebreak (only you): "
 	}
 	keyed := c.numberFor(ref, m.Actions)
+	if ephemeral && len(keyed) > 0 {
+		c.private[ref] = true
+	}
 	if err := c.write(prefix, m, keyed); err != nil {
 		return bot.MessageRef{}, err
 	}
@@ -354,7 +360,11 @@ func (c *Console) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keyed := c.numberFor(ref, m.Actions)
-	return c.write("["+ref.Channel+"] (updated) Firebreak: ", m, keyed)
+	who := "Firebreak: "
+	if c.private[ref] {
+		who = "Firebreak (only you): "
+	}
+	return c.write("["+ref.Channel+"] (updated) "+who, m, keyed)
 }
 
 // Upload implements bot.Chat: the Router has already written the file, so
@@ -386,6 +396,7 @@ func (c *Console) numberFor(ref bot.MessageRef, actions []bot.Action) []button {
 	if !known {
 		if len(c.order) == maxNumbered {
 			delete(c.numbered, c.order[0])
+			delete(c.private, c.order[0])
 			c.order = c.order[1:]
 		}
 		c.order = append(c.order, ref)

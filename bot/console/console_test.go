@@ -163,7 +163,7 @@ func TestConsoleCommands(t *testing.T) {
 		{"react with nothing", "/react pushpin", []string{"nothing to react to"}, nil},
 		{"pin", alertLine + "\n/pin checkout latency doubled\n/incident timeline", []string{"Pinned to the timeline of #1", "checkout latency doubled"}, nil},
 		{"quit stops reading", "/quit\n" + alertLine, nil, []string{"HighErrorRate"}},
-		{"error is only for you", "/incident ack", []string{"Firebreak (only you): ⚠️ no open incident in this channel"}, nil},
+		{"error is only for you", "/incident ack", []string{"Firebreak (only you): ⚠️ No incident is open in this channel"}, nil},
 		{"skip button asks for a reason", alertLine + "\n2", []string{"/incident #1 step skip --step read-codes <why>"}, nil},
 	}
 	for _, tt := range tests {

@@ -77,3 +77,32 @@ func TestNumbersAreNeverReusedOnAMessage(t *testing.T) {
 	third := number(second, []bot.Action{a("done", "1:x"), a("mitigate", "1")})
 	assert.Equal(t, []int{1, 4}, nums(third), "3 was Resolve on this message; it is never reused")
 }
+
+// TestConsolePickIsSingleUse: a "which incident?" question is answered
+// once. Pressing its number again used to run the command again (a second
+// note); now the question loses its buttons when answered, so the number
+// presses nothing.
+func TestConsolePickIsSingleUse(t *testing.T) {
+	script := strings.Join([]string{
+		alertLine,
+		"[FIRING:1] DiskFull db-1 (severity=warning) disk 95%",
+		"/incident note checking the disks",
+		"1",
+		"1",
+		"2",
+	}, "\n")
+	tr, w := run(t, script, Options{})
+	assert.Equal(t, 1, strings.Count(tr, "added a note"), tr)
+	assert.Contains(t, tr, "(updated) Firebreak (only you): 👉 You picked #2: `/incident #2 note checking the disks`\n", "the question shows the choice, without buttons, still only to you")
+	assert.Equal(t, 2, strings.Count(tr, "no button ["), "neither number presses anything once answered")
+	for n, want := range map[uint64]int{1: 0, 2: 1} {
+		got := 0
+		require.NoError(t, w.svc.Timeline(context.Background(), n, func(e incidents.Entry) error {
+			if e.Kind == incidents.EntryNote {
+				got++
+			}
+			return nil
+		}))
+		assert.Equal(t, want, got, "notes on #%d", n)
+	}
+}

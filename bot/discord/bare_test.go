@@ -47,7 +47,9 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	// #3 from another alert: now two are open and a bare note asks.
 	f.pushAlert("[FIRING:1] DiskFull db-1 (warning)")
 	require.Eventually(t, func() bool { return len(f.incidents(t)) == 3 }, wait, 10*time.Millisecond)
-	fu = run(ann, "note", discordtest.StringOption("text", "checking the disks"))
+	asked := f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand("note", discordtest.StringOption("text", "checking the disks")))
+	fu = asked.WaitFollowups(1, wait)[0]
+	onScreen := *fu.Message // what Ann's client shows, before any edit
 	assert.True(t, fu.Ephemeral, "the question goes to Ann only")
 	assert.Contains(t, said(fu), "Several incidents are open")
 	var labels []string
@@ -67,6 +69,26 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	require.Eventually(t, func() bool { return notes(t, f, 3) == 1 }, wait, 10*time.Millisecond)
 	assert.Zero(t, notes(t, f, 2))
 
+	// The question is answered once: it loses its buttons (edited through
+	// the interaction, as an ephemeral message must be), and a stale
+	// button still on Ann's screen is refused, not run again.
+	question := fu.Message.ID
+	require.Eventually(t, func() bool {
+		for _, qf := range asked.Followups() {
+			if qf.Message.ID == question && strings.Contains(qf.Message.Content, "You picked **#3**") && len(discordtest.Buttons(qf.Message)) == 0 {
+				return true
+			}
+		}
+		return false
+	}, wait, 10*time.Millisecond, "the answered question keeps its buttons")
+	again := f.srv.PushComponent(&onScreen, ann, bot.ActionPick+"2|2:note checking the disks")
+	again.WaitCallback(wait)
+	refused := again.WaitFollowups(1, wait)[0]
+	assert.True(t, refused.Ephemeral)
+	assert.Contains(t, said(refused), "This question was already answered with #3")
+	assert.Equal(t, 1, notes(t, f, 3))
+	assert.Zero(t, notes(t, f, 2), "a stale button runs nothing")
+
 	// Resolve on a step card does not close with one click: it asks.
 	card := f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
 		return strings.Contains(m.Content+embedText(m), "#3 · Step 1/") && len(discordtest.Buttons(m)) > 0
@@ -78,9 +100,20 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	assert.Contains(t, said(prompt), "/incident #3 resolve <summary>")
 	assert.True(t, f.incident(t, 3).Status.Open(), "one click closes nothing")
 
+	// A 📌 in #alerts with two open pins nothing and says why.
+	chat := f.srv.PushMessage(discordtest.Post{ChannelID: alerts, Author: bob, Content: "df shows /var full"})
+	f.srv.PushReaction(alerts, chat.ID, ann, "📌")
+	f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content, "Not pinned: several incidents are open")
+	})
+
 	// Named, #2 resolves; then bare commands mean #3, the one left open.
 	run(bob, "resolve", discordtest.IntegerOption("incident", 2), discordtest.StringOption("summary", "rolled back"))
 	require.Equal(t, incidents.StatusResolved, f.incident(t, 2).Status)
+	f.srv.PushReaction(alerts, chat.ID, bob, "📌") // Ann's 📌 is on it already
+	f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content, "Pinned to the timeline of **#3**")
+	})
 	fu = run(ann, "severity", discordtest.StringOption("level", "SEV2"))
 	assert.Contains(t, said(fu), "set **#3** to SEV2")
 	assert.Equal(t, incidents.SEV1, f.incident(t, 2).Severity, "the resolved incident is untouched")
@@ -138,4 +171,81 @@ func TestE2EBareCommandsInIncidentThreads(t *testing.T) {
 	assert.NotContains(t, said(fu), "#2")
 	fu = run(f.srv.ChannelID("alerts"), "note", discordtest.StringOption("text", "one open now"))
 	assert.Contains(t, said(fu), "added a note to **#2**", "in #alerts, the one incident still open")
+}
+
+// TestE2EEveryBareSubcommandAsksOrReaches runs every /incident subcommand
+// that acts on an incident, without its incident option, in #alerts while
+// #1 is resolved and #2 and #3 are open there: each one asks the user
+// privately and changes nothing. Once #2 is resolved, each reaches #3, and
+// the resolved incidents get no timeline entry more.
+func TestE2EEveryBareSubcommandAsksOrReaches(t *testing.T) {
+	t.Parallel()
+	f := startFirebreak(t)
+	alerts := f.srv.ChannelID("alerts")
+	ann, bob := f.srv.AddUser("ann", ""), f.srv.AddUser("bob", "")
+	S := discordtest.StringOption
+	entries := func() []uint64 {
+		t.Helper()
+		var out []uint64
+		for n := uint64(1); n <= 3; n++ {
+			out = append(out, f.incident(t, n).Entries)
+		}
+		return out
+	}
+	run := func(sub string, opts ...*discordtest.Option) discordtest.Followup {
+		t.Helper()
+		return f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitFollowups(1, wait)[0]
+	}
+	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
+	cmds := []struct {
+		sub  string
+		opts []*discordtest.Option
+	}{
+		{"ack", nil},
+		{"step-done", []*discordtest.Option{S("note", "502s only from pod api-7")}},
+		{"step-skip", []*discordtest.Option{S("reason", "status page is run by support")}},
+		{"note", []*discordtest.Option{S("text", "pool saturation since 14:02")}},
+		{"followup", []*discordtest.Option{S("text", "alert on pool saturation")}},
+		{"role", []*discordtest.Option{S("role", "comms"), discordtest.UserOption("user", bob.ID)}},
+		{"severity", []*discordtest.Option{S("level", "SEV2")}},
+		{"update", []*discordtest.Option{S("text", "Rolling back; next update 15:00 UTC")}},
+		{"mitigate", nil},
+		{"status", nil},
+		{"timeline", nil},
+		{"resolve", []*discordtest.Option{S("summary", "rolled back v2.3.1")}},
+		{"postmortem", nil},
+	}
+
+	run("declare", S("title", "Old outage"))
+	run("resolve", S("summary", "it is over"))
+	f.pushAlert("[FIRING:1] HighErrorRate api (critical)")
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 2 }, wait, 10*time.Millisecond)
+	f.pushAlert("[FIRING:1] DiskFull db-1 (warning)")
+	require.Eventually(t, func() bool { return len(f.incidents(t)) == 3 }, wait, 10*time.Millisecond)
+
+	for _, c := range cmds {
+		was := entries()
+		fu := run(c.sub, c.opts...)
+		assert.True(t, fu.Ephemeral, c.sub)
+		assert.Contains(t, said(fu), "Several incidents are open", c.sub)
+		assert.Equal(t, was, entries(), "/incident %s changed something before anyone picked", c.sub)
+	}
+
+	run("resolve", discordtest.IntegerOption("incident", 2), S("summary", "rolled back"))
+	require.Equal(t, incidents.StatusResolved, f.incident(t, 2).Status)
+	was := entries()
+	for _, c := range cmds {
+		if c.sub == "postmortem" {
+			// Its answer is the attached file, posted in the channel.
+			f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(c.sub))
+			f.srv.WaitMessage(alerts, wait, func(m *discordgo.Message) bool { return strings.Contains(m.Content, "Postmortem of **#3**") })
+			continue
+		}
+		fu := run(c.sub, c.opts...)
+		assert.Contains(t, said(fu), "#3", c.sub)
+		assert.NotContains(t, said(fu), "Several incidents are open", c.sub)
+		assert.NotRegexp(t, `#[12]\b`, said(fu), "/incident %s: a resolved incident is never meant", c.sub)
+	}
+	assert.Equal(t, was[:2], entries()[:2], "the resolved incidents are untouched")
+	assert.Equal(t, incidents.StatusResolved, f.incident(t, 3).Status)
 }

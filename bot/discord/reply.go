@@ -10,6 +10,8 @@ import (
 	"github.com/firebreak/firebreak/bot"
 )
 
+var _ bot.PressedUpdater = (*interactionReplier)(nil)
+
 // replier answers one event; finish runs after the handler returned.
 type replier interface {
 	bot.Replier
@@ -60,6 +62,22 @@ func (r *interactionReplier) Reply(ctx context.Context, m bot.Message) (bot.Mess
 		return bot.MessageRef{}, nil
 	}
 	return bot.MessageRef{Channel: r.parent, ID: last.ID, Thread: r.thread}, nil
+}
+
+// UpdatePressed implements bot.PressedUpdater: the message whose button
+// this interaction pressed is edited through the interaction (its
+// deferred update), which also reaches messages shown to one user only;
+// a channel message edit cannot.
+func (r *interactionReplier) UpdatePressed(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
+	if r.in.Type != discordgo.InteractionMessageComponent || r.in.Message == nil || r.in.Message.ID != ref.ID {
+		return r.a.Update(ctx, ref, m)
+	}
+	e := renderEdit(r.in.ChannelID, ref.ID, m, r.a.log)
+	edit := &discordgo.WebhookEdit{Content: e.Content, Embeds: e.Embeds, Components: e.Components, AllowedMentions: e.AllowedMentions}
+	if _, err := r.s.InteractionResponseEdit(r.in, edit, discordgo.WithContext(ctx)); err != nil {
+		return fmt.Errorf("discord: editing the pressed message %s: %w", ref.ID, err)
+	}
+	return nil
 }
 
 // finish makes sure the user is not left with "thinking…": the handler's

@@ -200,13 +200,35 @@ func (r replier) Reply(ctx context.Context, m bot.Message) (bot.MessageRef, erro
 	return bot.MessageRef{}, nil
 }
 
+var _ bot.PressedUpdater = replier{}
+
+// UpdatePressed implements bot.PressedUpdater: a message shown to one
+// user only cannot be changed with chat.update, so the pressed message is
+// replaced through the button's response_url (replace_original).
+func (r replier) UpdatePressed(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
+	if r.responseURL == "" {
+		return r.a.Update(ctx, ref, m)
+	}
+	if err := r.a.post(ctx, r.responseURL, map[string]any{
+		"replace_original": true, "text": fallbackText(m), "blocks": blocks(m),
+	}); err != nil {
+		return fmt.Errorf("slack: replace the pressed message %s: %w", ref.ID, err)
+	}
+	return nil
+}
+
 // respond posts an ephemeral message to a slash command's or button's
 // response_url.
 func (a *Adapter) respond(ctx context.Context, url string, m bot.Message) error {
-	body, err := json.Marshal(map[string]any{
+	return a.post(ctx, url, map[string]any{
 		"response_type": "ephemeral", "replace_original": false,
 		"text": fallbackText(m), "blocks": blocks(m),
 	})
+}
+
+// post sends one JSON body to a response_url.
+func (a *Adapter) post(ctx context.Context, url string, payload map[string]any) error {
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}

@@ -102,7 +102,7 @@ func TestConsoleFollowUpToPostmortemLink(t *testing.T) {
 	assert.Contains(t, doc, "follow-up filed as acme/ops#1", "the link is on the timeline")
 
 	g.SetState(0, "closed")
-	b.say(t, "/incident postmortem review", "to in review")
+	b.say(t, "/incident #1 postmortem review", "to in review")
 	require.Eventually(t, func() bool { return strings.Count(b.out.String(), "written to") == 2 }, 20*time.Second, 10*time.Millisecond, "written again")
 	doc = readPostmortem(t, b.dir)
 	assert.Contains(t, doc, "| Alert on checkout p99 latency | bob | detect | "+link+" | closed |", "status refreshed")

@@ -83,6 +83,20 @@ func TestIncidentsJSONOmitsWhatDidNotHappen(t *testing.T) {
 	assert.Contains(t, inc, "trigger", "the alert that opened it")
 }
 
+// TestIncidentsJSONOfNoneIsAnEmptyList: with no incidents, `incidents
+// -json` printed null, which breaks `jq '.[]'` in operators' scripts.
+func TestIncidentsJSONOfNoneIsAnEmptyList(t *testing.T) {
+	e := newTestEnv(t)
+	code, _, errOut := e.run("/incident list\n") // creates the database
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := e.run("", "incidents", "-json")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "[]\n", out)
+	code, out, _ = e.run("", "-h")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "incidents [-all] [-n N] [-json]", "-h lists the flags the README shows")
+}
+
 // TestNoFalseTokenWarning reproduces issue 12 item 11: the bot warned
 // "FIREBREAK_WEBHOOK_TOKEN is not set" when only the HMAC secret was set,
 // which opens intake on its own. The warning stays for neither.

@@ -57,7 +57,8 @@ commands:
   serve [-console|-headless] run the bot (default): console chat without Slack/Discord credentials
   check [playbooks.yaml]     validate a playbooks file (default: $FIREBREAK_CONFIG, else
                              playbooks.yaml, else the built-in default); exit status 1 on any problem
-  incidents [-all] [-json]   list incidents from the database
+  incidents [-all] [-n N] [-json]
+                             list incidents from the database (newest first, at most N: 50)
   postmortem N [-o file.md]  write the postmortem of incident N (stdout without -o)
   backup FILE                write a consistent copy of the database (works while the bot runs)
   version                    print the version

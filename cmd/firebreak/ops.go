@@ -101,6 +101,9 @@ func listIncidents(ctx context.Context, args []string, env environ) error {
 		}
 	}
 	if *asJSON {
+		if list == nil {
+			list = []*incidents.Incident{} // [], not null, for jq '.[]'
+		}
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(list)

@@ -211,7 +211,7 @@ func (in *Interaction) WaitFollowups(n int, timeout time.Duration) []Followup {
 	in.s.t.Helper()
 	var out []Followup
 	ok := in.s.waitUntil(timeout, func() bool {
-		out = slices.Clone(in.followups)
+		out = cloneFollowups(in.followups)
 		return len(out) >= n
 	})
 	if !ok {
@@ -224,7 +224,17 @@ func (in *Interaction) WaitFollowups(n int, timeout time.Duration) []Followup {
 func (in *Interaction) Followups() []Followup {
 	in.s.mu.Lock()
 	defer in.s.mu.Unlock()
-	return slices.Clone(in.followups)
+	return cloneFollowups(in.followups)
+}
+
+// cloneFollowups copies follow-ups, messages included, so a test reads
+// them while the fake edits the originals; the caller holds mu.
+func cloneFollowups(fs []Followup) []Followup {
+	out := slices.Clone(fs)
+	for i := range out {
+		out[i].Message = cloneMessage(out[i].Message)
+	}
+	return out
 }
 
 // Pending reports whether a deferred command still shows "thinking…".
@@ -355,6 +365,7 @@ func (s *Server) followup(r *http.Request, c *Call) (int, any, error) {
 	in.followups = append(in.followups, Followup{Message: cloneMessage(m), Ephemeral: eph, AskedEphemeral: asked})
 	s.changed()
 	s.mu.Unlock()
+	body := mustJSON(m) // before m is stored and others may change it
 	if !eph {
 		s.store(m, c.Files)
 		s.dispatchMessage(m)
@@ -362,7 +373,7 @@ func (s *Server) followup(r *http.Request, c *Call) (int, any, error) {
 	if r.URL.Query().Get("wait") != "true" {
 		return http.StatusNoContent, nil, nil
 	}
-	return 200, json.RawMessage(mustJSON(m)), nil
+	return 200, json.RawMessage(body), nil
 }
 
 func (s *Server) editFollowup(r *http.Request, c *Call) (int, any, error) {
@@ -386,12 +397,31 @@ func (s *Server) editFollowup(r *http.Request, c *Call) (int, any, error) {
 		}
 	}
 	m := s.findMessage(in.ChannelID, id)
+	if m == nil && r.PathValue("message") == "@original" && in.Message != nil {
+		// A button pressed on an ephemeral follow-up (shown to one user,
+		// stored nowhere else): @original is that follow-up, which only
+		// the interaction can edit.
+		m = s.ephemeralFollowup(id)
+	}
 	if m == nil {
 		return 0, nil, errorf(404, codeUnknownMessage, "Unknown Message")
 	}
 	applyEdit(m, o, comps)
 	s.changed()
 	return 200, json.RawMessage(mustJSON(m)), nil
+}
+
+// ephemeralFollowup finds an ephemeral follow-up message of any
+// interaction by id; the caller holds mu.
+func (s *Server) ephemeralFollowup(id string) *discordgo.Message {
+	for _, in := range s.inters {
+		for _, f := range in.followups {
+			if f.Message.ID == id && f.Ephemeral {
+				return f.Message
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) deleteFollowup(r *http.Request, _ *Call) (int, any, error) {
@@ -452,10 +482,11 @@ func (s *Server) PushMessage(p Post) *discordgo.Message {
 // includes for guild members.
 func (s *Server) dispatchMessage(m *discordgo.Message) {
 	var obj map[string]any
+	s.mu.Lock() // m is stored: requests change it under s.mu
 	if err := json.Unmarshal(mustJSON(m), &obj); err != nil {
+		s.mu.Unlock()
 		panic("discordtest: " + err.Error())
 	}
-	s.mu.Lock()
 	if mem, ok := s.users[m.Author.ID]; ok && m.WebhookID == "" {
 		obj["member"] = map[string]any{"nick": mem.Nick, "roles": []string{}, "joined_at": mem.JoinedAt}
 	}

@@ -525,10 +525,13 @@ func (s *Server) createMessage(r *http.Request, c *Call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	// Encoded before it is stored: from then on other requests (an edit,
+	// a thread started from it) change it under s.mu.
+	body := mustJSON(m)
 	s.store(m, c.Files)
 	// Discord echoes the bot's own messages on the gateway; the adapter must ignore them.
 	s.dispatchMessage(m)
-	return 200, json.RawMessage(mustJSON(m)), nil
+	return 200, json.RawMessage(body), nil
 }
 
 // store keeps a new message (and its files' contents) in its channel.

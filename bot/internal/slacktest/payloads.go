@@ -238,7 +238,11 @@ func (s *Server) EphemeralAction(t testing.TB, user string, e Ephemeral, actionI
 	defer s.mu.Unlock()
 	c := s.findChannel(e.Channel)
 	require.NotNil(t, c, "fake slack: no channel %s", e.Channel)
-	container := map[string]any{"type": "message", "message_ts": s.nextTS(), "channel_id": c.ID, "is_ephemeral": true}
+	ts := e.TS
+	if ts == "" {
+		ts = s.nextTS()
+	}
+	container := map[string]any{"type": "message", "message_ts": ts, "channel_id": c.ID, "is_ephemeral": true}
 	if e.ThreadTS != "" {
 		container["thread_ts"] = e.ThreadTS
 	}
@@ -252,10 +256,23 @@ func (s *Server) EphemeralAction(t testing.TB, user string, e Ephemeral, actionI
 		"team":         map[string]any{"id": TeamID, "domain": TeamDomain},
 		"channel":      map[string]any{"id": c.ID, "name": c.Name},
 		"state":        map[string]any{"values": map[string]any{}},
-		"response_url": s.http.URL + "/response/act-" + strconv.Itoa(s.seq),
+		"response_url": s.http.URL + "/response/" + s.ephemeralResponse(ts),
 		"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": blockID,
 			"text": button["text"], "value": button["value"], "action_ts": s.nextTS()}},
 	})
 	require.NoError(t, err)
 	return raw
+}
+
+// ephemeralResponse names a response URL for a press on the ephemeral
+// message ts, so a replace_original posted to it replaces that message;
+// the caller holds mu.
+func (s *Server) ephemeralResponse(ts string) string {
+	s.seq++
+	id := "eph-" + strconv.Itoa(s.seq)
+	if s.pressedEphemeral == nil {
+		s.pressedEphemeral = map[string]string{}
+	}
+	s.pressedEphemeral[id] = ts
+	return id
 }

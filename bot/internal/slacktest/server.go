@@ -178,10 +178,15 @@ func (m Message) Buttons() []string {
 	return ids
 }
 
-// Ephemeral is a message shown to one user only.
+// Ephemeral is a message shown to one user only. TS is the message_ts
+// chat.postEphemeral returned, which a button press on it carries;
+// Replaced counts replace_original posts to a response_url of such a
+// press (the only way an app can change an ephemeral message).
 type Ephemeral struct {
 	Channel, User, Text, ThreadTS string
 	Blocks                        json.RawMessage
+	TS                            string
+	Replaced                      int
 }
 
 type failure struct {
@@ -211,9 +216,12 @@ type Server struct {
 	users      map[string]*User
 	messages   map[string][]*Message // by channel, in ts order
 	ephemerals []Ephemeral
-	files      map[string]*File
-	seq        int
-	tsSeq      int
+	// pressedEphemeral maps the response_url id of a press on an
+	// ephemeral message to that message's TS.
+	pressedEphemeral map[string]string
+	files            map[string]*File
+	seq              int
+	tsSeq            int
 
 	sock socketState
 }

@@ -96,5 +96,31 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	}
 	call.Status = http.StatusOK
 	s.record(call)
+	s.replaceEphemeral(call.Params.Get("id"), call.JSON)
 	writeJSON(w, map[string]any{"ok": true})
+}
+
+// replaceEphemeral applies a replace_original posted to the response URL
+// of a press on an ephemeral message: Slack shows the new text and blocks
+// in its place (no blocks: no buttons).
+func (s *Server) replaceEphemeral(id string, body map[string]any) {
+	if replace, _ := body["replace_original"].(bool); !replace {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts, ok := s.pressedEphemeral[id]
+	if !ok {
+		return
+	}
+	for i := range s.ephemerals {
+		if e := &s.ephemerals[i]; e.TS == ts {
+			e.Text, _ = body["text"].(string)
+			e.Blocks = nil
+			if b, ok := body["blocks"]; ok && b != nil {
+				e.Blocks, _ = json.Marshal(b)
+			}
+			e.Replaced++
+		}
+	}
 }

@@ -175,12 +175,12 @@ func (s *Server) postEphemeral(channel, user, text, thread, blocks string) map[s
 	if _, ok := s.users[user]; !ok {
 		return slackError("user_not_found")
 	}
-	e := Ephemeral{Channel: c.ID, User: user, Text: text, ThreadTS: thread}
+	e := Ephemeral{Channel: c.ID, User: user, Text: text, ThreadTS: thread, TS: s.nextTS()}
 	if blocks != "" {
 		e.Blocks = json.RawMessage(blocks)
 	}
 	s.ephemerals = append(s.ephemerals, e)
-	return map[string]any{"ok": true, "message_ts": s.nextTS()}
+	return map[string]any{"ok": true, "message_ts": e.TS}
 }
 
 func (s *Server) createChannel(name string, private bool) map[string]any {
