@@ -373,11 +373,7 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 }
 
 func (t *txn) putIncident(k []byte, inc *incidents.Incident) error {
-	v, err := json.Marshal(inc)
-	if err != nil {
-		return fmt.Errorf("incident #%d: encoding: %w", inc.Number, err)
-	}
-	if err := t.b.incidents.Put(k, v); err != nil {
+	if err := t.b.incidents.Put(k, encodeIncident(inc)); err != nil {
 		return fmt.Errorf("incident #%d: %w", inc.Number, err)
 	}
 	return nil
