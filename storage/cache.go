@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -72,16 +71,6 @@ func (t *txn) cached(n uint64) (*incidents.Incident, error) {
 	}
 	t.cache.txn[n] = c
 	return c.inc, nil
-}
-
-// decodeRecord decodes an incidents bucket value.
-func decodeRecord(n uint64, v []byte) (*incidents.Incident, error) {
-	inc := new(incidents.Incident)
-	if err := json.Unmarshal(v, inc); err != nil {
-		return nil, fmt.Errorf("incident #%d: decoding stored record: %w (%w)", n, err, errDamaged)
-	}
-	inc.Number = n
-	return inc, nil
 }
 
 // remember records inc as its incident's value in this transaction; dirty

@@ -210,10 +210,13 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		}
 		// A file of an older schema is upgraded in place, in this one
 		// transaction: schema 2 only added buckets (created above); schema 3
-		// moves every incident's alerts into records of their own. Recording
-		// the new version keeps an older Firebreak from reading a layout it
-		// would misread (version 1 would ignore event ids waiting in
-		// seen_recent, version 2 would see incidents without their alerts).
+		// moves every incident's alerts into records of their own; schema 4
+		// writes incident records in binary and still reads JSON ones, so
+		// nothing is rewritten. Recording the new version keeps an older
+		// Firebreak from reading a layout it would misread (version 1 would
+		// ignore event ids waiting in seen_recent, version 2 would see
+		// incidents without their alerts, version 3 could not decode a
+		// binary incident record).
 		v, _ := readU64(meta.Get([]byte(metaSchema)))
 		if v > 0 && v < 3 {
 			if err := upgradeToAlertRecords(tx); err != nil {

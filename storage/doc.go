@@ -37,7 +37,7 @@
 //
 // All keys are big-endian so that bbolt's byte order is numeric order:
 //
-//	incidents           number(8)                       → JSON incidents.Incident
+//	incidents           number(8)                       → incidents.Incident (binary, incident.go; JSON before schema 4)
 //	alerts              number(8) fingerprint           → one distinct alert as sent (alerts.go)
 //	alert_state         number(8) fingerprint           → its counters: firing, count, first/last seen
 //	events              number(8) seq(8)                → incidents.Entry, compact binary (entry.go)
@@ -55,8 +55,9 @@
 //	seen_recent         log seq(8)                      → seen at(8) event id: not yet in the two above
 //	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
 //
-// The schema version is 3; Open upgrades files of versions 1 and 2 in place
-// (upgrade.go).
+// The schema version is 4; Open upgrades files of versions 1 and 2 in place
+// (upgrade.go); version 3 needs no rewrite, its JSON incident records are
+// still read.
 //
 // Times in keys are Unix nanoseconds with the sign bit flipped, so that they
 // sort in time order. Home components are length-prefixed (uvarint) so that

@@ -40,9 +40,27 @@ func TestWriteSchema2Fixture(t *testing.T) {
 	if os.Getenv("FIREBREAK_WRITE_SCHEMA2") == "" {
 		t.Skip("set FIREBREAK_WRITE_SCHEMA2=1 to rewrite the schema 2 fixture (only with schema 2 code)")
 	}
+	writeFixture(t, "schema2", false)
+}
+
+// TestWriteSchema3Fixture wrote testdata/schema3.db.gz and schema3.json
+// with the code of schema version 3 (incident records in JSON), the same
+// story as schema 2 plus an incident whose steps, roles and participants
+// are filled. It runs only when FIREBREAK_WRITE_SCHEMA3 is set; the files
+// must never be rewritten by later code.
+func TestWriteSchema3Fixture(t *testing.T) {
+	if os.Getenv("FIREBREAK_WRITE_SCHEMA3") == "" {
+		t.Skip("set FIREBREAK_WRITE_SCHEMA3=1 to rewrite the schema 3 fixture (only with schema 3 code)")
+	}
+	writeFixture(t, "schema3", true)
+}
+
+// writeFixture writes testdata/<name>.db.gz and <name>.json with the code
+// of today; more adds incident #5 (steps walked, roles, a channel home).
+func writeFixture(t *testing.T, name string, more bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "schema2.db")
+	path := filepath.Join(dir, name+".db")
 	db, err := storage.Open(path, storage.Options{SeenTTL: -1})
 	require.NoError(t, err)
 	storage.SetLogLimits(db, 5, 40) // some entries folded, some still in the recent log
@@ -94,6 +112,32 @@ func TestWriteSchema2Fixture(t *testing.T) {
 	// #4: another group, still firing.
 	send(alert("HighLatency", "api", "api-1", incidents.AlertFiring), alert("HighLatency", "api", "api-2", incidents.AlertFiring))
 	send(alert("HighLatency", "api", "api-1", incidents.AlertFiring))
+	if more {
+		// #5: opened by an alert with annotations, acknowledged, steps done
+		// and skipped, roles assigned, a status update, mitigated by hand.
+		a := alert("ErrorRate", "payments", "pay-1", incidents.AlertFiring)
+		a.Annotations = map[string]string{"summary": "payments 5xx above 5%", "runbook_url": "https://runbooks.example/errors"}
+		a.Text = "error rate 7.2%"
+		send(a)
+		by := incidents.Origin{Actor: alice, Home: home}
+		_, err = svc.Acknowledge(ctx, by, 5)
+		require.NoError(t, err)
+		inc, err := svc.Get(ctx, 5)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(inc.Steps), 2)
+		_, err = svc.StepDone(ctx, by, 5, inc.Steps[0].ID, "confirmed on the dashboard")
+		require.NoError(t, err)
+		_, err = svc.StepSkip(ctx, by, 5, inc.Steps[1].ID, "nobody to tell")
+		require.NoError(t, err)
+		_, err = svc.AssignRole(ctx, by, 5, incidents.RoleCommander, incidents.Actor{Platform: "slack", ID: "U2", Name: "Bo"})
+		require.NoError(t, err)
+		_, err = svc.AssignRole(ctx, by, 5, incidents.RoleResponder, incidents.Actor{Platform: "slack", ID: "U3", Name: "Cy"})
+		require.NoError(t, err)
+		_, err = svc.PostUpdate(ctx, by, 5, "rolled back; watching")
+		require.NoError(t, err)
+		_, err = svc.Mitigate(ctx, by, 5)
+		require.NoError(t, err)
+	}
 
 	var fx schema2Fixture
 	require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
@@ -110,7 +154,7 @@ func TestWriteSchema2Fixture(t *testing.T) {
 	require.NoError(t, db.Close())
 	js, err := json.MarshalIndent(fx, "", "  ")
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile("testdata/schema2.json", js, 0o644))
+	require.NoError(t, os.WriteFile("testdata/"+name+".json", js, 0o644))
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var gz bytes.Buffer
@@ -119,5 +163,5 @@ func TestWriteSchema2Fixture(t *testing.T) {
 	_, err = zw.Write(raw)
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
-	require.NoError(t, os.WriteFile("testdata/schema2.db.gz", gz.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile("testdata/"+name+".db.gz", gz.Bytes(), 0o644))
 }

@@ -35,6 +35,17 @@ const recentEntryHeader = eventKeyLen
 func (b *buckets) packLogs() {
 	b.eventsRecent.FillPercent = 1
 	b.seenRecent.FillPercent = 1
+	// Buckets keyed by incident number grow on the right as well: a storm
+	// of new incidents appends its records there, and at the default 50%
+	// every page written held half of what it could (an incident opened by
+	// an alert wrote about 0.8 pages of 4 KB, measured with strace). They
+	// are also rewritten in place (counters, steps), so leave a little room
+	// for records that grow.
+	for _, bk := range []*bolt.Bucket{b.incidents, b.events, b.alerts, b.alertState, b.timersByInc} {
+		bk.FillPercent = 0.9
+	}
+	b.open.FillPercent = 1 // keys only, never rewritten
+	b.seq.FillPercent = 1  // fixed-size values
 }
 
 // appendRecentEntry stores an entry (already encoded as v) in events_recent.

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -71,11 +70,7 @@ func upgradeToAlertRecords(tx *bolt.Tx) error {
 			}
 		}
 		inc.Alerts = cards
-		v, err := json.Marshal(inc)
-		if err != nil {
-			return fmt.Errorf("incident #%d: encoding: %w", n, err)
-		}
-		if err := incB.Put(k, v); err != nil {
+		if err := incB.Put(k, encodeIncident(inc)); err != nil {
 			return fmt.Errorf("incident #%d: %w", n, err)
 		}
 	}

@@ -14,13 +14,23 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage"
 )
 
 // openSchema2Copy unpacks testdata/schema2.db.gz (written by the schema 2
 // Firebreak, see TestWriteSchema2Fixture) into a temporary file.
 func openSchema2Copy(t *testing.T) (string, schema2Fixture) {
 	t.Helper()
-	f, err := os.Open("testdata/schema2.db.gz")
+	path, fx := openFixtureCopy(t, "schema2")
+	require.Len(t, fx.Incidents, 4)
+	return path, fx
+}
+
+// openFixtureCopy unpacks testdata/<name>.db.gz into a temporary file and
+// reads <name>.json.
+func openFixtureCopy(t *testing.T, name string) (string, schema2Fixture) {
+	t.Helper()
+	f, err := os.Open("testdata/" + name + ".db.gz")
 	require.NoError(t, err)
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
@@ -31,11 +41,10 @@ func openSchema2Copy(t *testing.T) (string, schema2Fixture) {
 	_, err = io.Copy(out, zr)
 	require.NoError(t, err)
 	require.NoError(t, out.Close())
-	js, err := os.ReadFile("testdata/schema2.json")
+	js, err := os.ReadFile("testdata/" + name + ".json")
 	require.NoError(t, err)
 	var fx schema2Fixture
 	require.NoError(t, json.Unmarshal(js, &fx))
-	require.Len(t, fx.Incidents, 4)
 	return path, fx
 }
 
@@ -119,9 +128,65 @@ func TestSchema2UpgradesInPlace(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 3}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 4}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		assert.Nil(t, tx.Bucket([]byte("alert_counts")), "replaced by alert records")
 		assert.NotNil(t, tx.Bucket([]byte("alerts")))
 		return nil
 	}))
+}
+
+// A database written by the schema 3 Firebreak (JSON incident records)
+// opens in place: every incident reads exactly as schema 3 read it, with
+// its alerts and timeline; a change writes the incident in binary, and
+// after a reopen both kinds of record still read the same.
+func TestSchema3UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openFixtureCopy(t, "schema3")
+	require.Len(t, fx.Incidents, 5)
+	db := open(t, path)
+	check := func(db *storage.DB, changed uint64) {
+		t.Helper()
+		for _, want := range fx.Incidents {
+			n := want.Incident.Number
+			got := readBoth(t, db, n)
+			if n == changed {
+				assert.Equal(t, incidents.StatusAcknowledged, got.Status)
+				continue
+			}
+			assert.Equal(t, want.Incident, got, "#%d", n)
+			var entries []incidents.Entry
+			var alerts int
+			require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+				if err := tx.Alerts(n, func(incidents.AlertState) error { alerts++; return nil }); err != nil {
+					return err
+				}
+				return tx.Entries(n, 0, func(e incidents.Entry) error {
+					entries = append(entries, e)
+					return nil
+				})
+			}))
+			assert.Equal(t, want.Incident.DistinctAlerts, alerts, "#%d", n)
+			assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
+		}
+	}
+	check(db, 0)
+	assert.Equal(t, uint64(5), db.Stats().Incidents)
+	svc := service(t, db)
+	_, err := svc.Acknowledge(ctx, incidents.Origin{Actor: alice, Home: home}, 4)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 4}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		b := tx.Bucket([]byte("incidents"))
+		assert.Equal(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
+		assert.NotEqual(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written in binary")
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+	db = open(t, path)
+	defer db.Close()
+	check(db, 4)
 }
