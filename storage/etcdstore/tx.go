@@ -1,0 +1,523 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+var (
+	_ incidents.Tx     = (*txn)(nil)
+	_ incidents.ReadTx = (*txn)(nil)
+)
+
+// errReadOnly is what a write through a View returns; the interfaces never
+// allow it, but a type assertion could.
+var errReadOnly = errors.New("etcd: write in a read-only transaction")
+
+// errStop ends a scan early without an error.
+var errStop = errors.New("stop")
+
+// write is one buffered change: a put (with an optional lease) or a delete.
+type write struct {
+	val   []byte
+	del   bool
+	lease clientv3.LeaseID
+}
+
+// txn is one attempt of an Update (writes != nil) or a View: every read is
+// made at revision rev, merged with the attempt's own writes.
+type txn struct {
+	ctx    context.Context
+	s      *Store
+	rev    int64
+	writes map[string]write
+}
+
+func (t *txn) put(k string, v []byte) error {
+	if t.writes == nil {
+		return errReadOnly
+	}
+	t.writes[k] = write{val: v}
+	return nil
+}
+
+func (t *txn) del(k string) error {
+	if t.writes == nil {
+		return errReadOnly
+	}
+	t.writes[k] = write{del: true}
+	return nil
+}
+
+// get reads one key as this transaction sees it.
+func (t *txn) get(k string) ([]byte, bool, error) {
+	if w, ok := t.writes[k]; ok {
+		return w.val, !w.del, nil
+	}
+	resp, err := t.s.client.Get(t.ctx, k, clientv3.WithRev(t.rev))
+	if err != nil {
+		return nil, false, t.s.unavailable("read "+k, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, false, nil
+	}
+	return resp.Kvs[0].Value, true, nil
+}
+
+func (t *txn) getNum(k string) (uint64, error) {
+	v, ok, err := t.get(k)
+	if err != nil || !ok {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", k, errDamaged)
+	}
+	return n, nil
+}
+
+func (t *txn) putNum(k string, n uint64) error { return t.put(k, []byte(strconv.FormatUint(n, 10))) }
+
+// scan visits the keys in [start, end) in key order (or reversed), as this
+// transaction sees them: the stored keys at rev, page by page, merged with
+// the transaction's own writes. fn returning errStop ends the scan with
+// nil. Keys fn writes while the scan runs are seen with their new value if
+// the scan has not passed them yet.
+func (t *txn) scan(start, end string, desc bool, fn func(k string, v []byte) error) error {
+	err := t.scanErr(start, end, desc, fn)
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+func (t *txn) scanErr(start, end string, desc bool, fn func(k string, v []byte) error) error {
+	before := func(a, b string) bool { return (a < b) != desc && a != b }
+	// This transaction's puts in the range, in scan order.
+	var mine []string
+	listed := map[string]bool{}
+	for k, w := range t.writes {
+		if k >= start && k < end && !w.del {
+			mine = append(mine, k)
+			listed[k] = true
+		}
+	}
+	slices.Sort(mine)
+	if desc {
+		slices.Reverse(mine)
+	}
+	emit := func(k string) error {
+		if w, ok := t.writes[k]; ok && !w.del {
+			return fn(k, w.val)
+		}
+		return nil // deleted by fn meanwhile
+	}
+	// flush emits our own keys that come before stored key k (or all).
+	i := 0
+	flush := func(k string, all bool) error {
+		for ; i < len(mine) && (all || !before(k, mine[i])); i++ {
+			if err := emit(mine[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lo, hi := start, end
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(hi), clientv3.WithRev(t.rev), clientv3.WithLimit(pageSize)}
+		if desc {
+			opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+		} else {
+			opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		}
+		resp, err := t.s.client.Get(t.ctx, lo, opts...)
+		if err != nil {
+			return t.s.unavailable("range "+start, err)
+		}
+		for _, kv := range resp.Kvs {
+			k := string(kv.Key)
+			if err := flush(k, false); err != nil {
+				return err
+			}
+			if listed[k] {
+				continue // emitted from our own writes
+			}
+			if w, ok := t.writes[k]; ok {
+				if w.del {
+					continue
+				}
+				if err := fn(k, w.val); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := fn(k, kv.Value); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return flush("", true)
+		}
+		last := string(resp.Kvs[len(resp.Kvs)-1].Key)
+		if desc {
+			hi = last
+		} else {
+			lo = last + "\x00"
+		}
+	}
+}
+
+// Incident implements incidents.ReadTx.
+func (t *txn) Incident(number uint64) (*incidents.Incident, error) {
+	v, ok, err := t.get(t.s.k.incident(number))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
+	}
+	return t.decodeIncident(number, v)
+}
+
+// decodeIncident decodes a stored incident and fills Entries from the
+// timeline counter, the only source of truth for it.
+func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, error) {
+	inc := new(incidents.Incident)
+	if err := json.Unmarshal(v, inc); err != nil {
+		return nil, fmt.Errorf("incident #%d: %w (%w)", number, err, errDamaged)
+	}
+	inc.Number = number
+	seq, err := t.getNum(t.s.k.seq(number))
+	if err != nil {
+		return nil, err
+	}
+	inc.Entries = seq
+	return inc, nil
+}
+
+// OpenByFingerprint implements incidents.ReadTx.
+func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
+	if fp == "" {
+		return 0, false, nil
+	}
+	v, ok, err := t.get(t.s.k.fingerprint(fp))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("fingerprint %q: %w", fp, errDamaged)
+	}
+	return n, true, nil
+}
+
+// LatestInHome implements incidents.ReadTx: the last key of the home's
+// part of the index, one read whatever the history.
+func (t *txn) LatestInHome(h incidents.Home) (uint64, bool, error) {
+	if h.IsZero() {
+		return 0, false, nil
+	}
+	p := t.s.k.homeOf(h)
+	var n uint64
+	var found bool
+	err := t.scan(p, prefixEnd(p), true, func(k string, _ []byte) error {
+		var err error
+		n, err = parseNum(k[len(p):])
+		found = err == nil
+		if err != nil {
+			return err
+		}
+		return errStop
+	})
+	return n, found, err
+}
+
+// Entries implements incidents.ReadTx, reading pageSize entries at a time.
+func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) error {
+	if _, ok, err := t.get(t.s.k.incident(number)); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("timeline of incident #%d: %w", number, incidents.ErrNotFound)
+	}
+	if after == ^uint64(0) {
+		return nil
+	}
+	p := t.s.k.timeline(number)
+	return t.scan(t.s.k.entry(number, after+1), prefixEnd(p), false, func(k string, v []byte) error {
+		seq, err := parseNum(k[len(p):])
+		if err != nil {
+			return err
+		}
+		var e incidents.Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("incident #%d entry %d: %w (%w)", number, seq, err, errDamaged)
+		}
+		e.Incident, e.Seq = number, seq
+		return fn(e)
+	})
+}
+
+// Incidents implements incidents.ReadTx. Without openOnly it walks inc/
+// backwards; with it, the open/ index, so neither reads more incidents
+// than it returns (plus one page).
+func (t *txn) Incidents(openOnly bool, limit int, fn func(*incidents.Incident) error) error {
+	p := t.s.k.incidents()
+	if openOnly {
+		p = t.s.k.opens()
+	}
+	sent := 0
+	return t.scan(p, prefixEnd(p), true, func(k string, v []byte) error {
+		if limit > 0 && sent >= limit {
+			return errStop
+		}
+		number, err := parseNum(k[len(p):])
+		if err != nil {
+			return err
+		}
+		if openOnly {
+			var ok bool
+			if v, ok, err = t.get(t.s.k.incident(number)); err != nil {
+				return err
+			} else if !ok {
+				return fmt.Errorf("open index names incident #%d, which is not stored: %w", number, errDamaged)
+			}
+		}
+		inc, err := t.decodeIncident(number, v)
+		if err != nil {
+			return err
+		}
+		if openOnly && !inc.Status.Open() {
+			return nil
+		}
+		sent++
+		return fn(inc)
+	})
+}
+
+// DueTimers implements incidents.ReadTx.
+func (t *txn) DueTimers(at time.Time, fn func(incidents.Timer) error) error {
+	p := t.s.k.timers()
+	end := prefixEnd(p)
+	switch bits, ok := timeBits(at); {
+	case ok && bits < ^uint64(0):
+		end = p + num(bits+1)
+	case !ok && at.Before(time.Unix(0, math.MinInt64)):
+		return nil // before any storable due time
+	}
+	return t.scan(p, end, false, func(k string, v []byte) error {
+		var tm incidents.Timer
+		if err := json.Unmarshal(v, &tm); err != nil {
+			return fmt.Errorf("timer %s: %w (%w)", k, err, errDamaged)
+		}
+		return fn(tm)
+	})
+}
+
+// CreateIncident implements incidents.Tx: numbers come from meta/last, so
+// they start at 1 and a committed number is never handed out again.
+func (t *txn) CreateIncident(inc *incidents.Incident) error {
+	if inc == nil {
+		return errors.New("create incident: nil incident")
+	}
+	last, err := t.getNum(t.s.k.last())
+	if err != nil {
+		return err
+	}
+	inc.Number = last + 1
+	if err := t.putNum(t.s.k.last(), inc.Number); err != nil {
+		return err
+	}
+	if err := t.putIncident(inc); err != nil {
+		return err
+	}
+	if inc.Status.Open() {
+		if err := t.put(t.s.k.open(inc.Number), nil); err != nil {
+			return err
+		}
+	}
+	if !inc.Home.IsZero() {
+		return t.put(t.s.k.homeOf(inc.Home)+num(inc.Number), nil)
+	}
+	return nil
+}
+
+func (t *txn) putIncident(inc *incidents.Incident) error {
+	v, err := json.Marshal(inc)
+	if err != nil {
+		return fmt.Errorf("incident #%d: encoding: %w", inc.Number, err)
+	}
+	return t.put(t.s.k.incident(inc.Number), v)
+}
+
+// PutIncident implements incidents.Tx; the open and home indexes follow
+// the new status and home in the same transaction.
+func (t *txn) PutIncident(inc *incidents.Incident) error {
+	if inc == nil {
+		return errors.New("put incident: nil incident")
+	}
+	if t.writes == nil {
+		return errReadOnly
+	}
+	old, err := t.Incident(inc.Number)
+	if err != nil {
+		return fmt.Errorf("put incident #%d: %w", inc.Number, err)
+	}
+	if err := t.putIncident(inc); err != nil {
+		return err
+	}
+	n := inc.Number
+	switch wasOpen, isOpen := old.Status.Open(), inc.Status.Open(); {
+	case wasOpen && !isOpen:
+		err = t.del(t.s.k.open(n))
+	case !wasOpen && isOpen:
+		err = t.put(t.s.k.open(n), nil)
+	}
+	if err != nil || old.Home == inc.Home {
+		return err
+	}
+	if !old.Home.IsZero() {
+		if err := t.del(t.s.k.homeOf(old.Home) + num(n)); err != nil {
+			return err
+		}
+	}
+	if !inc.Home.IsZero() {
+		return t.put(t.s.k.homeOf(inc.Home)+num(n), nil)
+	}
+	return nil
+}
+
+// AppendEntry implements incidents.Tx: e.Seq is one more than the
+// timeline's last.
+func (t *txn) AppendEntry(e *incidents.Entry) error {
+	if e == nil {
+		return errors.New("append entry: nil entry")
+	}
+	if _, ok, err := t.get(t.s.k.incident(e.Incident)); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, incidents.ErrNotFound)
+	}
+	last, err := t.getNum(t.s.k.seq(e.Incident))
+	if err != nil {
+		return err
+	}
+	e.Seq = last + 1
+	stored := e.Clone()
+	stored.Incident, stored.Seq = 0, 0 // in the key
+	v, err := json.Marshal(stored)
+	if err != nil {
+		return fmt.Errorf("append entry to incident #%d: encoding: %w", e.Incident, err)
+	}
+	if err := t.put(t.s.k.entry(e.Incident, e.Seq), v); err != nil {
+		return err
+	}
+	return t.putNum(t.s.k.seq(e.Incident), e.Seq)
+}
+
+// SetOpenFingerprint implements incidents.Tx.
+func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
+	if fp == "" {
+		return fmt.Errorf("incident #%d: empty alert fingerprint", number)
+	}
+	return t.putNum(t.s.k.fingerprint(fp), number)
+}
+
+// ClearOpenFingerprint implements incidents.Tx.
+func (t *txn) ClearOpenFingerprint(fp string) error {
+	if fp == "" {
+		return nil
+	}
+	return t.del(t.s.k.fingerprint(fp))
+}
+
+// MarkSeen implements incidents.Tx. The id is attached to a lease, so
+// etcd forgets it after Config.SeenTTL without a pruning job; a repeat
+// writes nothing.
+func (t *txn) MarkSeen(eventID string, at time.Time) (bool, error) {
+	if eventID == "" {
+		return false, errors.New("mark event seen: empty event id")
+	}
+	if t.writes == nil {
+		return false, errReadOnly
+	}
+	k := t.s.k.seen(eventID)
+	if _, ok, err := t.get(k); err != nil || ok {
+		return ok, err
+	}
+	lease, err := t.s.seenLeaseID(t.ctx)
+	if err != nil {
+		return false, fmt.Errorf("mark event %q seen: %w", eventID, err)
+	}
+	t.writes[k] = write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease}
+	return false, nil
+}
+
+// PutTimer implements incidents.Tx.
+func (t *txn) PutTimer(tm incidents.Timer) error {
+	k, err := t.s.k.timer(tm)
+	if err != nil {
+		return err
+	}
+	ik, _ := t.s.k.timerIndex(tm)
+	v, err := json.Marshal(tm)
+	if err != nil {
+		return fmt.Errorf("timer %q of incident #%d: encoding: %w", tm.Key, tm.Incident, err)
+	}
+	if err := t.put(k, v); err != nil {
+		return err
+	}
+	return t.put(ik, []byte(k))
+}
+
+// DeleteTimer implements incidents.Tx.
+func (t *txn) DeleteTimer(tm incidents.Timer) error {
+	k, err := t.s.k.timer(tm)
+	if err != nil {
+		return nil // PutTimer refuses such timers, so none is stored
+	}
+	ik, _ := t.s.k.timerIndex(tm)
+	if err := t.del(k); err != nil {
+		return err
+	}
+	return t.del(ik)
+}
+
+// DeleteTimers implements incidents.Tx with a range read of the incident's
+// part of timerinc/.
+func (t *txn) DeleteTimers(incident uint64, keyPrefix string) error {
+	if t.writes == nil {
+		return errReadOnly
+	}
+	p := t.s.k.timersOf(incident)
+	var doomed []string
+	err := t.scan(p+keyPrefix, prefixEnd(p+keyPrefix), false, func(ik string, v []byte) error {
+		name, err := t.s.k.timerKeyName(string(v))
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(name, keyPrefix) {
+			doomed = append(doomed, ik, string(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := t.del(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
