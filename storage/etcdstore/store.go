@@ -27,6 +27,9 @@ var (
 	// ErrTooLarge is returned when one Update would exceed the cluster's
 	// per-transaction limits (Config.MaxTxnOps, Config.MaxRequestBytes).
 	ErrTooLarge = errors.New("transaction too large for etcd")
+	// ErrFenced is returned by UpdateFenced when its fence no longer
+	// holds (this replica was deposed): nothing was written.
+	ErrFenced = errors.New("fenced write refused: no longer the leader")
 	// ErrConflict is returned when an Update lost maxAttempts conflicts in
 	// a row to other replicas' writes.
 	ErrConflict = errors.New("too many conflicting writes")
@@ -145,6 +148,15 @@ func (s *Store) View(ctx context.Context, fn func(incidents.ReadTx) error) error
 // nothing fn wrote is kept. fn runs again, on a fresh snapshot, when
 // another replica committed in the meantime (see the package comment).
 func (s *Store) Update(ctx context.Context, fn func(incidents.Tx) error) error {
+	return s.UpdateFenced(ctx, nil, fn)
+}
+
+// UpdateFenced is Update for writes only the leader may make: the commit
+// also requires every comparison in fence (leader.Term.Cmp) to hold, in
+// the same etcd Txn, so a deposed leader's write is refused by etcd even
+// if the deposed process has not noticed yet. It returns an error wrapping
+// ErrFenced, with nothing written, once the fence fails.
+func (s *Store) UpdateFenced(ctx context.Context, fence []clientv3.Cmp, fn func(incidents.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd update: %w", err)
 	}
@@ -155,7 +167,7 @@ func (s *Store) Update(ctx context.Context, fn func(incidents.Tx) error) error {
 	}
 	defer func() { <-s.writer }()
 	for attempt := range maxAttempts {
-		committed, err := s.attempt(ctx, fn)
+		committed, err := s.attempt(ctx, fence, fn)
 		if err != nil || committed {
 			return err
 		}
@@ -173,7 +185,7 @@ func (s *Store) Update(ctx context.Context, fn func(incidents.Tx) error) error {
 
 // attempt runs fn once and tries to commit; committed=false, err=nil means
 // a conflict (run again).
-func (s *Store) attempt(ctx context.Context, fn func(incidents.Tx) error) (bool, error) {
+func (s *Store) attempt(ctx context.Context, fence []clientv3.Cmp, fn func(incidents.Tx) error) (bool, error) {
 	rev, err := s.snapshot(ctx)
 	if err != nil {
 		return false, err
@@ -189,11 +201,19 @@ func (s *Store) attempt(ctx context.Context, fn func(incidents.Tx) error) (bool,
 	if err != nil {
 		return false, err
 	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(s.k.commit()), "<", rev+1)).
-		Then(ops...).
-		Commit()
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k.commit()), "<", rev+1)}, fence...)
+	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	switch {
+	case err == nil && !resp.Succeeded && len(fence) > 0:
+		// A conflict, or a deposed leader? Ask about the fence alone.
+		f, err := s.client.Txn(ctx).If(fence...).Commit()
+		if err != nil {
+			return false, s.unavailable("fence check", err)
+		}
+		if !f.Succeeded {
+			return false, fmt.Errorf("etcd update: %w", ErrFenced)
+		}
+		return false, nil
 	case err == nil:
 		return resp.Succeeded, nil
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
