@@ -99,11 +99,44 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesAnUnreachableCluster(t *testing.T) {
+func TestOpen(t *testing.T) {
 	ctx := context.Background()
-	_, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: []string{"127.0.0.1:1"}, DialTimeout: 500 * time.Millisecond})
-	require.Error(t, err)
-	assert.ErrorIs(t, err, etcdstore.ErrUnavailable)
+	works := func(t *testing.T, cfg etcdstore.Config) {
+		t.Helper()
+		s, err := etcdstore.Open(ctx, cfg)
+		require.NoError(t, err)
+		require.NoError(t, createIncident(ctx, s))
+		require.NoError(t, s.Close())
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		_, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: []string{"127.0.0.1:1"}, DialTimeout: 500 * time.Millisecond})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, etcdstore.ErrUnavailable)
+	})
+	t.Run("plain", func(t *testing.T) {
+		c := etcdtest.Start(t, 1, etcdtest.Options{})
+		works(t, etcdstore.Config{Endpoints: c.Endpoints})
+	})
+	t.Run("mutual TLS", func(t *testing.T) {
+		files := etcdtest.NewTLSFiles(t)
+		c := etcdtest.Start(t, 1, etcdtest.Options{TLS: &files})
+		works(t, etcdstore.Config{Endpoints: c.Endpoints, CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
+		_, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints, CAFile: files.CA, DialTimeout: time.Second})
+		assert.ErrorIs(t, err, etcdstore.ErrUnavailable, "no client certificate, no access")
+	})
+	t.Run("username and password", func(t *testing.T) {
+		c := etcdtest.Start(t, 1, etcdtest.Options{})
+		cli := c.Client(t)
+		_, err := cli.UserAdd(ctx, "root", "correct horse")
+		require.NoError(t, err)
+		_, err = cli.UserGrantRole(ctx, "root", "root")
+		require.NoError(t, err)
+		_, err = cli.AuthEnable(ctx)
+		require.NoError(t, err)
+		works(t, etcdstore.Config{Endpoints: c.Endpoints, Username: "root", Password: "correct horse"})
+		_, err = etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints, Username: "root", Password: "wrong", DialTimeout: time.Second})
+		assert.ErrorIs(t, err, etcdstore.ErrUnavailable, "a wrong password fails at start-up")
+	})
 }
 
 func createIncident(ctx context.Context, s incidents.Store) error {

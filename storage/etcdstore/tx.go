@@ -92,8 +92,9 @@ func (t *txn) putNum(k string, n uint64) error { return t.put(k, []byte(strconv.
 // scan visits the keys in [start, end) in key order (or reversed), as this
 // transaction sees them: the stored keys at rev, page by page, merged with
 // the transaction's own writes. fn returning errStop ends the scan with
-// nil. Keys fn writes while the scan runs are seen with their new value if
-// the scan has not passed them yet.
+// nil. A key fn changes or deletes while the scan runs is seen as changed
+// if the scan has not passed it yet; a key fn adds may or may not be
+// visited (as with a Go map).
 func (t *txn) scan(start, end string, desc bool, fn func(k string, v []byte) error) error {
 	err := t.scanErr(start, end, desc, fn)
 	if errors.Is(err, errStop) {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -31,6 +32,9 @@ const MaxTxnOps = 4096
 type Options struct {
 	// MaxTxnOps overrides the members' --max-txn-ops (default MaxTxnOps).
 	MaxTxnOps uint
+	// TLS, when set, makes the members serve clients over https and
+	// require a client certificate signed by TLS.CA.
+	TLS *TLSFiles
 }
 
 // Cluster is embedded etcd members of one cluster.
@@ -39,6 +43,7 @@ type Cluster struct {
 	members   []*embed.Etcd
 	configs   []*embed.Config
 	Endpoints []string // client URLs, one per member
+	tls       *TLSFiles
 	mu        sync.Mutex
 	stopped   []bool
 }
@@ -62,14 +67,22 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	if opts.MaxTxnOps == 0 {
 		opts.MaxTxnOps = MaxTxnOps
 	}
-	c := &Cluster{t: t, stopped: make([]bool, n)}
+	c := &Cluster{t: t, stopped: make([]bool, n), tls: opts.TLS}
 	var initial []string
 	for i := range n {
 		cfg := embed.NewConfig()
 		cfg.Name = fmt.Sprintf("m%d", i)
 		cfg.Dir = t.TempDir()
 		peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
-		client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		scheme := "http"
+		if opts.TLS != nil {
+			scheme = "https"
+			cfg.ClientTLSInfo = transport.TLSInfo{
+				CertFile: opts.TLS.ServerCert, KeyFile: opts.TLS.ServerKey,
+				TrustedCAFile: opts.TLS.CA, ClientCertAuth: true,
+			}
+		}
+		client, _ := url.Parse(fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t)))
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
 		cfg.UnsafeNoFsync = true
@@ -106,11 +119,20 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 // Client connects to every member; it is closed when the test ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   c.Endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if c.tls != nil {
+		info := transport.TLSInfo{CertFile: c.tls.ClientCert, KeyFile: c.tls.ClientKey, TrustedCAFile: c.tls.CA}
+		tlsCfg, err := info.ClientConfig()
+		if err != nil {
+			t.Fatalf("etcdtest: client TLS: %v", err)
+		}
+		cfg.TLS = tlsCfg
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatalf("etcdtest: client: %v", err)
 	}
