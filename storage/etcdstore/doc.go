@@ -49,7 +49,10 @@
 // server limits instead (a 100-alert payload writes a few hundred keys).
 // Reads are paginated (pageSize keys per request), so a 100,000-entry
 // timeline streams without being held in memory and no response nears the
-// size limit.
+// size limit. Every range is read in ascending key order, the only order
+// etcd serves a page of without reading the whole range first: indexes
+// that are read newest first (open/, home/) store inverted numbers, and
+// the full incident list walks number windows downwards.
 //
 // # Layout
 //
@@ -59,11 +62,11 @@
 //	meta/commit                     → revision of the snapshot the last Update read (changed by every Update)
 //	meta/last                       → highest incident number handed out
 //	inc/<n>                         → JSON incidents.Incident (Entries is filled from seq/<n> on read)
-//	open/<n>                        → "" while incident n is open
+//	open/<^n>                       → "" while incident n is open (^n: inverted, so the newest comes first)
 //	seq/<n>                         → last Seq of incident n's timeline
 //	tl/<n>/<seq>                    → JSON incidents.Entry (Incident and Seq come from the key)
 //	fp/<fingerprint>                → n: the open incident the fingerprint is grouped into
-//	home/<len>:<platform><len>:<channel><len>:<thread><n> → "" (length-prefixed: no home is a prefix of another)
+//	home/<len>:<platform><len>:<channel><len>:<thread><^n> → "" (length-prefixed: no home is a prefix of another)
 //	timer/<due>/<n>/<key>           → JSON incidents.Timer (due: Unix ns with the sign bit flipped)
 //	timerinc/<n>/<key>/<due>        → the timer/ key, so one incident's timers with a key prefix are a range
 //	seen/<event id>                 → when it was seen, attached to a lease (see seen.go)

@@ -34,7 +34,7 @@ func (k keys) last() string                   { return k.p + "meta/last" }
 func (k keys) incidents() string              { return k.p + "inc/" }
 func (k keys) incident(n uint64) string       { return k.incidents() + num(n) }
 func (k keys) opens() string                  { return k.p + "open/" }
-func (k keys) open(n uint64) string           { return k.opens() + num(n) }
+func (k keys) open(n uint64) string           { return k.opens() + num(^n) } // inverted: newest first
 func (k keys) seq(n uint64) string            { return k.p + "seq/" + num(n) }
 func (k keys) timeline(n uint64) string       { return k.p + "tl/" + num(n) + "/" }
 func (k keys) entry(n, seq uint64) string     { return k.timeline(n) + num(seq) }
@@ -43,6 +43,12 @@ func (k keys) seen(id string) string          { return k.p + "seen/" + id }
 func (k keys) timers() string                 { return k.p + "timer/" }
 func (k keys) timersOf(n uint64) string       { return k.p + "timerinc/" + num(n) + "/" }
 func (k keys) homeOf(h incidents.Home) string { return k.p + "home/" + homePart(h) }
+
+// homeEntry is the home index key of incident n in home h. Numbers are
+// stored inverted (like open/), so the newest incident is the first key:
+// etcd only reads a range in ascending key order cheaply (a descending
+// Range fetches the whole range before it sorts and applies the limit).
+func (k keys) homeEntry(h incidents.Home, n uint64) string { return k.homeOf(h) + num(^n) }
 
 // homePart length-prefixes each component, so no home's part is a prefix
 // of another's whatever bytes chat ids contain.

@@ -40,7 +40,7 @@ var (
 const (
 	// pageSize is how many keys one range read fetches: ranges are read
 	// page by page, never whole.
-	pageSize = 256
+	pageSize = 1024
 	// maxAttempts bounds how often an Update re-runs fn after conflicts.
 	maxAttempts = 64
 	// opOverhead is a generous per-operation allowance for the protobuf

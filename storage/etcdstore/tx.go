@@ -42,6 +42,15 @@ type txn struct {
 	s      *Store
 	rev    int64
 	writes map[string]write
+	// reads caches point reads: every read is at rev, so a cached answer
+	// stays true for the whole attempt (an intent appending 100 entries
+	// reads the incident and its counter once, not 100 times).
+	reads map[string]read
+}
+
+type read struct {
+	val []byte
+	ok  bool
 }
 
 func (t *txn) put(k string, v []byte) error {
@@ -65,14 +74,22 @@ func (t *txn) get(k string) ([]byte, bool, error) {
 	if w, ok := t.writes[k]; ok {
 		return w.val, !w.del, nil
 	}
+	if r, ok := t.reads[k]; ok {
+		return r.val, r.ok, nil
+	}
 	resp, err := t.s.client.Get(t.ctx, k, clientv3.WithRev(t.rev))
 	if err != nil {
 		return nil, false, t.s.unavailable("read "+k, err)
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, false, nil
+	var r read
+	if len(resp.Kvs) > 0 {
+		r = read{val: resp.Kvs[0].Value, ok: true}
 	}
-	return resp.Kvs[0].Value, true, nil
+	if t.reads == nil {
+		t.reads = make(map[string]read)
+	}
+	t.reads[k] = r
+	return r.val, r.ok, nil
 }
 
 func (t *txn) getNum(k string) (uint64, error) {
@@ -89,23 +106,22 @@ func (t *txn) getNum(k string) (uint64, error) {
 
 func (t *txn) putNum(k string, n uint64) error { return t.put(k, []byte(strconv.FormatUint(n, 10))) }
 
-// scan visits the keys in [start, end) in key order (or reversed), as this
+// scan visits the keys in [start, end) in ascending key order, as this
 // transaction sees them: the stored keys at rev, page by page, merged with
 // the transaction's own writes. fn returning errStop ends the scan with
 // nil. A key fn changes or deletes while the scan runs is seen as changed
 // if the scan has not passed it yet; a key fn adds may or may not be
 // visited (as with a Go map).
-func (t *txn) scan(start, end string, desc bool, fn func(k string, v []byte) error) error {
-	err := t.scanErr(start, end, desc, fn)
+func (t *txn) scan(start, end string, fn func(k string, v []byte) error) error {
+	err := t.scanErr(start, end, fn)
 	if errors.Is(err, errStop) {
 		return nil
 	}
 	return err
 }
 
-func (t *txn) scanErr(start, end string, desc bool, fn func(k string, v []byte) error) error {
-	before := func(a, b string) bool { return (a < b) != desc && a != b }
-	// This transaction's puts in the range, in scan order.
+func (t *txn) scanErr(start, end string, fn func(k string, v []byte) error) error {
+	// This transaction's puts in the range, in key order.
 	var mine []string
 	listed := map[string]bool{}
 	for k, w := range t.writes {
@@ -115,9 +131,6 @@ func (t *txn) scanErr(start, end string, desc bool, fn func(k string, v []byte) 
 		}
 	}
 	slices.Sort(mine)
-	if desc {
-		slices.Reverse(mine)
-	}
 	emit := func(k string) error {
 		if w, ok := t.writes[k]; ok && !w.del {
 			return fn(k, w.val)
@@ -127,22 +140,18 @@ func (t *txn) scanErr(start, end string, desc bool, fn func(k string, v []byte) 
 	// flush emits our own keys that come before stored key k (or all).
 	i := 0
 	flush := func(k string, all bool) error {
-		for ; i < len(mine) && (all || !before(k, mine[i])); i++ {
+		for ; i < len(mine) && (all || mine[i] <= k); i++ {
 			if err := emit(mine[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	lo, hi := start, end
+	lo := start
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(hi), clientv3.WithRev(t.rev), clientv3.WithLimit(pageSize)}
-		if desc {
-			opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
-		} else {
-			opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
-		}
-		resp, err := t.s.client.Get(t.ctx, lo, opts...)
+		// Ascending key order is etcd's natural order: with a limit, the
+		// server reads only one page (any other order reads the whole range).
+		resp, err := t.s.client.Get(t.ctx, lo, clientv3.WithRange(end), clientv3.WithRev(t.rev), clientv3.WithLimit(pageSize))
 		if err != nil {
 			return t.s.unavailable("range "+start, err)
 		}
@@ -170,12 +179,7 @@ func (t *txn) scanErr(start, end string, desc bool, fn func(k string, v []byte) 
 		if !resp.More || len(resp.Kvs) == 0 {
 			return flush("", true)
 		}
-		last := string(resp.Kvs[len(resp.Kvs)-1].Key)
-		if desc {
-			hi = last
-		} else {
-			lo = last + "\x00"
-		}
+		lo = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
 
@@ -223,8 +227,9 @@ func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	return n, true, nil
 }
 
-// LatestInHome implements incidents.ReadTx: the last key of the home's
-// part of the index, one read whatever the history.
+// LatestInHome implements incidents.ReadTx: the first key of the home's
+// part of the index (numbers are inverted there), one read whatever the
+// history.
 func (t *txn) LatestInHome(h incidents.Home) (uint64, bool, error) {
 	if h.IsZero() {
 		return 0, false, nil
@@ -232,13 +237,12 @@ func (t *txn) LatestInHome(h incidents.Home) (uint64, bool, error) {
 	p := t.s.k.homeOf(h)
 	var n uint64
 	var found bool
-	err := t.scan(p, prefixEnd(p), true, func(k string, _ []byte) error {
-		var err error
-		n, err = parseNum(k[len(p):])
-		found = err == nil
+	err := t.scan(p, prefixEnd(p), func(k string, _ []byte) error {
+		inv, err := parseNum(k[len(p):])
 		if err != nil {
 			return err
 		}
+		n, found = ^inv, true
 		return errStop
 	})
 	return n, found, err
@@ -255,7 +259,7 @@ func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) erro
 		return nil
 	}
 	p := t.s.k.timeline(number)
-	return t.scan(t.s.k.entry(number, after+1), prefixEnd(p), false, func(k string, v []byte) error {
+	return t.scan(t.s.k.entry(number, after+1), prefixEnd(p), func(k string, v []byte) error {
 		seq, err := parseNum(k[len(p):])
 		if err != nil {
 			return err
@@ -269,30 +273,16 @@ func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) erro
 	})
 }
 
-// Incidents implements incidents.ReadTx. Without openOnly it walks inc/
-// backwards; with it, the open/ index, so neither reads more incidents
-// than it returns (plus one page).
+// Incidents implements incidents.ReadTx. With openOnly it walks the
+// open/ index, whose inverted numbers put the newest first; otherwise it
+// walks incident numbers down from meta/last (they are dense) a window of
+// pageSize at a time, each window one ascending read. Either way it reads
+// no more incidents than it returns, plus one page.
 func (t *txn) Incidents(openOnly bool, limit int, fn func(*incidents.Incident) error) error {
-	p := t.s.k.incidents()
-	if openOnly {
-		p = t.s.k.opens()
-	}
 	sent := 0
-	return t.scan(p, prefixEnd(p), true, func(k string, v []byte) error {
+	visit := func(number uint64, v []byte) error {
 		if limit > 0 && sent >= limit {
 			return errStop
-		}
-		number, err := parseNum(k[len(p):])
-		if err != nil {
-			return err
-		}
-		if openOnly {
-			var ok bool
-			if v, ok, err = t.get(t.s.k.incident(number)); err != nil {
-				return err
-			} else if !ok {
-				return fmt.Errorf("open index names incident #%d, which is not stored: %w", number, errDamaged)
-			}
 		}
 		inc, err := t.decodeIncident(number, v)
 		if err != nil {
@@ -303,7 +293,55 @@ func (t *txn) Incidents(openOnly bool, limit int, fn func(*incidents.Incident) e
 		}
 		sent++
 		return fn(inc)
-	})
+	}
+	if openOnly {
+		p := t.s.k.opens()
+		return t.scan(p, prefixEnd(p), func(k string, _ []byte) error {
+			inv, err := parseNum(k[len(p):])
+			if err != nil {
+				return err
+			}
+			v, ok, err := t.get(t.s.k.incident(^inv))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("open index names incident #%d, which is not stored: %w", ^inv, errDamaged)
+			}
+			return visit(^inv, v)
+		})
+	}
+	last, err := t.getNum(t.s.k.last())
+	if err != nil {
+		return err
+	}
+	type kv struct {
+		n uint64
+		v []byte
+	}
+	p := t.s.k.incidents()
+	for hi := last; hi > 0; {
+		lo := hi - min(hi, pageSize) + 1
+		var window []kv
+		err := t.scan(t.s.k.incident(lo), t.s.k.incident(hi)+"\x00", func(k string, v []byte) error {
+			n, err := parseNum(k[len(p):])
+			window = append(window, kv{n, v})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i := len(window) - 1; i >= 0; i-- {
+			if err := visit(window[i].n, window[i].v); err != nil {
+				if errors.Is(err, errStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		hi = lo - 1
+	}
+	return nil
 }
 
 // DueTimers implements incidents.ReadTx.
@@ -316,7 +354,7 @@ func (t *txn) DueTimers(at time.Time, fn func(incidents.Timer) error) error {
 	case !ok && at.Before(time.Unix(0, math.MinInt64)):
 		return nil // before any storable due time
 	}
-	return t.scan(p, end, false, func(k string, v []byte) error {
+	return t.scan(p, end, func(k string, v []byte) error {
 		var tm incidents.Timer
 		if err := json.Unmarshal(v, &tm); err != nil {
 			return fmt.Errorf("timer %s: %w (%w)", k, err, errDamaged)
@@ -348,7 +386,7 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 		}
 	}
 	if !inc.Home.IsZero() {
-		return t.put(t.s.k.homeOf(inc.Home)+num(inc.Number), nil)
+		return t.put(t.s.k.homeEntry(inc.Home, inc.Number), nil)
 	}
 	return nil
 }
@@ -388,12 +426,12 @@ func (t *txn) PutIncident(inc *incidents.Incident) error {
 		return err
 	}
 	if !old.Home.IsZero() {
-		if err := t.del(t.s.k.homeOf(old.Home) + num(n)); err != nil {
+		if err := t.del(t.s.k.homeEntry(old.Home, n)); err != nil {
 			return err
 		}
 	}
 	if !inc.Home.IsZero() {
-		return t.put(t.s.k.homeOf(inc.Home)+num(n), nil)
+		return t.put(t.s.k.homeEntry(inc.Home, n), nil)
 	}
 	return nil
 }
@@ -502,7 +540,7 @@ func (t *txn) DeleteTimers(incident uint64, keyPrefix string) error {
 	}
 	p := t.s.k.timersOf(incident)
 	var doomed []string
-	err := t.scan(p+keyPrefix, prefixEnd(p+keyPrefix), false, func(ik string, v []byte) error {
+	err := t.scan(p+keyPrefix, prefixEnd(p+keyPrefix), func(ik string, v []byte) error {
 		name, err := t.s.k.timerKeyName(string(v))
 		if err != nil {
 			return err

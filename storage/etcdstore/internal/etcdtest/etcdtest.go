@@ -32,6 +32,8 @@ const MaxTxnOps = 4096
 type Options struct {
 	// MaxTxnOps overrides the members' --max-txn-ops (default MaxTxnOps).
 	MaxTxnOps uint
+	// Fsync keeps etcd's fsync on (benchmarks); tests run without it.
+	Fsync bool
 	// TLS, when set, makes the members serve clients over https and
 	// require a client certificate signed by TLS.CA.
 	TLS *TLSFiles
@@ -85,7 +87,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		client, _ := url.Parse(fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t)))
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-		cfg.UnsafeNoFsync = true
+		cfg.UnsafeNoFsync = !opts.Fsync
 		cfg.TickMs, cfg.ElectionMs = 50, 500
 		cfg.MaxTxnOps = opts.MaxTxnOps
 		cfg.InitialClusterToken = "firebreak-test"
