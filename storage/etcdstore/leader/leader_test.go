@@ -29,13 +29,19 @@ type replica struct {
 
 	mu     sync.Mutex
 	terms  []leader.Term
+	led    []time.Time
 	lost   []time.Time
 	leadCh chan leader.Term
 }
 
 func start(t *testing.T, c *etcdtest.Cluster, id string, ttl time.Duration) *replica {
 	t.Helper()
-	r := &replica{id: id, client: c.Client(t), done: make(chan struct{}), leadCh: make(chan leader.Term, 8)}
+	return startOn(t, c.Client(t), id, ttl)
+}
+
+func startOn(t *testing.T, client *clientv3.Client, id string, ttl time.Duration) *replica {
+	t.Helper()
+	r := &replica{id: id, client: client, done: make(chan struct{}), leadCh: make(chan leader.Term, 8)}
 	e, err := leader.New(r.client, leader.Config{Prefix: prefix, ID: id, TTL: ttl})
 	require.NoError(t, err)
 	r.elector = e
@@ -46,6 +52,7 @@ func start(t *testing.T, c *etcdtest.Cluster, id string, ttl time.Duration) *rep
 		_ = e.Run(ctx, func(ctx context.Context, term leader.Term) {
 			r.mu.Lock()
 			r.terms = append(r.terms, term)
+			r.led = append(r.led, time.Now())
 			r.mu.Unlock()
 			r.leadCh <- term
 			<-ctx.Done()
@@ -131,6 +138,35 @@ func TestFailoverWhenTheLeaderDies(t *testing.T) {
 	_, stillLeads := old.elector.Leading()
 	assert.False(t, stillLeads)
 	assert.Equal(t, 1, leaders(a, b))
+}
+
+// A leader cut off from the cluster (its only etcd member stops) cannot
+// renew its lease: it steps down on its own clock before etcd lets the
+// lease expire, so it has stopped before the other replica begins: never
+// two leaders, even for a moment, and no write from the old one needed
+// to be refused.
+func TestCutOffLeaderStepsDownBeforeTheNextLeads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three embedded members: skipped with -short")
+	}
+	const ttl = 2 * time.Second
+	c := etcdtest.Start(t, 3, etcdtest.Options{})
+	a := startOn(t, c.ClientOf(t, c.Endpoints[0]), "a", ttl)
+	_, _ = first(t, 10*time.Second, a)
+	b := startOn(t, c.ClientOf(t, c.Endpoints[1], c.Endpoints[2]), "b", ttl)
+	cut := time.Now()
+	c.Stop(0)
+	_, _ = first(t, 4*ttl+5*time.Second, b)
+	b.mu.Lock()
+	bLed := b.led[0]
+	b.mu.Unlock()
+	aLost, ok := a.lostAt()
+	require.True(t, ok, "the cut-off leader stepped down")
+	t.Logf("cut at 0s: old leader stepped down at %v, new leader began at %v (lease TTL %v)", aLost.Sub(cut), bLed.Sub(cut), ttl)
+	assert.True(t, aLost.Before(bLed), "the old leader stopped before the new one began")
+	assert.LessOrEqual(t, aLost.Sub(cut), ttl, "stepped down within one TTL of its last renewal")
+	_, stillLeads := a.elector.Leading()
+	assert.False(t, stillLeads)
 }
 
 // A replica that stops (Run's context ends, as on SIGTERM) revokes its

@@ -121,8 +121,15 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 // Client connects to every member; it is closed when the test ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
+	return c.ClientOf(t, c.Endpoints...)
+}
+
+// ClientOf connects to the given members only (to cut a replica off with
+// them); it is closed when the test ends.
+func (c *Cluster) ClientOf(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
 	cfg := clientv3.Config{
-		Endpoints:   c.Endpoints,
+		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 	}
