@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,16 @@ func TestOpen(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		c := etcdtest.Start(t, 1, etcdtest.Options{})
 		works(t, etcdstore.Config{Endpoints: c.Endpoints})
+		// host:port, as FIREBREAK_ETCD_ENDPOINTS is usually written.
+		cfg, ok, err := etcdstore.ConfigFromEnv(func(k string) string {
+			if k == etcdstore.EnvEndpoints {
+				return strings.TrimPrefix(c.Endpoints[0], "http://")
+			}
+			return ""
+		})
+		require.NoError(t, err)
+		require.True(t, ok)
+		works(t, cfg)
 	})
 	t.Run("mutual TLS", func(t *testing.T) {
 		files := etcdtest.NewTLSFiles(t)
