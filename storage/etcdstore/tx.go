@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -77,7 +78,7 @@ func (t *txn) get(k string) ([]byte, bool, error) {
 	if r, ok := t.reads[k]; ok {
 		return r.val, r.ok, nil
 	}
-	resp, err := t.s.client.Get(t.ctx, k, clientv3.WithRev(t.rev))
+	resp, err := t.readAt(k)
 	if err != nil {
 		return nil, false, t.s.unavailable("read "+k, err)
 	}
@@ -151,7 +152,7 @@ func (t *txn) scanErr(start, end string, fn func(k string, v []byte) error) erro
 	for {
 		// Ascending key order is etcd's natural order: with a limit, the
 		// server reads only one page (any other order reads the whole range).
-		resp, err := t.s.client.Get(t.ctx, lo, clientv3.WithRange(end), clientv3.WithRev(t.rev), clientv3.WithLimit(pageSize))
+		resp, err := t.readAt(lo, clientv3.WithRange(end), clientv3.WithLimit(pageSize))
 		if err != nil {
 			return t.s.unavailable("range "+start, err)
 		}
@@ -181,6 +182,20 @@ func (t *txn) scanErr(start, end string, fn func(k string, v []byte) error) erro
 		}
 		lo = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// readAt reads at the transaction's revision. What a revision holds never
+// changes, so any member that has applied it answers the same: the read is
+// served by the member the client talks to (serializable), without the
+// quorum round a linearizable read costs. A member that has not applied
+// rev yet says so, and the read is asked again linearizably.
+func (t *txn) readAt(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	opts = append(opts, clientv3.WithRev(t.rev))
+	resp, err := t.s.client.Get(t.ctx, key, append(opts, clientv3.WithSerializable())...)
+	if errors.Is(err, rpctypes.ErrFutureRev) {
+		resp, err = t.s.client.Get(t.ctx, key, opts...)
+	}
+	return resp, err
 }
 
 // Incident implements incidents.ReadTx.
