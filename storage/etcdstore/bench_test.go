@@ -11,7 +11,7 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
 	"github.com/firebreak/firebreak/storage/etcdstore"
-	"github.com/firebreak/firebreak/storage/etcdstore/internal/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
 // BenchmarkReceiveAlerts sends distinct alerts of one group (as in a

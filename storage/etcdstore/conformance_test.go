@@ -10,7 +10,7 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/storetest"
 	"github.com/firebreak/firebreak/storage/etcdstore"
-	"github.com/firebreak/firebreak/storage/etcdstore/internal/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
 // storeOn returns a function giving each test a fresh store: a new key

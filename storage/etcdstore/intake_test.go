@@ -12,7 +12,7 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
 	"github.com/firebreak/firebreak/storage/etcdstore"
-	"github.com/firebreak/firebreak/storage/etcdstore/internal/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
 // A 100-alert payload is one intent, so one etcd Txn: it passes on a

@@ -289,3 +289,21 @@ func (s *Store) seenLeaseID(ctx context.Context) (clientv3.LeaseID, error) {
 	l.id, l.granted = resp.ID, time.Now()
 	return l.id, nil
 }
+
+// OpenIncidents counts the open incidents with one count-only range read
+// of open/, so a metrics scrape costs the same however many are open.
+func (s *Store) OpenIncidents(ctx context.Context) (int64, error) {
+	p := s.k.opens()
+	resp, err := s.client.Get(ctx, p, clientv3.WithRange(prefixEnd(p)), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, s.unavailable("count open incidents", err)
+	}
+	return resp.Count, nil
+}
+
+// Ping is a linearizable read of one key: it succeeds only while the
+// cluster has a quorum that answers, which is when Updates can commit.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.snapshot(ctx)
+	return err
+}

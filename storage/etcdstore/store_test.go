@@ -16,7 +16,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage/etcdstore"
-	"github.com/firebreak/firebreak/storage/etcdstore/internal/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
 var t0 = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage/etcdstore"
-	"github.com/firebreak/firebreak/storage/etcdstore/internal/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 	"github.com/firebreak/firebreak/storage/etcdstore/leader"
 )
 
