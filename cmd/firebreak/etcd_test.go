@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +65,12 @@ func TestServeOnEtcd(t *testing.T) {
 	addr := freeAddr(t)
 	b := startBotEnv(t, bin, dir, addr, etcdEnv, "-headless")
 	waitHealthy(t, addr)
+	code, _ := httpGet(t, addr, "/readyz")
+	assert.Equal(t, http.StatusOK, code, "ready: the cluster answers")
+	require.Eventually(t, func() bool {
+		_, body := httpGet(t, addr, "/metrics")
+		return strings.Contains(body, "\nfirebreak_leader 1\n")
+	}, 20*time.Second, 50*time.Millisecond, "the only replica becomes the leader")
 	ok, err := postAlert(ctx, addr, "etcd-disk-full")
 	require.NoError(t, err)
 	require.True(t, ok, "the webhook accepted the alert")
@@ -90,4 +99,122 @@ func TestServeOnEtcd(t *testing.T) {
 	assert.Equal(t, "Drill etcd-cpu", got[0].Title)
 	assert.Equal(t, "Drill etcd-disk-full", got[1].Title)
 	assert.Equal(t, uint64(1), got[1].Number)
+}
+
+func httpGet(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// postAlertStatus posts one generic alert and returns the status code and
+// Retry-After header.
+func postAlertStatus(ctx context.Context, t *testing.T, addr, fingerprint string) (int, string) {
+	t.Helper()
+	body := `{"title": "Drill ` + fingerprint + `", "service": "svc", "severity": "SEV4", "fingerprint": "` + fingerprint + `"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/alerts/generic", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer drill-token")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// TestServeOnEtcdQuorumLoss stops two of three etcd members under a
+// running bot: alert webhooks answer 503 with Retry-After within the
+// store's timeout and /readyz turns 503; nothing of the refused alerts is
+// stored; once the members are back, the senders' retries are recorded,
+// each alert exactly once, and incident numbers stay dense.
+func TestServeOnEtcdQuorumLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and starts three embedded etcd members")
+	}
+	cluster := etcdtest.Start(t, 3, etcdtest.Options{})
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(crashConfig), 0o600))
+	etcdEnv := []string{
+		"FIREBREAK_ETCD_ENDPOINTS=" + strings.Join(cluster.Endpoints, ","),
+		"FIREBREAK_ETCD_MAX_TXN_OPS=4096",
+		"FIREBREAK_ETCD_TIMEOUT=2s",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	addr := freeAddr(t)
+	b := startBotEnv(t, bin, dir, addr, etcdEnv, "-headless")
+	waitHealthy(t, addr)
+	code, _ := postAlertStatus(ctx, t, addr, "before")
+	require.Equal(t, http.StatusOK, code)
+
+	cluster.Stop(1)
+	cluster.Stop(2)
+	for _, fp := range []string{"during-1", "during-2"} {
+		start := time.Now()
+		code, retry := postAlertStatus(ctx, t, addr, fp)
+		assert.Equal(t, http.StatusServiceUnavailable, code, "no quorum: the sender must retry")
+		assert.NotEmpty(t, retry, "Retry-After")
+		assert.Less(t, time.Since(start), 10*time.Second, "answered within the store timeout, not when the sender gives up")
+	}
+	code, body := httpGet(t, addr, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "storage unavailable")
+
+	cluster.Restart(1)
+	cluster.Restart(2)
+	// The senders retry until they are answered 2xx.
+	for _, fp := range []string{"during-1", "during-2", "after"} {
+		require.Eventually(t, func() bool {
+			code, _ := postAlertStatus(ctx, t, addr, fp)
+			return code == http.StatusOK
+		}, 60*time.Second, 200*time.Millisecond, "alert %s recorded once the quorum is back", fp)
+	}
+	code, _ = httpGet(t, addr, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, b.cmd.Wait())
+
+	cmd := exec.CommandContext(ctx, bin, "incidents", "-all", "-json")
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}, etcdEnv...)
+	out, err := cmd.Output()
+	require.NoError(t, err, "firebreak incidents: %s", out)
+	var got []*incidents.Incident
+	require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+	var titles []string
+	var numbers []uint64
+	for _, inc := range got {
+		titles, numbers = append(titles, inc.Title), append(numbers, inc.Number)
+	}
+	assert.Equal(t, []string{"Drill after", "Drill during-2", "Drill during-1", "Drill before"}, titles,
+		"each alert once: the refused attempts left nothing behind")
+	assert.Equal(t, []uint64{4, 3, 2, 1}, numbers, "no incident number was used by a refused attempt")
+}
+
+// With the bbolt file there is one process: it is ready while it runs and
+// always the leader.
+func TestReadyAndLeaderOnBbolt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary")
+	}
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(crashConfig), 0o600))
+	addr := freeAddr(t)
+	b := startBot(t, bin, dir, addr, "-headless")
+	waitHealthy(t, addr)
+	code, body := httpGet(t, addr, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ready\n", body)
+	_, body = httpGet(t, addr, "/metrics")
+	assert.Contains(t, body, "\nfirebreak_leader 1\n")
+	assert.Contains(t, body, "\nfirebreak_open_incidents 0\n")
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, b.cmd.Wait())
 }

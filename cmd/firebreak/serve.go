@@ -122,6 +122,11 @@ func serve(ctx context.Context, args []string, env environ) error {
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
+	leading, err := elect(ctx, &g, db, env, log)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(leaderGauge(leading))
 	// The admin socket stands in for the bbolt file this process locks;
 	// with etcd, the operator commands read the cluster themselves.
 	if b, ok := db.(boltStore); ok {
@@ -200,6 +205,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		} else {
 			log.Info("web view off: set FIREBREAK_WEB_PASSWORD to turn it on")
 		}
+		mux.HandleFunc("GET /readyz", readyz(db))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = fmt.Fprintln(w, "ok")

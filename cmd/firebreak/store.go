@@ -7,11 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
+	"os"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
 	"github.com/firebreak/firebreak/storage/etcdstore"
+	"github.com/firebreak/firebreak/storage/etcdstore/leader"
 )
 
 // store is what serve and the operator commands need of the state,
@@ -52,6 +58,7 @@ func (b boltStore) describe() string           { return b.path }
 type etcdStore struct {
 	*etcdstore.Store
 	endpoints []string
+	prefix    string // the installation's key prefix; the election lives under it
 }
 
 func (e etcdStore) openIncidents(ctx context.Context) (int64, error) {
@@ -77,7 +84,7 @@ func openEtcd(ctx context.Context, cfg etcdstore.Config) (etcdStore, error) {
 	if err != nil {
 		return etcdStore{}, err
 	}
-	return etcdStore{Store: s, endpoints: cfg.Endpoints}, nil
+	return etcdStore{Store: s, endpoints: cfg.Endpoints, prefix: cfg.Prefix}, nil
 }
 
 // openServeStore opens the store serve runs on: etcd when
@@ -127,4 +134,75 @@ func backupTo(ctx context.Context, s store, w io.Writer) error {
 	}
 	_, err := b.Backup(ctx, w)
 	return err
+}
+
+// readyTimeout bounds the store check behind /readyz.
+const readyTimeout = 2 * time.Second
+
+// readyz answers 200 while the store can take writes and 503 while it
+// cannot (an etcd cluster without quorum), so a load balancer sends alerts
+// to a replica that can record them. /healthz only says the process runs.
+func readyz(s store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain")
+		if err := s.ping(ctx); err != nil {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "storage unavailable: %v\n", err)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ready")
+	}
+}
+
+// replicaID names this replica in the leader election: FIREBREAK_REPLICA
+// if set (a pod name), else host name and process id.
+func replicaID(env environ) string {
+	if id := env.getenv("FIREBREAK_REPLICA"); id != "" {
+		return id
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "firebreak"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// elect starts the leader election on the etcd store and returns whether
+// this replica leads now; with bbolt there is one process, always leading.
+// For now the election only feeds the firebreak_leader gauge: every
+// replica still runs timers, probes and chat connections (docs/ha.md).
+func elect(ctx context.Context, g *group, s store, env environ, log *slog.Logger) (func() bool, error) {
+	e, ok := s.(etcdStore)
+	if !ok {
+		return func() bool { return true }, nil
+	}
+	id := replicaID(env)
+	el, err := leader.New(e.Client(), leader.Config{Prefix: e.prefix + "leader", ID: id, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.start(ctx, "leader election", func(ctx context.Context) error {
+		return el.Run(ctx, func(ctx context.Context, term leader.Term) {
+			log.Info("this replica leads", "replica", id, "term", term.Rev)
+			<-ctx.Done()
+			log.Info("this replica no longer leads", "replica", id, "term", term.Rev)
+		})
+	})
+	return func() bool { _, ok := el.Leading(); return ok }, nil
+}
+
+// leaderGauge is firebreak_leader: 1 on the replica that leads, else 0.
+func leaderGauge(leading func() bool) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "firebreak_leader",
+		Help: "1 on the replica that holds the leader lease (always 1 with the bbolt store), else 0.",
+	}, func() float64 {
+		if leading() {
+			return 1
+		}
+		return 0
+	})
 }

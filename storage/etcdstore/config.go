@@ -22,6 +22,7 @@ const (
 	EnvCA        = "FIREBREAK_ETCD_CA"     // CA bundle that signed the members' certificates
 	EnvPrefix    = "FIREBREAK_ETCD_PREFIX" // key prefix, default "firebreak/"
 	EnvMaxTxnOps = "FIREBREAK_ETCD_MAX_TXN_OPS"
+	EnvTimeout   = "FIREBREAK_ETCD_TIMEOUT" // Go duration, e.g. 10s
 )
 
 // Defaults, matching an etcd started without flags.
@@ -30,6 +31,7 @@ const (
 	DefaultMaxTxnOps       = 128                 // etcd's --max-txn-ops default
 	DefaultMaxRequestBytes = 3 * 1024 * 1024 / 2 // etcd's --max-request-bytes default
 	DefaultDialTimeout     = 5 * time.Second
+	DefaultRequestTimeout  = 10 * time.Second
 	DefaultSeenTTL         = 7 * 24 * time.Hour // as the bbolt store's storage.DefaultSeenTTL
 )
 
@@ -53,6 +55,11 @@ type Config struct {
 	MaxRequestBytes int
 	// DialTimeout bounds connecting to the cluster.
 	DialTimeout time.Duration
+	// RequestTimeout bounds one Update (all its attempts) and the snapshot
+	// read that starts a View. A cluster that has lost its quorum does not
+	// answer, it waits; past this bound the store reports ErrUnavailable,
+	// so a webhook answers 503 while the sender still waits for it.
+	RequestTimeout time.Duration
 	// SeenTTL is how long platform event ids are remembered (at least).
 	SeenTTL time.Duration
 }
@@ -80,6 +87,13 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) 
 		}
 		cfg.MaxTxnOps = n
 	}
+	if v := getenv(EnvTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, true, fmt.Errorf("%s=%q: not a positive duration such as 10s", EnvTimeout, v)
+		}
+		cfg.RequestTimeout = d
+	}
 	cfg = cfg.withDefaults()
 	return cfg, true, cfg.Validate()
 }
@@ -96,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.SeenTTL == 0 {
 		c.SeenTTL = DefaultSeenTTL

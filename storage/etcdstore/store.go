@@ -136,7 +136,9 @@ func (s *Store) View(ctx context.Context, fn func(incidents.ReadTx) error) error
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd view: %w", err)
 	}
-	rev, err := s.snapshot(ctx)
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	rev, err := s.snapshot(sctx)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -160,10 +162,12 @@ func (s *Store) UpdateFenced(ctx context.Context, fence []clientv3.Cmp, fn func(
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd update: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
 	select {
 	case s.writer <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("etcd update: waiting for this replica's previous write: %w", ctx.Err())
+		return fmt.Errorf("etcd update: waiting for this replica's previous write: %w: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-s.writer }()
 	for attempt := range maxAttempts {

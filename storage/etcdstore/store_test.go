@@ -41,7 +41,7 @@ func TestConfigFromEnv(t *testing.T) {
 				Endpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379", "https://etcd-3:2379"},
 				Prefix:    etcdstore.DefaultPrefix, MaxTxnOps: etcdstore.DefaultMaxTxnOps,
 				MaxRequestBytes: etcdstore.DefaultMaxRequestBytes, DialTimeout: etcdstore.DefaultDialTimeout,
-				SeenTTL: etcdstore.DefaultSeenTTL,
+				RequestTimeout: etcdstore.DefaultRequestTimeout, SeenTTL: etcdstore.DefaultSeenTTL,
 			},
 		},
 		{
@@ -49,13 +49,14 @@ func TestConfigFromEnv(t *testing.T) {
 			env: map[string]string{
 				etcdstore.EnvEndpoints: "etcd:2379", etcdstore.EnvUsername: "firebreak", etcdstore.EnvPassword: "s3cret",
 				etcdstore.EnvCA: pem, etcdstore.EnvPrefix: "prod/firebreak/", etcdstore.EnvMaxTxnOps: "10000",
+				etcdstore.EnvTimeout: "3s",
 			},
 			ok: true,
 			want: etcdstore.Config{
 				Endpoints: []string{"etcd:2379"}, Username: "firebreak", Password: "s3cret", CAFile: pem,
 				Prefix: "prod/firebreak/", MaxTxnOps: 10000,
 				MaxRequestBytes: etcdstore.DefaultMaxRequestBytes, DialTimeout: etcdstore.DefaultDialTimeout,
-				SeenTTL: etcdstore.DefaultSeenTTL,
+				RequestTimeout: 3 * time.Second, SeenTTL: etcdstore.DefaultSeenTTL,
 			},
 		},
 		{
@@ -79,6 +80,12 @@ func TestConfigFromEnv(t *testing.T) {
 			env:     map[string]string{etcdstore.EnvEndpoints: "etcd:2379", etcdstore.EnvMaxTxnOps: "many"},
 			ok:      true,
 			wantErr: []string{`FIREBREAK_ETCD_MAX_TXN_OPS="many": not a number`},
+		},
+		{
+			name:    "bad timeout",
+			env:     map[string]string{etcdstore.EnvEndpoints: "etcd:2379", etcdstore.EnvTimeout: "10"},
+			ok:      true,
+			wantErr: []string{`FIREBREAK_ETCD_TIMEOUT="10": not a positive duration such as 10s`},
 		},
 	}
 	for _, tc := range tests {
