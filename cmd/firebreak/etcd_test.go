@@ -94,6 +94,16 @@ func TestServeOnEtcd(t *testing.T) {
 	require.True(t, ok)
 	stop(b)
 
+	// backup writes the bbolt file only; on etcd it says so and writes nothing.
+	backup := exec.CommandContext(ctx, bin, "backup", filepath.Join(dir, "copy.db"))
+	backup.Dir = dir
+	backup.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}, etcdEnv...)
+	out, err := backup.CombinedOutput()
+	assert.Error(t, err)
+	assert.Contains(t, string(out), "backing up the etcd store is not built yet")
+	_, err = os.Stat(filepath.Join(dir, "copy.db"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+
 	got = list()
 	require.Len(t, got, 2, "the repeat was grouped into the incident opened before the restart")
 	assert.Equal(t, "Drill etcd-cpu", got[0].Title)
