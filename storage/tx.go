@@ -639,3 +639,16 @@ func (t *txn) flushCounters() (counters, error) {
 	t.delta = counters{}
 	return c, nil
 }
+
+// Fingerprints streams every grouped fingerprint and its open incident in
+// byte order of the fingerprint. It is not part of incidents.ReadTx:
+// `firebreak migrate` uses it to copy the grouping index between stores.
+func (t *txn) Fingerprints(fn func(fp string, number uint64) error) error {
+	return t.b.fingerprints.ForEach(func(k, v []byte) error {
+		n, ok := readU64(v)
+		if !ok {
+			return fmt.Errorf("fingerprint %q: index value is %d bytes: %w", k, len(v), errDamaged)
+		}
+		return fn(string(k), n)
+	})
+}

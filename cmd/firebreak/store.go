@@ -124,7 +124,7 @@ func openIncidentsGauge(s store) func() float64 {
 
 // errEtcdBackup is what `firebreak backup` says on the etcd store, which
 // cannot yet write the portable bbolt file.
-var errEtcdBackup = errors.New("firebreak backup reads the bbolt file only; backing up the etcd store is not built yet (use etcdctl snapshot save, see docs/ha.md)")
+var errEtcdBackup = errors.New("firebreak backup reads the bbolt file only; backing up the etcd store is not built yet (stop the replicas and use firebreak migrate to-bbolt FILE, or etcdctl snapshot save; see docs/ha.md)")
 
 // backupTo writes a bbolt store's consistent copy to w.
 func backupTo(ctx context.Context, s store, w io.Writer) error {

@@ -699,3 +699,17 @@ func (t *txn) DeleteTimers(incident uint64, keyPrefix string) error {
 	}
 	return nil
 }
+
+// Fingerprints streams every grouped fingerprint and its open incident in
+// byte order of the fingerprint. It is not part of incidents.ReadTx:
+// `firebreak migrate` uses it to copy the grouping index between stores.
+func (t *txn) Fingerprints(fn func(fp string, number uint64) error) error {
+	p := t.s.k.fingerprint("")
+	return t.scan(p, prefixEnd(p), func(k string, v []byte) error {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("fingerprint %q: %w", k[len(p):], errDamaged)
+		}
+		return fn(k[len(p):], n)
+	})
+}
