@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -227,4 +228,57 @@ func TestReadyAndLeaderOnBbolt(t *testing.T) {
 	assert.Contains(t, body, "\nfirebreak_open_incidents 0\n")
 	require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, b.cmd.Wait())
+}
+
+// A command typed while etcd has no quorum is answered at once, in the
+// chat it came from, with "storage unavailable" (the reply goes straight
+// back, nothing is recorded), and the same command works once the
+// members are back.
+func TestCommandDuringQuorumLossSaysStorageUnavailable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three embedded etcd members")
+	}
+	cluster := etcdtest.Start(t, 3, etcdtest.Options{})
+	e := newTestEnv(t)
+	e.env["FIREBREAK_ETCD_ENDPOINTS"] = strings.Join(cluster.Endpoints, ",")
+	e.env["FIREBREAK_ETCD_TIMEOUT"] = "1s"
+
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		no := false
+		done <- run(context.Background(), nil, environ{
+			getenv: func(k string) string { return e.env[k] }, stdin: r, stdout: &out, stderr: &errb, stdinIsTerminal: &no,
+		})
+	}()
+	cluster.Stop(1)
+	cluster.Stop(2)
+	_, err = io.WriteString(w, "/incident declare Database down\n")
+	require.NoError(t, err)
+	time.Sleep(3 * time.Second) // the store's timeout is 1 s
+	cluster.Restart(1)
+	cluster.Restart(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli := cluster.Client(t)
+	for ctx.Err() == nil { // wait for the quorum before typing again
+		if _, err := cli.Get(ctx, "probe"); err == nil {
+			break
+		}
+	}
+	_, err = io.WriteString(w, "/incident declare Database down\n")
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, errb.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("bot did not stop at end of input")
+	}
+	assert.Contains(t, out.String(), "Firebreak could not do that")
+	assert.Contains(t, out.String(), "storage unavailable")
+	assert.Contains(t, out.String(), "#1", "the second try declared incident #1: the first left no number behind")
+	assert.NotContains(t, out.String(), "#2")
 }
