@@ -196,7 +196,10 @@ func (t *txn) InChannel(platform, channel string, openOnly bool, fn func(number 
 			return fmt.Errorf("home %s/%s: index key of %d bytes: %w", platform, channel, len(k), errDamaged)
 		}
 		n, _ := readU64(k[len(k)-numberLen:])
-		if !openOnly || t.b.open.Get(u64Key(n)) != nil {
+		// Not open.Get(k) != nil: open index values are empty, and bbolt's
+		// Get returns nil for an empty value put in the same transaction,
+		// which would hide an incident this Update just opened.
+		if !openOnly || hasKey(t.b.open, u64Key(n)) {
 			found = append(found, n)
 		}
 	}
@@ -207,6 +210,12 @@ func (t *txn) InChannel(platform, channel string, openOnly bool, fn func(number 
 		}
 	}
 	return nil
+}
+
+// hasKey reports whether b holds k, whatever its value.
+func hasKey(b *bolt.Bucket, k []byte) bool {
+	got, _ := b.Cursor().Seek(k)
+	return bytes.Equal(got, k)
 }
 
 // Entries implements incidents.ReadTx. It returns ErrNotFound for an
@@ -629,4 +638,17 @@ func (t *txn) flushCounters() (counters, error) {
 	}
 	t.delta = counters{}
 	return c, nil
+}
+
+// Fingerprints streams every grouped fingerprint and its open incident in
+// byte order of the fingerprint. It is not part of incidents.ReadTx:
+// `firebreak migrate` uses it to copy the grouping index between stores.
+func (t *txn) Fingerprints(fn func(fp string, number uint64) error) error {
+	return t.b.fingerprints.ForEach(func(k, v []byte) error {
+		n, ok := readU64(v)
+		if !ok {
+			return fmt.Errorf("fingerprint %q: index value is %d bytes: %w", k, len(v), errDamaged)
+		}
+		return fn(string(k), n)
+	})
 }

@@ -72,9 +72,15 @@ type botProc struct {
 
 func startBot(t *testing.T, bin, dir, addr string, args ...string) *botProc {
 	t.Helper()
+	return startBotEnv(t, bin, dir, addr, nil, args...)
+}
+
+// startBotEnv is startBot with more environment variables (the etcd store's).
+func startBotEnv(t *testing.T, bin, dir, addr string, env []string, args ...string) *botProc {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = []string{
+	cmd.Env = append(env, []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + dir,
 		"USER=drill",
@@ -83,7 +89,7 @@ func startBot(t *testing.T, bin, dir, addr string, args ...string) *botProc {
 		"FIREBREAK_LISTEN=" + addr,
 		"FIREBREAK_WEBHOOK_TOKEN=drill-token",
 		"FIREBREAK_LOG_LEVEL=warn",
-	}
+	}...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

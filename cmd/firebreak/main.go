@@ -61,6 +61,8 @@ commands:
                              list incidents from the database (newest first, at most N: 50)
   postmortem N [-o file.md]  write the postmortem of incident N (stdout without -o)
   backup FILE                write a consistent copy of the database (works while the bot runs)
+  migrate to-etcd            copy FIREBREAK_DB into the etcd cluster (FIREBREAK_ETCD_*), then verify it
+  migrate to-bbolt FILE      copy the etcd store into a new bbolt file, then verify it
   version                    print the version
 
 environment: FIREBREAK_DB (default firebreak.db), FIREBREAK_CONFIG (default playbooks.yaml),
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, env environ) int {
 		err = postmortem(ctx, args, env)
 	case "backup":
 		err = backup(ctx, args, env)
+	case "migrate":
+		err = migrate(ctx, args, env)
 	case "version", "-version", "--version":
 		fmt.Fprintln(env.stdout, "firebreak", version)
 	case "help":

@@ -24,7 +24,21 @@ import (
 // bot holds it, so the caller asks that bot over its admin socket instead.
 // A bot that answers on its socket is asked first: opening the file would
 // only wait out the lock timeout before failing.
-func withDB(ctx context.Context, env environ, fn func(*storage.DB, *incidents.Service) error) (locked bool, err error) {
+//
+// With FIREBREAK_ETCD_ENDPOINTS set, fn runs on the etcd store instead:
+// the cluster is shared by every replica, so there is no lock and no
+// socket to ask.
+func withDB(ctx context.Context, env environ, fn func(store, *incidents.Service) error) (locked bool, err error) {
+	if ecfg, ok, err := etcdConfig(env); err != nil {
+		return false, err
+	} else if ok {
+		s, err := openEtcd(ctx, ecfg)
+		if err != nil {
+			return false, err
+		}
+		defer s.Close()
+		return false, withService(env, s, fn)
+	}
 	path := dbPath(env)
 	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
 		return false, fmt.Errorf("no database at %s (set FIREBREAK_DB, or run the bot once to create it)", path)
@@ -44,11 +58,17 @@ func withDB(ctx context.Context, env environ, fn func(*storage.DB, *incidents.Se
 		return false, err
 	}
 	defer db.Close()
+	return false, withService(env, boltStore{DB: db, path: path}, fn)
+}
+
+// withService runs fn with s and a Service on it, configured from the
+// playbooks file.
+func withService(env environ, s store, fn func(store, *incidents.Service) error) error {
 	cfg, err := loadConfig(configPath(env), env.getenv("FIREBREAK_CONFIG") != "")
 	if err != nil {
-		return false, err
+		return err
 	}
-	return false, fn(db, incidents.NewService(db, cfg, incidents.WithLogger(logger(env, true))))
+	return fn(s, incidents.NewService(s, cfg, incidents.WithLogger(logger(env, true))))
 }
 
 // botAnswers reports whether a running bot accepts connections on its admin
@@ -76,7 +96,7 @@ func listIncidents(ctx context.Context, args []string, env environ) error {
 		return err
 	}
 	var list []*incidents.Incident
-	locked, err := withDB(ctx, env, func(_ *storage.DB, svc *incidents.Service) error {
+	locked, err := withDB(ctx, env, func(_ store, svc *incidents.Service) error {
 		var err error
 		list, err = svc.List(ctx, incidents.ListQuery{OpenOnly: !*all, Limit: *limit})
 		return err
@@ -155,7 +175,7 @@ func postmortem(ctx context.Context, args []string, env environ) error {
 	// Render fully before touching the output file, so a failure never
 	// leaves half a postmortem behind.
 	var buf limitedBuffer
-	locked, err := withDB(ctx, env, func(_ *storage.DB, svc *incidents.Service) error {
+	locked, err := withDB(ctx, env, func(_ store, svc *incidents.Service) error {
 		return svc.Postmortem(ctx, n, &buf)
 	})
 	if err != nil {
@@ -202,11 +222,11 @@ func backup(ctx context.Context, args []string, env environ) error {
 	if err := checkOutputTarget("back up onto", "the backup", dst, dbPath(env)); err != nil {
 		return err
 	}
-	locked, err := withDB(ctx, env, func(db *storage.DB, _ *incidents.Service) error {
-		return writeWithTemp(dst, 0o600, func(w io.Writer) error {
-			_, err := db.Backup(ctx, w)
-			return err
-		})
+	locked, err := withDB(ctx, env, func(s store, _ *incidents.Service) error {
+		if _, ok := s.(boltStore); !ok {
+			return errEtcdBackup // before a temporary file is made
+		}
+		return writeWithTemp(dst, 0o600, func(w io.Writer) error { return backupTo(ctx, s, w) })
 	})
 	if err != nil {
 		return err

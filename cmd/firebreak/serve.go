@@ -24,7 +24,6 @@ import (
 	"github.com/firebreak/firebreak/bot/web"
 	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
-	"github.com/firebreak/firebreak/storage"
 )
 
 // shutdownGrace bounds how long a stopping bot waits for in-flight work.
@@ -64,20 +63,20 @@ func serve(ctx context.Context, args []string, env environ) error {
 	}
 
 	path := dbPath(env)
-	db, err := storage.Open(path, storage.Options{Logger: log})
+	db, err := openServeStore(ctx, env, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err := db.Close(); err != nil {
-			log.Error("closing database", "path", path, "err", err)
+			log.Error("closing the store", "store", db.describe(), "err", err)
 		}
 	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	m.SetOpenIncidents(func() float64 { return float64(db.Stats().OpenIncidents) })
+	m.SetOpenIncidents(openIncidentsGauge(db))
 
 	svcOpts := []incidents.Option{incidents.WithLogger(log)}
 	if env.now != nil {
@@ -123,8 +122,17 @@ func serve(ctx context.Context, args []string, env environ) error {
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
-	admin := adminServer{db: db, svc: svc, log: log}
-	g.start(ctx, "admin socket", func(ctx context.Context) error { return admin.serve(ctx, adminSocket(path)) })
+	leading, err := elect(ctx, &g, db, env, log)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(leaderGauge(leading))
+	// The admin socket stands in for the bbolt file this process locks;
+	// with etcd, the operator commands read the cluster themselves.
+	if b, ok := db.(boltStore); ok {
+		admin := adminServer{db: b.DB, svc: svc, log: log}
+		g.start(ctx, "admin socket", func(ctx context.Context) error { return admin.serve(ctx, adminSocket(path)) })
+	}
 
 	mux := http.NewServeMux()
 	listen := env.getenv("FIREBREAK_LISTEN")
@@ -197,6 +205,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		} else {
 			log.Info("web view off: set FIREBREAK_WEB_PASSWORD to turn it on")
 		}
+		mux.HandleFunc("GET /readyz", readyz(db))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = fmt.Fprintln(w, "ok")
@@ -213,7 +222,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		log.Warn("FIREBREAK_WEB_PASSWORD is set but FIREBREAK_LISTEN is not: the web view is off")
 	}
 	if !consoleOn {
-		log.Info("firebreak running", "slack", slackOn, "discord", discordOn, "db", path, "playbooks", cfg.Path)
+		log.Info("firebreak running", "slack", slackOn, "discord", discordOn, "store", db.describe(), "playbooks", cfg.Path)
 	}
 	err = g.wait(ctx, cancel)
 	if errors.Is(err, context.Canceled) {

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage"
+	"github.com/firebreak/firebreak/storage/etcdstore"
+	"github.com/firebreak/firebreak/storage/etcdstore/leader"
+)
+
+// store is what serve and the operator commands need of the state,
+// whichever engine keeps it: the incidents.Store intents run on, the count
+// behind the open-incidents gauge, whether it answers (for /readyz), and
+// Close. The bbolt file is the default; FIREBREAK_ETCD_ENDPOINTS selects
+// an etcd cluster (see docs/ha.md).
+type store interface {
+	incidents.Store
+	// openIncidents is the number of open incidents.
+	openIncidents(ctx context.Context) (int64, error)
+	// ping returns nil when the store can take writes now.
+	ping(ctx context.Context) error
+	// describe names the store in logs and errors.
+	describe() string
+	Close() error
+}
+
+var (
+	_ store = boltStore{}
+	_ store = etcdStore{}
+)
+
+// boltStore is the embedded bbolt file: one process holds it, so it
+// answers as long as the process runs.
+type boltStore struct {
+	*storage.DB
+	path string
+}
+
+func (b boltStore) openIncidents(context.Context) (int64, error) {
+	return int64(b.Stats().OpenIncidents), nil
+}
+func (b boltStore) ping(context.Context) error { return nil }
+func (b boltStore) describe() string           { return b.path }
+
+// etcdStore is an etcd cluster shared by every replica.
+type etcdStore struct {
+	*etcdstore.Store
+	endpoints []string
+	prefix    string // the installation's key prefix; the election lives under it
+}
+
+func (e etcdStore) openIncidents(ctx context.Context) (int64, error) {
+	return e.OpenIncidents(ctx)
+}
+func (e etcdStore) ping(ctx context.Context) error { return e.Ping(ctx) }
+func (e etcdStore) describe() string               { return fmt.Sprintf("etcd %v", e.endpoints) }
+
+// etcdConfig reads FIREBREAK_ETCD_*; ok is false when the etcd store is
+// not configured.
+func etcdConfig(env environ) (etcdstore.Config, bool, error) {
+	cfg, ok, err := etcdstore.ConfigFromEnv(env.getenv)
+	if err != nil {
+		return cfg, ok, fmt.Errorf("etcd store: %w", err)
+	}
+	return cfg, ok, nil
+}
+
+// openEtcd connects to the configured cluster; it fails at once (not at the
+// first alert) when the cluster does not answer or refuses the credentials.
+func openEtcd(ctx context.Context, cfg etcdstore.Config) (etcdStore, error) {
+	s, err := etcdstore.Open(ctx, cfg)
+	if err != nil {
+		return etcdStore{}, err
+	}
+	return etcdStore{Store: s, endpoints: cfg.Endpoints, prefix: cfg.Prefix}, nil
+}
+
+// openServeStore opens the store serve runs on: etcd when
+// FIREBREAK_ETCD_ENDPOINTS is set, else the bbolt file at FIREBREAK_DB.
+func openServeStore(ctx context.Context, env environ, log *slog.Logger) (store, error) {
+	cfg, ok, err := etcdConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return openEtcd(ctx, cfg)
+	}
+	path := dbPath(env)
+	db, err := storage.Open(path, storage.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return boltStore{DB: db, path: path}, nil
+}
+
+// gaugeTimeout bounds the store read behind a metrics scrape.
+const gaugeTimeout = 2 * time.Second
+
+// openIncidentsGauge is the open-incident count for /metrics; NaN when the
+// store does not answer, so a dashboard shows a gap rather than a false zero.
+func openIncidentsGauge(s store) func() float64 {
+	return func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), gaugeTimeout)
+		defer cancel()
+		n, err := s.openIncidents(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}
+}
+
+// errEtcdBackup is what `firebreak backup` says on the etcd store, which
+// cannot yet write the portable bbolt file.
+var errEtcdBackup = errors.New("firebreak backup reads the bbolt file only; backing up the etcd store is not built yet (stop the replicas and use firebreak migrate to-bbolt FILE, or etcdctl snapshot save; see docs/ha.md)")
+
+// backupTo writes a bbolt store's consistent copy to w.
+func backupTo(ctx context.Context, s store, w io.Writer) error {
+	b, ok := s.(boltStore)
+	if !ok {
+		return errEtcdBackup
+	}
+	_, err := b.Backup(ctx, w)
+	return err
+}
+
+// readyTimeout bounds the store check behind /readyz.
+const readyTimeout = 2 * time.Second
+
+// readyz answers 200 while the store can take writes and 503 while it
+// cannot (an etcd cluster without quorum), so a load balancer sends alerts
+// to a replica that can record them. /healthz only says the process runs.
+func readyz(s store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain")
+		if err := s.ping(ctx); err != nil {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "storage unavailable: %v\n", err)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ready")
+	}
+}
+
+// replicaID names this replica in the leader election: FIREBREAK_REPLICA
+// if set (a pod name), else host name and process id.
+func replicaID(env environ) string {
+	if id := env.getenv("FIREBREAK_REPLICA"); id != "" {
+		return id
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "firebreak"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// elect starts the leader election on the etcd store and returns whether
+// this replica leads now; with bbolt there is one process, always leading.
+// For now the election only feeds the firebreak_leader gauge: every
+// replica still runs timers, probes and chat connections (docs/ha.md).
+func elect(ctx context.Context, g *group, s store, env environ, log *slog.Logger) (func() bool, error) {
+	e, ok := s.(etcdStore)
+	if !ok {
+		return func() bool { return true }, nil
+	}
+	id := replicaID(env)
+	el, err := leader.New(e.Client(), leader.Config{Prefix: e.prefix + "leader", ID: id, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.start(ctx, "leader election", func(ctx context.Context) error {
+		return el.Run(ctx, func(ctx context.Context, term leader.Term) {
+			log.Info("this replica leads", "replica", id, "term", term.Rev)
+			<-ctx.Done()
+			log.Info("this replica no longer leads", "replica", id, "term", term.Rev)
+		})
+	})
+	return func() bool { _, ok := el.Leading(); return ok }, nil
+}
+
+// leaderGauge is firebreak_leader: 1 on the replica that leads, else 0.
+func leaderGauge(leading func() bool) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "firebreak_leader",
+		Help: "1 on the replica that holds the leader lease (always 1 with the bbolt store), else 0.",
+	}, func() float64 {
+		if leading() {
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,313 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+var _ incidents.Store = (*Store)(nil)
+
+var (
+	// ErrUnavailable wraps errors from an etcd cluster that could not
+	// answer (no quorum, unreachable, timed out). An Update that returns it
+	// may or may not have committed; webhooks answer 503 so senders retry.
+	ErrUnavailable = errors.New("storage unavailable")
+	// ErrTooLarge is returned when one Update would exceed the cluster's
+	// per-transaction limits (Config.MaxTxnOps, Config.MaxRequestBytes).
+	ErrTooLarge = errors.New("transaction too large for etcd")
+	// ErrFenced is returned by UpdateFenced when its fence no longer
+	// holds (this replica was deposed): nothing was written.
+	ErrFenced = errors.New("fenced write refused: no longer the leader")
+	// ErrConflict is returned when an Update lost maxAttempts conflicts in
+	// a row to other replicas' writes.
+	ErrConflict = errors.New("too many conflicting writes")
+	// errDamaged marks keys or values this package cannot have written.
+	errDamaged = errors.New("damaged etcd record")
+)
+
+const (
+	// pageSize is how many keys one range read fetches: ranges are read
+	// page by page, never whole.
+	pageSize = 1024
+	// maxAttempts bounds how often an Update re-runs fn after conflicts.
+	maxAttempts = 64
+	// opOverhead is a generous per-operation allowance for the protobuf
+	// framing when the size of a Txn request is estimated.
+	opOverhead = 32
+)
+
+// Store is incidents.Store on an etcd cluster. It is safe for concurrent
+// use by many goroutines; several processes (replicas) may share one
+// cluster and prefix.
+type Store struct {
+	client *clientv3.Client
+	owned  bool // Close closes client
+	cfg    Config
+	k      keys
+	// writer serialises this process's Updates (a one-slot semaphore that
+	// honours contexts): they would only conflict with each other.
+	writer chan struct{}
+	seen   seenLease
+}
+
+// Open connects to the cluster cfg names. Close releases the connection.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	client, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialTimeout: cfg.DialTimeout,
+		TLS:         tlsCfg,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		Context:     context.WithoutCancel(ctx),
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %v: %w: %w", cfg.Endpoints, ErrUnavailable, err)
+	}
+	s := New(client, cfg)
+	s.owned = true
+	// Fail at start-up, not at the first alert, when the cluster cannot be
+	// reached or the credentials are wrong.
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if _, err := client.Get(pctx, s.k.commit()); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("etcd %v: %w: %w", cfg.Endpoints, ErrUnavailable, err)
+	}
+	return s, nil
+}
+
+// New uses an existing client (tests, or a binary that shares one client
+// with leader election). Only Endpoints-independent fields of cfg are used;
+// Close does not close the client.
+func New(client *clientv3.Client, cfg Config) *Store {
+	cfg = cfg.withDefaults()
+	return &Store{client: client, cfg: cfg, k: keys{p: cfg.Prefix}, writer: make(chan struct{}, 1)}
+}
+
+// Client is the connection the store uses, for leader election on the same cluster.
+func (s *Store) Client() *clientv3.Client { return s.client }
+
+// Close closes the connection if Open made it.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// snapshot returns the current revision with a linearizable read, so a
+// transaction starting now sees every write committed before.
+func (s *Store) snapshot(ctx context.Context) (int64, error) {
+	resp, err := s.client.Get(ctx, s.k.commit())
+	if err != nil {
+		return 0, s.unavailable("read", err)
+	}
+	return resp.Header.Revision, nil
+}
+
+func (s *Store) unavailable(what string, err error) error {
+	return fmt.Errorf("etcd %s: %w: %w", what, ErrUnavailable, err)
+}
+
+// View runs fn on a snapshot at the current revision. Reads are
+// linearizable: fn sees every Update that returned before View began.
+func (s *Store) View(ctx context.Context, fn func(incidents.ReadTx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd view: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	rev, err := s.snapshot(sctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	return fn(&txn{ctx: ctx, s: s, rev: rev})
+}
+
+// Update runs fn in one serializable transaction and returns nil only once
+// etcd has committed it to a quorum of members. If fn returns an error,
+// nothing fn wrote is kept. fn runs again, on a fresh snapshot, when
+// another replica committed in the meantime (see the package comment).
+func (s *Store) Update(ctx context.Context, fn func(incidents.Tx) error) error {
+	return s.UpdateFenced(ctx, nil, fn)
+}
+
+// UpdateFenced is Update for writes only the leader may make: the commit
+// also requires every comparison in fence (leader.Term.Cmp) to hold, in
+// the same etcd Txn, so a deposed leader's write is refused by etcd even
+// if the deposed process has not noticed yet. It returns an error wrapping
+// ErrFenced, with nothing written, once the fence fails.
+func (s *Store) UpdateFenced(ctx context.Context, fence []clientv3.Cmp, fn func(incidents.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd update: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("etcd update: waiting for this replica's previous write: %w: %w", ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-s.writer }()
+	for attempt := range maxAttempts {
+		committed, err := s.attempt(ctx, fence, fn)
+		if err != nil || committed {
+			return err
+		}
+		// Lost a conflict to another replica: back off a little, with
+		// jitter so that two replicas do not collide again in lockstep.
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 7)))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("etcd update: %w", ctx.Err())
+		}
+	}
+	return fmt.Errorf("etcd update: %w (%d attempts)", ErrConflict, maxAttempts)
+}
+
+// attempt runs fn once and tries to commit; committed=false, err=nil means
+// a conflict (run again).
+func (s *Store) attempt(ctx context.Context, fence []clientv3.Cmp, fn func(incidents.Tx) error) (bool, error) {
+	rev, err := s.snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	t := &txn{ctx: ctx, s: s, rev: rev, writes: map[string]write{}}
+	if err := fn(t); err != nil {
+		return false, err
+	}
+	if len(t.writes) == 0 {
+		return true, nil // read-only: nothing to commit
+	}
+	ops, err := s.ops(t)
+	if err != nil {
+		return false, err
+	}
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k.commit()), "<", rev+1)}, fence...)
+	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	switch {
+	case err == nil && !resp.Succeeded && len(fence) > 0:
+		// A conflict, or a deposed leader? Ask about the fence alone.
+		f, err := s.client.Txn(ctx).If(fence...).Commit()
+		if err != nil {
+			return false, s.unavailable("fence check", err)
+		}
+		if !f.Succeeded {
+			return false, fmt.Errorf("etcd update: %w", ErrFenced)
+		}
+		return false, nil
+	case err == nil:
+		return resp.Succeeded, nil
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		// The seen-id lease expired or was revoked: take a new one and
+		// run again (nothing was committed).
+		s.seen.reset()
+		return false, nil
+	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return false, fmt.Errorf("etcd update: %w: the cluster refused %d operations: %w (raise the cluster's --max-txn-ops/--max-request-bytes and set %s to match)", ErrTooLarge, len(ops), err, EnvMaxTxnOps)
+	}
+	return false, s.unavailable("commit", err)
+}
+
+// ops turns a transaction's writes into Txn operations, in key order, with
+// the commit key last, after checking them against the cluster's limits.
+func (s *Store) ops(t *txn) ([]clientv3.Op, error) {
+	if n := len(t.writes) + 1; n > s.cfg.MaxTxnOps {
+		return nil, fmt.Errorf("etcd update: %w: it writes %d keys, the cluster allows %d per transaction (raise --max-txn-ops on every member and set %s to match)", ErrTooLarge, n, s.cfg.MaxTxnOps, EnvMaxTxnOps)
+	}
+	names := make([]string, 0, len(t.writes))
+	for k := range t.writes {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	ops := make([]clientv3.Op, 0, len(names)+1)
+	size := 0
+	for _, k := range names {
+		w := t.writes[k]
+		size += len(k) + len(w.val) + opOverhead
+		switch {
+		case w.del:
+			ops = append(ops, clientv3.OpDelete(k))
+		case w.lease != clientv3.NoLease:
+			ops = append(ops, clientv3.OpPut(k, string(w.val), clientv3.WithLease(w.lease)))
+		default:
+			ops = append(ops, clientv3.OpPut(k, string(w.val)))
+		}
+	}
+	if size > s.cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("etcd update: %w: it writes about %d bytes, the cluster accepts %d per request (raise --max-request-bytes)", ErrTooLarge, size, s.cfg.MaxRequestBytes)
+	}
+	return append(ops, clientv3.OpPut(s.k.commit(), strconv.FormatInt(t.rev, 10))), nil
+}
+
+// seenLease hands out the lease seen event ids are attached to. One lease
+// serves every id marked during a slice of SeenTTL/8, so marking an id
+// costs no extra round trip, and ids are remembered between SeenTTL and
+// 9/8 SeenTTL.
+type seenLease struct {
+	mu      sync.Mutex
+	id      clientv3.LeaseID
+	granted time.Time
+}
+
+func (l *seenLease) reset() {
+	l.mu.Lock()
+	l.id = clientv3.NoLease
+	l.mu.Unlock()
+}
+
+func (s *Store) seenLeaseID(ctx context.Context) (clientv3.LeaseID, error) {
+	l := &s.seen
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slice := s.cfg.SeenTTL / 8
+	if l.id != clientv3.NoLease && time.Since(l.granted) < slice {
+		return l.id, nil
+	}
+	resp, err := s.client.Grant(ctx, int64((s.cfg.SeenTTL+slice)/time.Second))
+	if err != nil {
+		return clientv3.NoLease, s.unavailable("lease for seen event ids", err)
+	}
+	l.id, l.granted = resp.ID, time.Now()
+	return l.id, nil
+}
+
+// OpenIncidents counts the open incidents with one count-only range read
+// of open/, so a metrics scrape costs the same however many are open.
+func (s *Store) OpenIncidents(ctx context.Context) (int64, error) {
+	p := s.k.opens()
+	resp, err := s.client.Get(ctx, p, clientv3.WithRange(prefixEnd(p)), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, s.unavailable("count open incidents", err)
+	}
+	return resp.Count, nil
+}
+
+// Ping is a linearizable read of one key: it succeeds only while the
+// cluster has a quorum that answers, which is when Updates can commit.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.snapshot(ctx)
+	return err
+}
