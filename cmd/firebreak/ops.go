@@ -43,23 +43,36 @@ func withDB(ctx context.Context, env environ, fn func(store, *incidents.Service)
 	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
 		return false, fmt.Errorf("no database at %s (set FIREBREAK_DB, or run the bot once to create it)", path)
 	}
-	if botAnswers(ctx, adminSocket(path)) {
-		return true, nil
-	}
 	timeout := env.lockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
-	db, err := storage.Open(path, storage.Options{Timeout: timeout})
-	if errors.Is(err, storage.ErrLocked) {
-		return true, nil
+	// Wait for the lock in short slices and ask the bot again between
+	// them: a bot that was starting, or too busy to accept at the first
+	// ask, is still asked rather than waited out for the whole timeout.
+	deadline := time.Now().Add(timeout)
+	for {
+		if botAnswers(ctx, adminSocket(path)) {
+			return true, nil
+		}
+		db, err := storage.Open(path, storage.Options{Timeout: min(lockSlice, max(time.Until(deadline), time.Millisecond))})
+		if errors.Is(err, storage.ErrLocked) {
+			if time.Now().Before(deadline) && ctx.Err() == nil {
+				continue
+			}
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer db.Close()
+		return false, withService(env, boltStore{DB: db, path: path}, fn)
 	}
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	return false, withService(env, boltStore{DB: db, path: path}, fn)
 }
+
+// lockSlice is how long operator commands wait for the database lock before
+// asking a running bot on its admin socket again.
+const lockSlice = 250 * time.Millisecond
 
 // withService runs fn with s and a Service on it, configured from the
 // playbooks file.
