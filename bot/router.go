@@ -603,12 +603,8 @@ func (h *handling) command(ctx context.Context) error {
 			}
 		}
 	case "ack":
-		out, err = h.svc.Acknowledge(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			h.observeAck(out.Incident)
-			h.joinRoom(out.Incident, ev.User)
-			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
-		}
+		in, err := h.ack(ctx, o, n)
+		return h.answer(ctx, in, err)
 	case "step":
 		if c.Sub == "skip" {
 			out, err = h.svc.StepSkip(ctx, o, n, c.Step, c.Args)
@@ -645,19 +641,11 @@ func (h *handling) command(ctx context.Context) error {
 			h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
 		}
 	case "mitigate":
-		out, err = h.svc.Mitigate(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s. `/incident resolve <summary>` when it is over.", who, n, human(out.Incident.TimeToMitigate()))}}
-			h.mirror(out.Incident, msgs[0])
-		}
+		in, err := h.mitigate(ctx, o, n)
+		return h.answer(ctx, in, err)
 	case "resolve":
-		out, err = h.svc.Resolve(ctx, o, n, c.Args)
-		if err == nil && !out.Duplicate {
-			h.observeResolve(out.Incident)
-			h.forgetRepeats(n)
-			msgs = []Message{resolvedMessage(out.Incident, who)}
-			h.mirror(out.Incident, msgs[0])
-		}
+		in, err := h.resolve(ctx, o, n, c.Args, true)
+		return h.answer(ctx, in, err)
 	default:
 		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
@@ -934,7 +922,6 @@ func (h *handling) action(ctx context.Context) error {
 	}
 	h.incident = n
 	o := origin(ev)
-	who := Mention(ev.User, ev.Platform)
 	var out incidents.Outcome
 	var pressed Message // what the pressed message becomes
 	var msgs []Message
@@ -959,26 +946,20 @@ func (h *handling) action(ctx context.Context) error {
 	case ActionStepSkip:
 		h.outcome = "answered"
 		return h.whisper(ctx, fmt.Sprintf("Skipping a step needs a reason for the postmortem: type `/incident #%d step skip --step %s <why>`", n, stepID))
-	case ActionAck:
-		out, err = h.svc.Acknowledge(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			h.observeAck(out.Incident)
-			h.joinRoom(out.Incident, ev.User)
-			pressed = h.redrawn(out.Incident)
-			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
+	case ActionAck, ActionMitigate:
+		var in intent
+		if ev.ActionID == ActionAck {
+			in, err = h.ack(ctx, o, n)
+		} else {
+			in, err = h.mitigate(ctx, o, n)
 		}
-	case ActionMitigate:
-		out, err = h.svc.Mitigate(ctx, o, n)
+		out, msgs = in.out, in.msgs
 		if err == nil && !out.Duplicate {
 			pressed = h.redrawn(out.Incident)
-			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s.", who, n, human(out.Incident.TimeToMitigate()))}}
-			h.mirror(out.Incident, msgs[0])
 		}
 	case ActionResolve:
-		// One click must not close an incident for everyone: the button
-		// asks for the summary the postmortem needs.
-		h.outcome = "answered"
-		return h.whisper(ctx, fmt.Sprintf("To resolve **#%d**, type `/incident #%d resolve <summary>`: what fixed it goes into the postmortem.", n, n))
+		in, err := h.resolve(ctx, o, n, "", false)
+		return h.answer(ctx, in, err)
 	case ActionPick + strconv.FormatUint(n, 10):
 		return h.picked(ctx, n, stepID)
 	default:
