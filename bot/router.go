@@ -231,8 +231,9 @@ func (r *Router) renderer(platform string) renderer {
 func origin(ev Event) incidents.Origin {
 	o := incidents.Origin{Actor: ev.User, Home: incidents.Home{Platform: ev.Platform, Channel: ev.Channel, Thread: ev.Thread}}
 	if ev.ID != "" {
-		// Platforms' ids may collide with each other, never within one.
-		o.EventID = ev.Platform + ":" + ev.ID
+		// The adapter namespaced the id with its platform (Event.ID).
+		o.EventID = ev.ID
+		o.FormerEventID = ev.Platform + ":" + ev.ID
 	}
 	return o
 }
@@ -1024,14 +1025,15 @@ func (h *handling) reaction(ctx context.Context) error {
 // posts follow on a background goroutine (at most 16 batches at once; an
 // alert storm waits here for a free slot) that Run stops. With no chat
 // registered, alerts are only recorded. eventID (per payload; "" for
-// none) makes a redelivered payload change nothing; it is namespaced by
-// source.
+// none) makes a redelivered payload change nothing; the caller has
+// namespaced it ("webhook:<source>:…", "probe:<name>:…") and it is
+// recorded as is.
 func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
 	platforms := r.platforms()
 	o := incidents.Origin{Actor: incidents.Actor{Platform: "webhook", ID: source, Name: source}}
 	if eventID != "" {
-		// Namespaced like chat event ids, so sources never collide.
-		o.EventID = source + ":" + eventID
+		o.EventID = eventID
+		o.FormerEventID = source + ":" + eventID
 	}
 	var targets []announceTarget
 	for _, p := range platforms {
