@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -831,7 +830,7 @@ func (r *Router) PostmortemPath(n uint64) string {
 func (h *handling) postmortem(ctx context.Context, n uint64) error {
 	path := h.PostmortemPath(n)
 	buf := &limitedBuffer{limit: MaxPostmortemSize}
-	if err := writePostmortem(ctx, h.svc, n, path, buf); err != nil {
+	if err := h.svc.WritePostmortem(ctx, n, path, buf); err != nil {
 		return h.refuse(ctx, err)
 	}
 	h.outcome = "written"
@@ -856,53 +855,6 @@ func (h *handling) postmortem(ctx context.Context, n uint64) error {
 	}
 	h.outcome = "uploaded"
 	return nil
-}
-
-// writePostmortem renders the postmortem once into a temporary file and
-// buf, then renames the file into place, so nobody reads half a document.
-func writePostmortem(ctx context.Context, svc *incidents.Service, n uint64, path string, buf *limitedBuffer) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create the postmortem directory %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".postmortem-*")
-	if err != nil {
-		return fmt.Errorf("write the postmortem in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	err = svc.Postmortem(ctx, n, ioMulti{f, buf})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o640)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write the postmortem of incident #%d to %s: %w", n, path, err)
-	}
-	return nil
-}
-
-// ioMulti writes to a file and a limitedBuffer; the buffer never fails.
-type ioMulti struct {
-	f   *os.File
-	buf *limitedBuffer
-}
-
-func (m ioMulti) Write(p []byte) (int, error) {
-	n, err := m.f.Write(p)
-	if err != nil {
-		return n, err
-	}
-	_, _ = m.buf.Write(p)
-	return n, nil
 }
 
 // parseValue reads a button value: "<n>" or "<n>:<stepID>".
