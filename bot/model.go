@@ -38,9 +38,12 @@ const (
 // platform's shape.
 type Event struct {
 	// ID is unique per platform event (Slack event_id / envelope id /
-	// trigger id, Discord message or interaction id). The Router passes it
-	// to incidents.Service, which refuses to apply the same id twice, so
-	// redeliveries and double-clicks are harmless. Empty: no deduplication.
+	// trigger id, Discord message or interaction id), namespaced by the
+	// adapter with its platform name ("slack:msg:C1:1700.1",
+	// "discord:int:42", "console:3") so platforms never collide. The
+	// Router passes it as is to incidents.Service, which refuses to apply
+	// the same id twice, so redeliveries and double-clicks are harmless.
+	// Empty: no deduplication.
 	ID       string
 	Platform string
 	Kind     EventKind

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -231,8 +230,9 @@ func (r *Router) renderer(platform string) renderer {
 func origin(ev Event) incidents.Origin {
 	o := incidents.Origin{Actor: ev.User, Home: incidents.Home{Platform: ev.Platform, Channel: ev.Channel, Thread: ev.Thread}}
 	if ev.ID != "" {
-		// Platforms' ids may collide with each other, never within one.
-		o.EventID = ev.Platform + ":" + ev.ID
+		// The adapter namespaced the id with its platform (Event.ID).
+		o.EventID = ev.ID
+		o.FormerEventID = ev.Platform + ":" + ev.ID
 	}
 	return o
 }
@@ -603,12 +603,8 @@ func (h *handling) command(ctx context.Context) error {
 			}
 		}
 	case "ack":
-		out, err = h.svc.Acknowledge(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			h.observeAck(out.Incident)
-			h.joinRoom(out.Incident, ev.User)
-			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
-		}
+		in, err := h.ack(ctx, o, n)
+		return h.answer(ctx, in, err)
 	case "step":
 		if c.Sub == "skip" {
 			out, err = h.svc.StepSkip(ctx, o, n, c.Step, c.Args)
@@ -645,19 +641,11 @@ func (h *handling) command(ctx context.Context) error {
 			h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
 		}
 	case "mitigate":
-		out, err = h.svc.Mitigate(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s. `/incident resolve <summary>` when it is over.", who, n, human(out.Incident.TimeToMitigate()))}}
-			h.mirror(out.Incident, msgs[0])
-		}
+		in, err := h.mitigate(ctx, o, n)
+		return h.answer(ctx, in, err)
 	case "resolve":
-		out, err = h.svc.Resolve(ctx, o, n, c.Args)
-		if err == nil && !out.Duplicate {
-			h.observeResolve(out.Incident)
-			h.forgetRepeats(n)
-			msgs = []Message{resolvedMessage(out.Incident, who)}
-			h.mirror(out.Incident, msgs[0])
-		}
+		in, err := h.resolve(ctx, o, n, c.Args, true)
+		return h.answer(ctx, in, err)
 	default:
 		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
@@ -842,7 +830,7 @@ func (r *Router) PostmortemPath(n uint64) string {
 func (h *handling) postmortem(ctx context.Context, n uint64) error {
 	path := h.PostmortemPath(n)
 	buf := &limitedBuffer{limit: MaxPostmortemSize}
-	if err := writePostmortem(ctx, h.svc, n, path, buf); err != nil {
+	if err := h.svc.WritePostmortem(ctx, n, path, buf); err != nil {
 		return h.refuse(ctx, err)
 	}
 	h.outcome = "written"
@@ -869,53 +857,6 @@ func (h *handling) postmortem(ctx context.Context, n uint64) error {
 	return nil
 }
 
-// writePostmortem renders the postmortem once into a temporary file and
-// buf, then renames the file into place, so nobody reads half a document.
-func writePostmortem(ctx context.Context, svc *incidents.Service, n uint64, path string, buf *limitedBuffer) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create the postmortem directory %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".postmortem-*")
-	if err != nil {
-		return fmt.Errorf("write the postmortem in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	err = svc.Postmortem(ctx, n, ioMulti{f, buf})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o640)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write the postmortem of incident #%d to %s: %w", n, path, err)
-	}
-	return nil
-}
-
-// ioMulti writes to a file and a limitedBuffer; the buffer never fails.
-type ioMulti struct {
-	f   *os.File
-	buf *limitedBuffer
-}
-
-func (m ioMulti) Write(p []byte) (int, error) {
-	n, err := m.f.Write(p)
-	if err != nil {
-		return n, err
-	}
-	_, _ = m.buf.Write(p)
-	return n, nil
-}
-
 // parseValue reads a button value: "<n>" or "<n>:<stepID>".
 func parseValue(v string) (uint64, string, error) {
 	num, step, _ := strings.Cut(v, ":")
@@ -934,7 +875,6 @@ func (h *handling) action(ctx context.Context) error {
 	}
 	h.incident = n
 	o := origin(ev)
-	who := Mention(ev.User, ev.Platform)
 	var out incidents.Outcome
 	var pressed Message // what the pressed message becomes
 	var msgs []Message
@@ -959,26 +899,20 @@ func (h *handling) action(ctx context.Context) error {
 	case ActionStepSkip:
 		h.outcome = "answered"
 		return h.whisper(ctx, fmt.Sprintf("Skipping a step needs a reason for the postmortem: type `/incident #%d step skip --step %s <why>`", n, stepID))
-	case ActionAck:
-		out, err = h.svc.Acknowledge(ctx, o, n)
-		if err == nil && !out.Duplicate {
-			h.observeAck(out.Incident)
-			h.joinRoom(out.Incident, ev.User)
-			pressed = h.redrawn(out.Incident)
-			msgs = []Message{{Text: fmt.Sprintf("👀 %s acknowledged **#%d** after %s.", who, n, human(out.Incident.TimeToAcknowledge()))}}
+	case ActionAck, ActionMitigate:
+		var in intent
+		if ev.ActionID == ActionAck {
+			in, err = h.ack(ctx, o, n)
+		} else {
+			in, err = h.mitigate(ctx, o, n)
 		}
-	case ActionMitigate:
-		out, err = h.svc.Mitigate(ctx, o, n)
+		out, msgs = in.out, in.msgs
 		if err == nil && !out.Duplicate {
 			pressed = h.redrawn(out.Incident)
-			msgs = []Message{{Text: fmt.Sprintf("🟢 %s marked **#%d** mitigated after %s.", who, n, human(out.Incident.TimeToMitigate()))}}
-			h.mirror(out.Incident, msgs[0])
 		}
 	case ActionResolve:
-		// One click must not close an incident for everyone: the button
-		// asks for the summary the postmortem needs.
-		h.outcome = "answered"
-		return h.whisper(ctx, fmt.Sprintf("To resolve **#%d**, type `/incident #%d resolve <summary>`: what fixed it goes into the postmortem.", n, n))
+		in, err := h.resolve(ctx, o, n, "", false)
+		return h.answer(ctx, in, err)
 	case ActionPick + strconv.FormatUint(n, 10):
 		return h.picked(ctx, n, stepID)
 	default:
@@ -1043,14 +977,15 @@ func (h *handling) reaction(ctx context.Context) error {
 // posts follow on a background goroutine (at most 16 batches at once; an
 // alert storm waits here for a free slot) that Run stops. With no chat
 // registered, alerts are only recorded. eventID (per payload; "" for
-// none) makes a redelivered payload change nothing; it is namespaced by
-// source.
+// none) makes a redelivered payload change nothing; the caller has
+// namespaced it ("webhook:<source>:…", "probe:<name>:…") and it is
+// recorded as is.
 func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
 	platforms := r.platforms()
 	o := incidents.Origin{Actor: incidents.Actor{Platform: "webhook", ID: source, Name: source}}
 	if eventID != "" {
-		// Namespaced like chat event ids, so sources never collide.
-		o.EventID = source + ":" + eventID
+		o.EventID = eventID
+		o.FormerEventID = source + ":" + eventID
 	}
 	var targets []announceTarget
 	for _, p := range platforms {

@@ -27,9 +27,19 @@ const MaxTextLen = 4000
 // event id. A non-empty EventID is recorded in the same transaction as the
 // change, so a redelivered event changes nothing and reports Duplicate.
 type Origin struct {
-	Actor   Actor
-	Home    Home
+	Actor Actor
+	Home  Home
+	// EventID is namespaced once, by whoever made it: "slack:msg:C1:1700.1",
+	// "discord:int:42", "console:3", "webhook:alertmanager:key:k",
+	// "probe:api:firing:1700…".
 	EventID string
+	// FormerEventID is the same event's id as Firebreak before issue 14
+	// recorded it (namespaced twice: "slack:slack:msg:…",
+	// "alertmanager:webhook:alertmanager:…"). An event whose former id was
+	// seen is a redelivery too, so an upgrade does not apply an event twice
+	// within the seen window. It only matters for DefaultSeenTTL (7 days)
+	// after the upgrade; remove it one release later (docs/storage.md).
+	FormerEventID string
 }
 
 // Outcome is what an intent did, for adapters to turn into chat messages.
@@ -258,6 +268,15 @@ func markSeen(tx Tx, o Origin, now time.Time) (bool, error) {
 	seen, err := tx.MarkSeen(o.EventID, now)
 	if err != nil {
 		return false, fmt.Errorf("record event %s: %w", o.EventID, err)
+	}
+	if seen || o.FormerEventID == "" {
+		return seen, nil
+	}
+	// MarkSeen is the only way to ask, so the former id is recorded too:
+	// one more small key per new event, dropped with the new one.
+	seen, err = tx.MarkSeen(o.FormerEventID, now)
+	if err != nil {
+		return false, fmt.Errorf("record event %s: %w", o.FormerEventID, err)
 	}
 	return seen, nil
 }

@@ -242,3 +242,23 @@ func FuzzConsoleLine(f *testing.F) {
 		_ = router.Run(rctx)
 	})
 }
+
+// idHandler keeps the ids of the events it is given.
+type idHandler struct{ ids []string }
+
+func (h *idHandler) Handle(_ context.Context, ev bot.Event, _ bot.Replier) error {
+	h.ids = append(h.ids, ev.ID)
+	return nil
+}
+
+// TestConsoleEventIDs: the console namespaces its event ids once
+// ("console:<n>"); the Router records them as is.
+func TestConsoleEventIDs(t *testing.T) {
+	h := &idHandler{}
+	c := New(strings.NewReader("/incident list\n/incident help\n"), io.Discard, h, Options{})
+	require.NoError(t, c.Run(context.Background()))
+	require.Len(t, h.ids, 2)
+	assert.Regexp(t, `^console:[0-9]+$`, h.ids[0])
+	assert.Regexp(t, `^console:[0-9]+$`, h.ids[1])
+	assert.NotEqual(t, h.ids[0], h.ids[1])
+}

@@ -191,6 +191,14 @@ func TestThresholds(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Equal(t, incidents.AlertResolved, got[1].Status)
 	assert.Equal(t, "probe:checkout", got[1].Fingerprint)
+	// The event ids come namespaced once ("probe:<name>:<status>:<at>");
+	// the Sink records them as is.
+	sink.mu.Lock()
+	ids := append([]string(nil), sink.ids...)
+	sink.mu.Unlock()
+	require.Len(t, ids, 2)
+	assert.Regexp(t, `^probe:checkout:firing:[0-9]+$`, ids[0])
+	assert.Regexp(t, `^probe:checkout:resolved:[0-9]+$`, ids[1])
 }
 
 // TestProbeAlertStartsAtFirstFailedCheck reproduces issue 12 item 9: a

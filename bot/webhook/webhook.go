@@ -37,6 +37,8 @@ import (
 // IngestAlerts must return nil only after the batch is durably committed
 // (the 200 the sender gets promises that), and must treat a repeated
 // non-empty eventID as already done, returning Duplicate outcomes.
+// eventID comes namespaced ("webhook:<source>:…"): the Sink records it as
+// is.
 type Sink interface {
 	IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error)
 }

@@ -14,10 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
+	"github.com/firebreak/firebreak/storage/atomicfile"
 )
 
 // withDB runs fn on the database file, or reports locked when a running
@@ -317,20 +316,9 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	})
 }
 
-// writeWithTemp writes through a temporary file in the same directory,
-// fsyncs it and renames it into place (renameio), so readers never see a
-// partial file and a failed write leaves the old one untouched.
+// writeWithTemp writes the file atomically and durably through the
+// repository's one helper (storage/atomicfile): readers never see a partial
+// file and a failed write leaves the old one untouched.
 func writeWithTemp(path string, mode os.FileMode, fill func(io.Writer) error) error {
-	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(mode), renameio.WithStaticPermissions(mode))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() { _ = f.Cleanup() }()
-	if err := fill(f); err != nil {
-		return err
-	}
-	if err := f.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, mode, fill)
 }
