@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/incidents"
@@ -63,6 +64,10 @@ type Console struct {
 	out     io.Writer
 	channel string
 	seq     int
+	// run tells this run's events from an earlier run's: event ids are
+	// recorded as seen for days, and a restarted console numbering from 1
+	// again would otherwise have its first commands dropped as redeliveries.
+	run string
 	// buttons are those of the latest message printed with any (posted or
 	// updated); typing their number presses one.
 	buttons   []button
@@ -103,7 +108,7 @@ func New(in io.Reader, out io.Writer, h bot.Handler, opts Options) *Console {
 		opts.PinEmoji = "pushpin"
 	}
 	c := &Console{in: in, out: out, h: h, opts: opts, log: opts.Logger,
-		channel: channelName(opts.Channel), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}, private: map[bot.MessageRef]bool{}}
+		channel: channelName(opts.Channel), run: strconv.FormatInt(time.Now().UnixNano(), 36), names: map[string]string{}, numbered: map[bot.MessageRef]numbering{}, private: map[bot.MessageRef]bool{}}
 	if opts.User.ID != "" {
 		c.names[opts.User.ID] = opts.User.String()
 	}
@@ -291,7 +296,7 @@ func (c *Console) press(ctx context.Context, num string) {
 func (c *Console) handle(ctx context.Context, ev bot.Event) {
 	c.mu.Lock()
 	c.seq++
-	ev.ID = "console:" + strconv.Itoa(c.seq)
+	ev.ID = "console:" + c.run + ":" + strconv.Itoa(c.seq)
 	ev.Platform = Platform
 	ev.Channel = c.channel
 	ev.ChannelName = strings.TrimPrefix(c.channel, "#")

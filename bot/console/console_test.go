@@ -252,13 +252,21 @@ func (h *idHandler) Handle(_ context.Context, ev bot.Event, _ bot.Replier) error
 }
 
 // TestConsoleEventIDs: the console namespaces its event ids once
-// ("console:<n>"); the Router records them as is.
+// ("console:<run>:<n>"); the Router records them as is. Two runs never
+// share an id: seen ids are kept for days, and a restarted console's first
+// commands must not be taken for redeliveries of the last run's.
 func TestConsoleEventIDs(t *testing.T) {
 	h := &idHandler{}
 	c := New(strings.NewReader("/incident list\n/incident help\n"), io.Discard, h, Options{})
 	require.NoError(t, c.Run(context.Background()))
 	require.Len(t, h.ids, 2)
-	assert.Regexp(t, `^console:[0-9]+$`, h.ids[0])
-	assert.Regexp(t, `^console:[0-9]+$`, h.ids[1])
+	assert.Regexp(t, `^console:[0-9a-z]+:[0-9]+$`, h.ids[0])
+	assert.Regexp(t, `^console:[0-9a-z]+:[0-9]+$`, h.ids[1])
 	assert.NotEqual(t, h.ids[0], h.ids[1])
+
+	again := &idHandler{}
+	c = New(strings.NewReader("/incident list\n"), io.Discard, again, Options{})
+	require.NoError(t, c.Run(context.Background()))
+	require.Len(t, again.ids, 1)
+	assert.NotContains(t, h.ids, again.ids[0], "a restarted console reuses no event id")
 }

@@ -127,6 +127,21 @@ func TestRestartKeepsOpenIncidentAndCurrentStep(t *testing.T) {
 	assert.Contains(t, out, "Step 2/")
 }
 
+// TestRestartedConsoleIsHeard: what a person types after restarting the
+// bot is acted on. Console event ids used to restart at 1 each run, and
+// seen ids are kept for days, so the first commands of a second run were
+// dropped without a word as "redeliveries" of the first run's.
+func TestRestartedConsoleIsHeard(t *testing.T) {
+	e := newTestEnv(t)
+	code, out, errOut := e.run("/incident declare Checkout is failing SEV2\n/incident note first run\n")
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+
+	code, out, errOut = e.run("/incident note second run\n/incident timeline\n")
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	assert.Contains(t, out, "added a note to #1: second run")
+	assert.Contains(t, out, "[note] @alice — second run")
+}
+
 func TestBackupAndListWhileRunning(t *testing.T) {
 	e := newTestEnv(t)
 	code, _, errOut := e.run(alertLine + "\n")
