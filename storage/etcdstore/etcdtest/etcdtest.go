@@ -10,11 +10,13 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,11 +174,22 @@ func (c *Cluster) Restart(i int) {
 	if !c.stopped[i] {
 		return
 	}
-	e, err := embed.StartEtcd(c.configs[i])
-	if err != nil {
-		c.t.Fatalf("etcdtest: restart member %d: %v", i, err)
+	// The member must come back on the ports the others know it by; the
+	// kernel may hold one of them for a moment after the stop, so retry a
+	// bind that fails with "address already in use" for a bounded time.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		e, err := embed.StartEtcd(c.configs[i])
+		if err == nil {
+			c.members[i], c.stopped[i] = e, false
+			return
+		}
+		inUse := errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+		if !inUse || time.Now().After(deadline) {
+			c.t.Fatalf("etcdtest: restart member %d: %v", i, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	c.members[i], c.stopped[i] = e, false
 }
 
 // Close stops every member still running.
