@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
+)
+
+// pagerFake is a paging service on loopback: it counts escalation
+// notifications by their Idempotency-Key (incident and timer), so a timer
+// fired twice shows up as a count of 2. It also answers the replicas'
+// probes, counted by path (/probe/<replica>).
+type pagerFake struct {
+	mu     sync.Mutex
+	pages  map[string]int
+	probes map[string]int
+	url    string
+}
+
+func startPager(t *testing.T) *pagerFake {
+	t.Helper()
+	p := &pagerFake{pages: map[string]int{}, probes: map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		if replica, ok := strings.CutPrefix(r.URL.Path, "/probe/"); ok {
+			p.probes[replica]++
+		} else {
+			p.pages[r.Header.Get("Idempotency-Key")]++
+		}
+		p.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	p.url = "http://" + ln.Addr().String()
+	return p
+}
+
+func (p *pagerFake) probed(replica string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.probes[replica]
+}
+
+func (p *pagerFake) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pages[key]
+}
+
+func (p *pagerFake) snapshot() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]int, len(p.pages))
+	for k, v := range p.pages {
+		m[k] = v
+	}
+	return m
+}
+
+// failoverConfig escalates every incident to the pager after 1 s and again
+// after 8 s, and probes the fake every second at a path naming the replica.
+func failoverConfig(pagerURL, replica string) string {
+	return fmt.Sprintf(`alert_channels: ["#alerts"]
+escalation:
+  levels:
+    - after: 1s
+      notify: ["@oncall"]
+      notifiers: [pager]
+    - after: 8s
+      notify: ["@lead"]
+      notifiers: [pager]
+notifiers:
+  - name: pager
+    kind: webhook
+    url: %s/page
+probes:
+  - name: drill
+    url: %s/probe/%s
+    interval: 1s
+    timeout: 1s
+playbooks:
+  - id: drill
+    name: Failover drill
+    default: true
+    steps:
+      - id: look
+        title: Look around
+`, pagerURL, pagerURL, replica)
+}
+
+// escalationKey is the Idempotency-Key of incident n's escalation to level
+// (0-based), as bot.notifyEscalation builds it.
+func escalationKey(n, level int) string {
+	return fmt.Sprintf("firebreak-%d-escalate-0-%d", n, level)
+}
+
+// leads reports whether the replica at addr says firebreak_leader 1.
+func leads(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return strings.Contains(b.String(), "\nfirebreak_leader 1\n")
+}
+
+// TestFailoverTimersRunOnTheLeaderOnly runs two replicas of the real binary
+// on one embedded etcd member: while both run, a due escalation is paged
+// once and only the leader probes; after the leader is SIGKILLed, the
+// other replica takes over and fires the timers that came due during the
+// failover and after it, each once.
+func TestFailoverTimersRunOnTheLeaderOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and starts an embedded etcd")
+	}
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
+	pager := startPager(t)
+	bin := buildFirebreak(t)
+	// One directory (and playbooks.yaml) per replica, so the probe fake
+	// sees which replica probes.
+	dirA, dirB := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dirA, "playbooks.yaml"), []byte(failoverConfig(pager.url, "a")), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dirB, "playbooks.yaml"), []byte(failoverConfig(pager.url, "b")), 0o600))
+	etcdEnv := func(name string) []string {
+		return []string{
+			"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0],
+			"FIREBREAK_ETCD_MAX_TXN_OPS=4096",
+			"FIREBREAK_ETCD_PREFIX=failover-test/",
+			"FIREBREAK_LEADER_TTL=3s",
+			"FIREBREAK_REPLICA=" + name,
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	a := startBotEnv(t, bin, dirA, addrA, etcdEnv("a"), "-headless")
+	t.Cleanup(func() { _ = a.cmd.Process.Kill(); _ = a.cmd.Wait() })
+	waitHealthy(t, addrA)
+	require.Eventually(t, func() bool { return leads(addrA) }, 20*time.Second, 50*time.Millisecond, "the first replica leads")
+	b := startBotEnv(t, bin, dirB, addrB, etcdEnv("b"), "-headless")
+	t.Cleanup(func() { _ = b.cmd.Process.Signal(syscall.SIGTERM); _ = b.cmd.Wait() })
+	waitHealthy(t, addrB)
+	assert.False(t, leads(addrB), "the second replica follows")
+
+	// Both replicas run; the alert goes to the follower, the leader fires.
+	ok, err := postAlert(ctx, addrB, "failover-1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Eventually(t, func() bool { return pager.count(escalationKey(1, 0)) > 0 }, 20*time.Second, 50*time.Millisecond,
+		"the leader pages the first escalation")
+	time.Sleep(2 * time.Second) // two more timer ticks on each replica
+	assert.Equal(t, map[string]int{escalationKey(1, 0): 1}, pager.snapshot(), "paged once while both replicas run")
+	assert.True(t, leads(addrA))
+	assert.False(t, leads(addrB))
+	assert.Positive(t, pager.probed("a"), "the leader probes")
+	assert.Zero(t, pager.probed("b"), "the follower does not probe")
+
+	// Kill the leader; an alert whose escalation comes due during the
+	// failover goes to the survivor.
+	require.NoError(t, a.cmd.Process.Kill())
+	killed := time.Now()
+	_ = a.cmd.Wait()
+	ok, err = postAlert(ctx, addrB, "failover-2")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Eventually(t, func() bool { return leads(addrB) }, 20*time.Second, 50*time.Millisecond, "the survivor takes over")
+	t.Logf("the survivor led %v after the kill (lease 3s)", time.Since(killed).Round(10*time.Millisecond))
+	require.Eventually(t, func() bool { return pager.probed("b") > 0 }, 10*time.Second, 50*time.Millisecond, "the new leader probes")
+
+	// The failover timer (incident 2, level 0) and the next due ones
+	// (level 1 of both incidents, 8 s after each opened) fire once each.
+	want := map[string]int{escalationKey(1, 0): 1, escalationKey(2, 0): 1, escalationKey(1, 1): 1, escalationKey(2, 1): 1}
+	require.Eventually(t, func() bool { return len(pager.snapshot()) == len(want) }, 30*time.Second, 100*time.Millisecond,
+		"the new leader fires the timers due during and after the failover: %v", pager.snapshot())
+	time.Sleep(2 * time.Second)
+	assert.Equal(t, want, pager.snapshot(), "every escalation paged once across the failover")
+}
