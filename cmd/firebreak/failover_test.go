@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
+	"github.com/firebreak/firebreak/storage/etcdstore/leader"
 )
 
 // pagerFake is a paging service on loopback: it counts escalation
@@ -200,4 +205,78 @@ func TestFailoverTimersRunOnTheLeaderOnly(t *testing.T) {
 		"the new leader fires the timers due during and after the failover: %v", pager.snapshot())
 	time.Sleep(2 * time.Second)
 	assert.Equal(t, want, pager.snapshot(), "every escalation paged once across the failover")
+}
+
+// TestFailoverTime measures how long the leader's work stops when the
+// leader dies: two replicas of the real binary on one embedded etcd member,
+// with the default lease (FIREBREAK_LEADER_TTL unset), the leader SIGKILLed
+// at a random moment, timed until the survivor reports firebreak_leader 1;
+// the killed replica is started again as the next follower. It is a
+// measurement, not a check of speed: it runs only when
+// FIREBREAK_FAILOVER_KILLS is set (at least 20 for docs/BENCHMARKS.md),
+// bounded to 15 minutes, and logs the distribution:
+//
+//	FIREBREAK_FAILOVER_KILLS=20 go test ./cmd/firebreak -run 'TestFailoverTime$' -v
+func TestFailoverTime(t *testing.T) {
+	kills, _ := strconv.Atoi(os.Getenv("FIREBREAK_FAILOVER_KILLS"))
+	if kills <= 0 {
+		t.Skip("set FIREBREAK_FAILOVER_KILLS=20 to measure failover time")
+	}
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(crashConfig), 0o600))
+	deadline := time.Now().Add(15 * time.Minute)
+	n := 0
+	start := func() (*botProc, string) {
+		n++
+		addr := freeAddr(t)
+		b := startBotEnv(t, bin, dir, addr, []string{
+			"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0],
+			"FIREBREAK_ETCD_PREFIX=failover-time/",
+			"FIREBREAK_REPLICA=r" + strconv.Itoa(n),
+		}, "-headless")
+		t.Cleanup(func() { _ = b.cmd.Process.Kill(); _ = b.cmd.Wait() })
+		waitHealthy(t, addr)
+		return b, addr
+	}
+	type replica struct {
+		proc *botProc
+		addr string
+	}
+	var rs [2]replica
+	rs[0].proc, rs[0].addr = start()
+	require.Eventually(t, func() bool { return leads(rs[0].addr) }, 30*time.Second, 20*time.Millisecond)
+	rs[1].proc, rs[1].addr = start()
+
+	var took []time.Duration
+	for i := 0; i < kills && time.Now().Before(deadline); i++ {
+		time.Sleep(time.Duration(rand.N(1000)) * time.Millisecond) // a random point of the lease's renewal cycle
+		var l int
+		require.Eventually(t, func() bool {
+			for j := range rs {
+				if leads(rs[j].addr) {
+					l = j
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 20*time.Millisecond, "one replica leads before kill %d", i+1)
+		require.NoError(t, rs[l].proc.cmd.Process.Kill())
+		killed := time.Now()
+		_ = rs[l].proc.cmd.Wait()
+		other := rs[1-l].addr
+		for !leads(other) {
+			require.Less(t, time.Since(killed), 60*time.Second, "no new leader a minute after kill %d", i+1)
+			time.Sleep(20 * time.Millisecond)
+		}
+		took = append(took, time.Since(killed))
+		t.Logf("kill %d: the survivor led after %v", i+1, took[len(took)-1].Round(10*time.Millisecond))
+		rs[l].proc, rs[l].addr = start()
+	}
+	require.NotEmpty(t, took)
+	slices.Sort(took)
+	pct := func(p float64) time.Duration { return took[min(len(took)-1, int(math.Ceil(p*float64(len(took))))-1)] }
+	t.Logf("failover over %d kills (default %v lease): min %v p50 %v p99 %v max %v", len(took), leader.DefaultTTL,
+		took[0].Round(10*time.Millisecond), pct(0.5).Round(10*time.Millisecond), pct(0.99).Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
 }
