@@ -19,7 +19,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/storage/etcdstore"
 	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 	"github.com/firebreak/firebreak/storage/etcdstore/leader"
 )
@@ -279,4 +282,85 @@ func TestFailoverTime(t *testing.T) {
 	pct := func(p float64) time.Duration { return took[min(len(took)-1, int(math.Ceil(p*float64(len(took))))-1)] }
 	t.Logf("failover over %d kills (default %v lease): min %v p50 %v p99 %v max %v", len(took), leader.DefaultTTL,
 		took[0].Round(10*time.Millisecond), pct(0.5).Round(10*time.Millisecond), pct(0.99).Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
+}
+
+// TestDeposedLeaderFiresNoTimer checks the fence serve puts on the
+// leader's timer firing: FireDue through a term's fencedStore takes due
+// timers while the term is current, is refused (etcdstore.ErrFenced, the
+// timer left in place) once another replica was elected, and the new
+// leader's FireDue then takes it.
+func TestDeposedLeaderFiresNoTimer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded etcd")
+	}
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints, Prefix: "fence-test/"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	path := filepath.Join(t.TempDir(), "playbooks.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(crashConfig), 0o600))
+	books, err := loadConfig(path, true)
+	require.NoError(t, err)
+
+	// lead elects id and returns its term and a function that ends it
+	// (the elector's Run returns, revoking its lease).
+	lead := func(id string) (leader.Term, func()) {
+		el, err := leader.New(st.Client(), leader.Config{Prefix: "fence-test/leader", ID: id, TTL: 2 * time.Second})
+		require.NoError(t, err)
+		runCtx, stop := context.WithCancel(ctx)
+		terms := make(chan leader.Term, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = el.Run(runCtx, func(ctx context.Context, term leader.Term) {
+				terms <- term
+				<-ctx.Done()
+			})
+		}()
+		select {
+		case term := <-terms:
+			return term, func() { stop(); <-done }
+		case <-time.After(30 * time.Second):
+			stop()
+			t.Fatalf("%s was not elected", id)
+			return leader.Term{}, nil
+		}
+	}
+	timer := func(key string) incidents.Timer {
+		return incidents.Timer{Due: time.Now().Add(-time.Second), Incident: 1, Key: key}
+	}
+	put := func(tm incidents.Timer) {
+		require.NoError(t, st.Update(ctx, func(tx incidents.Tx) error { return tx.PutTimer(tm) }))
+	}
+	due := func() int {
+		n := 0
+		require.NoError(t, st.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.DueTimers(time.Now(), func(incidents.Timer) error { n++; return nil })
+		}))
+		return n
+	}
+	fenced := func(term leader.Term) *incidents.Service {
+		return incidents.NewService(fencedStore{Store: st, fence: []clientv3.Cmp{term.Cmp()}}, books)
+	}
+
+	term1, end1 := lead("a")
+	svc1 := fenced(term1)
+	put(timer("escalate/0/0"))
+	_, err = svc1.FireDue(ctx, 100)
+	require.NoError(t, err, "the current leader's fenced FireDue")
+	assert.Zero(t, due(), "the leader took the due timer")
+
+	put(timer("escalate/0/1"))
+	end1()
+	term2, end2 := lead("b")
+	defer end2()
+	require.Greater(t, term2.Rev, term1.Rev)
+	_, err = svc1.FireDue(ctx, 100)
+	require.ErrorIs(t, err, etcdstore.ErrFenced, "the deposed leader's FireDue is refused")
+	assert.Equal(t, 1, due(), "nothing of the refused FireDue was written")
+	_, err = fenced(term2).FireDue(ctx, 100)
+	require.NoError(t, err)
+	assert.Zero(t, due(), "the new leader took the timer")
 }
