@@ -17,6 +17,10 @@ type Notifier interface {
 	Notify(ctx context.Context, nf playbooks.Notifier, n actions.Notification, idempotencyKey string) error
 }
 
+// announceTimeout bounds announcing one batch of fired timers once the
+// timer loop was told to stop.
+const announceTimeout = 30 * time.Second
+
 // runTimers fires due escalations and reminders until ctx is done, unless
 // RouterConfig.TimersElsewhere hands them to RunTimers.
 func (r *Router) runTimers(ctx context.Context) {
@@ -59,9 +63,14 @@ func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 			}
 			return
 		}
+		// The timers are out of the store now: announce them even if
+		// leadership or the process ends meanwhile (bounded), or they
+		// would never be announced.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 		for _, f := range fired {
-			r.announceTimer(ctx, f)
+			r.announceTimer(actx, f)
 		}
+		cancel()
 		if len(fired) < 100 {
 			return
 		}
