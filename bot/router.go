@@ -49,6 +49,9 @@ type RouterConfig struct {
 	// TimerInterval is how often due escalations and reminders are
 	// checked (default 1s).
 	TimerInterval time.Duration
+	// TimersElsewhere leaves firing timers to RunTimers, which serve
+	// calls on the elected leader only; Run then fires none.
+	TimersElsewhere bool
 	// Actions runs the http and command steps of playbooks; nil leaves
 	// them to be done by hand.
 	Actions ActionRunner

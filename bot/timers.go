@@ -17,10 +17,27 @@ type Notifier interface {
 	Notify(ctx context.Context, nf playbooks.Notifier, n actions.Notification, idempotencyKey string) error
 }
 
-// runTimers fires due escalations and reminders until ctx is done. Timers
-// live in the database, so one that came due while Firebreak was down
-// fires on the first tick after start.
+// announceTimeout bounds announcing one batch of fired timers once the
+// timer loop was told to stop.
+const announceTimeout = 30 * time.Second
+
+// runTimers fires due escalations and reminders until ctx is done, unless
+// RouterConfig.TimersElsewhere hands them to RunTimers.
 func (r *Router) runTimers(ctx context.Context) {
+	if r.cfg.TimersElsewhere {
+		<-ctx.Done()
+		return
+	}
+	r.RunTimers(ctx, r.svc)
+}
+
+// RunTimers fires due escalations and reminders through svc until ctx is
+// done; messages and notifications go out through the router. Timers live
+// in the store, so one that came due while no replica fired them fires on
+// the first tick after start. serve runs it for each term of the elected
+// leader with a Service whose writes are fenced by that term, so a deposed
+// leader's FireDue is refused by the store and announces nothing.
+func (r *Router) RunTimers(ctx context.Context, svc *incidents.Service) {
 	every := r.cfg.TimerInterval
 	if every <= 0 {
 		every = time.Second
@@ -28,7 +45,7 @@ func (r *Router) runTimers(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		r.fireTimers(ctx)
+		r.fireTimers(ctx, svc)
 		select {
 		case <-ctx.Done():
 			return
@@ -37,18 +54,23 @@ func (r *Router) runTimers(ctx context.Context) {
 	}
 }
 
-func (r *Router) fireTimers(ctx context.Context) {
+func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 	for range 10 { // at most 1,000 timers per tick
-		fired, err := r.svc.FireDue(ctx, 100)
+		fired, err := svc.FireDue(ctx, 100)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("firing timers", "err", err)
 			}
 			return
 		}
+		// The timers are out of the store now: announce them even if
+		// leadership or the process ends meanwhile (bounded), or they
+		// would never be announced.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 		for _, f := range fired {
-			r.announceTimer(ctx, f)
+			r.announceTimer(actx, f)
 		}
+		cancel()
 		if len(fired) < 100 {
 			return
 		}

@@ -46,17 +46,17 @@ playbooks:
 	ctx := context.Background()
 	require.NoError(t, r.Handle(ctx, Event{ID: "E1", Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", Text: "ALERT: checkout is down"}, &recorder{}))
 
-	r.fireTimers(ctx)
+	r.fireTimers(ctx, r.svc)
 	assert.Empty(t, chat.postsCopy(), "nothing due yet")
 	clock.Advance(6 * time.Minute)
-	r.fireTimers(ctx)
+	r.fireTimers(ctx, r.svc)
 	posts := chat.postsCopy()
 	require.Len(t, posts, 1)
 	assert.Equal(t, "C1", posts[0].Channel)
 	assert.True(t, strings.Contains(posts[0].Message.Text, "escalating to level 1: @oncall"), posts[0].Message.Text)
 	assert.Equal(t, ActionAck, posts[0].Message.Actions[0].ID)
 	assert.Equal(t, []string{"pager"}, nt.names)
-	r.fireTimers(ctx)
+	r.fireTimers(ctx, r.svc)
 	assert.Len(t, chat.postsCopy(), 1, "once")
 }
 

@@ -112,6 +112,8 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return res.OK, res.Summary(), nil
 		},
 		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
+		// Timers fire on the elected leader only (leaderWork below).
+		TimersElsewhere: true,
 	})
 	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
@@ -122,7 +124,26 @@ func serve(ctx context.Context, args []string, env environ) error {
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
-	leading, err := elect(ctx, &g, db, env, log)
+	// What must run on one replica only: escalation and reminder timers
+	// (their FireDue fenced by the term) and probes. With bbolt this
+	// process always leads; on etcd it runs while this replica is elected
+	// and stops when its context ends (leadership lost or shutdown).
+	leaderWork := func(ctx context.Context, fenced incidents.Store) {
+		var lg sync.WaitGroup
+		lg.Add(2)
+		go func() {
+			defer lg.Done()
+			router.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
+		}()
+		go func() {
+			defer lg.Done()
+			if err := runner.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("probes stopped", "err", err)
+			}
+		}()
+		lg.Wait()
+	}
+	leading, err := elect(ctx, &g, db, env, log, leaderWork)
 	if err != nil {
 		return err
 	}
@@ -176,8 +197,6 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		})
 	}
-
-	g.start(ctx, "probes", runner.Run)
 
 	if listen != "" {
 		// webhook.New warns when neither a token nor an HMAC secret is

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
@@ -171,27 +172,64 @@ func replicaID(env environ) string {
 }
 
 // elect starts the leader election on the etcd store and returns whether
-// this replica leads now; with bbolt there is one process, always leading.
-// For now the election only feeds the firebreak_leader gauge: every
-// replica still runs timers, probes and chat connections (docs/ha.md).
-func elect(ctx context.Context, g *group, s store, env environ, log *slog.Logger) (func() bool, error) {
+// this replica leads now. work is what only the leader runs: it is called
+// for each term this replica wins with a context that ends as soon as the
+// term does (the elector steps down on its own clock before the lease can
+// expire) and a store whose Updates are fenced by the term, and it must
+// return promptly once its context ends. With bbolt there is one process,
+// always leading: work runs once, on the plain store, until shutdown.
+func elect(ctx context.Context, g *group, s store, env environ, log *slog.Logger, work func(context.Context, incidents.Store)) (func() bool, error) {
 	e, ok := s.(etcdStore)
 	if !ok {
+		g.start(ctx, "leader work", func(ctx context.Context) error { work(ctx, s); return nil })
 		return func() bool { return true }, nil
 	}
 	id := replicaID(env)
-	el, err := leader.New(e.Client(), leader.Config{Prefix: e.prefix + "leader", ID: id, Logger: log})
+	ttl, err := leaderTTL(env)
+	if err != nil {
+		return nil, err
+	}
+	el, err := leader.New(e.Client(), leader.Config{Prefix: e.prefix + "leader", ID: id, Logger: log, TTL: ttl})
 	if err != nil {
 		return nil, err
 	}
 	g.start(ctx, "leader election", func(ctx context.Context) error {
 		return el.Run(ctx, func(ctx context.Context, term leader.Term) {
-			log.Info("this replica leads", "replica", id, "term", term.Rev)
-			<-ctx.Done()
-			log.Info("this replica no longer leads", "replica", id, "term", term.Rev)
+			log.Info("this replica leads: running timers and probes", "replica", id, "term", term.Rev)
+			work(ctx, fencedStore{Store: e.Store, fence: []clientv3.Cmp{term.Cmp()}})
+			log.Info("this replica no longer leads: timers and probes stopped", "replica", id, "term", term.Rev)
 		})
 	})
 	return func() bool { _, ok := el.Leading(); return ok }, nil
+}
+
+// leaderTTL is FIREBREAK_LEADER_TTL, the leader lease (default
+// leader.DefaultTTL): a killed leader is replaced about one lease later.
+func leaderTTL(env environ) (time.Duration, error) {
+	v := env.getenv("FIREBREAK_LEADER_TTL")
+	if v == "" {
+		return leader.DefaultTTL, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("FIREBREAK_LEADER_TTL %q: want a duration of at least 1s, such as 5s", v)
+	}
+	return d, nil
+}
+
+// fencedStore is the etcd store as the leader writes to it during one
+// term: every Update is UpdateFenced on the term, so once another replica
+// was elected the write is refused (etcdstore.ErrFenced) and nothing of it
+// is stored, however long this process was paused.
+type fencedStore struct {
+	*etcdstore.Store
+	fence []clientv3.Cmp
+}
+
+var _ incidents.Store = fencedStore{}
+
+func (f fencedStore) Update(ctx context.Context, fn func(incidents.Tx) error) error {
+	return f.UpdateFenced(ctx, f.fence, fn)
 }
 
 // leaderGauge is firebreak_leader: 1 on the replica that leads, else 0.
