@@ -138,7 +138,9 @@ func leads(addr string) bool {
 }
 
 // TestFailoverTimersRunOnTheLeaderOnly runs two replicas of the real binary
-// on one embedded etcd member: while both run, a due escalation is paged
+// on one embedded etcd member, with the default 5 s lease (a shorter one
+// let a CPU stall on a loaded machine move leadership before the kill):
+// while both run, a due escalation is paged
 // once and only the leader probes; after the leader is SIGKILLed, the
 // other replica takes over and fires the timers that came due during the
 // failover and after it, each once.
@@ -159,7 +161,7 @@ func TestFailoverTimersRunOnTheLeaderOnly(t *testing.T) {
 			"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0],
 			"FIREBREAK_ETCD_MAX_TXN_OPS=4096",
 			"FIREBREAK_ETCD_PREFIX=failover-test/",
-			"FIREBREAK_LEADER_TTL=3s",
+			"FIREBREAK_LEADER_TTL=5s",
 			"FIREBREAK_REPLICA=" + name,
 		}
 	}
@@ -198,7 +200,7 @@ func TestFailoverTimersRunOnTheLeaderOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Eventually(t, func() bool { return leads(addrB) }, 20*time.Second, 50*time.Millisecond, "the survivor takes over")
-	t.Logf("the survivor led %v after the kill (lease 3s)", time.Since(killed).Round(10*time.Millisecond))
+	t.Logf("the survivor led %v after the kill (lease 5s, the default)", time.Since(killed).Round(10*time.Millisecond))
 	require.Eventually(t, func() bool { return pager.probed("b") > 0 }, 10*time.Second, 50*time.Millisecond, "the new leader probes")
 
 	// The failover timer (incident 2, level 0) and the next due ones
