@@ -225,12 +225,15 @@ func splitContent(text string, limit int) []string {
 		} else if i := strings.LastIndex(head, " "); i > prefix {
 			cut = i
 		}
-		// Never cut through a fence: half a fence opens no block.
-		for k := 1; k < len(fence); k++ {
-			if cut-k > prefix && strings.HasPrefix(text[cut-k:], fence) {
-				cut -= k
-				break
-			}
+		// Never cut inside a run of backticks: half a fence opens no
+		// block, and a run cut in two reads as other fences than it was.
+		// A run reaching back to the piece's start is cut where it must be.
+		c := cut
+		for c > prefix && c < len(text) && text[c-1] == '`' && text[c] == '`' {
+			c--
+		}
+		if c > prefix {
+			cut = c
 		}
 		piece := text[:cut]
 		text = strings.TrimLeft(text[cut:], " \n")
