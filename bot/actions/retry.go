@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,20 +48,26 @@ func (b Backoff) Delay(n int, rnd func() float64) time.Duration {
 }
 
 // RetryAfter parses a Retry-After header (seconds or an HTTP date); ok is
-// false when absent or unreadable.
+// false when absent or unreadable. The header is outside input: a huge
+// number of seconds is capped (about 12 days) rather than overflowing into
+// a negative wait.
 func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
 	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
+		return time.Duration(min(s, maxRetryAfterSeconds)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
 }
+
+// maxRetryAfterSeconds bounds a Retry-After in seconds so the Duration
+// cannot overflow; any caller gives up long before it.
+const maxRetryAfterSeconds = 1 << 20
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/firebreak/firebreak/bot/actions"
 )
 
 // Defaults of HTTP.
@@ -122,7 +123,7 @@ func (h *HTTP) Do(ctx context.Context, method, url string, body, out any) (int, 
 
 // classify decides whether an error answer is worth retrying.
 func (h *HTTP) classify(resp *http.Response, serr *StatusError) error {
-	wait, hasWait := retryAfter(resp.Header, time.Now())
+	wait, hasWait := actions.RetryAfter(resp.Header, time.Now())
 	limited := resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode == http.StatusForbidden && (hasWait || resp.Header.Get("X-Ratelimit-Remaining") == "0")
 	switch {
@@ -147,21 +148,6 @@ type retryAfterErr struct {
 func (e *retryAfterErr) Error() string { return e.err.Error() }
 func (e *retryAfterErr) Unwrap() []error {
 	return []error{e.err, &backoff.RetryAfterError{Duration: e.wait}}
-}
-
-// retryAfter reads Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(min(s, 1<<20)) * time.Second, true // no overflow: 12 days is "too long" anyway
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // errorMessage pulls the human message out of GitHub's {"message": …,

@@ -1,9 +1,7 @@
 package trackers
 
 import (
-	"net/http"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
 
@@ -24,21 +22,6 @@ func FuzzErrorMessage(f *testing.F) {
 		}
 		if utf8.ValidString(s) && !utf8.ValidString(m) {
 			t.Fatalf("errorMessage(%q) = %q cut a character in half", s, m)
-		}
-	})
-}
-
-// FuzzRetryAfter reads Retry-After headers as trackers send them.
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"1", "120", "99999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "-1", "soon", ""} {
-		f.Add(s)
-	}
-	now := time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, s string) {
-		h := http.Header{}
-		h.Set("Retry-After", s)
-		if d, ok := retryAfter(h, now); ok && d < 0 {
-			t.Fatalf("negative wait %s for %q", d, s)
 		}
 	})
 }
