@@ -956,7 +956,7 @@ func (h *handling) reaction(ctx context.Context) error {
 	}
 	if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 		h.outcome = "asked"
-		return h.whisper(ctx, "📌 "+Escape(fmt.Sprintf(TextPinWhichIncident, candidates(amb), amb.Open[0].Number)))
+		return h.whisper(ctx, "📌 "+Escape(fmt.Sprintf(TextPinWhichIncident, amb.Candidates(), amb.Open[0].Number)))
 	}
 	if err != nil {
 		return h.refuse(ctx, err)

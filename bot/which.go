@@ -48,22 +48,6 @@ func (h *handling) ask(ctx context.Context, amb *incidents.AmbiguousError, text 
 	return h.say(ctx, Message{Text: b.String(), Actions: actions, Ephemeral: true})
 }
 
-// candidates names the open incidents of an ambiguous command:
-// "#3 DiskFull db-1, #2 HighErrorRate api" (and how many more).
-func candidates(amb *incidents.AmbiguousError) string {
-	var b strings.Builder
-	for i, c := range amb.Open {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "#%d %s", c.Number, c.Title)
-	}
-	if amb.More > 0 {
-		fmt.Fprintf(&b, " and %d more", amb.More)
-	}
-	return b.String()
-}
-
 // maxPicks bounds how many answered "which incident?" questions the
 // Router remembers; older ones are still single-use for changes, through
 // the event id (see picked).

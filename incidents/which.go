@@ -40,6 +40,15 @@ type AmbiguousError struct {
 func (e *AmbiguousError) Error() string {
 	var b strings.Builder
 	b.WriteString("several incidents are open in this channel (")
+	b.WriteString(e.Candidates())
+	b.WriteString("); name one with #<number>")
+	return b.String()
+}
+
+// Candidates names the open incidents: "#3 DiskFull db-1, #2 HighErrorRate
+// api" (and how many more), for the error and for the question chat asks.
+func (e *AmbiguousError) Candidates() string {
+	var b strings.Builder
 	for i, c := range e.Open {
 		if i > 0 {
 			b.WriteString(", ")
@@ -49,7 +58,6 @@ func (e *AmbiguousError) Error() string {
 	if e.More > 0 {
 		fmt.Fprintf(&b, " and %d more", e.More)
 	}
-	b.WriteString("); name one with #<number>")
 	return b.String()
 }
 
