@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/yuin/goldmark"
@@ -70,47 +69,16 @@ func (m *marks) clone() *marks {
 }
 
 // markCache keeps the marks of the most recently viewed incidents.
-type markCache struct {
-	mu    sync.Mutex
-	max   int
-	byNum map[uint64]*marks
-	order []uint64 // least recently used first
-}
+type markCache struct{ r *recent[*marks] }
 
-func newMarkCache(size int) *markCache {
-	return &markCache{max: size, byNum: map[uint64]*marks{}}
-}
+func newMarkCache(size int) *markCache { return &markCache{r: newRecent[*marks](size)} }
 
 func (c *markCache) get(n uint64) *marks {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.byNum[n]
-	if m != nil {
-		c.touch(n)
-	}
+	m, _ := c.r.get(n, func(m *marks) bool { return m != nil })
 	return m
 }
 
-func (c *markCache) put(n uint64, m *marks) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.byNum[n]; !ok && len(c.order) >= c.max {
-		delete(c.byNum, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.byNum[n] = m
-	c.touch(n)
-}
-
-func (c *markCache) touch(n uint64) {
-	for i, v := range c.order {
-		if v == n {
-			c.order = append(c.order[:i], c.order[i+1:]...)
-			break
-		}
-	}
-	c.order = append(c.order, n)
-}
+func (c *markCache) put(n uint64, m *marks) { c.r.put(n, m) }
 
 // alertRows bounds the distinct alerts the incident page lists: a storm of
 // 50,000 reads as the aggregate, these rows and "and N more".

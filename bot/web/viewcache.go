@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"html/template"
-	"sync"
 	"time"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -16,12 +15,7 @@ import (
 // rewrites it (UpdatedAt, counters) whenever an alert record changes — and
 // the postmortem for a minute at most, since it quotes the time it was
 // generated.
-type viewCache struct {
-	mu    sync.Mutex
-	max   int
-	byNum map[uint64]*cachedView
-	order []uint64 // least recently used first
-}
+type viewCache struct{ r *recent[*cachedView] }
 
 type cachedView struct {
 	key    string
@@ -36,7 +30,7 @@ type cachedView struct {
 const pmTTL = time.Minute
 
 func newViewCache(size int) *viewCache {
-	return &viewCache{max: size, byNum: map[uint64]*cachedView{}}
+	return &viewCache{r: newRecent[*cachedView](size)}
 }
 
 // viewKey changes whenever anything the cached views read changes: every
@@ -49,37 +43,17 @@ func viewKey(inc *incidents.Incident) string {
 
 // get returns the cached view of inc when it is current, else nil.
 func (c *viewCache) get(inc *incidents.Incident) *cachedView {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v := c.byNum[inc.Number]
-	if v == nil || v.key != viewKey(inc) {
+	key := viewKey(inc)
+	v, ok := c.r.get(inc.Number, func(v *cachedView) bool { return v != nil && v.key == key })
+	if !ok {
 		return nil
 	}
-	c.touch(inc.Number)
 	cp := *v
 	return &cp
 }
 
 // put stores v as the view of inc.
 func (c *viewCache) put(inc *incidents.Incident, v cachedView) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	v.key = viewKey(inc)
-	n := inc.Number
-	if _, ok := c.byNum[n]; !ok && len(c.order) >= c.max {
-		delete(c.byNum, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.byNum[n] = &v
-	c.touch(n)
-}
-
-func (c *viewCache) touch(n uint64) {
-	for i, v := range c.order {
-		if v == n {
-			c.order = append(c.order[:i], c.order[i+1:]...)
-			break
-		}
-	}
-	c.order = append(c.order, n)
+	c.r.put(inc.Number, &v)
 }
