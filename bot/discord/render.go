@@ -227,13 +227,15 @@ func splitContent(text string, limit int) []string {
 		}
 		// Never cut inside a run of backticks: half a fence opens no
 		// block, and a run cut in two reads as other fences than it was.
-		// A run reaching back to the piece's start is cut where it must be.
+		// A run longer than the piece is cut between whole fences.
 		c := cut
 		for c > prefix && c < len(text) && text[c-1] == '`' && text[c] == '`' {
 			c--
 		}
 		if c > prefix {
 			cut = c
+		} else if whole := c + (cut-c)/len(fence)*len(fence); whole > c {
+			cut = whole
 		}
 		piece := text[:cut]
 		text = strings.TrimLeft(text[cut:], " \n")
