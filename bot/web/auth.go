@@ -64,8 +64,11 @@ func (s sessions) valid(r *http.Request, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	exp, err1 := base64.RawURLEncoding.DecodeString(expB64)
-	sig, err2 := base64.RawURLEncoding.DecodeString(sigB64)
+	// Strict: the unused low bits of the last character must be zero, so
+	// exactly one spelling of a signed cookie is accepted.
+	strict := base64.RawURLEncoding.Strict()
+	exp, err1 := strict.DecodeString(expB64)
+	sig, err2 := strict.DecodeString(sigB64)
 	if err1 != nil || err2 != nil || len(exp) != 8 {
 		return false
 	}
