@@ -72,4 +72,8 @@
 //	timer/<due>/<n>/<key>           → JSON incidents.Timer (due: Unix ns with the sign bit flipped)
 //	timerinc/<n>/<key>/<due>        → the timer/ key, so one incident's timers with a key prefix are a range
 //	seen/<event id>                 → when it was seen, attached to a lease (see seen.go)
+//	meta/outbox                     → highest effect id handed out (see outbox.go)
+//	outbox/p/<id>                   → JSON incidents.Effect waiting for delivery (watched by the leader's worker)
+//	outbox/s/<id>                   → JSON incidents.Effect once settled (delivered, coalesced, given up)
+//	outbox/ref/<key>                → id of the latest delivered post with that Key
 package etcdstore
