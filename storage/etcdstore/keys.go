@@ -30,6 +30,9 @@ func parseNum(s string) (uint64, error) {
 type keys struct{ p string }
 
 func (k keys) commit() string                 { return k.p + "meta/commit" }
+func (k keys) pending() string                { return k.p + "meta/pending" }
+func (k keys) stages(id string) string        { return k.p + "stage/" + id + "/" }
+func (k keys) stage(id string, i int) string  { return k.stages(id) + num(uint64(i)) }
 func (k keys) last() string                   { return k.p + "meta/last" }
 func (k keys) incidents() string              { return k.p + "inc/" }
 func (k keys) incident(n uint64) string       { return k.incidents() + num(n) }

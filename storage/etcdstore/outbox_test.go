@@ -437,6 +437,7 @@ func TestEtcdOutboxUnderTheWorker(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the next worker delivered nothing")
 	}
+	require.Eventually(t, func() bool { return len(pendingOf(t, reader, 0)) == 0 }, 10*time.Second, 20*time.Millisecond)
 	stop()
 	assert.Equal(t, []string{"after the failover"}, next.texts(), "settled effects are not sent again")
 }
