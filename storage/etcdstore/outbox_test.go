@@ -441,3 +441,27 @@ func TestEtcdOutboxUnderTheWorker(t *testing.T) {
 	stop()
 	assert.Equal(t, []string{"after the failover"}, next.texts(), "settled effects are not sent again")
 }
+
+// A Snapshot reads one revision however long it is used: what replicas
+// write after it was taken (small or large Updates) is not in it, so a
+// backup copies one consistent state while they run.
+func TestSnapshotIsFrozen(t *testing.T) {
+	ctx := context.Background()
+	c := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128})
+	s := etcdstore.New(c.Client(t), etcdstore.Config{})
+	require.NoError(t, createIncident(ctx, s))
+	snap, err := s.Snapshot(ctx)
+	require.NoError(t, err)
+	require.NoError(t, createIncident(ctx, s))
+	require.NoError(t, bigUpdate(ctx, s, 200, "later"))
+	count := func(st incidents.Store) int {
+		n := 0
+		require.NoError(t, st.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.Incidents(false, 0, func(*incidents.Incident) error { n++; return nil })
+		}))
+		return n
+	}
+	assert.Equal(t, 1, count(snap))
+	assert.Equal(t, 3, count(s))
+	require.Error(t, snap.Update(ctx, func(incidents.Tx) error { return nil }), "a snapshot is read-only")
+}
