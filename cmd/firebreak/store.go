@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -290,4 +291,37 @@ func leaderGauge(leading func() bool) prometheus.GaugeFunc {
 		}
 		return 0
 	})
+}
+
+// gateway is a chat connection that receives events: Slack Socket Mode or
+// the Discord gateway. Only the leader holds them, so each event reaches
+// one replica (Discord sends every event to every session of a bot).
+// Posting needs no gateway: every replica posts through the platforms'
+// web APIs.
+type gateway struct {
+	name string
+	run  func(context.Context) error
+}
+
+// runGateways runs the chat gateways for one term of leadership, once
+// ready is closed (serve creates them after the election starts), until
+// ctx ends (the term or the process). The adapters' Run may be called
+// again for the next term. A gateway that fails (a refused token) fails
+// the bot as it did before leadership existed.
+func runGateways(ctx context.Context, ready <-chan struct{}, gateways *[]gateway, g *group, log *slog.Logger) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	var wg sync.WaitGroup
+	for _, gw := range *gateways {
+		wg.Go(func() {
+			log.Info("this replica leads: opening the chat gateway", "gateway", gw.name)
+			if err := gw.run(ctx); err != nil && ctx.Err() == nil {
+				g.fail(gw.name, err)
+			}
+		})
+	}
+	wg.Wait()
 }
