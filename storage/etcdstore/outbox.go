@@ -83,6 +83,16 @@ func NewOutbox(s *Store, fence ...clientv3.Cmp) *Outbox {
 	return o
 }
 
+// Fenced is this outbox for one leader term: it shares the watch and
+// Committed, and settles with UpdateFenced on fence (leader.Term.Cmp()),
+// so a process keeps one Outbox (and one watch) across terms and hands
+// each term's worker its fenced view. Closing the view closes nothing.
+func (o *Outbox) Fenced(fence ...clientv3.Cmp) *Outbox {
+	done := make(chan struct{})
+	close(done) // the view has no watch of its own to wait for
+	return &Outbox{s: o.s, fence: fence, committed: o.committed, stop: func() {}, done: done}
+}
+
 // Close stops the watch; Committed receives nothing more.
 func (o *Outbox) Close() error {
 	o.closeOnce.Do(func() {

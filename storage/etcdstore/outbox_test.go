@@ -307,7 +307,7 @@ func TestEtcdOutboxWatchWakesTheOtherReplica(t *testing.T) {
 }
 
 // TestEtcdOutboxSettleIsFencedByTheTerm: Settle is a leader-only write. An
-// outbox made for a term settles while that term holds; once another
+// outbox view made for a term (Fenced) settles while that term holds; once another
 // replica was elected its Settle is refused with nothing written, and the
 // effect stays pending for the new leader's worker, which settles it.
 func TestEtcdOutboxSettleIsFencedByTheTerm(t *testing.T) {
@@ -334,7 +334,9 @@ func TestEtcdOutboxSettleIsFencedByTheTerm(t *testing.T) {
 		return leader.Term{}, nil
 	}
 	first, resign := campaign("replica-a")
-	old := newOutbox(t, s, first.Cmp())
+	shared := newOutbox(t, s)
+	old := shared.Fenced(first.Cmp())
+	require.NoError(t, old.Close(), "closing a term's view closes nothing")
 	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
 		for _, text := range []string{"one", "two"} {
 			if err := enqueue(tx, post(text)); err != nil {
@@ -355,12 +357,16 @@ func TestEtcdOutboxSettleIsFencedByTheTerm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, incidents.EffectPending, e.Status, "nothing written")
 
-	now := newOutbox(t, s, second.Cmp())
+	now := shared.Fenced(second.Cmp())
 	got := pendingOf(t, now, 0)
 	require.Len(t, got, 1, "the new leader starts from what is pending")
 	assert.Equal(t, uint64(2), got[0].ID)
 	require.NoError(t, now.Settle(ctx, 2, delivered))
 	assert.Empty(t, pendingOf(t, now, 0))
+
+	// The views share the process's one watch.
+	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error { return enqueue(tx, post("three")) }))
+	assert.True(t, woken(now, 10*time.Second), "a term's view is woken by the shared watch")
 }
 
 // recordingSender is an outbox.Sender that records what it sent.
