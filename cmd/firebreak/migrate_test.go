@@ -247,13 +247,15 @@ func TestMigrateToEtcdKeepsOutboxIDs(t *testing.T) {
 	}))
 	ref := incidents.EffectRef{Channel: "#alerts", ID: "3"}
 	require.NoError(t, o.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, At: time.Now(), Ref: ref}))
+	all, _, err := o.Counts(ctx) // the console session's own effects too, once it records them
+	require.NoError(t, err)
 	require.NoError(t, db.Close())
 
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128})
 	e.env["FIREBREAK_ETCD_ENDPOINTS"] = cluster.Endpoints[0]
 	code, out, errOut = e.run("", "migrate", "to-etcd")
 	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
-	assert.Contains(t, out, "2 outbox effects")
+	assert.Contains(t, out, fmt.Sprintf(" %d outbox effects", all))
 
 	ecfg, _, err := etcdConfig(environ{getenv: func(k string) string { return e.env[k] }})
 	require.NoError(t, err)
@@ -268,7 +270,8 @@ func TestMigrateToEtcdKeepsOutboxIDs(t *testing.T) {
 	assert.Equal(t, ref, got)
 	var pending []uint64
 	require.NoError(t, eo.PendingEffects(ctx, 0, func(e incidents.Effect) error { pending = append(pending, e.ID); return nil }))
-	assert.Equal(t, []uint64{note.ID}, pending, "the pending note keeps its id")
+	assert.Contains(t, pending, note.ID, "the pending note keeps its id")
+	assert.NotContains(t, pending, card.ID, "the delivered card stays delivered")
 	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
 		next := &incidents.Effect{Kind: incidents.EffectPost, Home: home, Message: incidents.EffectMessage{Text: "next"}}
 		if err := tx.(enqueuer).Enqueue(next); err != nil {
