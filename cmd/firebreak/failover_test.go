@@ -421,14 +421,15 @@ func stormPayload(first, n, groups int) []byte {
 // payload is stored exactly once (one record, count 1, in one incident),
 // no other alert more than once, each group is one incident (no
 // fingerprint or group with two incidents), and incident numbers are
-// dense. The senders post a payload each every 100 ms until the third
-// failover is over. Bounded: 600 payloads (15,000 alerts) or 3 minutes.
+// dense. The senders post a payload each every 150 ms until the third
+// failover is over (about 20 s). Bounded: 2,000 payloads (50,000 alerts)
+// or 3 minutes.
 func TestFailoverDuringAlertStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the real binary and starts an embedded etcd")
 	}
 	const (
-		groups, perPayload, maxPayloads, senders, kills = 4, 25, 600, 4, 3
+		groups, perPayload, maxPayloads, senders, kills = 4, 25, 2000, 4, 3
 	)
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128})
 	bin := buildFirebreak(t)
@@ -507,7 +508,7 @@ func TestFailoverDuringAlertStorm(t *testing.T) {
 					retries.Add(1)
 					time.Sleep(250 * time.Millisecond)
 				}
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(150 * time.Millisecond)
 			}
 		})
 	}
