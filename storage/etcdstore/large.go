@@ -152,6 +152,9 @@ func (s *Store) commitLarge(ctx context.Context, t *txn, fence []clientv3.Cmp) (
 		return true, nil
 	}
 	_ = s.apply(ctx, string(pend), writes)
+	// The staging no longer hangs on the lease: revoking it deletes
+	// nothing and spares etcd a lease per storm payload for ten minutes.
+	revoke()
 	return true, nil
 }
 

@@ -270,6 +270,9 @@ func TestLargeUpdates(t *testing.T) {
 		assert.Equal(t, int64(500), countKeys(t, cli, "big/fp/"))
 		assert.Zero(t, countKeys(t, cli, "big/stage/"), "staging removed")
 		assert.Zero(t, countKeys(t, cli, "big/meta/pending"))
+		leases, err := cli.Leases(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, leases.Leases, "the staging lease is revoked")
 	})
 
 	t.Run("a failing fn commits nothing", func(t *testing.T) {
