@@ -151,10 +151,12 @@ func (s *Store) commitLarge(ctx context.Context, t *txn, fence []clientv3.Cmp) (
 	if s.dieAfterCommitPoint {
 		return true, nil
 	}
-	_ = s.apply(ctx, string(pend), writes)
-	// The staging no longer hangs on the lease: revoking it deletes
-	// nothing and spares etcd a lease per storm payload for ten minutes.
-	revoke()
+	if err := s.apply(ctx, string(pend), writes); err == nil {
+		// The staging is applied and gone (and was detached from the
+		// lease anyway): revoking spares etcd a lease per storm payload
+		// for ten minutes.
+		revoke()
+	}
 	return true, nil
 }
 

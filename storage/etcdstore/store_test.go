@@ -296,6 +296,15 @@ func TestLargeUpdates(t *testing.T) {
 		require.NoError(t, bigUpdate(ctx, killed, 500, "disk full"))
 		require.Equal(t, int64(1), countKeys(t, cli, "killed/meta/pending"), "committed, not applied")
 		require.Less(t, countKeys(t, cli, "killed/fp/"), int64(500))
+		// The commit point detached the staging from its lease: revoking
+		// every lease (or letting them expire) loses nothing committed.
+		leases, err := cli.Leases(ctx)
+		require.NoError(t, err)
+		for _, l := range leases.Leases {
+			_, err := cli.Revoke(ctx, l.ID)
+			require.NoError(t, err)
+		}
+		require.Positive(t, countKeys(t, cli, "killed/stage/"), "the staging outlives its lease")
 
 		survivor := etcdstore.New(other, etcdstore.Config{Prefix: "killed/"})
 		assert.Equal(t, uint64(500), entries(survivor, 1), "the other replica's first read applies it")
