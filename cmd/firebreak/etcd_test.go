@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,8 +19,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
+	"github.com/firebreak/firebreak/storage/etcdstore"
 	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
@@ -95,15 +102,25 @@ func TestServeOnEtcd(t *testing.T) {
 	require.True(t, ok)
 	stop(b)
 
-	// backup writes the bbolt file only; on etcd it says so and writes nothing.
+	// backup on etcd writes the portable bbolt file, which the bot opens
+	// when FIREBREAK_ETCD_ENDPOINTS is unset.
 	backup := exec.CommandContext(ctx, bin, "backup", filepath.Join(dir, "copy.db"))
 	backup.Dir = dir
 	backup.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}, etcdEnv...)
 	out, err := backup.CombinedOutput()
-	assert.Error(t, err)
-	assert.Contains(t, string(out), "backing up the etcd store is not built yet")
-	_, err = os.Stat(filepath.Join(dir, "copy.db"))
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "backup written to")
+	fromBackup := exec.CommandContext(ctx, bin, "incidents", "-all", "-json")
+	fromBackup.Dir = dir
+	fromBackup.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_DB=" + filepath.Join(dir, "copy.db"), "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}
+	backedUp, err := fromBackup.Output()
+	require.NoError(t, err, "%s", backedUp)
+	onEtcd := exec.CommandContext(ctx, bin, "incidents", "-all", "-json")
+	onEtcd.Dir = dir
+	onEtcd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}, etcdEnv...)
+	live, err := onEtcd.Output()
+	require.NoError(t, err, "%s", live)
+	assert.JSONEq(t, string(live), string(backedUp), "the backup lists what the cluster does")
 
 	got = list()
 	require.Len(t, got, 2, "the repeat was grouped into the incident opened before the restart")
@@ -281,4 +298,177 @@ func TestCommandDuringQuorumLossSaysStorageUnavailable(t *testing.T) {
 	assert.Contains(t, out.String(), "storage unavailable")
 	assert.Contains(t, out.String(), "#1", "the second try declared incident #1: the first left no number behind")
 	assert.NotContains(t, out.String(), "#2")
+}
+
+// composeFile is the part of docs/ha/compose.yaml TestComposeExample reads.
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Profiles    []string          `yaml:"profiles"`
+	} `yaml:"services"`
+}
+
+// interpolated replaces compose's ${NAME:?message} (required: a stand-in
+// secret) and ${NAME:-default} in v.
+var composeVar = regexp.MustCompile(`\$\{([A-Z_]+)(:\?[^}]*|:-([^}]*))?\}`)
+
+func interpolated(v string) string {
+	return composeVar.ReplaceAllStringFunc(v, func(m string) string {
+		p := composeVar.FindStringSubmatch(m)
+		if strings.HasPrefix(p[2], ":-") {
+			return p[3]
+		}
+		return "stand-in-" + strings.ToLower(p[1])
+	})
+}
+
+// readByTheBinary reports whether name appears as a string literal in the
+// non-test Go source of the packages the binary is built from.
+func readByTheBinary(t *testing.T, name string) bool {
+	t.Helper()
+	found := false
+	for _, root := range []string{".", "../../bot", "../../storage", "../../incidents"} {
+		require.NoError(t, filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || found || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			found = bytes.Contains(src, []byte(`"`+name+`"`))
+			return nil
+		}))
+	}
+	return found
+}
+
+// TestComposeExample makes docs/ha/compose.yaml an executable claim: every
+// variable the Firebreak replicas set is one the binary reads; they parse
+// as the binary parses them (the etcd configuration, the leader lease, the
+// playbooks file the compose file mounts); they agree with the members'
+// flags (endpoints, --max-txn-ops, the request limit); and the TLS +
+// username/password combination the file uses opens a store on an
+// embedded member set up the way docs/ha.md says.
+func TestComposeExample(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/ha/compose.yaml")
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+
+	// The members.
+	var endpoints []string
+	flags := map[string]map[string]string{}
+	var peers []string
+	for _, name := range []string{"etcd-1", "etcd-2", "etcd-3"} {
+		svc, ok := c.Services[name]
+		require.True(t, ok, "service %s", name)
+		require.NotEmpty(t, svc.Command)
+		assert.Equal(t, "etcd", svc.Command[0])
+		f := map[string]string{}
+		for _, arg := range svc.Command[1:] {
+			k, v, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+			f[k] = v
+		}
+		flags[name] = f
+		assert.Equal(t, name, f["name"])
+		endpoints = append(endpoints, f["advertise-client-urls"])
+		peers = append(peers, name+"="+f["initial-advertise-peer-urls"])
+		for _, k := range []string{"client-cert-auth", "peer-client-cert-auth"} {
+			_, on := f[k]
+			assert.True(t, on, "%s: --%s", name, k)
+		}
+	}
+	for name, f := range flags {
+		assert.Equal(t, strings.Join(peers, ","), f["initial-cluster"], "%s: --initial-cluster names every member", name)
+		assert.Equal(t, flags["etcd-1"]["max-txn-ops"], f["max-txn-ops"], "%s: the same limits on every member", name)
+		assert.Equal(t, flags["etcd-1"]["max-request-bytes"], f["max-request-bytes"], name)
+	}
+
+	// The replicas.
+	tls := etcdtest.NewTLSFiles(t)
+	files := map[string]string{"/certs/ca.pem": tls.CA, "/certs/firebreak.pem": tls.ClientCert, "/certs/firebreak-key.pem": tls.ClientKey}
+	replicas := map[string]bool{}
+	var cfgs []etcdstore.Config
+	for _, name := range []string{"firebreak-1", "firebreak-2"} {
+		svc, ok := c.Services[name]
+		require.True(t, ok, "service %s", name)
+		assert.Equal(t, []string{"serve", "-headless"}, svc.Command)
+		env := map[string]string{}
+		for k, v := range svc.Environment {
+			assert.True(t, readByTheBinary(t, k), "%s sets %s, which Firebreak does not read", name, k)
+			v = interpolated(v)
+			if local, ok := files[v]; ok {
+				assert.Contains(t, svc.Volumes, "./certs/"+filepath.Base(v)+":"+v+":ro", "%s mounts %s", name, v)
+				v = local
+			}
+			env[k] = v
+		}
+		getenv := func(k string) string { return env[k] }
+		cfg, ok, err := etcdstore.ConfigFromEnv(getenv)
+		require.NoError(t, err, name)
+		require.True(t, ok, "%s uses the etcd store", name)
+		assert.Equal(t, endpoints, cfg.Endpoints, "%s talks to every member", name)
+		assert.Equal(t, flags["etcd-1"]["max-txn-ops"], strconv.Itoa(cfg.MaxTxnOps), "%s: FIREBREAK_ETCD_MAX_TXN_OPS is the members' --max-txn-ops", name)
+		memberBytes, err := strconv.Atoi(flags["etcd-1"]["max-request-bytes"])
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, memberBytes, cfg.MaxRequestBytes, "%s sends no request the members refuse", name)
+		assert.NotEmpty(t, cfg.Username)
+		assert.NotEmpty(t, cfg.CertFile)
+		_, err = leaderTTL(environ{getenv: getenv})
+		require.NoError(t, err, name)
+		replicas[env["FIREBREAK_REPLICA"]] = true
+		playbooks := env["FIREBREAK_CONFIG"]
+		require.Contains(t, svc.Volumes, "../../playbooks.yaml:"+playbooks+":ro", "%s mounts its playbooks", name)
+		_, err = loadConfig("../../playbooks.yaml", true)
+		require.NoError(t, err)
+		cfgs = append(cfgs, cfg)
+	}
+	assert.Len(t, replicas, 2, "each replica has its own FIREBREAK_REPLICA")
+	assert.Equal(t, cfgs[0].Prefix, cfgs[1].Prefix, "both replicas share one installation")
+
+	if testing.Short() {
+		return
+	}
+	// TLS client certificates and an etcd user together, as the file
+	// configures them: a member with --client-cert-auth and auth enabled,
+	// the firebreak user limited to its prefix.
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{TLS: &tls})
+	root := cluster.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	password := cfgs[0].Password
+	for _, step := range []func() error{
+		func() error { _, err := root.UserAdd(ctx, "root", "root-secret"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := root.RoleAdd(ctx, "firebreak"); return err },
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "firebreak", cfgs[0].Prefix, clientv3.GetPrefixRangeEnd(cfgs[0].Prefix), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := root.UserAdd(ctx, cfgs[0].Username, password); return err },
+		func() error { _, err := root.UserGrantRole(ctx, cfgs[0].Username, "firebreak"); return err },
+		func() error { _, err := root.AuthEnable(ctx); return err },
+	} {
+		require.NoError(t, step())
+	}
+	cfg := cfgs[0]
+	cfg.Endpoints = cluster.Endpoints
+	cfg.DialTimeout = time.Minute // bcrypt under -race on a loaded machine
+	s, err := etcdstore.Open(ctx, cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	svc := incidents.NewService(s, mustConfig(t), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	_, err = svc.ReceiveAlert(ctx, incidents.Origin{Actor: incidents.Bot}, incidents.Alert{Source: "generic", Status: incidents.AlertFiring, Title: "compose drill", Fingerprint: "compose"})
+	require.NoError(t, err, "the replica's configuration writes to the cluster")
+}
+
+func mustConfig(t *testing.T) *playbooks.Config {
+	t.Helper()
+	cfg, err := loadConfig("../../playbooks.yaml", true)
+	require.NoError(t, err)
+	return cfg
 }

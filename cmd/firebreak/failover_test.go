@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -370,4 +372,231 @@ func TestDeposedLeaderFiresNoTimer(t *testing.T) {
 	_, err = fenced(term2).FireDue(ctx, 100)
 	require.NoError(t, err)
 	assert.Zero(t, due(), "the new leader took the timer")
+}
+
+// stormConfig groups alerts by alertname for longer than the test runs, so
+// every alert of a group belongs in one incident, and escalates after 1 s
+// (the leader's fenced timer writes run during the storm too).
+const stormConfig = `alert_channels: ["#alerts"]
+grouping:
+  group_by: [alertname]
+  group_window: 1h
+escalation:
+  levels:
+    - after: 1s
+      notify: ["@oncall"]
+playbooks:
+  - id: drill
+    name: Storm drill
+    default: true
+    steps:
+      - id: look
+        title: Look around
+`
+
+// stormPayload is an Alertmanager webhook body of distinct firing alerts
+// first..first+n-1, spread over groups alertnames.
+func stormPayload(first, n, groups int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"firebreak","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","alerts":[`)
+	for i := first; i < first+n; i++ {
+		if i > first {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"Storm%d","instance":"host-%05d","severity":"critical"},"annotations":{"summary":"host-%05d is down"},"startsAt":"2026-12-04T16:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"%016x"}`,
+			i%groups, i, i, i)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// TestFailoverDuringAlertStorm: two replicas of the real binary on one
+// embedded etcd member running etcd's default limits (128 operations per
+// Txn: payloads of 25 alerts that open incidents are large Updates), four
+// senders posting Alertmanager payloads of distinct alerts in four groups
+// to both replicas, and the leader SIGKILLed three times during the storm
+// (then started again as a follower). A sender retries a payload that got
+// no 2xx on the other replica, as Alertmanager behind a load balancer
+// would. Afterwards, read from the cluster: every alert of a 2xx-answered
+// payload is stored exactly once (one record, count 1, in one incident),
+// no other alert more than once, each group is one incident (no
+// fingerprint or group with two incidents), and incident numbers are
+// dense. The senders post a payload each every 150 ms until the third
+// failover is over (about 20 s). Bounded: 2,000 payloads (50,000 alerts)
+// or 3 minutes.
+func TestFailoverDuringAlertStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and starts an embedded etcd")
+	}
+	const (
+		groups, perPayload, maxPayloads, senders, kills = 4, 25, 2000, 4, 3
+	)
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128})
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(stormConfig), 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	type replica struct {
+		proc *botProc
+		addr string
+	}
+	var mu sync.Mutex // guards rs
+	var rs [2]replica
+	start := func(i int) {
+		addr := freeAddr(t)
+		p := startBotEnv(t, bin, dir, addr, []string{
+			"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0],
+			"FIREBREAK_ETCD_PREFIX=storm/",
+			"FIREBREAK_LEADER_TTL=2s",
+			"FIREBREAK_REPLICA=r" + strconv.Itoa(i),
+		}, "-headless")
+		t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+		waitHealthy(t, addr)
+		mu.Lock()
+		rs[i] = replica{p, addr}
+		mu.Unlock()
+	}
+	addrOf := func(i int) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return rs[i].addr
+	}
+	start(0)
+	require.Eventually(t, func() bool { return leads(addrOf(0)) }, 30*time.Second, 20*time.Millisecond)
+	start(1)
+
+	post := func(addr string, body []byte) bool {
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+addr+"/alerts/alertmanager", strings.NewReader(string(body)))
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Authorization", "Bearer drill-token")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode/100 == 2
+	}
+	accepted := make([]bool, maxPayloads) // by payload
+	var retries atomic.Int64
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for {
+				if stop.Load() || ctx.Err() != nil {
+					return
+				}
+				k := int(next.Add(1)) - 1
+				if k >= maxPayloads {
+					return
+				}
+				body := stormPayload(k*perPayload, perPayload, groups)
+				for try := 0; try < 40 && ctx.Err() == nil; try++ {
+					if post(addrOf((k+try)%2), body) {
+						accepted[k] = true
+						break
+					}
+					retries.Add(1)
+					time.Sleep(250 * time.Millisecond)
+				}
+				time.Sleep(150 * time.Millisecond)
+			}
+		})
+	}
+
+	// The killer: three times, find the leader, SIGKILL it, start it again.
+	var failovers []time.Duration
+	for kill := 0; kill < kills && next.Load() < maxPayloads; kill++ {
+		time.Sleep(time.Duration(1500+rand.N(1500)) * time.Millisecond)
+		l := -1
+		require.Eventually(t, func() bool {
+			for i := range rs {
+				if leads(addrOf(i)) {
+					l = i
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 20*time.Millisecond, "a replica leads before kill %d", kill+1)
+		mu.Lock()
+		victim := rs[l].proc
+		mu.Unlock()
+		require.NoError(t, victim.cmd.Process.Kill())
+		killed := time.Now()
+		_ = victim.cmd.Wait()
+		require.Eventually(t, func() bool { return leads(addrOf(1 - l)) }, 30*time.Second, 20*time.Millisecond, "the survivor leads after kill %d", kill+1)
+		failovers = append(failovers, time.Since(killed).Round(10*time.Millisecond))
+		start(l)
+	}
+	time.Sleep(time.Second) // a little storm under the last new leader too
+	stop.Store(true)
+	wg.Wait()
+	require.NoError(t, ctx.Err(), "the storm did not finish in time")
+	payloads := min(int(next.Load()), maxPayloads)
+	t.Logf("%d payloads of %d alerts, %d retried posts, %d kills of the leader; the survivor led after %v",
+		payloads, perPayload, retries.Load(), len(failovers), failovers)
+	require.Len(t, failovers, kills, "every kill happened during the storm")
+
+	// Read the outcome from the cluster.
+	st, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints, Prefix: "storm/"})
+	require.NoError(t, err)
+	defer st.Close()
+	stored := map[string]int{}        // instance → records
+	counts := map[string]int{}        // instance → count summed over records
+	incidentOf := map[string]uint64{} // group (alertname) → incident
+	var numbers []uint64
+	alertTotal := 0
+	require.NoError(t, st.View(ctx, func(tx incidents.ReadTx) error {
+		var list []*incidents.Incident
+		if err := tx.Incidents(false, 0, func(inc *incidents.Incident) error { list = append(list, inc); return nil }); err != nil {
+			return err
+		}
+		for _, inc := range list {
+			numbers = append(numbers, inc.Number)
+			alertTotal += inc.AlertCount
+			if err := tx.Alerts(inc.Number, func(a incidents.AlertState) error {
+				inst, group := a.Labels["instance"], a.Labels["alertname"]
+				stored[inst]++
+				counts[inst] += a.Count
+				if n, ok := incidentOf[group]; ok && n != inc.Number {
+					return fmt.Errorf("group %s is in incidents #%d and #%d", group, n, inc.Number)
+				}
+				incidentOf[group] = inc.Number
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	slices.Sort(numbers)
+	assert.Len(t, incidentOf, groups, "every group has its incident")
+	assert.Equal(t, []uint64{1, 2, 3, 4}, numbers, "one incident per group, numbers dense")
+	acceptedAlerts := 0
+	for k := range payloads {
+		for i := k * perPayload; i < (k+1)*perPayload; i++ {
+			inst := fmt.Sprintf("host-%05d", i)
+			if accepted[k] {
+				acceptedAlerts++
+				if !assert.Equal(t, 1, stored[inst], "alert %s of 2xx payload %d stored once", inst, k) {
+					continue
+				}
+				assert.Equal(t, 1, counts[inst], "alert %s counted once", inst)
+			} else {
+				assert.LessOrEqual(t, stored[inst], 1, "alert %s of a refused payload", inst)
+			}
+		}
+	}
+	assert.Equal(t, len(stored), alertTotal, "the incidents count each stored alert once")
+	t.Logf("%d alerts answered 2xx, %d stored", acceptedAlerts, len(stored))
+	assert.Greater(t, acceptedAlerts, payloads*perPayload*9/10, "most payloads got through despite the kills")
 }

@@ -27,6 +27,140 @@ type fingerprintLister interface {
 	Fingerprints(fn func(fp string, number uint64) error) error
 }
 
+// seenLister lists seen event ids with when they were seen; the etcd
+// store's read transactions have it (the bbolt file's do not, yet).
+type seenLister interface {
+	SeenIDs(fn func(id string, at time.Time) error) error
+}
+
+// effectLister streams the etcd outbox in ID order, settled effects too.
+type effectLister interface {
+	Effects(settled bool, fn func(incidents.Effect) error) error
+}
+
+// effectRestorer writes an effect with its id and status kept (etcd).
+type effectRestorer interface {
+	RestoreEffect(e incidents.Effect) error
+}
+
+// copyExtras copies seen event ids (when the source can list them) and
+// the outbox, in ID order: into etcd every effect with its id and status;
+// into a bbolt file the pending ones, through its outbox's Enqueue.
+func copyExtras(ctx context.Context, src, dst store, c *copied) error {
+	b := &batcher{ctx: ctx, dst: dst}
+	var effects []incidents.Effect // pending ones, for a bbolt target's check
+	err := src.View(ctx, func(tx incidents.ReadTx) error {
+		if sl, ok := tx.(seenLister); ok {
+			if err := sl.SeenIDs(func(id string, at time.Time) error {
+				c.seen++
+				return b.add(func(tx incidents.Tx) error { _, err := tx.MarkSeen(id, at); return err })
+			}); err != nil {
+				return fmt.Errorf("copying seen event ids: %w", err)
+			}
+		} else {
+			c.seenUncopied = true
+		}
+		return nil
+	})
+	if err == nil {
+		err = b.flush()
+	}
+	if err != nil {
+		return err
+	}
+	var bboltOutbox *storage.Outbox
+	if bs, ok := dst.(boltStore); ok {
+		if bboltOutbox, err = storage.NewOutbox(bs.DB); err != nil {
+			return err
+		}
+	}
+	add := func(e incidents.Effect) error {
+		if bboltOutbox != nil {
+			if e.Status != incidents.EffectPending {
+				c.settledUncopied++
+				return nil
+			}
+			effects = append(effects, e)
+			c.effects++
+			return b.add(func(tx incidents.Tx) error { cp := e; cp.ID = 0; return bboltOutbox.Enqueue(tx, &cp) })
+		}
+		c.effects++
+		return b.add(func(tx incidents.Tx) error {
+			r, ok := tx.(effectRestorer)
+			if !ok {
+				return errors.New("the target store cannot restore outbox effects")
+			}
+			return r.RestoreEffect(e)
+		})
+	}
+	if err := listEffects(ctx, src, add); err != nil {
+		return fmt.Errorf("copying the outbox: %w", err)
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("copying the outbox: %w", err)
+	}
+	// Check: the target's pending effects are the source's, in order.
+	if bboltOutbox != nil {
+		i := 0
+		err := bboltOutbox.PendingEffects(ctx, 0, func(e incidents.Effect) error {
+			if i >= len(effects) || e.Message.Text != effects[i].Message.Text || e.Kind != effects[i].Kind || e.Home != effects[i].Home {
+				return fmt.Errorf("pending effect %d of the copy differs from the source's", e.ID)
+			}
+			i++
+			return nil
+		})
+		if err == nil && i != len(effects) {
+			err = fmt.Errorf("%d pending effects in the source, %d in the copy", len(effects), i)
+		}
+		return err
+	}
+	// Into etcd: every effect kept as it was, ids and statuses included.
+	sums := make([]string, 2)
+	for i, s := range []store{src, dst} {
+		d := &digest{h: sha256.New()}
+		if err := listEffects(ctx, s, func(e incidents.Effect) error { return d.add(e) }); err != nil {
+			return fmt.Errorf("checking the outbox of %s: %w", s.describe(), err)
+		}
+		sums[i] = d.sum()
+	}
+	if sums[0] != sums[1] {
+		return fmt.Errorf("the outbox: %s in the source, %s in the copy", sums[0], sums[1])
+	}
+	return nil
+}
+
+// listEffects streams src's outbox in ID order: etcd's every effect, a
+// bbolt file's every effect by id (ids are dense there).
+func listEffects(ctx context.Context, src store, fn func(incidents.Effect) error) error {
+	if bs, ok := src.(boltStore); ok {
+		o, err := storage.NewOutbox(bs.DB)
+		if err != nil {
+			return err
+		}
+		all, _, err := o.Counts(ctx)
+		if err != nil {
+			return err
+		}
+		for id := uint64(1); id <= uint64(all); id++ {
+			e, err := o.Effect(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return src.View(ctx, func(tx incidents.ReadTx) error {
+		l, ok := tx.(effectLister)
+		if !ok {
+			return errors.New("the source store cannot list its outbox")
+		}
+		return l.Effects(true, fn)
+	})
+}
+
 // migrate copies the bbolt file into the etcd cluster (to-etcd) or the
 // etcd store into a new bbolt file (to-bbolt FILE), then reads both back
 // and compares every incident, timeline entry, alert record, grouped
@@ -94,24 +228,63 @@ func migrate(ctx context.Context, args []string, env environ) error {
 	if n != 0 {
 		return fmt.Errorf("%s already holds incidents (up to #%d): migrate copies into an empty store only", dst.describe(), n)
 	}
-	counts, err := copyStore(ctx, src, dst)
+	counts, err := copyAll(ctx, src, dst)
 	if err != nil {
 		return fmt.Errorf("migrating %s to %s: %w (the target may be partly written: empty it before trying again)", src.describe(), dst.describe(), err)
 	}
-	if err := verifyCopy(ctx, src, dst); err != nil {
-		return fmt.Errorf("migrated %s to %s, but the copy differs: %w", src.describe(), dst.describe(), err)
-	}
 	fmt.Fprintf(env.stdout, "migrated %s to %s: %s; verified record by record\n", src.describe(), dst.describe(), counts)
-	fmt.Fprintln(env.stdout, "seen event ids were not copied: chat events delivered again within minutes of the switch may be handled twice")
+	for _, note := range counts.notes() {
+		fmt.Fprintln(env.stdout, note)
+	}
 	return nil
 }
 
+// copyAll copies everything a store holds into an empty one and verifies
+// the copy: incidents and what hangs off them (copyStore, verifyCopy),
+// then seen event ids and the outbox (copyExtras).
+func copyAll(ctx context.Context, src, dst store) (copied, error) {
+	counts, err := copyStore(ctx, src, dst)
+	if err != nil {
+		return counts, err
+	}
+	if err := copyExtras(ctx, src, dst, &counts); err != nil {
+		return counts, err
+	}
+	if err := verifyCopy(ctx, src, dst); err != nil {
+		return counts, fmt.Errorf("the copy differs: %w", err)
+	}
+	return counts, nil
+}
+
 // copied counts what a migration wrote.
-type copied struct{ incidents, entries, alerts, fingerprints, timers int }
+type copied struct {
+	incidents, entries, alerts, fingerprints, timers int
+	seen, effects                                    int
+	// seenUncopied: the source cannot list its seen event ids (bbolt);
+	// settledUncopied: settled effects a bbolt target cannot take.
+	seenUncopied    bool
+	settledUncopied int
+}
 
 func (c copied) String() string {
-	return fmt.Sprintf("%d incidents, %d timeline entries, %d alert records, %d grouped fingerprints, %d timers",
+	s := fmt.Sprintf("%d incidents, %d timeline entries, %d alert records, %d grouped fingerprints, %d timers",
 		c.incidents, c.entries, c.alerts, c.fingerprints, c.timers)
+	if !c.seenUncopied {
+		s += fmt.Sprintf(", %d seen event ids", c.seen)
+	}
+	return s + fmt.Sprintf(", %d outbox effects", c.effects)
+}
+
+// notes says what was not copied, and what that means for users.
+func (c copied) notes() []string {
+	var n []string
+	if c.seenUncopied {
+		n = append(n, "seen event ids were not copied (the bbolt file does not list them): chat events delivered again within minutes of the switch may be handled twice")
+	}
+	if c.settledUncopied > 0 {
+		n = append(n, fmt.Sprintf("%d settled outbox effects were not copied (a bbolt file takes pending effects only, renumbered in order): a card posted before the move is posted anew rather than edited at its next update", c.settledUncopied))
+	}
+	return n
 }
 
 // lastIncident is the highest incident number in s (0 when empty).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
+	"github.com/firebreak/firebreak/storage/etcdstore"
 	"github.com/firebreak/firebreak/storage/etcdstore/etcdtest"
 )
 
@@ -109,4 +110,174 @@ func TestMigrateBboltToEtcdAndBack(t *testing.T) {
 	err = verifyCopy(ctx, src, dst)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("incident #%d", n))
+}
+
+// enqueuer is the method incidents.Tx gains with the outbox; asserted so
+// this test compiles before and after the interface has it.
+type enqueuer interface {
+	Enqueue(e *incidents.Effect) error
+}
+
+// TestBackupFromEtcd: `firebreak backup FILE` with the etcd store writes
+// the bbolt file `serve` opens (read at one revision, so replicas need not
+// stop: TestSnapshotIsFrozen in etcdstore): the incidents, the seen event
+// ids and the pending outbox effects are in it. Then
+// `firebreak migrate to-etcd` takes that file back into an empty prefix,
+// outbox effects with their ids, and `migrate to-bbolt` copies seen ids.
+func TestBackupFromEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded etcd")
+	}
+	ctx := context.Background()
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128}) // etcd's default limit
+	e := newTestEnv(t)
+	e.env["FIREBREAK_ETCD_ENDPOINTS"] = cluster.Endpoints[0]
+	e.env["FIREBREAK_ETCD_PREFIX"] = "live/"
+	cfg, err := loadConfig(e.env["FIREBREAK_CONFIG"], true)
+	require.NoError(t, err)
+	ecfg, ok, err := etcdConfig(environ{getenv: func(k string) string { return e.env[k] }})
+	require.NoError(t, err)
+	require.True(t, ok)
+	live, err := openEtcd(ctx, ecfg)
+	require.NoError(t, err)
+	defer live.Close()
+	svc := incidents.NewService(live, cfg, incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	o := incidents.Origin{Actor: incidents.Actor{Platform: "console", ID: "alice", Name: "alice"}, Home: incidents.Home{Platform: "console", Channel: "#alerts"}, EventID: "console:storm"}
+	var storm []incidents.Alert
+	for i := range 150 { // over etcd's default 128 operations: a large Update
+		storm = append(storm, incidents.Alert{
+			Source: "alertmanager", Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull",
+			Labels: map[string]string{"alertname": "DiskFull", "instance": fmt.Sprintf("db-%03d", i)},
+		})
+	}
+	_, err = svc.ReceiveAlerts(ctx, o, storm)
+	require.NoError(t, err)
+	post := func(text string) *incidents.Effect {
+		return &incidents.Effect{Kind: incidents.EffectPost, Incident: 1, Home: o.Home, Message: incidents.EffectMessage{Text: text}, CreatedAt: time.Now()}
+	}
+	card := post("card")
+	card.Key = "card/1"
+	require.NoError(t, live.Update(ctx, func(tx incidents.Tx) error {
+		for _, e := range []*incidents.Effect{card, post("still firing"), post("escalated")} {
+			if err := tx.(enqueuer).Enqueue(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	ob := etcdstore.NewOutbox(live.Store)
+	defer ob.Close()
+	cardRef := incidents.EffectRef{Channel: "#alerts", ID: "7"}
+	require.NoError(t, ob.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, At: time.Now(), Ref: cardRef}))
+
+	code, onEtcd, errOut := e.run("", "incidents", "-all", "-json")
+	require.Equal(t, 0, code, errOut)
+	file := filepath.Join(e.dir, "backup.db")
+	code, out, errOut := e.run("", "backup", file)
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	assert.Contains(t, out, "backup written to "+file)
+
+	// The file is what serve opens with bbolt.
+	delete(e.env, "FIREBREAK_ETCD_ENDPOINTS")
+	e.env["FIREBREAK_DB"] = file
+	code, fromFile, errOut := e.run("", "incidents", "-all", "-json")
+	require.Equal(t, 0, code, errOut)
+	assert.JSONEq(t, onEtcd, fromFile, "the backup holds every incident")
+	db, err := storage.Open(file, storage.Options{})
+	require.NoError(t, err)
+	var redelivered bool
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		var err error
+		redelivered, err = tx.MarkSeen("console:storm", time.Now())
+		return err
+	}))
+	assert.True(t, redelivered, "the storm's event id is remembered: a redelivery is a duplicate")
+	bo, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	var pendingTexts []string
+	require.NoError(t, bo.PendingEffects(ctx, 0, func(e incidents.Effect) error {
+		pendingTexts = append(pendingTexts, e.Message.Text)
+		return nil
+	}))
+	assert.Equal(t, []string{"still firing", "escalated"}, pendingTexts, "pending effects, in order")
+	require.NoError(t, db.Close())
+
+	// And back into etcd (an empty prefix), then out to bbolt again.
+	e.env["FIREBREAK_ETCD_ENDPOINTS"] = cluster.Endpoints[0]
+	e.env["FIREBREAK_ETCD_PREFIX"] = "restored/"
+	code, out, errOut = e.run("", "migrate", "to-etcd")
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	assert.Contains(t, out, "2 outbox effects")
+	assert.Contains(t, out, "seen event ids were not copied")
+	code, restored, errOut := e.run("", "incidents", "-all", "-json")
+	require.Equal(t, 0, code, errOut)
+	assert.JSONEq(t, onEtcd, restored)
+
+	e.env["FIREBREAK_ETCD_PREFIX"] = "live/"
+	code, out, errOut = e.run("", "migrate", "to-bbolt", filepath.Join(e.dir, "again.db"))
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	assert.Contains(t, out, "1 seen event ids")
+	assert.Contains(t, out, "2 outbox effects")
+	assert.Contains(t, out, "1 settled outbox effects were not copied")
+}
+
+// TestMigrateToEtcdKeepsOutboxIDs: a bbolt file's outbox goes into etcd
+// with ids and statuses kept, so a delivered card is still the one later
+// updates edit.
+func TestMigrateToEtcdKeepsOutboxIDs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded etcd")
+	}
+	ctx := context.Background()
+	e := newTestEnv(t)
+	code, out, errOut := e.run(alertLine + "\n")
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	db, err := storage.Open(e.env["FIREBREAK_DB"], storage.Options{})
+	require.NoError(t, err)
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	home := incidents.Home{Platform: "console", Channel: "#alerts"}
+	card := &incidents.Effect{Kind: incidents.EffectPost, Incident: 1, Home: home, Key: "card/1", Message: incidents.EffectMessage{Text: "card"}, CreatedAt: time.Now()}
+	note := &incidents.Effect{Kind: incidents.EffectPost, Incident: 1, Home: home, Message: incidents.EffectMessage{Text: "note"}, CreatedAt: time.Now()}
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		if err := o.Enqueue(tx, card); err != nil {
+			return err
+		}
+		return o.Enqueue(tx, note)
+	}))
+	ref := incidents.EffectRef{Channel: "#alerts", ID: "3"}
+	require.NoError(t, o.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, At: time.Now(), Ref: ref}))
+	all, _, err := o.Counts(ctx) // the console session's own effects too, once it records them
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128})
+	e.env["FIREBREAK_ETCD_ENDPOINTS"] = cluster.Endpoints[0]
+	code, out, errOut = e.run("", "migrate", "to-etcd")
+	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
+	assert.Contains(t, out, fmt.Sprintf(" %d outbox effects", all))
+
+	ecfg, _, err := etcdConfig(environ{getenv: func(k string) string { return e.env[k] }})
+	require.NoError(t, err)
+	s, err := openEtcd(ctx, ecfg)
+	require.NoError(t, err)
+	defer s.Close()
+	eo := etcdstore.NewOutbox(s.Store)
+	defer eo.Close()
+	got, ok, err := eo.Ref(ctx, "card/1")
+	require.NoError(t, err)
+	require.True(t, ok, "the delivered card is known in etcd")
+	assert.Equal(t, ref, got)
+	var pending []uint64
+	require.NoError(t, eo.PendingEffects(ctx, 0, func(e incidents.Effect) error { pending = append(pending, e.ID); return nil }))
+	assert.Contains(t, pending, note.ID, "the pending note keeps its id")
+	assert.NotContains(t, pending, card.ID, "the delivered card stays delivered")
+	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
+		next := &incidents.Effect{Kind: incidents.EffectPost, Home: home, Message: incidents.EffectMessage{Text: "next"}}
+		if err := tx.(enqueuer).Enqueue(next); err != nil {
+			return err
+		}
+		assert.Equal(t, note.ID+1, next.ID, "new effects are numbered after the copied ones")
+		return nil
+	}))
 }

@@ -235,9 +235,6 @@ func backup(ctx context.Context, args []string, env environ) error {
 		return err
 	}
 	locked, err := withDB(ctx, env, func(s store, _ *incidents.Service) error {
-		if _, ok := s.(boltStore); !ok {
-			return errEtcdBackup // before a temporary file is made
-		}
 		return writeWithTemp(dst, 0o600, func(w io.Writer) error { return backupTo(ctx, s, w) })
 	})
 	if err != nil {

@@ -128,8 +128,14 @@ func serve(ctx context.Context, args []string, env environ) error {
 	// (their FireDue fenced by the term) and probes. With bbolt this
 	// process always leads; on etcd it runs while this replica is elected
 	// and stops when its context ends (leadership lost or shutdown).
+	// The chat gateways (Slack Socket Mode, the Discord gateway) are
+	// leader work too; they are created below, so leaderWork waits for
+	// chatReady before it starts them (runGateways in store.go).
+	var gateways []gateway
+	chatReady := make(chan struct{})
 	leaderWork := func(ctx context.Context, fenced incidents.Store) {
 		var lg sync.WaitGroup
+		lg.Go(func() { runGateways(ctx, chatReady, &gateways, &g, log) })
 		lg.Add(2)
 		go func() {
 			defer lg.Done()
@@ -170,7 +176,11 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 		router.AddChat(a.Platform(), a)
 		mux.Handle("/slack/", a.HTTPHandler())
-		g.start(ctx, "slack", a.Run)
+		if slackCfg.AppToken != "" {
+			gateways = append(gateways, gateway{"slack socket mode", a.Run})
+		} else {
+			g.start(ctx, "slack", a.Run) // HTTP events: every replica
+		}
 	}
 	if discordOn {
 		discordCfg.Logger = log
@@ -180,8 +190,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		}
 		router.AddChat(a.Platform(), a)
-		g.start(ctx, "discord", a.Run)
+		gateways = append(gateways, gateway{"discord gateway", a.Run})
 	}
+	close(chatReady)
 	if consoleOn {
 		c := console.New(env.stdin, env.stdout, router, console.Options{
 			Logger:   log,
@@ -322,6 +333,13 @@ func (g *group) wait(ctx context.Context, cancel context.CancelCauseFunc) error 
 			return errors.Join(g.err(), fmt.Errorf("components still running %s after shutdown began; exiting anyway", shutdownGrace))
 		}
 	}
+}
+
+// fail records a component's failure from outside start (leader work).
+func (g *group) fail(name string, err error) {
+	g.mu.Lock()
+	g.errs = append(g.errs, fmt.Errorf("%s: %w", name, err))
+	g.mu.Unlock()
 }
 
 func (g *group) err() error {

@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,18 +124,65 @@ func openIncidentsGauge(s store) func() float64 {
 	}
 }
 
-// errEtcdBackup is what `firebreak backup` says on the etcd store, which
-// cannot yet write the portable bbolt file.
-var errEtcdBackup = errors.New("firebreak backup reads the bbolt file only; backing up the etcd store is not built yet (stop the replicas and use firebreak migrate to-bbolt FILE, or etcdctl snapshot save; see docs/ha.md)")
-
-// backupTo writes a bbolt store's consistent copy to w.
+// backupTo writes a consistent copy of the store to w as a bbolt file —
+// the file `firebreak serve` opens when FIREBREAK_ETCD_ENDPOINTS is unset,
+// and `firebreak migrate to-etcd` reads. From bbolt it is the file's own
+// copy; from etcd, the cluster is read at one revision (so the replicas
+// keep running) into a temporary bbolt file, verified record by record as
+// `migrate` does, and that file is streamed to w.
 func backupTo(ctx context.Context, s store, w io.Writer) error {
-	b, ok := s.(boltStore)
-	if !ok {
-		return errEtcdBackup
+	switch s := s.(type) {
+	case boltStore:
+		_, err := s.Backup(ctx, w)
+		return err
+	case etcdStore:
+		return backupEtcd(ctx, s, w)
 	}
-	_, err := b.Backup(ctx, w)
+	return fmt.Errorf("cannot back up %s", s.describe())
+}
+
+func backupEtcd(ctx context.Context, e etcdStore, w io.Writer) error {
+	snap, err := e.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	src := etcdSnapshot{etcdStore: e, snap: snap}
+	dir, err := os.MkdirTemp("", "firebreak-backup-")
+	if err != nil {
+		return fmt.Errorf("backup of %s: %w", src.describe(), err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "firebreak.db")
+	db, err := storage.Open(path, storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dst := boltStore{DB: db, path: path}
+	if _, err := copyAll(ctx, src, dst); err != nil {
+		return fmt.Errorf("backup of %s: %w", src.describe(), err)
+	}
+	_, err = db.Backup(ctx, w)
 	return err
+}
+
+// etcdSnapshot is the etcd store frozen at one revision, as a store to
+// copy from: every View reads that revision, Update refuses.
+type etcdSnapshot struct {
+	etcdStore
+	snap *etcdstore.Snapshot
+}
+
+func (s etcdSnapshot) View(ctx context.Context, fn func(incidents.ReadTx) error) error {
+	return s.snap.View(ctx, fn)
+}
+
+func (s etcdSnapshot) Update(ctx context.Context, fn func(incidents.Tx) error) error {
+	return s.snap.Update(ctx, fn)
+}
+
+func (s etcdSnapshot) describe() string {
+	return fmt.Sprintf("%s at revision %d", s.etcdStore.describe(), s.snap.Revision())
 }
 
 // readyTimeout bounds the store check behind /readyz.
@@ -243,4 +291,37 @@ func leaderGauge(leading func() bool) prometheus.GaugeFunc {
 		}
 		return 0
 	})
+}
+
+// gateway is a chat connection that receives events: Slack Socket Mode or
+// the Discord gateway. Only the leader holds them, so each event reaches
+// one replica (Discord sends every event to every session of a bot).
+// Posting needs no gateway: every replica posts through the platforms'
+// web APIs.
+type gateway struct {
+	name string
+	run  func(context.Context) error
+}
+
+// runGateways runs the chat gateways for one term of leadership, once
+// ready is closed (serve creates them after the election starts), until
+// ctx ends (the term or the process). The adapters' Run may be called
+// again for the next term. A gateway that fails (a refused token) fails
+// the bot as it did before leadership existed.
+func runGateways(ctx context.Context, ready <-chan struct{}, gateways *[]gateway, g *group, log *slog.Logger) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	var wg sync.WaitGroup
+	for _, gw := range *gateways {
+		wg.Go(func() {
+			log.Info("this replica leads: opening the chat gateway", "gateway", gw.name)
+			if err := gw.run(ctx); err != nil && ctx.Err() == nil {
+				g.fail(gw.name, err)
+			}
+		})
+	}
+	wg.Wait()
 }

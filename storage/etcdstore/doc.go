@@ -40,13 +40,12 @@
 // # Limits
 //
 // etcd refuses a Txn with more than --max-txn-ops operations (128 by
-// default) or a request over --max-request-bytes (1.5 MiB by default). One
-// Update is one Txn: an Update that writes more keys than Config.MaxTxnOps
-// allows (minus one for the commit key), or more bytes than
-// Config.MaxRequestBytes, fails with ErrTooLarge before anything is sent,
-// naming the flag to raise. Splitting one intent over several Txns would
-// break its atomicity, so the example cluster in docs/ha.md raises the
-// server limits instead (a 100-alert payload writes a few hundred keys).
+// default) or a request over --max-request-bytes (1.5 MiB by default); a
+// 100-alert payload writes about 300 keys. An Update that fits is one Txn;
+// one that does not is staged, committed by one small Txn and applied in
+// parts, and stays atomic to every reader (see large.go). Only a single
+// value no request can carry, or a cluster with lower limits than
+// configured, is refused with ErrTooLarge, naming the flag to raise.
 // Reads are paginated (pageSize keys per request), so a 100,000-entry
 // timeline streams without being held in memory and no response nears the
 // size limit. Every range is read in ascending key order, the only order
@@ -72,4 +71,10 @@
 //	timer/<due>/<n>/<key>           → JSON incidents.Timer (due: Unix ns with the sign bit flipped)
 //	timerinc/<n>/<key>/<due>        → the timer/ key, so one incident's timers with a key prefix are a range
 //	seen/<event id>                 → when it was seen, attached to a lease (see seen.go)
+//	meta/pending                    → the staging of a committed large Update not yet applied (see large.go)
+//	stage/<id>/<i>                  → staged writes of a large Update, JSON
+//	meta/outbox                     → highest effect id handed out (see outbox.go)
+//	outbox/p/<id>                   → JSON incidents.Effect waiting for delivery (watched by the leader's worker)
+//	outbox/s/<id>                   → JSON incidents.Effect once settled (delivered, coalesced, given up)
+//	outbox/ref/<key>                → id of the latest delivered post with that Key
 package etcdstore

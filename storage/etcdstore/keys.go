@@ -30,6 +30,9 @@ func parseNum(s string) (uint64, error) {
 type keys struct{ p string }
 
 func (k keys) commit() string                 { return k.p + "meta/commit" }
+func (k keys) pending() string                { return k.p + "meta/pending" }
+func (k keys) stages(id string) string        { return k.p + "stage/" + id + "/" }
+func (k keys) stage(id string, i int) string  { return k.stages(id) + num(uint64(i)) }
 func (k keys) last() string                   { return k.p + "meta/last" }
 func (k keys) incidents() string              { return k.p + "inc/" }
 func (k keys) incident(n uint64) string       { return k.incidents() + num(n) }
@@ -43,6 +46,16 @@ func (k keys) seen(id string) string          { return k.p + "seen/" + id }
 func (k keys) timers() string                 { return k.p + "timer/" }
 func (k keys) timersOf(n uint64) string       { return k.p + "timerinc/" + num(n) + "/" }
 func (k keys) homeOf(h incidents.Home) string { return k.p + "home/" + homePart(h) }
+
+// The outbox: effects waiting for delivery live under outbox/p/ (the
+// prefix the worker's watch and PendingEffects read), settled ones under
+// outbox/s/, so reading what is pending never walks past what is done.
+func (k keys) outboxLast() string             { return k.p + "meta/outbox" }
+func (k keys) pendingEffects() string         { return k.p + "outbox/p/" }
+func (k keys) pendingEffect(id uint64) string { return k.pendingEffects() + num(id) }
+func (k keys) settledEffects() string         { return k.p + "outbox/s/" }
+func (k keys) settledEffect(id uint64) string { return k.settledEffects() + num(id) }
+func (k keys) effectRef(key string) string    { return k.p + "outbox/ref/" + key }
 
 // channelHomes is the part of home/ that holds every home in a channel:
 // the channel itself and each of its threads (homePart puts the thread last).

@@ -60,6 +60,10 @@ type Store struct {
 	// honours contexts): they would only conflict with each other.
 	writer chan struct{}
 	seen   seenLease
+	// dieAfterCommitPoint makes a large Update return right after its
+	// commit point, leaving the apply to the next snapshot: what a replica
+	// killed at that moment leaves behind (tests only, export_test.go).
+	dieAfterCommitPoint bool
 }
 
 // Open connects to the cluster cfg names. Close releases the connection.
@@ -118,12 +122,23 @@ func (s *Store) Close() error {
 
 // snapshot returns the current revision with a linearizable read, so a
 // transaction starting now sees every write committed before.
+// A large Update committed but not yet applied (see large.go) is applied
+// first, so no transaction ever sees part of one.
 func (s *Store) snapshot(ctx context.Context) (int64, error) {
-	resp, err := s.client.Get(ctx, s.k.commit())
-	if err != nil {
-		return 0, s.unavailable("read", err)
+	for range maxAttempts {
+		resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(s.k.commit()), clientv3.OpGet(s.k.pending())).Commit()
+		if err != nil {
+			return 0, s.unavailable("read", err)
+		}
+		pending := resp.Responses[1].GetResponseRange().GetKvs()
+		if len(pending) == 0 {
+			return resp.Header.Revision, nil
+		}
+		if err := s.rollForward(ctx, pending[0].Value); err != nil {
+			return 0, err
+		}
 	}
-	return resp.Header.Revision, nil
+	return 0, fmt.Errorf("etcd read: %w: large updates kept arriving (%d in a row)", ErrConflict, maxAttempts)
 }
 
 func (s *Store) unavailable(what string, err error) error {
@@ -200,6 +215,9 @@ func (s *Store) attempt(ctx context.Context, fence []clientv3.Cmp, fn func(incid
 	}
 	if len(t.writes) == 0 {
 		return true, nil // read-only: nothing to commit
+	}
+	if !s.fits(t) {
+		return s.commitLarge(ctx, t, fence)
 	}
 	ops, err := s.ops(t)
 	if err != nil {

@@ -47,6 +47,10 @@ type txn struct {
 	// stays true for the whole attempt (an intent appending 100 entries
 	// reads the incident and its counter once, not 100 times).
 	reads map[string]read
+	// created holds the incidents this attempt created: none of their
+	// alert records can be stored at rev, so looking one up costs no read
+	// (a storm's new incident gathers a thousand alerts in one intent).
+	created map[uint64]bool
 }
 
 type read struct {
@@ -313,7 +317,13 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 	if fp == "" {
 		return incidents.AlertState{}, false, nil
 	}
-	v, ok, err := t.get(t.s.k.alert(number, fp))
+	k := t.s.k.alert(number, fp)
+	if t.created[number] {
+		if w, ok := t.writes[k]; !ok || w.del {
+			return incidents.AlertState{}, false, nil
+		}
+	}
+	v, ok, err := t.get(k)
 	if err != nil || !ok {
 		return incidents.AlertState{}, false, err
 	}
@@ -494,6 +504,10 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 	if err := t.putNum(t.s.k.last(), inc.Number); err != nil {
 		return err
 	}
+	if t.created == nil {
+		t.created = make(map[uint64]bool)
+	}
+	t.created[inc.Number] = true
 	if err := t.putIncident(inc); err != nil {
 		return err
 	}

@@ -65,12 +65,43 @@ func freePort(t testing.TB) int {
 }
 
 // Start runs an n-member cluster until the test ends and waits until it
-// has a leader.
+// has a leader. Ports are picked free and bound a moment later, so another
+// test process may take one in between (test packages run in parallel,
+// several of them start etcd): a start that finds a port taken is tried
+// again on fresh ports and data directories, a few times.
 func Start(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if opts.MaxTxnOps == 0 {
 		opts.MaxTxnOps = MaxTxnOps
 	}
+	var c *Cluster
+	for try := 1; ; try++ {
+		var err error
+		c, err = startOnce(t, n, opts)
+		if err == nil {
+			break
+		}
+		inUse := errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+		if !inUse || try == 5 {
+			t.Fatalf("etcdtest: %v", err)
+		}
+	}
+	t.Cleanup(c.Close)
+	for _, e := range c.members {
+		select {
+		case <-e.Server.ReadyNotify():
+		case err := <-e.Err():
+			t.Fatalf("etcdtest: member failed: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("etcdtest: the cluster had no leader after 30s")
+		}
+	}
+	return c
+}
+
+// startOnce configures n members on free ports and starts them; on an
+// error every member it started is stopped again.
+func startOnce(t testing.TB, n int, opts Options) (*Cluster, error) {
 	c := &Cluster{t: t, stopped: make([]bool, n), tls: opts.TLS}
 	var initial []string
 	for i := range n {
@@ -103,21 +134,11 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
 			c.Close()
-			t.Fatalf("etcdtest: start member %s: %v", cfg.Name, err)
+			return nil, fmt.Errorf("start member %s: %w", cfg.Name, err)
 		}
 		c.members = append(c.members, e)
 	}
-	t.Cleanup(c.Close)
-	for _, e := range c.members {
-		select {
-		case <-e.Server.ReadyNotify():
-		case err := <-e.Err():
-			t.Fatalf("etcdtest: member failed: %v", err)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("etcdtest: the cluster had no leader after 30s")
-		}
-	}
-	return c
+	return c, nil
 }
 
 // Client connects to every member; it is closed when the test ends.
