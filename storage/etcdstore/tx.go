@@ -713,3 +713,14 @@ func (t *txn) Fingerprints(fn func(fp string, number uint64) error) error {
 		return fn(k[len(p):], n)
 	})
 }
+
+// errNoEffects is what Enqueue returns until the etcd store records
+// effects (issue 15 replaces this with an etcd-backed outbox).
+var errNoEffects = errors.New("the etcd store does not record effects yet")
+
+// Enqueue implements incidents.Tx. The etcd store does not record effects
+// yet: an intent that records one fails as a whole, so nothing is changed
+// without its post.
+func (t *txn) Enqueue(e *incidents.Effect) error {
+	return fmt.Errorf("enqueue %s effect of incident #%d: %w", e.Kind, e.Incident, errNoEffects)
+}
