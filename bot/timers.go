@@ -56,19 +56,21 @@ func (r *Router) RunTimers(ctx context.Context, svc *incidents.Service) {
 
 func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 	for range 10 { // at most 1,000 timers per tick
-		fired, err := svc.FireDue(ctx, 100)
+		fired, err := svc.FireDueWith(ctx, 100, r.timerEffects)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("firing timers", "err", err)
 			}
 			return
 		}
-		// The timers are out of the store now: announce them even if
-		// leadership or the process ends meanwhile (bounded), or they
-		// would never be announced.
+		// The timers are out of the store now and their notices are in
+		// the outbox; page the escalations' notifiers even if leadership
+		// or the process ends meanwhile (bounded), or they would never be.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 		for _, f := range fired {
-			r.announceTimer(actx, f)
+			if f.Escalation() && f.Level != nil {
+				r.notifyEscalation(actx, f)
+			}
 		}
 		cancel()
 		if len(fired) < 100 {
@@ -77,9 +79,9 @@ func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 	}
 }
 
-// announceTimer posts a fired timer in the incident's home channel and
-// sends escalations to their notifiers.
-func (r *Router) announceTimer(ctx context.Context, f incidents.Fired) {
+// timerEffects is the notice of a fired timer in the incident's home
+// channel, recorded in the transaction that fires it.
+func (r *Router) timerEffects(f incidents.Fired) ([]incidents.Effect, error) {
 	inc := f.Incident
 	var m Message
 	switch {
@@ -87,13 +89,15 @@ func (r *Router) announceTimer(ctx context.Context, f incidents.Fired) {
 		m = Message{Text: fmt.Sprintf("🔔 **#%d %s** is not acknowledged — escalating to level %s: %s",
 			inc.Number, Escape(inc.Title), f.Entry.Data["level"], strings.Join(f.Level.Notify, " ")),
 			Actions: []Action{{ID: ActionAck, Label: "Acknowledge", Style: StylePrimary, Value: fmt.Sprint(inc.Number)}}}
-		r.notifyEscalation(ctx, f)
 	case f.Entry.Data["reminder"] == "step":
 		m = Message{Text: fmt.Sprintf("⏰ **#%d**: %s. Done? `/incident step done`", inc.Number, Escape(f.Entry.Text))}
 	default:
 		m = Message{Text: fmt.Sprintf("📝 **#%d**: a status update is due — `/incident update <what changed, impact, next update>`", inc.Number)}
 	}
-	r.postHome(ctx, inc, m)
+	if inc.Home.Channel == "" {
+		return nil, nil // nowhere to say it; the timeline has it
+	}
+	return []incidents.Effect{postHome(inc, m)}, nil
 }
 
 func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
@@ -117,23 +121,29 @@ func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
 	}
 }
 
-// shareUpdate sends a status update to the stakeholder channels (on the
-// platform it was posted from) and to the update notifiers, in the
-// background: the poster's reply does not wait for them.
-func (r *Router) shareUpdate(inc *incidents.Incident, platform, channel string) {
-	cfg := r.svc.Playbooks()
-	m := Message{Text: r.updateText(inc)}
-	chat := r.chat(platform)
-	for _, sc := range cfg.Incidents.StakeholderChannels {
-		if chat == nil || strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(channel, "#")) {
+// updateEffects are what a status update says: text where the event's
+// news goes and in the incident's former home, the update as
+// stakeholders read it in the stakeholder channels (on the platform it was
+// posted from), and steps (the finished step, the next one).
+func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Message) []incidents.Effect {
+	inc := out.Incident
+	m := Message{Text: text}
+	effs := append(h.replies(inc, m), mirrorOf(inc, m)...)
+	effs = append(effs, h.replies(inc, steps...)...)
+	shared := Message{Text: h.updateText(inc)}
+	for _, sc := range h.svc.Playbooks().Incidents.StakeholderChannels {
+		if strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(h.ev.Channel, "#")) {
 			continue
 		}
-		r.goBackground(func(ctx context.Context) {
-			if _, err := chat.Post(ctx, sc, m); err != nil {
-				r.log.Warn("posting a status update to stakeholders", "channel", sc, "err", err)
-			}
-		})
+		effs = append(effs, postIn(inc.Number, incidents.Home{Platform: h.ev.Platform, Channel: sc}, shared))
 	}
+	return effs
+}
+
+// notifyUpdate sends a status update to the update notifiers, in the
+// background: the poster's reply does not wait for them.
+func (r *Router) notifyUpdate(inc *incidents.Incident) {
+	cfg := r.svc.Playbooks()
 	if r.cfg.Notifier == nil {
 		return
 	}

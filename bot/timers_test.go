@@ -38,26 +38,33 @@ playbooks:
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
 	nt := &notified{}
 	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Notifier: nt})
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
+	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
 	ctx := context.Background()
 	require.NoError(t, r.Handle(ctx, Event{ID: "E1", Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", Text: "ALERT: checkout is down"}, &recorder{}))
+	w.idle(t)
+	announced := len(chat.postsCopy())
 
 	r.fireTimers(ctx, r.svc)
-	assert.Empty(t, chat.postsCopy(), "nothing due yet")
+	w.idle(t)
+	assert.Len(t, chat.postsCopy(), announced, "nothing due yet")
 	clock.Advance(6 * time.Minute)
 	r.fireTimers(ctx, r.svc)
-	posts := chat.postsCopy()
+	w.idle(t)
+	posts := chat.postsCopy()[announced:]
 	require.Len(t, posts, 1)
 	assert.Equal(t, "C1", posts[0].Channel)
 	assert.True(t, strings.Contains(posts[0].Message.Text, "escalating to level 1: @oncall"), posts[0].Message.Text)
 	assert.Equal(t, ActionAck, posts[0].Message.Actions[0].ID)
 	assert.Equal(t, []string{"pager"}, nt.names)
 	r.fireTimers(ctx, r.svc)
-	assert.Len(t, chat.postsCopy(), 1, "once")
+	w.idle(t)
+	assert.Len(t, chat.postsCopy(), announced+1, "once")
 }
 
 // shareOneUpdate runs a Router on yaml, declares an incident with title
@@ -69,7 +76,8 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
 	cfg := RouterConfig{Logger: log, Now: clock.Now}
 	if nt != nil {
 		cfg.Notifier = nt
@@ -77,15 +85,25 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 	r := NewRouter(svc, cfg)
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
+	startTestWorker(t, store, map[string]Chat{"slack": chat})
 	stop := runRouter(t, r)
 	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
 	ev.ID, ev.Text = "c1", "declare "+declare
 	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
 	ev.ID, ev.Text = "c2", "update "+update
 	require.NoError(t, r.Handle(context.Background(), ev, &recorder{}))
-	require.Eventually(t, func() bool { return len(chat.postsCopy()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	elsewhere := func() []posted {
+		var out []posted
+		for _, p := range chat.postsCopy() {
+			if p.Channel != ev.Channel {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(elsewhere()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	stop() // the notifiers have been called once Run returned
-	return chat.postsCopy()[0]
+	return elsewhere()[0]
 }
 
 func TestStatusUpdateGoesToStakeholders(t *testing.T) {

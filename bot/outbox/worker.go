@@ -55,6 +55,9 @@ type Worker struct {
 	starved  bool              // a read stopped at maxLive; read again as lanes drain
 	kick     chan struct{}     // capacity 1: read again now
 	running  bool
+	// For Idle: reads started, and the start number of the latest read
+	// completed.
+	readsStarted, lastReadDone uint64
 }
 
 type lane struct {
@@ -145,6 +148,10 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 		l  *lane
 	}
 	var fresh []newLane
+	w.mu.Lock()
+	w.readsStarted++
+	started := w.readsStarted
+	w.mu.Unlock()
 	defer func() {
 		for _, n := range fresh {
 			lanes.Go(func() { w.drain(ctx, n.ch, n.l) })
@@ -176,7 +183,51 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 	if errors.Is(err, errStarved) {
 		err = nil
 	}
+	w.mu.Lock()
+	w.lastReadDone = max(w.lastReadDone, started)
+	w.mu.Unlock()
 	return after, err
+}
+
+// Idle waits until everything committed before the call is settled: it
+// asks the running worker to read once more and waits until that read
+// found nothing new and no effect is in flight. The console calls it
+// between two lines of input, so a script's next line sees what the last
+// one posted; tests call it before they look. It returns ctx's error when
+// ctx ends first (a platform that does not answer, a worker not running).
+func (w *Worker) Idle(ctx context.Context) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		start := w.readsStarted
+		w.mu.Unlock()
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+		for {
+			w.mu.Lock()
+			read, live := w.lastReadDone > start, w.live
+			w.mu.Unlock()
+			if read && live == 0 {
+				return nil
+			}
+			if read {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 var errStarved = errors.New("in-flight bound reached")

@@ -19,6 +19,7 @@ import (
 	"github.com/firebreak/firebreak/bot/console"
 	discordbot "github.com/firebreak/firebreak/bot/discord"
 	"github.com/firebreak/firebreak/bot/metrics"
+	"github.com/firebreak/firebreak/bot/outbox"
 	"github.com/firebreak/firebreak/bot/probe"
 	slackbot "github.com/firebreak/firebreak/bot/slack"
 	"github.com/firebreak/firebreak/bot/web"
@@ -82,7 +83,10 @@ func serve(ctx context.Context, args []string, env environ) error {
 	if env.now != nil {
 		svcOpts = append(svcOpts, incidents.WithClock(env.now))
 	}
-	svc := incidents.NewService(db, cfg, svcOpts...)
+	// Intents record what they say (effects) with their change; the
+	// outbox worker below is the one place that posts them.
+	intentStore, box := effectsStore(db, log)
+	svc := incidents.NewService(intentStore, cfg, svcOpts...)
 	webCfg, webOn, err := web.ConfigFromEnv(env.getenv)
 	if err != nil {
 		return err
@@ -133,6 +137,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 		lg.Add(2)
 		go func() {
 			defer lg.Done()
+			if m, ok := intentStore.(memEffects); ok {
+				fenced = m.withEffects(fenced)
+			}
 			router.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
 		}()
 		go func() {
@@ -161,6 +168,9 @@ func serve(ctx context.Context, args []string, env environ) error {
 		listen = defaultListen
 	}
 
+	chats := map[string]bot.Chat{}
+	var worker *outbox.Worker
+	startConsole := func() {}
 	if slackOn {
 		slackCfg.Logger = log
 		slackCfg.PinEmoji = cfg.Incidents.PinEmoji
@@ -169,6 +179,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		}
 		router.AddChat(a.Platform(), a)
+		chats[a.Platform()] = a
 		mux.Handle("/slack/", a.HTTPHandler())
 		g.start(ctx, "slack", a.Run)
 	}
@@ -180,6 +191,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		}
 		router.AddChat(a.Platform(), a)
+		chats[a.Platform()] = a
 		g.start(ctx, "discord", a.Run)
 	}
 	if consoleOn {
@@ -188,15 +200,28 @@ func serve(ctx context.Context, args []string, env environ) error {
 			Prompt:   isTerminal(env),
 			PinEmoji: cfg.Incidents.PinEmoji,
 			User:     consoleUser(env),
+			// The next line is read once what the last one caused is
+			// printed, so button numbers and piped scripts work.
+			Idle: func(ctx context.Context) error { return worker.Idle(ctx) },
 		})
 		router.AddChat("console", c)
-		g.start(ctx, "console", func(ctx context.Context) error {
-			err := c.Run(ctx)
-			// End of input ends the bot: piped scripts and demos exit cleanly.
-			cancel(nil)
-			return err
-		})
+		chats[console.Platform] = c
+		startConsole = func() {
+			g.start(ctx, "console", func(ctx context.Context) error {
+				err := c.Run(ctx)
+				// End of input ends the bot: piped scripts and demos exit cleanly.
+				cancel(nil)
+				return err
+			})
+		}
 	}
+
+	worker, err = newWorker(box, chats, log)
+	if err != nil {
+		return err
+	}
+	g.start(ctx, "outbox", worker.Run)
+	startConsole()
 
 	if listen != "" {
 		// webhook.New warns when neither a token nor an HMAC secret is
