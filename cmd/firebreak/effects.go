@@ -151,11 +151,36 @@ func (m *memOutbox) Ref(_ context.Context, key string) (incidents.EffectRef, boo
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
 // message per second, a burst of 3.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, log *slog.Logger) (*outbox.Worker, error) {
+func newWorker(box outbox.Store, chats map[string]bot.Chat, env environ, log *slog.Logger) (*outbox.Worker, error) {
+	var sender outbox.Sender = &outbox.ChatSender{Chats: chats, Refs: box}
+	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
+		log.Warn(drillDelayEnv+" is set: every post waits before it is sent (for the crash drill only)", "delay", d)
+		sender = slowSender{Sender: sender, delay: d}
+	}
 	return outbox.New(outbox.Config{
 		Store:     box,
-		Sender:    &outbox.ChatSender{Chats: chats, Refs: box},
+		Sender:    sender,
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
 		Logger:    log,
 	})
+}
+
+// drillDelayEnv names a delay before each post, so that the crash drill
+// (TestCrashDeliversEveryEffect) finds effects committed and not yet
+// posted whenever it kills the process. Nothing else sets it.
+const drillDelayEnv = "FIREBREAK_DRILL_POST_DELAY"
+
+// slowSender waits before each delivery (see drillDelayEnv).
+type slowSender struct {
+	outbox.Sender
+	delay time.Duration
+}
+
+func (s slowSender) Send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, bool, time.Duration, error) {
+	select {
+	case <-ctx.Done():
+		return incidents.EffectRef{}, true, 0, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Sender.Send(ctx, e)
 }

@@ -216,7 +216,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 	}
 
-	worker, err = newWorker(box, chats, log)
+	worker, err = newWorker(box, chats, env, log)
 	if err != nil {
 		return err
 	}
