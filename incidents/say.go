@@ -69,3 +69,24 @@ func (s *Service) Say(ctx context.Context, effects ...Effect) error {
 		return enqueue(tx, recorded, now)
 	})
 }
+
+// Undelivered puts on incident e.Incident's timeline that the outbox gave
+// up on effect e ("could not post to #alerts: channel_not_found"), so
+// responders and the postmortem see what Firebreak failed to say. It is
+// recorded once per effect however often it is called (the outbox may
+// call it again after a crash); effects of no incident are not recorded.
+func (s *Service) Undelivered(ctx context.Context, e Effect, reason string) (Outcome, error) {
+	if e.Incident == 0 {
+		return Outcome{}, nil
+	}
+	where := e.Home.Channel
+	if e.Notifier != "" {
+		where = e.Notifier
+	}
+	verb := map[EffectKind]string{EffectPost: "post to", EffectUpdate: "update a message in", EffectUpload: "attach a file to",
+		EffectNotify: "notify", EffectTracker: "update the tracker"}[e.Kind]
+	o := Origin{Actor: Bot, EventID: fmt.Sprintf("outbox:gave-up:%d", e.ID)}
+	return s.Record(ctx, o, e.Incident, Entry{Kind: EntryUndelivered,
+		Text: fmt.Sprintf("could not %s %s: %s", verb, where, reason),
+		Data: map[string]string{"effect": fmt.Sprint(e.ID), "kind": string(e.Kind), "platform": e.Home.Platform, "channel": e.Home.Channel, "reason": reason}})
+}

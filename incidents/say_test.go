@@ -119,3 +119,27 @@ func TestFiredTimersAreSaidInTheirTransaction(t *testing.T) {
 	require.ErrorIs(t, err, incidents.ErrNotFound)
 	assert.Equal(t, []string{"escalating: escalate/0/0", "fired again ×3"}, texts(m))
 }
+
+// TestUndeliveredGoesOnTheTimelineOnce: a give-up is a timeline entry,
+// once per effect however often the outbox reports it.
+func TestUndeliveredGoesOnTheTimelineOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	_, err := f.svc.Declare(ctx, by(alice), "Checkout down", incidents.SEV2)
+	require.NoError(t, err)
+	e := incidents.Effect{ID: 7, Kind: incidents.EffectPost, Incident: 1, Home: incidents.Home{Platform: "slack", Channel: "#alerts"}}
+	for range 2 {
+		_, err = f.svc.Undelivered(ctx, e, "channel_not_found")
+		require.NoError(t, err)
+	}
+	var texts []string
+	require.NoError(t, f.svc.Timeline(ctx, 1, func(en incidents.Entry) error {
+		if en.Kind == incidents.EntryUndelivered {
+			texts = append(texts, en.Text)
+		}
+		return nil
+	}))
+	assert.Equal(t, []string{"could not post to #alerts: channel_not_found"}, texts)
+	_, err = f.svc.Undelivered(ctx, incidents.Effect{ID: 8, Kind: incidents.EffectPost}, "no incident")
+	require.NoError(t, err, "an effect of no incident has no timeline to go on")
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
 	"github.com/firebreak/firebreak/bot/outbox"
@@ -150,16 +152,22 @@ func (m *memOutbox) Ref(_ context.Context, key string) (incidents.EffectRef, boo
 // newWorker builds the outbox worker that delivers what intents record
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
-// message per second, a burst of 3.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, env environ, log *slog.Logger) (*outbox.Worker, error) {
+// message per second, a burst of 3. What it gives up on goes on the
+// incident's timeline; its metrics go on reg.
+func newWorker(box outbox.Store, chats map[string]bot.Chat, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
 	var sender outbox.Sender = &outbox.ChatSender{Chats: chats, Refs: box}
 	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
 		log.Warn(drillDelayEnv+" is set: every post waits before it is sent (for the crash drill only)", "delay", d)
 		sender = slowSender{Sender: sender, delay: d}
 	}
 	return outbox.New(outbox.Config{
-		Store:     box,
-		Sender:    sender,
+		Store:   box,
+		Sender:  sender,
+		Metrics: outbox.NewMetrics(reg),
+		GaveUp: func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
+			_, err := svc.Undelivered(ctx, e, r.Reason)
+			return err
+		},
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
 		Logger:    log,
 	})
