@@ -65,7 +65,7 @@ func (a *Adapter) send(ctx context.Context, target string, sends []*discordgo.Me
 	for _, s := range sends {
 		msg, err := a.rest().ChannelMessageSendComplex(target, s, discordgo.WithContext(ctx))
 		if err != nil {
-			return "", fmt.Errorf("discord: posting in channel %s: %w", target, err)
+			return "", fmt.Errorf("discord: posting in channel %s: %w", target, classified(err))
 		}
 		last = msg.ID
 	}
@@ -83,7 +83,7 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 		return fmt.Errorf("discord: updating a message needs its channel and id (got %+v)", ref)
 	}
 	if _, err := a.rest().ChannelMessageEditComplex(renderEdit(target, ref.ID, m, a.log), discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("discord: updating message %s in channel %s: %w", ref.ID, target, err)
+		return fmt.Errorf("discord: updating message %s in channel %s: %w", ref.ID, target, classified(err))
 	}
 	return nil
 }
@@ -118,7 +118,7 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 		AllowedMentions: usersOnly(),
 	}
 	if _, err := a.rest().ChannelMessageSendComplex(target, send, discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("discord: attaching %s in channel %s: %w", name, target, err)
+		return fmt.Errorf("discord: attaching %s in channel %s: %w", name, target, classified(err))
 	}
 	return nil
 }

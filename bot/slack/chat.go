@@ -22,7 +22,7 @@ func (a *Adapter) Post(ctx context.Context, channel string, m bot.Message) (bot.
 	}
 	ch, ts, err := a.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
-		return bot.MessageRef{}, fmt.Errorf("slack: chat.postMessage to %s: %w", channel, err)
+		return bot.MessageRef{}, fmt.Errorf("slack: chat.postMessage to %s: %w", channel, classified(err))
 	}
 	return bot.MessageRef{Channel: ch, ID: ts, Thread: m.Thread}, nil
 }
@@ -35,7 +35,7 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 		opts = append(opts, slack.MsgOptionBlocks())
 	}
 	if _, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, opts...); err != nil {
-		return fmt.Errorf("slack: chat.update %s in %s: %w", ref.ID, ref.Channel, err)
+		return fmt.Errorf("slack: chat.update %s in %s: %w", ref.ID, ref.Channel, classified(err))
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 		ThreadTimestamp: thread,
 	})
 	if err != nil {
-		return fmt.Errorf("slack: upload %s to %s: %w", f.Name, channel, err)
+		return fmt.Errorf("slack: upload %s to %s: %w", f.Name, channel, classified(err))
 	}
 	return nil
 }
