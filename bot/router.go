@@ -82,7 +82,9 @@ const maxAnnouncers = 16
 // incident can be worked from Slack, Discord and the console alike.
 //
 // The Router owns goroutines: one per incident with repeats waiting to be
-// summarised, and one per webhook batch being announced. Run stops them.
+// summarised, one per webhook batch whose new incidents get rooms, and
+// automated steps. Run stops them. What it says is recorded with each
+// intent and posted by the outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
 	cfg RouterConfig
@@ -149,9 +151,10 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 
-// AddChat registers the Chat of a platform ("console", "slack",
-// "discord"), for what is not a reply: repeat summaries, announcements of
-// webhook alerts, updates of pressed messages, uploads. Safe for
+// AddChat registers a connected platform ("console", "slack", "discord"):
+// webhook alerts are announced on every registered platform, and its Chat
+// opens incident rooms (ChannelCreator) and invites to them (RoomInviter).
+// The Router never posts through it: the outbox worker does. Safe for
 // concurrent use.
 func (r *Router) AddChat(platform string, c Chat) {
 	r.mu.Lock()

@@ -87,6 +87,7 @@ func (b *bench) effect(id uint64) incidents.Effect {
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
+	w      *outbox.Worker
 }
 
 func (b *bench) start(chat bot.Chat, cfg outbox.Config) *running {
@@ -101,7 +102,7 @@ func (b *bench) start(chat bot.Chat, cfg outbox.Config) *running {
 	w, err := outbox.New(cfg)
 	require.NoError(b.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{cancel: cancel, done: make(chan error, 1), w: w}
 	go func() { r.done <- w.Run(ctx) }()
 	return r
 }
@@ -361,4 +362,25 @@ func TestWorkerRunsOnce(t *testing.T) {
 	}
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
+}
+
+// TestWorkerIdle: Idle returns once everything committed before it is
+// settled, and waits while a delivery is on its way.
+func TestWorkerIdle(t *testing.T) {
+	b := newBench(t)
+	chat := newFakeChat()
+	chat.script = nil
+	w := b.start(chat, outbox.Config{RateLimit: outbox.RateLimit{Interval: 50 * time.Millisecond}})
+	ids := b.enqueue(post("one"), post("two"), post("three"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, w.w.Idle(ctx))
+	for _, id := range ids {
+		assert.Equal(t, incidents.EffectDelivered, b.effect(id).Status, "effect %d settled before Idle returned", id)
+	}
+	w.stop(t)
+	stopped, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	b.enqueue(post("four"))
+	assert.ErrorIs(t, w.w.Idle(stopped), context.DeadlineExceeded, "a stopped worker is never idle with work pending")
 }
