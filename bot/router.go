@@ -301,12 +301,10 @@ type handling struct {
 	redraw func(inc *incidents.Incident) []incidents.Effect
 }
 
-// say posts publicly in the event's channel (in the incident's thread when
-// it lives in one there).
+// say answers the person who acted through the event's Replier, unrecorded:
+// ephemeral answers, refusals, questions. What the channel is told goes
+// through the outbox instead (see saying).
 func (h *handling) say(ctx context.Context, m Message) error {
-	if m.Thread == "" && !m.Ephemeral {
-		m.Thread = h.thread
-	}
 	if _, err := h.reply.Reply(ctx, m); err != nil {
 		return fmt.Errorf("reply in %s: %w", h.ev.Channel, err)
 	}
