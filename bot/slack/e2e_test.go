@@ -191,7 +191,8 @@ func TestSocketModeAlertButtonsCommands(t *testing.T) {
 	e := start(t, true, true)
 	fake := e.fake
 
-	// A 429 on the first post is retried after Retry-After, once.
+	// A 429 on the first post is retried by the outbox after Retry-After,
+	// once: the adapter hands the wait back instead of sleeping it.
 	fake.FailNext("chat.postMessage", http.StatusTooManyRequests, time.Second)
 	payload := fake.MessageEvent(alertmanager())
 	env1 := fake.PushEvent(t, payload)
