@@ -28,6 +28,7 @@ const (
 // Text beyond Discord's 2,000 characters is split over several messages;
 // the returned reference is the last one, which carries fields and buttons.
 func (a *Adapter) Post(ctx context.Context, channel string, m bot.Message) (bot.MessageRef, error) {
+	ctx = forOutbox(ctx)
 	id, err := a.resolveChannel(ctx, channel)
 	if err != nil {
 		return bot.MessageRef{}, err
@@ -75,6 +76,7 @@ func (a *Adapter) send(ctx context.Context, target string, sends []*discordgo.Me
 // Update replaces the text, fields and buttons of a posted message; a
 // message without actions loses its buttons.
 func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
+	ctx = forOutbox(ctx)
 	target := ref.Channel
 	if ref.Thread != "" {
 		target = ref.Thread
@@ -91,6 +93,7 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 // Upload attaches f to a message in channel (or thread) with comment as
 // its text.
 func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File, comment string) error {
+	ctx = forOutbox(ctx)
 	id, err := a.resolveChannel(ctx, channel)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ func TestOutboxClassifiesDiscordErrors(t *testing.T) {
 		after time.Duration
 	}{
 		{"429 with Retry-After", rest(429, "1.5"), true, 1500 * time.Millisecond},
+		{"discordgo's 429", &discordgo.RateLimitError{RateLimit: &discordgo.RateLimit{TooManyRequests: &discordgo.TooManyRequests{RetryAfter: 2 * time.Second}}}, true, 2 * time.Second},
 		{"Unknown Channel", rest(404, ""), false, 0},
 		{"Missing Permissions", rest(403, ""), false, 0},
 		{"502", rest(502, ""), true, 0},
