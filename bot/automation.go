@@ -341,8 +341,5 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 		return append(effs, h.updateEffects(out, fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(text)), next)...)
 	})
 	out, err := h.svc.PostUpdate(ctx, o, n, text)
-	if err == nil && !out.Duplicate {
-		h.notifyUpdate(out.Incident)
-	}
 	return h.finish(ctx, out, err, nil)
 }

@@ -22,7 +22,9 @@ type testWorker struct {
 	store *incidentstest.MemStore
 	mu    sync.Mutex
 	chats map[string]Chat
-	busy  bool
+	// notify delivers notify effects (pages), when set.
+	notify *NotifySender
+	busy   bool
 }
 
 // startTestWorker runs a worker over store until the test ends.
@@ -47,6 +49,13 @@ func startTestWorker(t testing.TB, store *incidentstest.MemStore, chats map[stri
 		<-done
 	})
 	return w
+}
+
+// notifyThrough delivers notify effects through s.
+func (w *testWorker) notifyThrough(s *NotifySender) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notify = s
 }
 
 // add registers the Chat of a platform.
@@ -83,8 +92,15 @@ func (w *testWorker) deliver(ctx context.Context) {
 
 func (w *testWorker) send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, error) {
 	w.mu.Lock()
-	chat := w.chats[e.Home.Platform]
+	chat, notify := w.chats[e.Home.Platform], w.notify
 	w.mu.Unlock()
+	if e.Kind == incidents.EffectNotify {
+		if notify == nil {
+			return incidents.EffectRef{}, context.Canceled
+		}
+		ref, _, _, err := notify.Send(ctx, e)
+		return ref, err
+	}
 	if chat == nil {
 		return incidents.EffectRef{}, context.Canceled
 	}

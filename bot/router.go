@@ -739,9 +739,6 @@ func (h *handling) command(ctx context.Context) error {
 			return h.updateEffects(out, fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args)), h.stepMessages(out))
 		})
 		out, err = h.svc.PostUpdate(ctx, o, n, c.Args)
-		if err == nil && !out.Duplicate {
-			h.notifyUpdate(out.Incident)
-		}
 	case "mitigate":
 		in, err := h.mitigate(ctx, o, n)
 		return h.answer(ctx, in, err)

@@ -17,9 +17,6 @@ type Notifier interface {
 	Notify(ctx context.Context, nf playbooks.Notifier, n actions.Notification, idempotencyKey string) error
 }
 
-// announceTimeout bounds announcing one batch of fired timers once the
-// timer loop was told to stop.
-const announceTimeout = 30 * time.Second
 
 // runTimers fires due escalations and reminders until ctx is done, unless
 // RouterConfig.TimersElsewhere hands them to RunTimers.
@@ -63,16 +60,6 @@ func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 			}
 			return
 		}
-		// The timers are out of the store now and their notices are in
-		// the outbox; page the escalations' notifiers even if leadership
-		// or the process ends meanwhile (bounded), or they would never be.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
-		for _, f := range fired {
-			if f.Escalation() && f.Level != nil {
-				r.notifyEscalation(actx, f)
-			}
-		}
-		cancel()
 		if len(fired) < 100 {
 			return
 		}
@@ -94,31 +81,62 @@ func (r *Router) timerEffects(f incidents.Fired) ([]incidents.Effect, error) {
 	default:
 		m = Message{Text: fmt.Sprintf("📝 **#%d**: a status update is due — `/incident update <what changed, impact, next update>`", inc.Number)}
 	}
-	if inc.Home.Channel == "" {
-		return nil, nil // nowhere to say it; the timeline has it
+	var effs []incidents.Effect
+	if inc.Home.Channel != "" { // else nowhere to say it; the timeline has it
+		effs = append(effs, postHome(inc, m))
 	}
-	return []incidents.Effect{postHome(inc, m)}, nil
+	if f.Escalation() && f.Level != nil {
+		key := fmt.Sprintf("firebreak-%d-%s", inc.Number, strings.ReplaceAll(f.Timer.Key, "/", "-"))
+		effs = append(effs, r.notifyEffects(inc, f.Level.Notifiers, "escalation", f.Entry.Text, f.Entry.At, key)...)
+	}
+	return effs, nil
 }
 
-func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
+// notifyEffects page the notifiers of playbooks.yaml named in names about
+// inc (an escalation, a status update), recorded like any other effect so
+// that a page survives a crash between its cause and its sending. key is
+// the idempotency key the receiving system dedupes on. None without a
+// configured Notifier.
+func (r *Router) notifyEffects(inc *incidents.Incident, names []string, kind, text string, at time.Time, key string) []incidents.Effect {
 	if r.cfg.Notifier == nil {
-		return
+		return nil
 	}
-	inc := f.Incident
-	for _, name := range f.Level.Notifiers {
-		nf := r.svc.Playbooks().Notifier(name)
-		if nf == nil {
+	var effs []incidents.Effect
+	for _, name := range names {
+		if r.svc.Playbooks().Notifier(name) == nil {
 			continue
 		}
-		n := actions.Notification{Kind: "escalation", Incident: inc.Number, Title: inc.Title, Severity: inc.Severity.String(),
-			Status: string(inc.Status), Text: f.Entry.Text, At: f.Entry.At}
-		key := fmt.Sprintf("firebreak-%d-%s", inc.Number, strings.ReplaceAll(f.Timer.Key, "/", "-"))
-		if err := r.cfg.Notifier.Notify(ctx, *nf, n, key); err != nil {
-			r.log.Warn("escalation notifier failed", "incident", inc.Number, "notifier", name, "err", err)
-			_, _ = r.svc.Record(ctx, incidents.Origin{Actor: incidents.Bot}, inc.Number, incidents.Entry{Kind: incidents.EntryEscalation,
-				Text: fmt.Sprintf("notifier %s failed: %v", name, err), Data: map[string]string{"notifier": name, "ok": "false"}})
-		}
+		effs = append(effs, incidents.Effect{Kind: incidents.EffectNotify, Incident: inc.Number, Notifier: name,
+			Message: incidents.EffectMessage{Text: text},
+			Data: map[string]string{"kind": kind, "title": inc.Title, "severity": inc.Severity.String(), "status": string(inc.Status),
+				"at": at.UTC().Format(time.RFC3339Nano), "key": key}})
 	}
+	return effs
+}
+
+// NotifySender delivers the notify effects of notifiers from playbooks.yaml
+// through Notifier (*actions.Runner). It is an outbox Sender
+// (bot/outbox.Senders routes "notify/<name>" to it); the runner retries
+// within its own bounds, so a failure it returns is final, and the outbox
+// puts it on the incident's timeline.
+type NotifySender struct {
+	Notifier Notifier
+	Books    *playbooks.Config
+}
+
+// Send implements bot/outbox.Sender.
+func (s NotifySender) Send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, bool, time.Duration, error) {
+	nf := s.Books.Notifier(e.Notifier)
+	if nf == nil || s.Notifier == nil {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("no notifier %q is configured", e.Notifier)
+	}
+	at, _ := time.Parse(time.RFC3339Nano, e.Data["at"])
+	n := actions.Notification{Kind: e.Data["kind"], Incident: e.Incident, Title: e.Data["title"], Severity: e.Data["severity"],
+		Status: e.Data["status"], Text: e.Message.Text, At: at}
+	if err := s.Notifier.Notify(ctx, *nf, n, e.Data["key"]); err != nil {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("notifier %s: %w", e.Notifier, err)
+	}
+	return incidents.EffectRef{}, false, 0, nil
 }
 
 // updateEffects are what a status update says: text where the event's
@@ -130,6 +148,8 @@ func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Mes
 	m := Message{Text: text}
 	effs := append(h.replies(inc, m), mirrorOf(inc, m)...)
 	effs = append(effs, h.replies(inc, steps...)...)
+	key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
+	effs = append(effs, h.notifyEffects(inc, h.svc.Playbooks().Incidents.UpdateNotifiers, "status_update", inc.LastUpdate, h.cfg.Now(), key)...)
 	shared := Message{Text: h.updateText(inc)}
 	for _, sc := range h.svc.Playbooks().Incidents.StakeholderChannels {
 		if strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(h.ev.Channel, "#")) {
@@ -138,29 +158,6 @@ func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Mes
 		effs = append(effs, postIn(inc.Number, incidents.Home{Platform: h.ev.Platform, Channel: sc}, shared))
 	}
 	return effs
-}
-
-// notifyUpdate sends a status update to the update notifiers, in the
-// background: the poster's reply does not wait for them.
-func (r *Router) notifyUpdate(inc *incidents.Incident) {
-	cfg := r.svc.Playbooks()
-	if r.cfg.Notifier == nil {
-		return
-	}
-	for _, name := range cfg.Incidents.UpdateNotifiers {
-		nf := cfg.Notifier(name)
-		if nf == nil {
-			continue
-		}
-		n := actions.Notification{Kind: "status_update", Incident: inc.Number, Title: inc.Title, Severity: inc.Severity.String(),
-			Status: string(inc.Status), Text: inc.LastUpdate, At: r.cfg.Now()}
-		key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
-		r.goBackground(func(ctx context.Context) {
-			if err := r.cfg.Notifier.Notify(ctx, *nf, n, key); err != nil {
-				r.log.Warn("status update notifier failed", "incident", inc.Number, "notifier", nf.Name, "err", err)
-			}
-		})
-	}
 }
 
 // updateText is a status update as stakeholders read it: from

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -45,6 +46,7 @@ playbooks:
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
+	w.notifyThrough(&NotifySender{Notifier: nt, Books: books})
 	ctx := context.Background()
 	require.NoError(t, r.Handle(ctx, Event{ID: "E1", Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", Text: "ALERT: checkout is down"}, &recorder{}))
 	w.idle(t)
@@ -85,7 +87,10 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 	r := NewRouter(svc, cfg)
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
-	startTestWorker(t, store, map[string]Chat{"slack": chat})
+	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
+	if nt != nil {
+		w.notifyThrough(&NotifySender{Notifier: nt, Books: books})
+	}
 	stop := runRouter(t, r)
 	ev := Event{Platform: "slack", Kind: KindCommand, Channel: "#alerts", User: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}}
 	ev.ID, ev.Text = "c1", "declare "+declare
@@ -102,7 +107,8 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 		return out
 	}
 	require.Eventually(t, func() bool { return len(elsewhere()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	stop() // the notifiers have been called once Run returned
+	w.idle(t) // the notifiers have been called once the outbox is idle
+	stop()
 	return elsewhere()[0]
 }
 
@@ -140,4 +146,40 @@ playbooks:
 	assert.True(t, strings.HasPrefix(text, "[SEV2] Checkout down is triggered (lead: ana)\nPayments fail for 30% of users"), text)
 	assert.NotContains(t, text, "@everyone", "mentions in the update stay inert")
 	assert.True(t, strings.HasSuffix(text, "Next update: 2026-03-04 14:45 UTC"), text)
+}
+
+// failingNotifier refuses every page.
+type failingNotifier struct{}
+
+func (failingNotifier) Notify(context.Context, playbooks.Notifier, actions.Notification, string) error {
+	return errors.New("SMTP 554 rejected")
+}
+
+// TestNotifySender: a page is built from the effect's data, a notifier's
+// failure is final (the runner retried already) and names the notifier,
+// and an unknown notifier is refused.
+func TestNotifySender(t *testing.T) {
+	books, err := playbooks.Parse("n.yaml", []byte(`notifiers:
+  - {name: pager, kind: webhook, url: "http://127.0.0.1:1/page"}
+playbooks:
+  - id: outage
+    steps: [{id: look, title: Look}]
+`))
+	require.NoError(t, err)
+	ctx := context.Background()
+	e := incidents.Effect{Kind: incidents.EffectNotify, Incident: 4, Notifier: "pager", Message: incidents.EffectMessage{Text: "escalated to level 1"},
+		Data: map[string]string{"kind": "escalation", "title": "Checkout down", "key": "firebreak-4-escalate-0-0"}}
+	nt := &notified{}
+	_, retry, _, err := NotifySender{Notifier: nt, Books: books}.Send(ctx, e)
+	require.NoError(t, err)
+	assert.False(t, retry)
+	assert.Equal(t, []string{"pager"}, nt.names)
+
+	_, retry, _, err = NotifySender{Notifier: failingNotifier{}, Books: books}.Send(ctx, e)
+	require.ErrorContains(t, err, "notifier pager: SMTP 554 rejected")
+	assert.False(t, retry, "the runner retried within its own bounds")
+
+	e.Notifier = "gone"
+	_, _, _, err = NotifySender{Notifier: nt, Books: books}.Send(ctx, e)
+	require.ErrorContains(t, err, `no notifier "gone"`)
 }

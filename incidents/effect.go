@@ -83,6 +83,11 @@ type Effect struct {
 	Notifier string `json:"notifier,omitempty"`
 	// Message is what to say.
 	Message EffectMessage `json:"message"`
+	// Data is what a notify or tracker sender needs beyond Message.Text:
+	// for a page, the notification's kind, the incident's title, severity
+	// and status, when it happened, and the idempotency key the receiver
+	// dedupes on.
+	Data map[string]string `json:"data,omitempty"`
 	// Key names the message an EffectPost creates ("card/42"), so later
 	// updates can find it; the latest delivered effect with a Key wins.
 	Key string `json:"key,omitempty"`

@@ -80,7 +80,10 @@ type memOutbox struct {
 	committed chan struct{}
 }
 
-var _ outbox.Store = (*memOutbox)(nil)
+var (
+	_ outbox.Store  = (*memOutbox)(nil)
+	_ outbox.Sender = bot.NotifySender{}
+)
 
 func newMemOutbox() *memOutbox {
 	return &memOutbox{refs: map[string]incidents.EffectRef{}, committed: make(chan struct{}, 1)}
@@ -152,10 +155,16 @@ func (m *memOutbox) Ref(_ context.Context, key string) (incidents.EffectRef, boo
 // newWorker builds the outbox worker that delivers what intents record
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
-// message per second, a burst of 3. What it gives up on goes on the
-// incident's timeline; its metrics go on reg.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
-	var sender outbox.Sender = &outbox.ChatSender{Chats: chats, Refs: box}
+// message per second, a burst of 3. Pages to the notifiers of
+// playbooks.yaml (escalations, status updates) go through notifier. What it
+// gives up on goes on the incident's timeline; its metrics go on reg.
+func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
+	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: box}}
+	books := svc.Playbooks()
+	for _, nf := range books.Notifiers {
+		senders[string(incidents.EffectNotify)+"/"+nf.Name] = bot.NotifySender{Notifier: notifier, Books: books}
+	}
+	var sender outbox.Sender = senders
 	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
 		log.Warn(drillDelayEnv+" is set: every post waits before it is sent (for the crash drill only)", "delay", d)
 		sender = slowSender{Sender: sender, delay: d}

@@ -216,7 +216,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 	}
 
-	worker, err = newWorker(box, chats, svc, reg, env, log)
+	worker, err = newWorker(box, chats, acts, svc, reg, env, log)
 	if err != nil {
 		return err
 	}
