@@ -17,7 +17,6 @@ type Notifier interface {
 	Notify(ctx context.Context, nf playbooks.Notifier, n actions.Notification, idempotencyKey string) error
 }
 
-
 // runTimers fires due escalations and reminders until ctx is done, unless
 // RouterConfig.TimersElsewhere hands them to RunTimers.
 func (r *Router) runTimers(ctx context.Context) {
