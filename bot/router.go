@@ -43,8 +43,10 @@ type RouterConfig struct {
 	RepeatInterval time.Duration
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
-	// Notifier sends escalations to the notifiers named in playbooks.yaml
-	// (email, paging webhooks); nil means chat mentions only.
+	// Notifier, when set, makes escalations and status updates page the
+	// notifiers named in playbooks.yaml (email, paging webhooks): the pages
+	// are recorded as notify effects, which the outbox delivers through a
+	// NotifySender over the same Notifier. nil means chat mentions only.
 	Notifier Notifier
 	// TimerInterval is how often due escalations and reminders are
 	// checked (default 1s).

@@ -28,7 +28,8 @@ func (r *Router) runTimers(ctx context.Context) {
 }
 
 // RunTimers fires due escalations and reminders through svc until ctx is
-// done; messages and notifications go out through the router. Timers live
+// done; their notices and pages are recorded with the firing (FireDueWith)
+// and delivered by the outbox. Timers live
 // in the store, so one that came due while no replica fired them fires on
 // the first tick after start. serve runs it for each term of the elected
 // leader with a Service whose writes are fenced by that term, so a deposed
