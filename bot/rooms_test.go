@@ -91,7 +91,7 @@ func newRoomRouterWorker(t *testing.T) (*Router, *incidents.Service, *roomChat, 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now})
+	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Posted: store})
 	chat := &roomChat{fakeChat: newFakeChat()}
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
@@ -174,11 +174,11 @@ func TestWebhookIncidentGetsARoom(t *testing.T) {
 	w.idle(t)
 	rooms := chat.rooms()
 	require.Len(t, rooms, 1)
-	assert.Equal(t, "#alerts", rooms[0].from.Channel)
+	assert.Equal(t, MessageRef{Channel: "#alerts", ID: "p1"}, rooms[0].from, "the room starts from the announcement")
 	announced := chat.postsIn("#alerts")
 	require.Len(t, announced, 1, "no steps in the announce channel")
 	chat.mu.Lock()
-	pointer := chat.updates["p1"] // the announcement, turned into a pointer
+	pointer := chat.updates[rooms[0].from.ID]
 	chat.mu.Unlock()
 	assert.Contains(t, pointer.Text, "continues in **inc-1-diskfull-db-1**")
 	inc, err := svc.Get(ctx, 1)

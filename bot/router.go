@@ -65,7 +65,22 @@ type RouterConfig struct {
 	// Tracker files follow-ups as issues in the team's tracker and
 	// refreshes their status; nil keeps them in the postmortem only.
 	Tracker ActionItemFiler
+	// Posted finds where the outbox delivered a keyed post (the outbox's
+	// store), so that the room of a webhook alert's incident starts from
+	// its announcement (a Discord thread on the card). nil: rooms of
+	// webhook incidents start from the channel.
+	Posted PostedRefs
 }
+
+// PostedRefs finds where a recorded post with a Key landed once the outbox
+// delivered it; storage.Outbox implements it.
+type PostedRefs interface {
+	Ref(ctx context.Context, key string) (ref incidents.EffectRef, ok bool, err error)
+}
+
+// announcedWait bounds how long the rooms of one webhook batch wait for
+// their announcements to be posted before they start from the channel.
+const announcedWait = 10 * time.Second
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
 // bigger ones are only written to the file.
@@ -1151,9 +1166,10 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 	}
 	if !r.goBackground(func(bctx context.Context) {
 		defer func() { <-r.sem }()
+		deadline := time.Now().Add(announcedWait)
 		for _, inc := range created {
-			r.afterAlert(bctx, incidents.Outcome{Incident: inc, Created: true}, targets[0].platform, targets[0].channel, "",
-				MessageRef{Channel: targets[0].channel}, true)
+			from := r.announced(bctx, inc.Number, deadline, MessageRef{Channel: targets[0].channel})
+			r.afterAlert(bctx, incidents.Outcome{Incident: inc, Created: true}, targets[0].platform, targets[0].channel, "", from, true)
 		}
 	}) {
 		<-r.sem
@@ -1162,6 +1178,32 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 }
 
 type announceTarget struct{ platform, channel string }
+
+// announced is where incident n's card landed once the outbox posted it,
+// waiting for it until deadline (the outbox posts within milliseconds
+// unless a channel is rate-limited); else fallback.
+func (r *Router) announced(ctx context.Context, n uint64, deadline time.Time, fallback MessageRef) MessageRef {
+	if r.cfg.Posted == nil {
+		return fallback
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ref, ok, err := r.cfg.Posted.Ref(ctx, cardKey(n))
+		if err == nil && ok {
+			return MessageRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread}
+		}
+		if time.Now().After(deadline) {
+			r.log.Warn("the announcement was not posted in time; the room starts from the channel", "incident", n)
+			return fallback
+		}
+		select {
+		case <-ctx.Done():
+			return fallback
+		case <-tick.C:
+		}
+	}
+}
 
 // batchEffects are every post of one batch, on every target, in the order
 // of the alerts. An incident created in the batch is announced once, in

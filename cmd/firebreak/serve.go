@@ -118,6 +118,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
 		// Timers fire on the elected leader only (leaderWork below).
 		TimersElsewhere: true,
+		Posted:          box,
 	})
 	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
