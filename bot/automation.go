@@ -228,52 +228,40 @@ func (r *Router) execute(ctx context.Context, inc *incidents.Incident, ps *playb
 	if st := inc.Step(ps.ID); st != nil {
 		title = st.Title
 	}
-	if _, err := r.svc.Record(rctx, bot, n, incidents.Entry{Kind: incidents.EntryAction, Step: ps.ID,
+	failed := !res.ok && !res.finishes
+	rec := bot
+	if failed {
+		// The failure is said with its record: Run again or Skip.
+		value := fmt.Sprintf("%d:%s", n, ps.ID)
+		rec.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+			return []incidents.Effect{postHome(outs[0].Incident, Message{Text: fmt.Sprintf("❌ **#%d %s** did not succeed: %s", n, Escape(title), Escape(res.summary)),
+				Actions: []Action{{ID: ActionRunStep, Label: "Run again", Style: StyleDanger, Value: value}, {ID: ActionStepSkip, Label: "Skip", Value: value}}})}
+		})
+	}
+	if _, err := r.svc.Record(rctx, rec, n, incidents.Entry{Kind: incidents.EntryAction, Step: ps.ID,
 		Text: title + ": " + res.summary, Data: data}); err != nil {
 		r.log.Error("recording an action result", "incident", n, "step", ps.ID, "err", err)
 	}
-	if !res.ok && !res.finishes {
-		value := fmt.Sprintf("%d:%s", n, ps.ID)
-		r.postHome(rctx, inc, Message{Text: fmt.Sprintf("❌ **#%d %s** did not succeed: %s", n, Escape(title), Escape(res.summary)),
-			Actions: []Action{{ID: ActionRunStep, Label: "Run again", Style: StyleDanger, Value: value}, {ID: ActionStepSkip, Label: "Skip", Value: value}}})
+	if failed {
 		return
 	}
-	out, err := r.svc.StepDone(rctx, bot, n, ps.ID, res.summary)
+	done := bot
+	done.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+		out := outs[0]
+		effs := []incidents.Effect{postHome(out.Incident, Message{Text: fmt.Sprintf("⚙️ **#%d %s** — done by Firebreak: %s", n, Escape(title), Escape(res.summary))})}
+		if out.StepChanged && out.Incident.Status.Open() {
+			effs = append(effs, postHome(out.Incident, r.renderer(out.Incident.Home.Platform).step(out.Incident)))
+		}
+		return effs
+	})
+	out, err := r.svc.StepDone(rctx, done, n, ps.ID, res.summary)
 	if err != nil {
 		// Done or skipped by hand while it ran; the result is recorded.
-		r.postHome(rctx, inc, Message{Text: fmt.Sprintf("⚙️ **#%d %s**: %s", n, Escape(title), Escape(res.summary))})
+		r.record(rctx, postHome(inc, Message{Text: fmt.Sprintf("⚙️ **#%d %s**: %s", n, Escape(title), Escape(res.summary))}))
 		return
-	}
-	msgs := []Message{{Text: fmt.Sprintf("⚙️ **#%d %s** — done by Firebreak: %s", n, Escape(title), Escape(res.summary))}}
-	if out.StepChanged && out.Incident.Status.Open() {
-		msgs = append(msgs, r.renderer(out.Incident.Home.Platform).step(out.Incident))
-	}
-	for _, m := range msgs {
-		r.postHome(rctx, out.Incident, m)
 	}
 	if out.StepChanged {
 		r.autoStart(out.Incident)
-	}
-}
-
-// postHome posts in an incident's home channel, if its platform is here.
-func (r *Router) postHome(ctx context.Context, inc *incidents.Incident, m Message) {
-	r.postIn(ctx, inc.Number, inc.Home, m)
-}
-
-// postIn posts m in home's channel (and thread, unless m names one), if
-// home's platform is registered; a failure is logged, not returned, since
-// nobody is waiting on these posts.
-func (r *Router) postIn(ctx context.Context, n uint64, home incidents.Home, m Message) {
-	chat := r.chat(home.Platform)
-	if chat == nil || home.Channel == "" {
-		return
-	}
-	if m.Thread == "" {
-		m.Thread = home.Thread
-	}
-	if _, err := chat.Post(ctx, home.Channel, m); err != nil {
-		r.log.Warn("posting about an incident", "incident", n, "platform", home.Platform, "channel", home.Channel, "err", err)
 	}
 }
 
@@ -288,37 +276,38 @@ func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) erro
 		h.outcome = "answered"
 		return h.whisper(ctx, fmt.Sprintf("Step %s of #%d is already running.", stepID, n))
 	}
-	out, err := h.svc.StartAction(ctx, origin(h.ev), n, stepID)
+	who := Mention(h.ev.User, h.ev.Platform)
+	o := h.saying(origin(h.ev), func(out incidents.Outcome) []incidents.Effect {
+		inc := out.Incident
+		ps := h.svc.PlaybookStep(inc, stepID)
+		if ps == nil {
+			return nil
+		}
+		title := stepID
+		if st := inc.Step(stepID); st != nil {
+			title = st.Title
+		}
+		verb := "started"
+		if ps.Confirm {
+			verb = "confirmed"
+		}
+		effs := h.pressedEdit(inc, Message{Text: fmt.Sprintf("▶️ #%d %s — %s by %s at %s", n, Escape(title), verb, who, Clock(h.cfg.Now()))})
+		return append(effs, h.replies(inc, Message{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, describeAction(ps, stepData(inc, stepID, h.cfg.Now())))})...)
+	})
+	out, err := h.svc.StartAction(ctx, o, n, stepID)
 	if err != nil || out.Duplicate {
 		h.release(n, stepID)
 		return h.finish(ctx, out, err, nil)
 	}
 	inc := out.Incident
 	ps := h.svc.PlaybookStep(inc, stepID)
-	who := Mention(h.ev.User, h.ev.Platform)
-	title := stepID
-	if st := inc.Step(stepID); st != nil {
-		title = st.Title
-	}
-	verb := "started"
-	if ps.Confirm {
-		verb = "confirmed"
-	}
-	if h.ev.Target.ID != "" {
-		if chat := h.chat(h.ev.Platform); chat != nil {
-			pressed := Message{Text: fmt.Sprintf("▶️ #%d %s — %s by %s at %s", n, Escape(title), verb, who, Clock(h.cfg.Now()))}
-			if uerr := chat.Update(ctx, h.ev.Target, pressed); uerr != nil {
-				h.log.WarnContext(ctx, "update the pressed message", "incident", n, "platform", h.ev.Platform, "err", uerr)
-			}
-		}
-	}
 	if !h.goBackground(func(bctx context.Context) {
 		defer h.release(n, stepID)
 		h.execute(bctx, inc, ps)
 	}) {
 		h.release(n, stepID)
 	}
-	return h.finish(ctx, out, nil, []Message{{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, describeAction(ps, stepData(inc, stepID, h.cfg.Now())))}})
+	return h.finish(ctx, out, nil, nil)
 }
 
 // postUpdatePressed posts the update a status_update step suggests; the
@@ -339,24 +328,18 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
-	out, err := h.svc.PostUpdate(ctx, origin(h.ev), n, text)
-	if err != nil || out.Duplicate {
-		return h.finish(ctx, out, err, nil)
-	}
 	who := Mention(h.ev.User, h.ev.Platform)
-	if h.ev.Target.ID != "" {
+	o := h.saying(origin(h.ev), func(out incidents.Outcome) []incidents.Effect {
+		var effs []incidents.Effect
 		if st := out.Incident.Step(stepID); st != nil {
-			if chat := h.chat(h.ev.Platform); chat != nil {
-				if uerr := chat.Update(ctx, h.ev.Target, h.rd.finishedStep(out.Incident, *st)); uerr != nil {
-					h.log.WarnContext(ctx, "update the pressed message", "incident", n, "platform", h.ev.Platform, "err", uerr)
-				}
-			}
+			effs = h.pressedEdit(out.Incident, h.rd.finishedStep(out.Incident, *st))
 		}
-	}
-	msgs := []Message{{Text: fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(text))}}
-	if out.StepChanged && out.Incident.Status.Open() {
-		msgs = append(msgs, h.rd.step(out.Incident))
-	}
-	h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
-	return h.finish(ctx, out, nil, msgs)
+		var next []Message
+		if out.StepChanged && out.Incident.Status.Open() {
+			next = []Message{h.rd.step(out.Incident)}
+		}
+		return append(effs, h.updateEffects(out, fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(text)), next)...)
+	})
+	out, err := h.svc.PostUpdate(ctx, o, n, text)
+	return h.finish(ctx, out, err, nil)
 }

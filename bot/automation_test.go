@@ -59,6 +59,7 @@ func (d *deploySystem) requests() []*http.Request {
 }
 
 type autoFixture struct {
+	worker *testWorker
 	svc    *incidents.Service
 	router *Router
 	chat   *fakeChat
@@ -73,8 +74,10 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
 	f := &autoFixture{svc: svc, chat: newFakeChat()}
+	f.worker = startTestWorker(t, store, map[string]Chat{"slack": f.chat})
 	runner := actions.New(actions.Options{
 		Getenv: func(k string) string {
 			if k == "DEPLOY_TOKEN" {
@@ -103,19 +106,15 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 
 func (f *autoFixture) press(t *testing.T, id string, who incidents.Actor, action, value string) *recorder {
 	t.Helper()
-	rec := &recorder{}
 	ev := Event{ID: id, Platform: "slack", Kind: KindAction, Channel: "C1", User: who, ActionID: action, Value: value,
 		Target: MessageRef{Channel: "C1", ID: "card-" + id}}
-	require.NoError(t, f.router.Handle(context.Background(), ev, rec))
-	return rec
+	return handleIn(t, f.router, f.worker, f.chat, ev)
 }
 
 func (f *autoFixture) command(t *testing.T, id string, who incidents.Actor, text string) *recorder {
 	t.Helper()
-	rec := &recorder{}
 	ev := Event{ID: id, Platform: "slack", Kind: KindCommand, Channel: "C1", User: who, Text: text}
-	require.NoError(t, f.router.Handle(context.Background(), ev, rec))
-	return rec
+	return handleIn(t, f.router, f.worker, f.chat, ev)
 }
 
 // waitFor waits until a post in the incident channel contains s.
@@ -181,9 +180,8 @@ func TestConfirmedRollback(t *testing.T) {
 	ctx := context.Background()
 
 	// The alert opens the incident; the probe step runs by itself.
-	rec := &recorder{}
-	require.NoError(t, f.router.Handle(ctx, Event{ID: "m1", Platform: "slack", Kind: KindMessage, Channel: "C1",
-		ChannelName: "alerts", Text: "[FIRING:1] CheckoutDown checkout (service=checkout severity=critical)"}, rec))
+	rec := handleIn(t, f.router, f.worker, f.chat, Event{ID: "m1", Platform: "slack", Kind: KindMessage, Channel: "C1",
+		ChannelName: "alerts", Text: "[FIRING:1] CheckoutDown checkout (service=checkout severity=critical)"})
 	require.Len(t, rec.all(), 2)
 	assert.Contains(t, rec.all()[1].Text, "Firebreak runs probe `checkout`")
 	f.waitFor(t, "Validate the outage** — done by Firebreak: ❌ checkout: 503")

@@ -20,41 +20,60 @@ const (
 	textResolveNeedsSummary = "To resolve **#%d**, type `/incident #%d resolve <summary>`: what fixed it goes into the postmortem."
 )
 
-// intent is what one user intent did and what Firebreak says about it.
-// Slash commands, buttons and reactions only translate their input into a
-// call of an intent function and then answer with its result: msgs
-// publicly through finish, or answer only to the person who acted
-// (instead of a change).
+// intent is what one user intent did. Slash commands, buttons and
+// reactions only translate their input into a call of an intent function
+// and then answer with its result: the intent recorded what it says
+// publicly with its change (see handling.saying), answer is said only to
+// the person who acted (instead of a change).
 type intent struct {
 	out    incidents.Outcome
-	msgs   []Message
 	answer string
+}
+
+// lifecycleNews is what a lifecycle intent says: m where the event's news
+// goes and in the incident's former home when mirror, plus the redraw of
+// the pressed button's message.
+func (h *handling) lifecycleNews(o incidents.Origin, mirror bool, m func(inc *incidents.Incident) Message) incidents.Origin {
+	return h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+		// The pressed card is redrawn first, then the news is said.
+		var effs []incidents.Effect
+		if h.redraw != nil {
+			effs = h.redraw(out.Incident)
+		}
+		msg := m(out.Incident)
+		effs = append(effs, h.replies(out.Incident, msg)...)
+		if mirror {
+			effs = append(effs, mirrorOf(out.Incident, msg)...)
+		}
+		return effs
+	})
 }
 
 // ack acknowledges incident n for the event's user: /incident ack and the
 // Acknowledge button.
 func (h *handling) ack(ctx context.Context, o incidents.Origin, n uint64) (intent, error) {
+	who := Mention(h.ev.User, h.ev.Platform)
+	o = h.lifecycleNews(o, false, func(inc *incidents.Incident) Message {
+		return Message{Text: fmt.Sprintf(textAcknowledged, who, n, human(inc.TimeToAcknowledge()))}
+	})
 	out, err := h.svc.Acknowledge(ctx, o, n)
 	if err != nil || out.Duplicate {
 		return intent{out: out}, err
 	}
 	h.observeAck(out.Incident)
 	h.joinRoom(out.Incident, h.ev.User)
-	who := Mention(h.ev.User, h.ev.Platform)
-	return intent{out: out, msgs: []Message{{Text: fmt.Sprintf(textAcknowledged, who, n, human(out.Incident.TimeToAcknowledge()))}}}, nil
+	return intent{out: out}, nil
 }
 
 // mitigate marks incident n mitigated: /incident mitigate and the
 // Mitigated button. The news is mirrored to the incident's other homes.
 func (h *handling) mitigate(ctx context.Context, o incidents.Origin, n uint64) (intent, error) {
-	out, err := h.svc.Mitigate(ctx, o, n)
-	if err != nil || out.Duplicate {
-		return intent{out: out}, err
-	}
 	who := Mention(h.ev.User, h.ev.Platform)
-	m := Message{Text: fmt.Sprintf(textMitigated, who, n, human(out.Incident.TimeToMitigate()))}
-	h.mirror(out.Incident, m)
-	return intent{out: out, msgs: []Message{m}}, nil
+	o = h.lifecycleNews(o, true, func(inc *incidents.Incident) Message {
+		return Message{Text: fmt.Sprintf(textMitigated, who, n, human(inc.TimeToMitigate()))}
+	})
+	out, err := h.svc.Mitigate(ctx, o, n)
+	return intent{out: out}, err
 }
 
 // resolve closes incident n with summary: /incident resolve [summary].
@@ -65,15 +84,15 @@ func (h *handling) resolve(ctx context.Context, o incidents.Origin, n uint64, su
 	if !confirmed {
 		return intent{answer: fmt.Sprintf(textResolveNeedsSummary, n, n)}, nil
 	}
+	who := Mention(h.ev.User, h.ev.Platform)
+	o = h.lifecycleNews(o, true, func(inc *incidents.Incident) Message { return resolvedMessage(inc, who) })
 	out, err := h.svc.Resolve(ctx, o, n, summary)
 	if err != nil || out.Duplicate {
 		return intent{out: out}, err
 	}
 	h.observeResolve(out.Incident)
 	h.forgetRepeats(n)
-	m := resolvedMessage(out.Incident, Mention(h.ev.User, h.ev.Platform))
-	h.mirror(out.Incident, m)
-	return intent{out: out, msgs: []Message{m}}, nil
+	return intent{out: out}, nil
 }
 
 // answer says what an intent did: an answer only to the person who acted,
@@ -84,5 +103,5 @@ func (h *handling) answer(ctx context.Context, in intent, err error) error {
 		h.outcome = "answered"
 		return h.whisper(ctx, in.answer)
 	}
-	return h.finish(ctx, in.out, err, in.msgs)
+	return h.finish(ctx, in.out, err, nil)
 }

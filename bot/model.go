@@ -1,15 +1,3 @@
-// Package bot is the chat-neutral middle of Firebreak: adapters in
-// bot/slack, bot/discord and bot/console turn platform events into Event,
-// the Router turns them into incidents.Service calls, and what must be said
-// goes back out as Message through the adapter's Chat.
-//
-// Nothing here imports a chat SDK. Message text uses a small portable
-// markup that adapters render for their platform:
-//
-//	**bold**   _italic_   `code`   ```block```   [text](url)   <@userID>
-//
-// Slack renders **bold** as *bold* and links as <url|text>; Discord takes it
-// as is; the console prints plain text.
 package bot
 
 import (
@@ -125,9 +113,11 @@ type MessageRef struct {
 	Thread  string
 }
 
-// Chat is how the Router speaks on one platform. Adapters implement it.
-// Implementations retry transient failures themselves (rate limits, 5xx)
-// and return an error only when the message could not be delivered.
+// Chat is how Firebreak speaks on one platform. Adapters implement it; only
+// the outbox worker calls Post, Update and Upload (TestOnlyTheOutboxPosts),
+// for effects recorded by intents. Implementations return an error when the
+// message could not be delivered, in a form bot/outbox.Classify reads
+// (Retry-After, HTTP status, final or not).
 type Chat interface {
 	// Post sends m to channel and returns where it landed.
 	Post(ctx context.Context, channel string, m Message) (MessageRef, error)

@@ -150,24 +150,22 @@ func (h *handling) trackerLink(ctx context.Context, n uint64, out incidents.Outc
 // time, review or final when asked), refreshes the tracker issues of its
 // action items, and writes and attaches the document.
 func (h *handling) postmortemCommand(ctx context.Context, o incidents.Origin, n uint64, sub string) error {
-	var out incidents.Outcome
 	var err error
+	if sub != "" {
+		o = h.sayingMsgs(o, func(out incidents.Outcome) []Message {
+			return []Message{{Text: fmt.Sprintf("📝 %s moved the postmortem of **#%d** to %s.", Mention(h.ev.User, h.ev.Platform), n, out.Incident.PostmortemStatus)}}
+		})
+	}
 	switch sub {
 	case "review":
-		out, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemInReview)
+		_, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemInReview)
 	case "final":
-		out, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemFinal)
+		_, err = h.svc.SetPostmortemStatus(ctx, o, n, incidents.PostmortemFinal)
 	default:
-		out, err = h.svc.DraftPostmortem(ctx, o, n)
+		_, err = h.svc.DraftPostmortem(ctx, o, n)
 	}
 	if err != nil {
 		return h.refuse(ctx, err)
-	}
-	if sub != "" && !out.Duplicate {
-		msg := fmt.Sprintf("📝 %s moved the postmortem of **#%d** to %s.", Mention(h.ev.User, h.ev.Platform), n, out.Incident.PostmortemStatus)
-		if err := h.say(ctx, Message{Text: msg}); err != nil {
-			return err
-		}
 	}
 	if tr := h.cfg.Tracker; tr != nil {
 		rctx, cancel := context.WithTimeout(ctx, postmortemRefreshTimeout)

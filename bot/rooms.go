@@ -78,19 +78,36 @@ func (r *Router) roomInvites(inc *incidents.Incident, platform string) []string 
 	return ids
 }
 
-// openRoom gives a new incident a channel (Slack) or thread (Discord) of
-// its own when playbooks.yaml asks for it and platform can, and posts the
-// incident's card and current step there. from is the alert message (or
-// only the channel, for /incident declare). It returns the incident as
-// moved, or nil when no room was opened — then the caller posts where it
-// would have anyway.
+// moveToRoom gives a new incident a channel (Slack) or thread (Discord)
+// of its own, when playbooks.yaml asks for it and platform can. The move
+// records, in its own transaction, the incident's card and current step in
+// the room and the edit that turns the card announced in the first home
+// (keyed cardKey) into a pointer to the room. When no room could be
+// opened the steps are worked where the incident was announced: its step
+// card is recorded there (or, without steps, its card gets its buttons).
+// It returns the incident as it is now. from is the alert message (or
+// only the channel, for /incident declare and webhook alerts).
+func (r *Router) moveToRoom(ctx context.Context, inc *incidents.Incident, platform string, from MessageRef) *incidents.Incident {
+	if moved := r.openRoom(ctx, inc, platform, from); moved != nil {
+		return moved
+	}
+	rd := r.renderer(platform)
+	if len(inc.Steps) > 0 {
+		r.record(ctx, postHome(inc, rd.step(inc)))
+	} else {
+		r.record(ctx, editKeyed(inc.Number, inc.Home, cardKey(inc.Number), rd.card(inc, true)))
+	}
+	return inc
+}
+
+// openRoom opens the room and moves the incident there (see moveToRoom);
+// nil when no room was opened.
 func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform string, from MessageRef) *incidents.Incident {
 	books := r.svc.Playbooks()
 	if books == nil || !books.Incidents.ChannelPerIncident {
 		return nil
 	}
-	chat := r.chat(platform)
-	creator, ok := chat.(ChannelCreator)
+	creator, ok := r.chat(platform).(ChannelCreator)
 	if !ok {
 		return nil
 	}
@@ -102,40 +119,33 @@ func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform
 		r.log.Warn("opening the incident channel failed; the incident stays in its alert channel", "incident", inc.Number, "platform", platform, "name", name, "err", err)
 		return nil
 	}
-	out, err := r.svc.MoveHome(cctx, incidents.Origin{Actor: incidents.Bot}, inc.Number, home, name)
+	announced, rd := inc.Home, r.renderer(platform)
+	o := incidents.Origin{Actor: incidents.Bot, Effects: saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+		moved := outs[0].Incident
+		if len(outs[0].Entries) == 0 {
+			return nil // it was there already
+		}
+		var effs []incidents.Effect
+		for _, m := range r.openingMessages(rd, moved) {
+			effs = append(effs, postHome(moved, m))
+		}
+		return append(effs, editKeyed(moved.Number, announced, cardKey(moved.Number), r.roomPointer(platform, moved)))
+	})}
+	out, err := r.svc.MoveHome(cctx, o, inc.Number, home, name)
 	if err != nil {
 		r.log.Warn("recording the incident channel", "incident", inc.Number, "platform", platform, "err", err)
 		return nil
 	}
-	moved := out.Incident
-	for _, m := range r.openingMessages(r.renderer(platform), moved) {
-		r.postHome(cctx, moved, m)
-	}
-	return moved
+	return out.Incident
 }
 
-// roomPointer is what the alert channel is told when the incident moved
-// to a room: its card without buttons, and where the work goes on.
+// roomPointer is what the alert channel's card of an incident becomes
+// when the incident moved to a room of its own: the card without buttons,
+// and where the work goes on.
 func (r *Router) roomPointer(platform string, inc *incidents.Incident) Message {
 	m := r.renderer(platform).card(inc, false)
 	m.Text += "\nWork on it continues in **" + Escape(roomName(r.svc.Playbooks().Incidents.ChannelPrefix, inc)) + "**."
 	return m
-}
-
-// mirror posts m where an incident was announced before it moved to a
-// room of its own, so the alert thread follows updates and the outcome.
-// It runs in the background; the caller's reply does not wait.
-func (r *Router) mirror(inc *incidents.Incident, m Message) {
-	if inc == nil || inc.Mirror.IsZero() || inc.Mirror == inc.Home {
-		return
-	}
-	m.Thread, m.Actions, m.Ephemeral = inc.Mirror.Thread, nil, false
-	n, to := inc.Number, inc.Mirror
-	r.goBackground(func(ctx context.Context) {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		r.postIn(pctx, n, to, m)
-	})
 }
 
 // roomsOn reports whether incidents announced on platform get a room.
@@ -146,22 +156,6 @@ func (r *Router) roomsOn(platform string) bool {
 	}
 	_, ok := r.chat(platform).(ChannelCreator)
 	return ok
-}
-
-// toRoom posts what an alert did to an incident (reopened, mitigated) in
-// its room too, when it has one: the alert itself lands in the alert
-// channel, but the responders are in the room.
-func (r *Router) toRoom(inc *incidents.Incident, msgs []Message) {
-	if inc == nil || inc.Mirror.IsZero() || len(msgs) == 0 {
-		return
-	}
-	r.goBackground(func(ctx context.Context) {
-		for _, m := range msgs {
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			r.postHome(pctx, inc, m)
-			cancel()
-		}
-	})
 }
 
 // joinRoom adds people who just joined the response (acknowledged, took a

@@ -83,18 +83,20 @@ playbooks:
     steps: [{id: look, title: Look}, {id: fix, title: Fix}]
 `
 
-func newRoomRouter(t *testing.T) (*Router, *incidents.Service, *roomChat) {
+func newRoomRouterWorker(t *testing.T) (*Router, *incidents.Service, *roomChat, *testWorker) {
 	t.Helper()
 	books, err := playbooks.Parse("rooms.yaml", []byte(roomsYAML))
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now})
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Posted: store})
 	chat := &roomChat{fakeChat: newFakeChat()}
 	r.AddChat("slack", chat)
+	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
 	runRouter(t, r)
-	return r, svc, chat
+	return r, svc, chat, w
 }
 
 func TestRoomName(t *testing.T) {
@@ -112,13 +114,12 @@ func TestRoomName(t *testing.T) {
 }
 
 func TestAlertOpensARoom(t *testing.T) {
-	r, svc, chat := newRoomRouter(t)
+	r, svc, chat, w := newRoomRouterWorker(t)
 	ctx := context.Background()
 	alert := Event{ID: "m1", Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", Thread: "111.1",
 		User: incidents.Actor{Platform: "slack", ID: "B1", Name: "alertmanager"}, FromBot: true,
 		Text: "[FIRING:1] CheckoutDown checkout (severity=critical)", Target: MessageRef{Channel: "C1", ID: "111.1"}}
-	rec := &recorder{}
-	require.NoError(t, r.Handle(ctx, alert, rec))
+	rec := handleIn(t, r, w, chat.fakeChat, alert)
 
 	rooms := chat.rooms()
 	require.Len(t, rooms, 1)
@@ -141,8 +142,7 @@ func TestAlertOpensARoom(t *testing.T) {
 	// Commands typed in the room mean its incident; updates and the
 	// outcome are mirrored to the alert thread.
 	cmd := func(id, text string) *recorder {
-		rec := &recorder{}
-		require.NoError(t, r.Handle(ctx, Event{ID: id, Platform: "slack", Kind: KindCommand, Channel: "CROOM1", User: ana, Text: text}, rec))
+		rec := handleIn(t, r, w, chat.fakeChat, Event{ID: id, Platform: "slack", Kind: KindCommand, Channel: "CROOM1", User: ana, Text: text})
 		return rec
 	}
 	assert.Contains(t, cmd("c1", "ack").text(), "acknowledged **#1**")
@@ -151,7 +151,8 @@ func TestAlertOpensARoom(t *testing.T) {
 	assert.ElementsMatch(t, []string{"CROOM1:U1", "CROOM1:U2"}, chat.invitedCopy(), "who acknowledges or takes a role joins the room")
 	cmd("c2", "update Rolled back the 13:55 deploy")
 	cmd("c3", "resolve Bad deploy rolled back")
-	require.Eventually(t, func() bool { return len(chat.postsIn("C1")) == 2 }, 5*time.Second, 5*time.Millisecond)
+	// The alert thread holds the card (now a pointer), the update and the outcome.
+	require.Eventually(t, func() bool { return len(chat.postsIn("C1")) == 3 }, 5*time.Second, 5*time.Millisecond)
 	mirrored := chat.postsCopy()
 	var inAlertThread []string
 	for _, p := range mirrored {
@@ -165,14 +166,15 @@ func TestAlertOpensARoom(t *testing.T) {
 }
 
 func TestWebhookIncidentGetsARoom(t *testing.T) {
-	r, svc, chat := newRoomRouter(t)
+	r, svc, chat, w := newRoomRouterWorker(t)
 	ctx := context.Background()
 	_, err := r.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1"}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(chat.postsIn("CROOM1")) == 2 }, 5*time.Second, 5*time.Millisecond)
+	w.idle(t)
 	rooms := chat.rooms()
 	require.Len(t, rooms, 1)
-	assert.Equal(t, "#alerts", rooms[0].from.Channel)
+	assert.Equal(t, MessageRef{Channel: "#alerts", ID: "p1"}, rooms[0].from, "the room starts from the announcement")
 	announced := chat.postsIn("#alerts")
 	require.Len(t, announced, 1, "no steps in the announce channel")
 	chat.mu.Lock()
@@ -191,10 +193,9 @@ func TestWebhookIncidentGetsARoom(t *testing.T) {
 }
 
 func TestRoomFailureKeepsTheIncidentInTheAlertChannel(t *testing.T) {
-	r, svc, chat := newRoomRouter(t)
+	r, svc, chat, w := newRoomRouterWorker(t)
 	chat.fail = true
-	rec := &recorder{}
-	require.NoError(t, r.Handle(context.Background(), Event{ID: "c1", Platform: "slack", Kind: KindCommand, Channel: "C1", User: ana, Text: "declare Checkout is down"}, rec))
+	rec := handleIn(t, r, w, chat.fakeChat, Event{ID: "c1", Platform: "slack", Kind: KindCommand, Channel: "C1", User: ana, Text: "declare Checkout is down"})
 	require.Len(t, rec.all(), 2, "card and step where it was declared")
 	assert.Contains(t, rec.all()[1].Text, "Step 1/2: Look")
 	inc, err := svc.Get(context.Background(), 1)

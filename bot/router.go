@@ -43,8 +43,10 @@ type RouterConfig struct {
 	RepeatInterval time.Duration
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
-	// Notifier sends escalations to the notifiers named in playbooks.yaml
-	// (email, paging webhooks); nil means chat mentions only.
+	// Notifier, when set, makes escalations and status updates page the
+	// notifiers named in playbooks.yaml (email, paging webhooks): the pages
+	// are recorded as notify effects, which the outbox delivers through a
+	// NotifySender over the same Notifier. nil means chat mentions only.
 	Notifier Notifier
 	// TimerInterval is how often due escalations and reminders are
 	// checked (default 1s).
@@ -63,7 +65,22 @@ type RouterConfig struct {
 	// Tracker files follow-ups as issues in the team's tracker and
 	// refreshes their status; nil keeps them in the postmortem only.
 	Tracker ActionItemFiler
+	// Posted finds where the outbox delivered a keyed post (the outbox's
+	// store), so that the room of a webhook alert's incident starts from
+	// its announcement (a Discord thread on the card). nil: rooms of
+	// webhook incidents start from the channel.
+	Posted PostedRefs
 }
+
+// PostedRefs finds where a recorded post with a Key landed once the outbox
+// delivered it; storage.Outbox implements it.
+type PostedRefs interface {
+	Ref(ctx context.Context, key string) (ref incidents.EffectRef, ok bool, err error)
+}
+
+// announcedWait bounds how long the rooms of one webhook batch wait for
+// their announcements to be posted before they start from the channel.
+const announcedWait = 10 * time.Second
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
 // bigger ones are only written to the file.
@@ -82,7 +99,9 @@ const maxAnnouncers = 16
 // incident can be worked from Slack, Discord and the console alike.
 //
 // The Router owns goroutines: one per incident with repeats waiting to be
-// summarised, and one per webhook batch being announced. Run stops them.
+// summarised, one per webhook batch whose new incidents get rooms, and
+// automated steps. Run stops them. What it says is recorded with each
+// intent and posted by the outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
 	cfg RouterConfig
@@ -149,9 +168,10 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 
-// AddChat registers the Chat of a platform ("console", "slack",
-// "discord"), for what is not a reply: repeat summaries, announcements of
-// webhook alerts, updates of pressed messages, uploads. Safe for
+// AddChat registers a connected platform ("console", "slack", "discord"):
+// webhook alerts are announced on every registered platform, and its Chat
+// opens incident rooms (ChannelCreator) and invites to them (RoomInviter).
+// The Router never posts through it: the outbox worker does. Safe for
 // concurrent use.
 func (r *Router) AddChat(platform string, c Chat) {
 	r.mu.Lock()
@@ -293,18 +313,66 @@ type handling struct {
 	// thread is where public replies about the incident go when the event
 	// came from the channel at large: the incident's home thread there.
 	thread string
+	// redraw, when set, is the edit of the pressed message that a
+	// lifecycle intent records with its change (ack and mitigate buttons).
+	redraw func(inc *incidents.Incident) []incidents.Effect
 }
 
-// say posts publicly in the event's channel (in the incident's thread when
-// it lives in one there).
+// say answers the person who acted through the event's Replier, unrecorded:
+// ephemeral answers, refusals, questions. What the channel is told goes
+// through the outbox instead (see saying).
 func (h *handling) say(ctx context.Context, m Message) error {
-	if m.Thread == "" && !m.Ephemeral {
-		m.Thread = h.thread
-	}
 	if _, err := h.reply.Reply(ctx, m); err != nil {
 		return fmt.Errorf("reply in %s: %w", h.ev.Channel, err)
 	}
 	return nil
+}
+
+// replyHome is where the public news of an event about inc goes: the
+// event's channel and thread, or inc's home thread there when the event
+// came from the channel at large — a Slack slash command never carries a
+// thread — so an incident's conversation stays in one place.
+func (h *handling) replyHome(inc *incidents.Incident) incidents.Home {
+	home := incidents.Home{Platform: h.ev.Platform, Channel: h.ev.Channel, Thread: cmp.Or(h.ev.Thread, h.thread)}
+	if home.Thread == "" && inc != nil && inc.Home.Thread != "" && inc.Home.Platform == h.ev.Platform && inc.Home.Channel == h.ev.Channel {
+		home.Thread = inc.Home.Thread
+	}
+	return home
+}
+
+// replies are msgs as posts where the event's public news about inc goes.
+func (h *handling) replies(inc *incidents.Incident, msgs ...Message) []incidents.Effect {
+	var n uint64
+	if inc != nil {
+		n = inc.Number
+	}
+	home := h.replyHome(inc)
+	effs := make([]incidents.Effect, 0, len(msgs))
+	for _, m := range msgs {
+		effs = append(effs, postIn(n, home, m))
+	}
+	return effs
+}
+
+// saying is o with Effects that record what build says about the intent's
+// outcome, in the intent's own transaction (see incidents.EffectsFunc:
+// build must only compute).
+func (h *handling) saying(o incidents.Origin, build func(out incidents.Outcome) []incidents.Effect) incidents.Origin {
+	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+		var effs []incidents.Effect
+		for _, out := range outs {
+			if out.Incident != nil {
+				effs = append(effs, build(out)...)
+			}
+		}
+		return effs
+	})
+	return o
+}
+
+// sayingMsgs is saying for public replies only.
+func (h *handling) sayingMsgs(o incidents.Origin, build func(out incidents.Outcome) []Message) incidents.Origin {
+	return h.saying(o, func(out incidents.Outcome) []incidents.Effect { return h.replies(out.Incident, build(out)...) })
 }
 
 // whisper answers only the event's user.
@@ -362,6 +430,10 @@ func (h *handling) message(ctx context.Context) error {
 		return nil
 	}
 	o := origin(ev)
+	rooms := h.roomsOn(ev.Platform)
+	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+		return h.alertEffects(outs[0], ev.Platform, ev.Channel, ev.Thread, rooms)
+	})
 	out, err := h.svc.ReceiveAlert(ctx, o, alert)
 	if err == nil && h.cfg.Metrics != nil {
 		h.cfg.Metrics.CountOutcomes(alert.Source, []incidents.Alert{alert}, []incidents.Outcome{out})
@@ -369,12 +441,13 @@ func (h *handling) message(ctx context.Context) error {
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
-	return h.announce(ctx, ev.Platform, ev.Channel, ev.Thread, out, func(m Message) error { return h.say(ctx, m) })
+	return h.announce(ctx, out, rooms)
 }
 
-// announce says what an alert did to chat: a new incident with its first
-// step, a reopen, a mitigation; repeats are coalesced.
-func (h *handling) announce(ctx context.Context, platform, channel, thread string, out incidents.Outcome, post func(Message) error) error {
+// announce finishes what a chat alert did once it is recorded (with its
+// posts, see alertEffects): a new incident may get a room of its own and
+// its automated first step; repeats go to the coalescer.
+func (h *handling) announce(ctx context.Context, out incidents.Outcome, rooms bool) error {
 	if out.Incident == nil {
 		return nil
 	}
@@ -386,59 +459,99 @@ func (h *handling) announce(ctx context.Context, platform, channel, thread strin
 	h.outcome = "recorded"
 	if out.Created {
 		h.outcome = "created"
-		if moved := h.openRoom(ctx, out.Incident, platform, h.ev.Target); moved != nil {
-			if err := post(h.roomPointer(platform, moved)); err != nil {
-				return err
-			}
-			h.autoStart(moved)
-			return nil
-		}
 	}
-	if !out.Created {
-		// News about an incident (reopened, mitigated) joins its thread,
-		// not the thread of the alert message that brought it.
-		if home := out.Incident.Home; home.Thread != "" && home.Platform == platform && home.Channel == channel {
-			h.thread, thread = home.Thread, home.Thread
-		}
+	channel, thread := h.ev.Channel, h.ev.Thread
+	if home := out.Incident.Home; !out.Created && home.Thread != "" && home.Platform == h.ev.Platform && home.Channel == channel {
+		thread = home.Thread
 	}
-	msgs := h.Router.alertMessages(platform, out, channel, thread)
-	if !out.Created {
-		h.toRoom(out.Incident, msgs)
-	}
-	for _, m := range msgs {
-		if err := post(m); err != nil {
-			return err
-		}
-	}
-	if out.Created {
-		h.autoStart(out.Incident)
-	}
+	h.afterAlert(ctx, out, h.ev.Platform, channel, thread, h.ev.Target, rooms)
 	return nil
 }
 
-// alertMessages are what one alert outcome makes Firebreak say on
-// platform, with repeats handed to the coalescer instead.
-func (r *Router) alertMessages(platform string, out incidents.Outcome, channel, thread string) []Message {
+// afterAlert does what an alert outcome needs beyond its recorded posts:
+// a room for a new incident (when rooms), its automated first step, the
+// repeat coalescer, forgetting repeats of a mitigated incident.
+func (r *Router) afterAlert(ctx context.Context, out incidents.Outcome, platform, channel, thread string, from MessageRef, rooms bool) {
 	inc := out.Incident
-	rd := r.renderer(platform)
 	switch {
+	case inc == nil || out.Duplicate:
+		return
 	case out.Created:
-		return r.openingMessages(rd, inc)
+		if rooms {
+			inc = r.moveToRoom(ctx, inc, platform, from)
+		}
+		r.autoStart(inc)
+		return
 	case out.Repeat:
 		r.noteRepeat(out, platform, channel, thread)
+		return
+	}
+	for _, e := range out.Entries {
+		if e.Kind == incidents.EntryMitigated {
+			r.forgetRepeats(inc.Number)
+		}
+	}
+}
+
+// alertEffects are the posts one alert outcome causes in a channel of
+// platform: the card (keyed cardKey) and first step of a new incident —
+// only the card when it is to get a room, whose opening turns the card
+// into a pointer — or the news of a reopen or mitigation, in the
+// incident's thread there and in its room. Repeats say nothing here: the
+// coalescer summarises them. It runs inside the intent's transaction.
+func (r *Router) alertEffects(out incidents.Outcome, platform, channel, thread string, rooms bool) []incidents.Effect {
+	inc := out.Incident
+	if inc == nil || out.Duplicate || out.Repeat {
 		return nil
 	}
+	home := incidents.Home{Platform: platform, Channel: channel, Thread: thread}
+	if out.Created {
+		return r.openingEffects(r.renderer(platform), inc, home, rooms)
+	}
+	// News about an incident (reopened, mitigated) joins its thread, not
+	// the thread of the alert message that brought it.
+	if inc.Home.Thread != "" && inc.Home.Platform == platform && inc.Home.Channel == channel {
+		home.Thread = inc.Home.Thread
+	}
+	var effs []incidents.Effect
+	for _, m := range alertNews(inc, out.Entries) {
+		effs = append(effs, postIn(inc.Number, home, m))
+		if !inc.Mirror.IsZero() && inc.Home != home {
+			effs = append(effs, postHome(inc, m))
+		}
+	}
+	return effs
+}
+
+// alertNews is what an alert's timeline entries (reopened, mitigated) are
+// worth saying.
+func alertNews(inc *incidents.Incident, entries []incidents.Entry) []Message {
 	var msgs []Message
-	for _, e := range out.Entries {
+	for _, e := range entries {
 		switch e.Kind {
 		case incidents.EntryReopened:
 			msgs = append(msgs, Message{Text: fmt.Sprintf("♻️ **#%d reopened** — %s", inc.Number, Escape(e.Text)), Actions: lifecycleButtons(inc)})
 		case incidents.EntryMitigated:
 			msgs = append(msgs, Message{Text: fmt.Sprintf("🟢 **#%d mitigated** — every alert in it has resolved. `/incident #%d resolve <summary>` when it is over.", inc.Number, inc.Number)})
-			r.forgetRepeats(inc.Number)
 		}
 	}
 	return msgs
+}
+
+// openingEffects announce a new incident in home: its card (keyed
+// cardKey, so a room can turn it into a pointer) and its first step; only
+// the card when the incident is to get a room, where its steps go.
+func (r *Router) openingEffects(rd renderer, inc *incidents.Incident, home incidents.Home, rooms bool) []incidents.Effect {
+	msgs := r.openingMessages(rd, inc)
+	if rooms {
+		msgs = []Message{rd.card(inc, false)}
+	}
+	effs := make([]incidents.Effect, 0, len(msgs))
+	for _, m := range msgs {
+		effs = append(effs, postIn(inc.Number, home, m))
+	}
+	effs[0].Key = cardKey(inc.Number)
+	return effs
 }
 
 // openingMessages announce a new incident: its card, then its first step.
@@ -513,17 +626,14 @@ func (r *Router) summarise(ctx context.Context, key repeatKey, st *repeatState) 
 		}
 		pending, total, thread, title := st.pending, st.total, st.thread, st.title
 		st.pending = 0
-		chat := r.chats[key.platform]
 		r.mu.Unlock()
-		if chat == nil {
-			continue
-		}
-		m := Message{Thread: thread, Text: fmt.Sprintf("🔁 #%d %s fired again (×%d in the last %s, %d in total)",
+		m := Message{Text: fmt.Sprintf("🔁 #%d %s fired again (×%d in the last %s, %d in total)",
 			key.incident, Escape(title), pending, human(r.cfg.RepeatInterval), total)}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if _, err := chat.Post(pctx, key.channel, m); err != nil {
-			r.log.Warn("posting a repeat summary", "incident", key.incident, "platform", key.platform, "err", err)
-		}
+		e := postIn(key.incident, incidents.Home{Platform: key.platform, Channel: key.channel, Thread: thread}, m)
+		// A backlog of summaries (a chat outage) is worth its latest only.
+		e.CoalesceKey = fmt.Sprintf("repeat/%d/%s/%s", key.incident, key.platform, key.channel)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		r.record(rctx, e)
 		cancel()
 	}
 }
@@ -583,7 +693,6 @@ func (h *handling) command(ctx context.Context) error {
 	h.incident = n
 	who := Mention(ev.User, ev.Platform)
 	var out incidents.Outcome
-	var msgs []Message
 	switch c.Name {
 	case "help":
 		h.outcome = "answered"
@@ -597,29 +706,32 @@ func (h *handling) command(ctx context.Context) error {
 	case "postmortem":
 		return h.postmortemCommand(ctx, o, n, c.Sub)
 	case "declare":
+		rooms := h.roomsOn(ev.Platform)
+		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+			return h.openingEffects(h.rd, out.Incident, h.replyHome(out.Incident), rooms)
+		})
 		out, err = h.svc.Declare(ctx, o, c.Args, c.Severity)
-		if err == nil && out.Incident != nil {
+		if err == nil && out.Incident != nil && !out.Duplicate {
 			h.incident = out.Incident.Number
-			msgs = h.openingMessages(h.rd, out.Incident)
-			if moved := h.openRoom(ctx, out.Incident, ev.Platform, MessageRef{Channel: ev.Channel, Thread: ev.Thread}); moved != nil {
-				msgs = []Message{h.roomPointer(ev.Platform, moved)}
+			if rooms {
+				out.Incident = h.moveToRoom(ctx, out.Incident, ev.Platform, MessageRef{Channel: ev.Channel, Thread: ev.Thread})
 			}
 		}
 	case "ack":
 		in, err := h.ack(ctx, o, n)
 		return h.answer(ctx, in, err)
 	case "step":
+		o = h.sayingMsgs(o, h.stepMessages)
 		if c.Sub == "skip" {
 			out, err = h.svc.StepSkip(ctx, o, n, c.Step, c.Args)
 		} else {
 			out, err = h.svc.StepDone(ctx, o, n, c.Step, c.Args)
 		}
-		if err == nil {
-			msgs = h.stepMessages(out)
-		}
 	case "note":
+		o = h.sayingMsgs(o, func(incidents.Outcome) []Message {
+			return []Message{{Text: fmt.Sprintf("📝 %s added a note to **#%d**: %s", who, n, Escape(c.Args))}}
+		})
 		out, err = h.svc.AddNote(ctx, o, n, c.Args)
-		msgs = []Message{{Text: fmt.Sprintf("📝 %s added a note to **#%d**: %s", who, n, Escape(c.Args))}}
 	case "followup":
 		return h.followUp(ctx, o, n, c)
 	case "role":
@@ -627,22 +739,23 @@ func (h *handling) command(ctx context.Context) error {
 		if target, err = ParseMention(c.User, ev.User, ev.Platform); err != nil {
 			return h.refuse(ctx, err)
 		}
+		o = h.sayingMsgs(o, func(incidents.Outcome) []Message {
+			return []Message{{Text: fmt.Sprintf("🎖️ %s is now %s of **#%d** (set by %s).", Mention(target, ev.Platform), c.Role, n, who)}}
+		})
 		out, err = h.svc.AssignRole(ctx, o, n, c.Role, target)
 		if err == nil && !out.Duplicate {
 			h.joinRoom(out.Incident, target)
 		}
-		msgs = []Message{{Text: fmt.Sprintf("🎖️ %s is now %s of **#%d** (set by %s).", Mention(target, ev.Platform), c.Role, n, who)}}
 	case "severity":
+		o = h.sayingMsgs(o, func(incidents.Outcome) []Message {
+			return []Message{{Text: fmt.Sprintf("📈 %s set **#%d** to %s.", who, n, c.Severity)}}
+		})
 		out, err = h.svc.SetSeverity(ctx, o, n, c.Severity)
-		msgs = []Message{{Text: fmt.Sprintf("📈 %s set **#%d** to %s.", who, n, c.Severity)}}
 	case "update":
+		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+			return h.updateEffects(out, fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args)), h.stepMessages(out))
+		})
 		out, err = h.svc.PostUpdate(ctx, o, n, c.Args)
-		msgs = []Message{{Text: fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(c.Args))}}
-		if err == nil && !out.Duplicate {
-			h.mirror(out.Incident, msgs[0])
-			msgs = append(msgs, h.stepMessages(out)...)
-			h.shareUpdate(out.Incident, h.ev.Platform, h.ev.Channel)
-		}
 	case "mitigate":
 		in, err := h.mitigate(ctx, o, n)
 		return h.answer(ctx, in, err)
@@ -652,11 +765,13 @@ func (h *handling) command(ctx context.Context) error {
 	default:
 		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
-	return h.finish(ctx, out, err, msgs)
+	return h.finish(ctx, out, err, nil)
 }
 
 // finish answers a state change: an error only to the user, a duplicate
-// not at all, and a success publicly.
+// not at all, and a success publicly — by the posts the intent recorded
+// with its change (see saying), and msgs, news that could only be worded
+// after the change (a tracker's answer), recorded on their own.
 func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error, msgs []Message) error {
 	if err != nil {
 		return h.refuse(ctx, err)
@@ -667,9 +782,9 @@ func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error,
 	}
 	h.outcome = "changed"
 	h.followHome(out.Incident)
-	for _, m := range msgs {
-		if err := h.say(ctx, m); err != nil {
-			return err
+	if len(msgs) > 0 {
+		if err := h.sayNow(ctx, h.replies(out.Incident, msgs...)...); err != nil {
+			return fmt.Errorf("record what to say about incident #%d: %w", h.incident, err)
 		}
 	}
 	if out.Incident != nil && (out.Created || out.StepChanged) {
@@ -735,12 +850,18 @@ func (h *handling) status(ctx context.Context, n uint64) error {
 		card.Text += alertLines(sum)
 	}
 	if !inc.Status.Open() || len(inc.Steps) == 0 {
-		return h.say(ctx, card)
+		return h.sayAbout(ctx, inc, card)
 	}
-	if err := h.say(ctx, card); err != nil {
-		return err
+	return h.sayAbout(ctx, inc, card, h.rd.step(inc))
+}
+
+// sayAbout records msgs as public news about inc that no change causes
+// (the answer to /incident status, say), for the outbox to post.
+func (h *handling) sayAbout(ctx context.Context, inc *incidents.Incident, msgs ...Message) error {
+	if err := h.sayNow(ctx, h.replies(inc, msgs...)...); err != nil {
+		return fmt.Errorf("record what to say about incident #%d: %w", inc.Number, err)
 	}
-	return h.say(ctx, h.rd.step(inc))
+	return nil
 }
 
 // listLimit bounds /incident list.
@@ -838,20 +959,20 @@ func (h *handling) postmortem(ctx context.Context, n uint64) error {
 	}
 	h.outcome = "written"
 	comment := fmt.Sprintf("📄 Postmortem of **#%d** written to `%s`.", n, path)
+	inc, err := h.svc.Get(ctx, n)
+	if err != nil {
+		return h.refuse(ctx, err)
+	}
+	h.followHome(inc)
 	if buf.over {
-		return h.say(ctx, Message{Text: comment + " It is over 5 MiB, so it is only in that file."})
+		return h.sayAbout(ctx, inc, Message{Text: comment + " It is over 5 MiB, so it is only in that file."})
 	}
-	chat := h.chat(h.ev.Platform)
-	if chat == nil {
-		return h.say(ctx, Message{Text: comment})
-	}
-	f := File{Name: filepath.Base(path), Title: fmt.Sprintf("Postmortem of incident #%d", n), Content: buf.Bytes()}
-	thread := h.ev.Thread
-	if inc, err := h.svc.Get(ctx, n); err == nil {
-		h.followHome(inc)
-		thread = cmp.Or(thread, h.thread)
-	}
-	if err := chat.Upload(ctx, h.ev.Channel, thread, f, comment); err != nil {
+	// The file is written outside the store, so its upload is recorded on
+	// its own; the outbox attaches it (or puts why it could not on the
+	// incident's timeline).
+	up := incidents.Effect{Kind: incidents.EffectUpload, Incident: n, Home: h.replyHome(inc),
+		Message: incidents.EffectMessage{Text: comment, File: &incidents.EffectFile{Name: filepath.Base(path), Title: fmt.Sprintf("Postmortem of incident #%d", n), Content: buf.Bytes()}}}
+	if err := h.sayNow(ctx, up); err != nil {
 		h.outcome = "upload failed"
 		werr := h.whisper(ctx, fmt.Sprintf("⚠️ The postmortem is in `%s`, but attaching it failed: %s", path, Escape(err.Error())))
 		return errors.Join(fmt.Errorf("upload the postmortem of incident #%d: %w", n, err), werr)
@@ -879,22 +1000,22 @@ func (h *handling) action(ctx context.Context) error {
 	h.incident = n
 	o := origin(ev)
 	var out incidents.Outcome
-	var pressed Message // what the pressed message becomes
-	var msgs []Message
 	switch ev.ActionID {
 	case ActionStepDone:
 		if stepID == "" {
 			return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 		}
-		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
-		if err == nil && out.Incident != nil {
+		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+			var effs []incidents.Effect
 			if st := out.Incident.Step(stepID); st != nil {
-				pressed = h.rd.finishedStep(out.Incident, *st)
+				effs = h.pressedEdit(out.Incident, h.rd.finishedStep(out.Incident, *st))
 			}
 			if out.StepChanged && out.Incident.Status.Open() {
-				msgs = []Message{h.rd.step(out.Incident)}
+				effs = append(effs, h.replies(out.Incident, h.rd.step(out.Incident))...)
 			}
-		}
+			return effs
+		})
+		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
 	case ActionRunStep:
 		return h.runPressed(ctx, n, stepID)
 	case ActionPostUpdate:
@@ -903,16 +1024,14 @@ func (h *handling) action(ctx context.Context) error {
 		h.outcome = "answered"
 		return h.whisper(ctx, fmt.Sprintf("Skipping a step needs a reason for the postmortem: type `/incident #%d step skip --step %s <why>`", n, stepID))
 	case ActionAck, ActionMitigate:
+		h.redraw = func(inc *incidents.Incident) []incidents.Effect { return h.pressedEdit(inc, h.redrawn(inc)) }
 		var in intent
 		if ev.ActionID == ActionAck {
 			in, err = h.ack(ctx, o, n)
 		} else {
 			in, err = h.mitigate(ctx, o, n)
 		}
-		out, msgs = in.out, in.msgs
-		if err == nil && !out.Duplicate {
-			pressed = h.redrawn(out.Incident)
-		}
+		out = in.out
 	case ActionResolve:
 		in, err := h.resolve(ctx, o, n, "", false)
 		return h.answer(ctx, in, err)
@@ -921,14 +1040,16 @@ func (h *handling) action(ctx context.Context) error {
 	default:
 		return h.refuse(ctx, refuseUsage(TextUnknownButton, truncate(ev.ActionID, 40)))
 	}
-	if err == nil && !out.Duplicate && pressed.Text != "" && ev.Target.ID != "" {
-		if chat := h.chat(ev.Platform); chat != nil {
-			if uerr := chat.Update(ctx, ev.Target, pressed); uerr != nil {
-				h.log.WarnContext(ctx, "update the pressed message", "incident", n, "platform", ev.Platform, "err", uerr)
-			}
-		}
+	return h.finish(ctx, out, err, nil)
+}
+
+// pressedEdit redraws the message whose button was pressed as m, when the
+// platform said which message that was.
+func (h *handling) pressedEdit(inc *incidents.Incident, m Message) []incidents.Effect {
+	if h.ev.Target.ID == "" || m.Text == "" {
+		return nil
 	}
-	return h.finish(ctx, out, err, msgs)
+	return []incidents.Effect{editOf(inc.Number, h.ev.Platform, h.ev.Target, m)}
 }
 
 // redrawn is the pressed card drawn again after a lifecycle change: the
@@ -962,23 +1083,28 @@ func (h *handling) reaction(ctx context.Context) error {
 		return h.refuse(ctx, err)
 	}
 	h.incident = n
-	out, err := h.svc.Pin(ctx, o, n, ev.TargetAuthor, ev.TargetText, ev.Permalink)
 	thread := ev.Target.Thread
 	if thread == "" {
 		thread = ev.Target.ID
 	}
-	return h.finish(ctx, out, err, []Message{{Text: fmt.Sprintf("📌 Pinned to the timeline of **#%d**.", n), Thread: thread}})
+	o = h.sayingMsgs(o, func(incidents.Outcome) []Message {
+		return []Message{{Text: fmt.Sprintf("📌 Pinned to the timeline of **#%d**.", n), Thread: thread}}
+	})
+	out, err := h.svc.Pin(ctx, o, n, ev.TargetAuthor, ev.TargetText, ev.Permalink)
+	return h.finish(ctx, out, err, nil)
 }
 
 // IngestAlerts records alerts that did not come from chat (webhooks,
-// probes) and announces new incidents on every registered platform.
+// probes) and, in the same transaction, their announcements on every
+// registered platform, for the outbox to deliver.
 //
 // The incidents' home is the primary platform's announce channel:
 // incidents.announce[platform] from playbooks.yaml, else that platform's
 // first alert channel; the console is primary when registered, then
-// Slack, then Discord. It returns once the alerts are committed; the chat
-// posts follow on a background goroutine (at most 16 batches at once; an
-// alert storm waits here for a free slot) that Run stops. With no chat
+// Slack, then Discord. It returns once the alerts and their posts are
+// committed; opening rooms for new incidents and their automated steps
+// follow on a background goroutine (at most 16 batches at once; an alert
+// storm waits here for a free slot) that Run stops. With no chat
 // registered, alerts are only recorded. eventID (per payload; "" for
 // none) makes a redelivered payload change nothing; the caller has
 // namespaced it ("webhook:<source>:…", "probe:<name>:…") and it is
@@ -996,26 +1122,38 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 			targets = append(targets, announceTarget{platform: p, channel: ch})
 		}
 	}
+	rooms := false
 	if len(targets) > 0 {
 		o.Home = incidents.Home{Platform: targets[0].platform, Channel: targets[0].channel}
+		// The incidents' home is the first target's; rooms open there.
+		rooms = r.roomsOn(targets[0].platform)
 	}
+	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+		return r.batchEffects(outs, targets, rooms)
+	})
 	outs, err := r.svc.ReceiveAlerts(ctx, o, alerts)
 	if err != nil {
 		return nil, fmt.Errorf("alerts from %s: %w", source, err)
 	}
 	r.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
 	var created []*incidents.Incident
+	seen := map[uint64]bool{}
 	for _, out := range outs {
 		switch {
-		case out.Incident == nil || out.Duplicate:
+		case out.Incident == nil || out.Duplicate || seen[out.Incident.Number]:
 		case out.Created:
+			seen[out.Incident.Number] = true
 			created = append(created, out.Incident)
-		case !out.Repeat && !out.Incident.Mirror.IsZero():
-			r.toRoom(out.Incident, r.alertMessages(out.Incident.Home.Platform, out, "", ""))
+		default:
+			for _, t := range targets {
+				r.afterAlert(ctx, out, t.platform, t.channel, "", MessageRef{}, false)
+			}
 		}
 	}
-	work := r.batchMessages(outs, targets)
-	if len(work) == 0 {
+	if len(created) == 0 {
+		return outs, nil
+	}
+	if !rooms {
 		for _, inc := range created {
 			r.autoStart(inc)
 		}
@@ -1024,13 +1162,14 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return outs, nil // committed; only the announcement is lost
+		return outs, nil // committed with their cards; only the rooms are lost
 	}
 	if !r.goBackground(func(bctx context.Context) {
 		defer func() { <-r.sem }()
-		r.deliver(bctx, work)
+		deadline := time.Now().Add(announcedWait)
 		for _, inc := range created {
-			r.autoStart(inc)
+			from := r.announced(bctx, inc.Number, deadline, MessageRef{Channel: targets[0].channel})
+			r.afterAlert(bctx, incidents.Outcome{Incident: inc, Created: true}, targets[0].platform, targets[0].channel, "", from, true)
 		}
 	}) {
 		<-r.sem
@@ -1040,88 +1179,68 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 
 type announceTarget struct{ platform, channel string }
 
-type delivery struct {
-	announceTarget
-	msgs []Message
-	// rooms[i] is set when msgs[i] is the card of a new incident that is
-	// to get a channel of its own, started from that card.
-	rooms []*incidents.Incident
+// announced is where incident n's card landed once the outbox posted it,
+// waiting for it until deadline (the outbox posts within milliseconds
+// unless a channel is rate-limited); else fallback.
+func (r *Router) announced(ctx context.Context, n uint64, deadline time.Time, fallback MessageRef) MessageRef {
+	if r.cfg.Posted == nil {
+		return fallback
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ref, ok, err := r.cfg.Posted.Ref(ctx, cardKey(n))
+		if err == nil && ok {
+			return MessageRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread}
+		}
+		if time.Now().After(deadline) {
+			r.log.Warn("the announcement was not posted in time; the room starts from the channel", "incident", n)
+			return fallback
+		}
+		select {
+		case <-ctx.Done():
+			return fallback
+		case <-tick.C:
+		}
+	}
 }
 
-// batchMessages works out every post of one batch now, so the order in
-// chat follows the order of the alerts. An incident created in the batch
-// is announced once, in its final state; its later repeats are not news.
-func (r *Router) batchMessages(outs []incidents.Outcome, targets []announceTarget) []delivery {
-	var work []delivery
+// batchEffects are every post of one batch, on every target, in the order
+// of the alerts. An incident created in the batch is announced once, in
+// its final state; its later repeats are not news. Only the first
+// target's card of a new incident is keyed: that is its home, where a
+// room opens. It runs inside the intake transaction, so it only computes.
+func (r *Router) batchEffects(outs []incidents.Outcome, targets []announceTarget, rooms bool) []incidents.Effect {
+	var effs []incidents.Effect
 	for i, t := range targets {
-		d := delivery{announceTarget: t}
 		created := map[uint64]bool{}
-		// The incidents' home is the first target's; rooms open there.
-		rooms := i == 0 && r.roomsOn(t.platform)
 		for _, out := range outs {
-			if out.Incident == nil || out.Duplicate {
-				continue
-			}
-			n := out.Incident.Number
-			if created[n] {
+			if out.Incident == nil || out.Duplicate || created[out.Incident.Number] {
 				continue
 			}
 			if out.Created {
-				created[n] = true
-				if rooms {
-					d.msgs = append(d.msgs, r.renderer(t.platform).card(out.Incident, false))
-					d.rooms = append(d.rooms, out.Incident)
-					continue
-				}
+				created[out.Incident.Number] = true
 			}
-			for _, m := range r.alertMessages(t.platform, out, t.channel, "") {
-				d.msgs = append(d.msgs, m)
-				d.rooms = append(d.rooms, nil)
+			if !out.Created && i > 0 && !out.Incident.Mirror.IsZero() {
+				// The room hears news once, from the first target's effects.
+				out.Incident = withoutMirror(out.Incident)
 			}
-		}
-		if len(d.msgs) > 0 {
-			work = append(work, d)
+			more := r.alertEffects(out, t.platform, t.channel, "", rooms && i == 0)
+			if out.Created && i > 0 && len(more) > 0 {
+				more[0].Key = ""
+			}
+			effs = append(effs, more...)
 		}
 	}
-	return work
+	return effs
 }
 
-func (r *Router) deliver(ctx context.Context, work []delivery) {
-	for _, d := range work {
-		chat := r.chat(d.platform)
-		if chat == nil {
-			continue
-		}
-		for i, m := range d.msgs {
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			ref, err := chat.Post(pctx, d.channel, m)
-			cancel()
-			if err != nil {
-				r.log.Warn("announce an alert", "platform", d.platform, "channel", d.channel, "err", err)
-				break
-			}
-			inc := d.rooms[i]
-			if inc == nil {
-				continue
-			}
-			if moved := r.openRoom(ctx, inc, d.platform, ref); moved != nil {
-				uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				if err := chat.Update(uctx, ref, r.roomPointer(d.platform, moved)); err != nil {
-					r.log.Warn("pointing the announcement to the incident channel", "incident", inc.Number, "err", err)
-				}
-				cancel()
-				continue
-			}
-			// No room after all: the steps are worked here.
-			pctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-			_, err = chat.Post(pctx, d.channel, r.renderer(d.platform).step(inc))
-			cancel()
-			if err != nil {
-				r.log.Warn("announce an alert", "platform", d.platform, "channel", d.channel, "err", err)
-				break
-			}
-		}
-	}
+// withoutMirror is a copy of inc that has no former home, so its news is
+// said in one channel only.
+func withoutMirror(inc *incidents.Incident) *incidents.Incident {
+	c := *inc
+	c.Mirror = incidents.Home{}
+	return &c
 }
 
 // announceChannel is where incidents from webhooks are posted on platform.

@@ -144,6 +144,8 @@ func (o *observed) ObserveResolved(d time.Duration) {
 }
 
 type fixture struct {
+	store  *incidentstest.MemStore
+	worker *testWorker
 	svc    *incidents.Service
 	router *Router
 	clock  *incidentstest.Clock
@@ -159,10 +161,12 @@ func newFixture(t *testing.T, repeat time.Duration) *fixture {
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	f := &fixture{svc: svc, clock: clock, chat: newFakeChat(), dir: filepath.Join(t.TempDir(), "pm"), obs: &observed{}}
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
+	f := &fixture{store: store, svc: svc, clock: clock, chat: newFakeChat(), dir: filepath.Join(t.TempDir(), "pm"), obs: &observed{}}
 	f.router = NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: f.dir, Now: clock.Now, RepeatInterval: repeat, Metrics: f.obs})
 	f.router.AddChat("slack", f.chat)
+	f.worker = startTestWorker(t, store, map[string]Chat{"slack": f.chat})
 	runRouter(t, f.router)
 	return f
 }
@@ -195,10 +199,52 @@ func (f *fixture) event(kind EventKind, text string) Event {
 	return Event{ID: fmt.Sprintf("E%d", f.seq), Platform: "slack", Kind: kind, Channel: "C1", ChannelName: "alerts", User: ana, Text: text}
 }
 
+// handle handles ev and returns what its channel shows because of it:
+// the replies to the event (ephemeral ones included), then what the
+// outbox posted in the event's channel once it delivered everything the
+// event recorded.
 func (f *fixture) handle(t *testing.T, ev Event) *recorder {
 	t.Helper()
+	return handleIn(t, f.router, f.worker, f.chat, ev)
+}
+
+// lastEffect is the id of the latest recorded effect.
+func lastEffect(m *incidentstest.MemStore) uint64 {
+	all := m.Effects()
+	if len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].ID
+}
+
+// handleIn is fixture.handle for any Router, worker and chat.
+func handleIn(t *testing.T, r *Router, w *testWorker, chat *fakeChat, ev Event) *recorder {
+	t.Helper()
 	rec := &recorder{}
-	require.NoError(t, f.router.Handle(context.Background(), ev, rec))
+	before, recorded := len(chat.postsCopy()), lastEffect(w.store)
+	require.NoError(t, r.Handle(context.Background(), ev, rec))
+	// The event's own posts: those it recorded in its channel (background
+	// work it started, such as an automated step, may post after them).
+	var own int
+	for _, e := range w.store.Effects() {
+		if e.ID > recorded && e.Kind == incidents.EffectPost && e.Home.Platform == ev.Platform && e.Home.Channel == ev.Channel {
+			own++
+		}
+	}
+	w.idle(t)
+	chat.mu.Lock()
+	defer chat.mu.Unlock()
+	for i, p := range chat.posts[before:] {
+		if p.Channel != ev.Channel || own == 0 {
+			continue
+		}
+		own--
+		m := p.Message
+		if edited, ok := chat.updates[fmt.Sprintf("p%d", before+i+1)]; ok {
+			m = edited // the channel shows the message as edited since
+		}
+		rec.msgs = append(rec.msgs, m)
+	}
 	return rec
 }
 
@@ -415,11 +461,13 @@ func TestDuplicateEventHasNoReply(t *testing.T) {
 func TestRepeatsAreCoalesced(t *testing.T) {
 	f := newFixture(t, 100*time.Millisecond)
 	f.open(t)
+	opened := len(f.chat.postsCopy())
+	later := func() []posted { return f.chat.postsCopy()[opened:] }
 	for range 5 {
 		assert.Empty(t, f.handle(t, f.event(KindMessage, firing)).all())
 	}
-	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
-	posts := f.chat.postsCopy()
+	require.Eventually(t, func() bool { return len(later()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	posts := later()
 	require.Len(t, posts, 1)
 	assert.Equal(t, "C1", posts[0].Channel)
 	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last <1s, 6 in total)")
@@ -431,8 +479,8 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 		return len(f.router.repeats) == 0
 	}, 5*time.Second, 10*time.Millisecond)
 	f.handle(t, f.event(KindMessage, firing))
-	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) == 2 }, 5*time.Second, 10*time.Millisecond)
-	assert.Contains(t, f.chat.postsCopy()[1].Message.Text, "×1")
+	require.Eventually(t, func() bool { return len(later()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, later()[1].Message.Text, "×1")
 }
 
 // TestRepeatLineQuotesTheLatestAlert reproduces issue 12 item 11: the
@@ -440,10 +488,11 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 func TestRepeatLineQuotesTheLatestAlert(t *testing.T) {
 	f := newFixture(t, 100*time.Millisecond)
 	f.open(t)
+	opened := len(f.chat.postsCopy())
 	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "25%", 1)))
 	f.handle(t, f.event(KindMessage, strings.Replace(firing, "17%", "31%", 1)))
-	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
-	text := f.chat.postsCopy()[0].Message.Text
+	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) > opened }, 5*time.Second, 10*time.Millisecond)
+	text := f.chat.postsCopy()[opened].Message.Text
 	assert.Contains(t, text, "5xx rate 31% fired again (×2")
 	assert.NotContains(t, text, "17%")
 }
@@ -491,14 +540,19 @@ func TestPostmortem(t *testing.T) {
 	assert.Equal(t, data, up.File.Content)
 	assert.Contains(t, up.Comment, path)
 
+	// The upload is the outbox's: one that fails is settled as given up,
+	// with the platform's reason, and the file stays where it was written.
+	f.chat.mu.Lock()
 	f.chat.uploadErr = errors.New("files:write scope missing")
-	rec = &recorder{}
-	err = f.router.Handle(context.Background(), f.event(KindCommand, "postmortem"), rec)
-	require.Error(t, err)
-	require.Len(t, rec.all(), 1)
-	assert.True(t, rec.all()[0].Ephemeral)
-	assert.Contains(t, rec.all()[0].Text, path)
-	assert.Contains(t, rec.all()[0].Text, "files:write scope missing")
+	f.chat.mu.Unlock()
+	rec = f.handle(t, f.event(KindCommand, "postmortem"))
+	assert.Empty(t, rec.all())
+	effects := f.store.Effects()
+	last := effects[len(effects)-1]
+	assert.Equal(t, incidents.EffectUpload, last.Kind)
+	assert.Equal(t, incidents.EffectGaveUp, last.Status)
+	assert.Contains(t, last.Reason, "files:write scope missing")
+	assert.FileExists(t, path)
 }
 
 func TestPinReaction(t *testing.T) {
@@ -522,6 +576,7 @@ func TestIngestAlerts(t *testing.T) {
 		f := newFixture(t, time.Minute)
 		console := newFakeChat()
 		f.router.AddChat("console", console)
+		f.worker.add("console", console)
 		outs, err := f.router.IngestAlerts(context.Background(), "alertmanager", "am-1", []incidents.Alert{alert, alert})
 		require.NoError(t, err)
 		require.Len(t, outs, 2)

@@ -17,10 +17,6 @@ type Notifier interface {
 	Notify(ctx context.Context, nf playbooks.Notifier, n actions.Notification, idempotencyKey string) error
 }
 
-// announceTimeout bounds announcing one batch of fired timers once the
-// timer loop was told to stop.
-const announceTimeout = 30 * time.Second
-
 // runTimers fires due escalations and reminders until ctx is done, unless
 // RouterConfig.TimersElsewhere hands them to RunTimers.
 func (r *Router) runTimers(ctx context.Context) {
@@ -32,7 +28,8 @@ func (r *Router) runTimers(ctx context.Context) {
 }
 
 // RunTimers fires due escalations and reminders through svc until ctx is
-// done; messages and notifications go out through the router. Timers live
+// done; their notices and pages are recorded with the firing (FireDueWith)
+// and delivered by the outbox. Timers live
 // in the store, so one that came due while no replica fired them fires on
 // the first tick after start. serve runs it for each term of the elected
 // leader with a Service whose writes are fenced by that term, so a deposed
@@ -56,30 +53,22 @@ func (r *Router) RunTimers(ctx context.Context, svc *incidents.Service) {
 
 func (r *Router) fireTimers(ctx context.Context, svc *incidents.Service) {
 	for range 10 { // at most 1,000 timers per tick
-		fired, err := svc.FireDue(ctx, 100)
+		fired, err := svc.FireDueWith(ctx, 100, r.timerEffects)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("firing timers", "err", err)
 			}
 			return
 		}
-		// The timers are out of the store now: announce them even if
-		// leadership or the process ends meanwhile (bounded), or they
-		// would never be announced.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
-		for _, f := range fired {
-			r.announceTimer(actx, f)
-		}
-		cancel()
 		if len(fired) < 100 {
 			return
 		}
 	}
 }
 
-// announceTimer posts a fired timer in the incident's home channel and
-// sends escalations to their notifiers.
-func (r *Router) announceTimer(ctx context.Context, f incidents.Fired) {
+// timerEffects is the notice of a fired timer in the incident's home
+// channel, recorded in the transaction that fires it.
+func (r *Router) timerEffects(f incidents.Fired) ([]incidents.Effect, error) {
 	inc := f.Incident
 	var m Message
 	switch {
@@ -87,70 +76,88 @@ func (r *Router) announceTimer(ctx context.Context, f incidents.Fired) {
 		m = Message{Text: fmt.Sprintf("🔔 **#%d %s** is not acknowledged — escalating to level %s: %s",
 			inc.Number, Escape(inc.Title), f.Entry.Data["level"], strings.Join(f.Level.Notify, " ")),
 			Actions: []Action{{ID: ActionAck, Label: "Acknowledge", Style: StylePrimary, Value: fmt.Sprint(inc.Number)}}}
-		r.notifyEscalation(ctx, f)
 	case f.Entry.Data["reminder"] == "step":
 		m = Message{Text: fmt.Sprintf("⏰ **#%d**: %s. Done? `/incident step done`", inc.Number, Escape(f.Entry.Text))}
 	default:
 		m = Message{Text: fmt.Sprintf("📝 **#%d**: a status update is due — `/incident update <what changed, impact, next update>`", inc.Number)}
 	}
-	r.postHome(ctx, inc, m)
-}
-
-func (r *Router) notifyEscalation(ctx context.Context, f incidents.Fired) {
-	if r.cfg.Notifier == nil {
-		return
+	var effs []incidents.Effect
+	if inc.Home.Channel != "" { // else nowhere to say it; the timeline has it
+		effs = append(effs, postHome(inc, m))
 	}
-	inc := f.Incident
-	for _, name := range f.Level.Notifiers {
-		nf := r.svc.Playbooks().Notifier(name)
-		if nf == nil {
-			continue
-		}
-		n := actions.Notification{Kind: "escalation", Incident: inc.Number, Title: inc.Title, Severity: inc.Severity.String(),
-			Status: string(inc.Status), Text: f.Entry.Text, At: f.Entry.At}
+	if f.Escalation() && f.Level != nil {
 		key := fmt.Sprintf("firebreak-%d-%s", inc.Number, strings.ReplaceAll(f.Timer.Key, "/", "-"))
-		if err := r.cfg.Notifier.Notify(ctx, *nf, n, key); err != nil {
-			r.log.Warn("escalation notifier failed", "incident", inc.Number, "notifier", name, "err", err)
-			_, _ = r.svc.Record(ctx, incidents.Origin{Actor: incidents.Bot}, inc.Number, incidents.Entry{Kind: incidents.EntryEscalation,
-				Text: fmt.Sprintf("notifier %s failed: %v", name, err), Data: map[string]string{"notifier": name, "ok": "false"}})
-		}
+		effs = append(effs, r.notifyEffects(inc, f.Level.Notifiers, "escalation", f.Entry.Text, f.Entry.At, key)...)
 	}
+	return effs, nil
 }
 
-// shareUpdate sends a status update to the stakeholder channels (on the
-// platform it was posted from) and to the update notifiers, in the
-// background: the poster's reply does not wait for them.
-func (r *Router) shareUpdate(inc *incidents.Incident, platform, channel string) {
-	cfg := r.svc.Playbooks()
-	m := Message{Text: r.updateText(inc)}
-	chat := r.chat(platform)
-	for _, sc := range cfg.Incidents.StakeholderChannels {
-		if chat == nil || strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(channel, "#")) {
-			continue
-		}
-		r.goBackground(func(ctx context.Context) {
-			if _, err := chat.Post(ctx, sc, m); err != nil {
-				r.log.Warn("posting a status update to stakeholders", "channel", sc, "err", err)
-			}
-		})
-	}
+// notifyEffects page the notifiers of playbooks.yaml named in names about
+// inc (an escalation, a status update), recorded like any other effect so
+// that a page survives a crash between its cause and its sending. key is
+// the idempotency key the receiving system dedupes on. None without a
+// configured Notifier.
+func (r *Router) notifyEffects(inc *incidents.Incident, names []string, kind, text string, at time.Time, key string) []incidents.Effect {
 	if r.cfg.Notifier == nil {
-		return
+		return nil
 	}
-	for _, name := range cfg.Incidents.UpdateNotifiers {
-		nf := cfg.Notifier(name)
-		if nf == nil {
+	var effs []incidents.Effect
+	for _, name := range names {
+		if r.svc.Playbooks().Notifier(name) == nil {
 			continue
 		}
-		n := actions.Notification{Kind: "status_update", Incident: inc.Number, Title: inc.Title, Severity: inc.Severity.String(),
-			Status: string(inc.Status), Text: inc.LastUpdate, At: r.cfg.Now()}
-		key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
-		r.goBackground(func(ctx context.Context) {
-			if err := r.cfg.Notifier.Notify(ctx, *nf, n, key); err != nil {
-				r.log.Warn("status update notifier failed", "incident", inc.Number, "notifier", nf.Name, "err", err)
-			}
-		})
+		effs = append(effs, incidents.Effect{Kind: incidents.EffectNotify, Incident: inc.Number, Notifier: name,
+			Message: incidents.EffectMessage{Text: text},
+			Data: map[string]string{"kind": kind, "title": inc.Title, "severity": inc.Severity.String(), "status": string(inc.Status),
+				"at": at.UTC().Format(time.RFC3339Nano), "key": key}})
 	}
+	return effs
+}
+
+// NotifySender delivers the notify effects of notifiers from playbooks.yaml
+// through Notifier (*actions.Runner). It is an outbox Sender
+// (bot/outbox.Senders routes "notify/<name>" to it); the runner retries
+// within its own bounds, so a failure it returns is final, and the outbox
+// puts it on the incident's timeline.
+type NotifySender struct {
+	Notifier Notifier
+	Books    *playbooks.Config
+}
+
+// Send implements bot/outbox.Sender.
+func (s NotifySender) Send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, bool, time.Duration, error) {
+	nf := s.Books.Notifier(e.Notifier)
+	if nf == nil || s.Notifier == nil {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("no notifier %q is configured", e.Notifier)
+	}
+	at, _ := time.Parse(time.RFC3339Nano, e.Data["at"])
+	n := actions.Notification{Kind: e.Data["kind"], Incident: e.Incident, Title: e.Data["title"], Severity: e.Data["severity"],
+		Status: e.Data["status"], Text: e.Message.Text, At: at}
+	if err := s.Notifier.Notify(ctx, *nf, n, e.Data["key"]); err != nil {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("notifier %s: %w", e.Notifier, err)
+	}
+	return incidents.EffectRef{}, false, 0, nil
+}
+
+// updateEffects are what a status update says: text where the event's
+// news goes and in the incident's former home, the update as
+// stakeholders read it in the stakeholder channels (on the platform it was
+// posted from), and steps (the finished step, the next one).
+func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Message) []incidents.Effect {
+	inc := out.Incident
+	m := Message{Text: text}
+	effs := append(h.replies(inc, m), mirrorOf(inc, m)...)
+	effs = append(effs, h.replies(inc, steps...)...)
+	key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
+	effs = append(effs, h.notifyEffects(inc, h.svc.Playbooks().Incidents.UpdateNotifiers, "status_update", inc.LastUpdate, h.cfg.Now(), key)...)
+	shared := Message{Text: h.updateText(inc)}
+	for _, sc := range h.svc.Playbooks().Incidents.StakeholderChannels {
+		if strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(h.ev.Channel, "#")) {
+			continue
+		}
+		effs = append(effs, postIn(inc.Number, incidents.Home{Platform: h.ev.Platform, Channel: sc}, shared))
+	}
+	return effs
 }
 
 // updateText is a status update as stakeholders read it: from

@@ -103,8 +103,8 @@ func (h *handling) retirePick(ctx context.Context, q MessageRef, m Message) {
 	var err error
 	if u, ok := h.reply.(PressedUpdater); ok {
 		err = u.UpdatePressed(ctx, q, m)
-	} else if chat := h.chat(h.ev.Platform); chat != nil {
-		err = chat.Update(ctx, q, m)
+	} else {
+		err = h.sayNow(ctx, editOf(0, h.ev.Platform, q, m))
 	}
 	if err != nil {
 		h.log.WarnContext(ctx, "remove the buttons of an answered question", "platform", h.ev.Platform, "err", err)

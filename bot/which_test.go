@@ -137,9 +137,7 @@ func TestPickIsSingleUse(t *testing.T) {
 		t.Helper()
 		ev := f.event(KindAction, "")
 		ev.ActionID, ev.Value, ev.Target = a.ID, a.Value, question
-		rec := &recorder{}
-		require.NoError(t, r.Handle(ctx, ev, rec))
-		return rec
+		return handleIn(t, r, f.worker, f.chat, ev)
 	}
 	notes := func(n uint64) int {
 		t.Helper()

@@ -65,7 +65,10 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 				return err
 			}
 		}
-		return in.save()
+		if err := in.save(); err != nil {
+			return err
+		}
+		return recordEffects(tx, o, outs, now)
 	})
 	if err != nil {
 		return nil, err

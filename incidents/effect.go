@@ -83,11 +83,20 @@ type Effect struct {
 	Notifier string `json:"notifier,omitempty"`
 	// Message is what to say.
 	Message EffectMessage `json:"message"`
+	// Data is what a notify or tracker sender needs beyond Message.Text:
+	// for a page, the notification's kind, the incident's title, severity
+	// and status, when it happened, and the idempotency key the receiver
+	// dedupes on.
+	Data map[string]string `json:"data,omitempty"`
 	// Key names the message an EffectPost creates ("card/42"), so later
 	// updates can find it; the latest delivered effect with a Key wins.
 	Key string `json:"key,omitempty"`
 	// Target is the Key of the message an EffectUpdate edits.
 	Target string `json:"target,omitempty"`
+	// On is the message an EffectUpdate edits when the intent knows where
+	// it is already (the message whose button was pressed); Target is then
+	// empty.
+	On EffectRef `json:"on,omitzero"`
 	// CoalesceKey groups effects of which only the latest pending one
 	// matters (repeated "still firing" notes, successive card updates):
 	// older pending effects with the same key are skipped. Empty: never
@@ -184,8 +193,8 @@ func (e *Effect) Validate() error {
 			return fmt.Errorf("%s effect of incident #%d names no notifier", e.Kind, e.Incident)
 		}
 	}
-	if e.Kind == EffectUpdate && e.Target == "" {
-		return errors.New("update effect names no Target message to edit")
+	if e.Kind == EffectUpdate && e.Target == "" && e.On.ID == "" {
+		return errors.New("update effect names no Target or On message to edit")
 	}
 	if e.Kind == EffectUpload && e.Message.File == nil {
 		return errors.New("upload effect carries no file")

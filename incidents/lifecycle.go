@@ -67,7 +67,7 @@ func (s *Service) Declare(ctx context.Context, o Origin, title string, sev Sever
 		out.Incident = inc
 		out.Created = true
 		out.StepChanged = len(inc.Steps) > 0
-		return nil
+		return recordEffects(tx, o, []Outcome{out}, now)
 	})
 	if err != nil {
 		return Outcome{}, err

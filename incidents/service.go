@@ -40,6 +40,13 @@ type Origin struct {
 	// within the seen window. It only matters for DefaultSeenTTL (7 days)
 	// after the upgrade; remove it one release later (docs/storage.md).
 	FormerEventID string
+	// Effects, when set, says what the intent's outcome makes Firebreak say
+	// or do outside (see EffectsFunc): it is called inside the intent's
+	// transaction, after the change, and what it returns is recorded there
+	// with Tx.Enqueue, so the change and its posts commit together or not
+	// at all. It is not called for a redelivered event (Duplicate) or a
+	// refusal. outs holds one outcome, or one per alert for ReceiveAlerts.
+	Effects EffectsFunc
 }
 
 // Outcome is what an intent did, for adapters to turn into chat messages.
@@ -246,7 +253,7 @@ func (s *Service) apply(ctx context.Context, o Origin, n uint64, intent string, 
 			return fmt.Errorf("save incident #%d: %w", n, err)
 		}
 		out.Incident = inc
-		return nil
+		return recordEffects(tx, o, []Outcome{out}, now)
 	})
 	if err != nil {
 		s.log.DebugContext(ctx, "intent refused", "intent", intent, "incident", n, "actor", o.Actor.String(), "event", o.EventID, "err", err)

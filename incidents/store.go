@@ -85,6 +85,11 @@ type Tx interface {
 	DeleteTimer(t Timer) error
 	// DeleteTimers removes every timer of an incident whose Key has the prefix.
 	DeleteTimers(incident uint64, keyPrefix string) error
+	// Enqueue records an effect (a post, card update, upload, page) in this
+	// transaction, so it commits with the change that causes it or not at
+	// all; it assigns e.ID, increasing in commit order. After the commit
+	// the outbox worker is woken to deliver it.
+	Enqueue(e *Effect) error
 }
 
 // Timer is work due later (escalations, reminders). Timers live in the

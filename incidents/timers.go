@@ -134,6 +134,15 @@ func (s *Service) NextDue(ctx context.Context) (time.Time, bool, error) {
 // once even across crashes and restarts; one that came due while Firebreak
 // was down fires at the first call after start.
 func (s *Service) FireDue(ctx context.Context, limit int) ([]Fired, error) {
+	return s.FireDueWith(ctx, limit, nil)
+}
+
+// FireDueWith is FireDue that also records what each fired timer makes
+// Firebreak say (the escalation notice, the reminder) in the same
+// transaction that fires it, so a timer that fired is announced even if
+// the process dies right after. effects runs inside the transaction, may
+// run more than once and must not touch the store (see EffectsFunc).
+func (s *Service) FireDueWith(ctx context.Context, limit int, effects func(Fired) ([]Effect, error)) ([]Fired, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -185,6 +194,15 @@ func (s *Service) FireDue(ctx context.Context, limit int) ([]Fired, error) {
 			}
 			f.Incident = inc
 			fired = append(fired, f)
+			if effects != nil {
+				say, err := effects(f)
+				if err != nil {
+					return fmt.Errorf("say timer %s of incident #%d: %w", t.Key, t.Incident, err)
+				}
+				if err := enqueue(tx, say, now); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

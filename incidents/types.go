@@ -441,9 +441,10 @@ const (
 	EntryMitigated     EntryKind = "mitigated"
 	EntryReopened      EntryKind = "reopened"
 	EntryResolved      EntryKind = "resolved"
-	EntryPinned        EntryKind = "pinned"  // a chat message pinned to the timeline by reaction
-	EntryRefused       EntryKind = "refused" // a permission check said no
-	EntryChannel       EntryKind = "channel" // the incident moved to a channel or thread of its own
+	EntryPinned        EntryKind = "pinned"      // a chat message pinned to the timeline by reaction
+	EntryRefused       EntryKind = "refused"     // a permission check said no
+	EntryChannel       EntryKind = "channel"     // the incident moved to a channel or thread of its own
+	EntryUndelivered   EntryKind = "undelivered" // the outbox gave up on a post, update, upload or page about the incident
 )
 
 // Entry is one event on an incident's timeline. Entries are append-only and

@@ -158,6 +158,7 @@ func (d *DB) writeTxn(tx *bolt.Tx) (*txn, error) {
 	t.cache.committed = d.committed
 	t.seenTx.log = d.seen
 	t.foldAt = d.foldAt
+	t.outbox = d.outbox
 	return t, nil
 }
 

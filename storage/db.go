@@ -95,6 +95,10 @@ type DB struct {
 	// commit folds them into events.
 	foldAt uint64
 
+	// outbox is the DB's one Outbox: Enqueue in write transactions,
+	// delivery state for the worker (see outbox.go).
+	outbox *Outbox
+
 	stats   atomic.Pointer[counters]
 	commits atomic.Uint64
 	updates atomic.Uint64
@@ -157,6 +161,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	d := &DB{bolt: bdb, seen: seen, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
 		committed: make(map[uint64]*cachedIncident)}
+	d.outbox = &Outbox{db: d, committed: make(chan struct{}, 1)}
 	d.stats.Store(&c)
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		d.log.Warn("database file is readable by other users; it holds incident details", "mode", fi.Mode().Perm(), "fix", "chmod 600 "+path)
@@ -188,7 +193,7 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		}
 		v, _ := readU64(meta.Get([]byte(metaSchema)))
 		complete = v == schemaVersion
-		for _, name := range allBuckets() {
+		for _, name := range schemaBuckets() {
 			complete = complete && tx.Bucket([]byte(name)) != nil
 		}
 		var err error
@@ -199,7 +204,7 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		return c, err
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets() {
+		for _, name := range schemaBuckets() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("creating bucket %q: %w", name, err)
 			}
@@ -251,6 +256,10 @@ func checkSchema(meta *bolt.Bucket) error {
 	}
 	return nil
 }
+
+// Outbox is the DB's outbox: the effects intents record with
+// incidents.Tx.Enqueue, for the outbox worker to deliver.
+func (d *DB) Outbox() *Outbox { return d.outbox }
 
 // Path is the file the DB was opened from.
 func (d *DB) Path() string { return d.path }

@@ -18,10 +18,11 @@ import (
 //	outbox_pending  id(8)   → (empty) for every effect not yet settled
 //	outbox_keys     key     → id(8) of the latest delivered effect with that Key
 //
-// They are created by NewOutbox on first use rather than by Open, so that
-// this file adds the outbox without changing the layout code beside it; a
-// file without them reads as an empty outbox. Older Firebreak versions
-// ignore them.
+// They are part of the schema (schemaBuckets): Open creates them in place
+// on a file written before the outbox existed, in the same one-time
+// transaction that creates any other missing bucket, and the schema
+// version stays 4 because an older Firebreak reading the file ignores
+// them (it would not deliver what a newer one recorded).
 const (
 	bucketOutbox        = "outbox"
 	bucketOutboxPending = "outbox_pending"
@@ -32,43 +33,26 @@ func outboxBuckets() []string {
 	return []string{bucketOutbox, bucketOutboxPending, bucketOutboxKeys}
 }
 
+// schemaBuckets is every bucket Open makes sure exists: the incident
+// store's and the outbox's.
+func schemaBuckets() []string { return append(allBuckets(), outboxBuckets()...) }
+
 // Outbox is the durable side of Firebreak's outbox on a DB: intents record
-// effects with Enqueue inside their Update, and the outbox worker
-// (bot/outbox) streams the pending ones, settles them and looks up where
-// earlier messages landed. It is safe for concurrent use. Make one per DB
-// with NewOutbox: its Committed channel is the worker's wake-up call.
+// effects with incidents.Tx.Enqueue inside their Update, and the outbox
+// worker (bot/outbox) streams the pending ones, settles them and looks up
+// where earlier messages landed. It is safe for concurrent use. Each DB
+// has one (DB.Outbox); its Committed channel is the worker's wake-up call.
 type Outbox struct {
 	db        *DB
 	committed chan struct{}
 }
 
-// NewOutbox creates the outbox buckets if the file lacks them (one small
-// write, only the first time) and returns the DB's outbox.
+// NewOutbox returns db's outbox (the same as db.Outbox()), or ErrClosed.
 func NewOutbox(db *DB) (*Outbox, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	missing := false
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		for _, name := range outboxBuckets() {
-			missing = missing || tx.Bucket([]byte(name)) == nil
-		}
-		return nil
-	})
-	if err == nil && missing {
-		err = db.bolt.Update(func(tx *bolt.Tx) error {
-			for _, name := range outboxBuckets() {
-				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-					return fmt.Errorf("creating bucket %q: %w", name, err)
-				}
-			}
-			return nil
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open outbox in %s: %w", db.path, err)
-	}
-	return &Outbox{db: db, committed: make(chan struct{}, 1)}, nil
+	return db.outbox, nil
 }
 
 // Committed receives (at most one pending value, however many commits)
@@ -80,7 +64,8 @@ func (o *Outbox) Committed() <-chan struct{} { return o.committed }
 // it, so the effect and the change commit together or not at all. It
 // assigns e.ID (increasing in commit order) and, once tx has committed and
 // been fsynced, signals Committed. tx must be a transaction of this
-// Outbox's DB, passed to an Update fn.
+// Outbox's DB, passed to an Update fn; intents call tx.Enqueue, which
+// comes here.
 func (o *Outbox) Enqueue(tx incidents.Tx, e *incidents.Effect) error {
 	t, ok := tx.(*txn)
 	if !ok || !t.tx.Writable() || t.tx.DB() != o.db.bolt {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
@@ -272,4 +273,75 @@ func TestOutboxGroupCommitKeepsOnlyTheGoodIntents(t *testing.T) {
 	for i := 0; i < n; i += 2 {
 		assert.True(t, seen[fmt.Sprintf("good %d", i)], "intent %d's effect is missing", i)
 	}
+}
+
+// TestOutboxBucketsUpgradeInPlace: a file written before the outbox
+// existed (testdata/schema3.db.gz) gets the outbox buckets on its first
+// open, in place, and an intent records effects through incidents.Tx at
+// once; its incidents are as they were.
+func TestOutboxBucketsUpgradeInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openFixtureCopy(t, "schema3")
+	hasOutbox := func() (names []string) {
+		t.Helper()
+		bdb, err := bolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		defer bdb.Close()
+		require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+			for _, name := range []string{"outbox", "outbox_pending", "outbox_keys"} {
+				if tx.Bucket([]byte(name)) != nil {
+					names = append(names, name)
+				}
+			}
+			return nil
+		}))
+		return names
+	}
+	require.Empty(t, hasOutbox(), "the fixture predates the outbox")
+
+	db := open(t, path)
+	require.NoError(t, db.Close())
+	assert.Equal(t, []string{"outbox", "outbox_pending", "outbox_keys"}, hasOutbox(), "Open creates the outbox buckets")
+
+	db = open(t, path)
+	defer db.Close()
+	o := db.Outbox()
+	all, waiting, err := o.Counts(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, all)
+	assert.Zero(t, waiting)
+	e := post("after the upgrade")
+	e.Incident = fx.Incidents[0].Incident.Number
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error { return tx.Enqueue(e) }))
+	assert.True(t, signalled(o))
+	got := pending(t, o, 0)
+	require.Len(t, got, 1)
+	assert.Equal(t, "after the upgrade", got[0].Message.Text)
+	inc := readBoth(t, db, fx.Incidents[0].Incident.Number)
+	assert.Equal(t, fx.Incidents[0].Incident, inc)
+}
+
+// TestTxEnqueueIsTheOutboxEnqueue: incidents.Tx.Enqueue records into the
+// DB's one outbox, refuses an invalid effect, and a rolled-back intent
+// keeps none.
+func TestTxEnqueueIsTheOutboxEnqueue(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	o, err := storage.NewOutbox(db)
+	require.NoError(t, err)
+	require.Same(t, db.Outbox(), o)
+	err = db.Update(ctx, func(tx incidents.Tx) error { return tx.Enqueue(&incidents.Effect{Kind: incidents.EffectPost}) })
+	require.ErrorContains(t, err, "no platform or channel")
+	boom := errors.New("boom")
+	require.ErrorIs(t, db.Update(ctx, func(tx incidents.Tx) error {
+		require.NoError(t, tx.Enqueue(post("lost")))
+		return boom
+	}), boom)
+	assert.False(t, signalled(o))
+	a, b := post("first"), post("second")
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error { return errors.Join(tx.Enqueue(a), tx.Enqueue(b)) }))
+	assert.Less(t, a.ID, b.ID)
+	assert.True(t, signalled(o))
+	assert.Len(t, pending(t, o, 0), 2)
 }

@@ -58,6 +58,8 @@ type txn struct {
 	// seqs holds the timeline counters this transaction advanced; flush
 	// stores each once, however many entries were appended.
 	seqs map[uint64]uint64
+	// outbox records Enqueue'd effects; set on write transactions.
+	outbox *Outbox
 }
 
 func newTxn(tx *bolt.Tx) (*txn, error) {
@@ -79,6 +81,19 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 	}
 	t.b.packLogs()
 	return t, nil
+}
+
+// Enqueue implements incidents.Tx through the DB's Outbox (see
+// Outbox.Enqueue): the effect is written in this transaction and the
+// worker is woken once it has committed.
+func (t *txn) Enqueue(e *incidents.Effect) error {
+	if e == nil {
+		return errors.New("enqueue effect: nil effect")
+	}
+	if t.outbox == nil {
+		return errors.New("enqueue effect: not a write transaction")
+	}
+	return t.outbox.Enqueue(t, e)
 }
 
 // wrote records that a mutation is about to happen.

@@ -49,7 +49,17 @@ type Options struct {
 	// PinEmoji is the reaction /pin sends (default "pushpin", as in
 	// playbooks.yaml).
 	PinEmoji string
+	// Idle, when set, waits until the outbox has delivered what the last
+	// line caused (serve passes the outbox worker's Idle). The console
+	// calls it after each line and before it stops, so the next line of a
+	// script sees the posts (and button numbers) the last one caused, and
+	// piped input prints everything before the process exits.
+	Idle func(ctx context.Context) error
 }
+
+// idleWait bounds one wait for the outbox: a platform that does not answer
+// must not stop the console reading.
+const idleWait = 30 * time.Second
 
 // Console is the terminal chat. It is a bot.Chat (for the Router's own
 // posts, which may come from other goroutines) and feeds typed lines to a
@@ -153,6 +163,7 @@ func (c *Console) Run(ctx context.Context) error {
 			if len(pending) > 0 {
 				c.line(ctx, strings.Join(pending, "\n"))
 			}
+			c.idle(ctx)
 			if err != nil {
 				return fmt.Errorf("console input: %w", err)
 			}
@@ -165,11 +176,26 @@ func (c *Console) Run(ctx context.Context) error {
 			pending = append(pending, l)
 			text := strings.Join(pending, "\n")
 			pending = pending[:0]
-			if !c.line(ctx, text) {
+			more := c.line(ctx, text)
+			c.idle(ctx)
+			if !more {
 				return nil
 			}
 			c.prompt()
 		}
+	}
+}
+
+// idle waits (bounded) for the outbox to deliver what the last line
+// caused; see Options.Idle.
+func (c *Console) idle(ctx context.Context) {
+	if c.opts.Idle == nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, idleWait)
+	defer cancel()
+	if err := c.opts.Idle(ictx); err != nil && ctx.Err() == nil {
+		c.log.Warn("console: the outbox did not deliver everything in time; carrying on", "err", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
@@ -56,7 +57,8 @@ func run(t *testing.T, script string, opts Options) (string, world) {
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
 	dir := filepath.Join(t.TempDir(), "postmortems")
 	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: dir, Now: clock.Now, RepeatInterval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,8 +76,11 @@ func run(t *testing.T, script string, opts Options) (string, world) {
 		opts.User = ana
 	}
 	opts.Logger = log
+	var w *outboxtest.Worker
+	opts.Idle = func(ctx context.Context) error { return w.Idle(ctx) }
 	c := New(strings.NewReader(script), out, router, opts)
 	router.AddChat(Platform, c)
+	w = outboxtest.Start(t, store, map[string]bot.Chat{Platform: c})
 	runCtx, runCancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer runCancel()
 	require.NoError(t, c.Run(runCtx))
@@ -228,10 +233,13 @@ func FuzzConsoleLine(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, s string) {
-		svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+		store := incidentstest.NewMemStore()
+		svc := incidents.NewService(store, books, incidents.WithLogger(log))
 		router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir(), RepeatInterval: time.Hour})
-		c := New(strings.NewReader(alertLine+"\n"+s+"\n1\n"), io.Discard, router, Options{User: ana, Logger: log})
+		var w *outboxtest.Worker
+		c := New(strings.NewReader(alertLine+"\n"+s+"\n1\n"), io.Discard, router, Options{User: ana, Logger: log, Idle: func(ctx context.Context) error { return w.Idle(ctx) }})
 		router.AddChat(Platform, c)
+		w = outboxtest.Start(t, store, map[string]bot.Chat{Platform: c})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := c.Run(ctx); err != nil && !strings.Contains(err.Error(), "token too long") {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
@@ -50,7 +51,8 @@ func TestDocumentedBareCommandsNeverGuess(t *testing.T) {
 	require.NoError(t, err)
 	clock := incidentstest.NewClock(time.Date(2026, 3, 4, 14, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
 	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm"), Now: clock.Now, RepeatInterval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
@@ -65,10 +67,12 @@ func TestDocumentedBareCommandsNeverGuess(t *testing.T) {
 	out := &syncBuffer{}
 	c := New(strings.NewReader(""), out, router, Options{User: ana, Logger: log})
 	router.AddChat(Platform, c)
+	w := outboxtest.Start(t, store, map[string]bot.Chat{Platform: c})
 	typed := func(line string) string {
 		t.Helper()
 		before := len(out.String())
 		require.True(t, c.line(ctx, line))
+		w.Wait()
 		return out.String()[before:]
 	}
 	entries := func(n uint64) int {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/internal/discordtest"
+	"github.com/firebreak/firebreak/bot/outbox"
 )
 
 const wait = 5 * time.Second
@@ -427,13 +428,16 @@ func TestRESTRetriesServerErrorsAndRateLimits(t *testing.T) {
 	a := startAdapter(t, srv, newRecorder())
 	general := srv.ChannelID("general")
 	ctx := context.Background()
+	send := func(text string) error {
+		_, err := a.rest().ChannelMessageSend(general, text, discordgo.WithContext(ctx))
+		return err
+	}
 
+	// The adapter's own calls (replies, lookups) are retried by the transport.
 	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: http.StatusBadGateway, Times: 2})
-	_, err := a.Post(ctx, general, bot.Message{Text: "after 5xx"})
-	require.NoError(t, err)
+	require.NoError(t, send("after 5xx"))
 	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: http.StatusTooManyRequests, RetryAfter: 150 * time.Millisecond})
-	_, err = a.Post(ctx, general, bot.Message{Text: "after 429"})
-	require.NoError(t, err)
+	require.NoError(t, send("after 429"))
 
 	var statuses []int
 	for _, c := range srv.CallsTo(discordtest.RouteCreateMessage) {
@@ -447,9 +451,41 @@ func TestRESTRetriesServerErrorsAndRateLimits(t *testing.T) {
 	assert.Equal(t, []string{"after 5xx", "after 429"}, contents, "each message is posted once")
 
 	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: http.StatusServiceUnavailable, Times: 10})
-	_, err = a.Post(ctx, general, bot.Message{Text: "never"})
-	require.Error(t, err, "retries are bounded")
+	require.Error(t, send("never"), "retries are bounded")
+}
+
+// TestOutboxCallsAreTriedOnce: Post, Update and Upload are the outbox's
+// calls; the transport tries them once and hands back what Discord said,
+// for the outbox to retry within its own bounds.
+func TestOutboxCallsAreTriedOnce(t *testing.T) {
+	t.Parallel()
+	srv := discordtest.New(t)
+	a := startAdapter(t, srv, newRecorder())
+	general := srv.ChannelID("general")
+	ctx := context.Background()
+
+	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: http.StatusBadGateway})
+	_, err := a.Post(ctx, general, bot.Message{Text: "after 5xx"})
+	require.Error(t, err)
 	assert.Contains(t, err.Error(), "posting in channel "+general)
+	retry, after := outbox.Classify(err)
+	assert.True(t, retry, "a 502 is worth another attempt")
+	assert.Zero(t, after)
+
+	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: http.StatusTooManyRequests, RetryAfter: 150 * time.Millisecond})
+	_, err = a.Post(ctx, general, bot.Message{Text: "after 429"})
+	require.Error(t, err)
+	retry, after = outbox.Classify(err)
+	assert.True(t, retry)
+	assert.InDelta(t, 150*time.Millisecond, after, float64(100*time.Millisecond), "Discord's retry_after is handed back")
+
+	_, err = a.Post(ctx, general, bot.Message{Text: "then it goes through"})
+	require.NoError(t, err)
+	var statuses []int
+	for _, c := range srv.CallsTo(discordtest.RouteCreateMessage) {
+		statuses = append(statuses, c.Status)
+	}
+	assert.Equal(t, []int{502, 429, 200}, statuses, "one attempt per call")
 }
 
 func TestLongTextIsSplit(t *testing.T) {

@@ -27,7 +27,7 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	run := func(user *discordgo.User, sub string, opts ...*discordtest.Option) discordtest.Followup {
 		t.Helper()
 		in := f.srv.PushCommand(alerts, user, "incident", discordtest.Subcommand(sub, opts...))
-		return in.WaitFollowups(1, wait)[0]
+		return in.WaitSaid(1, wait)[0]
 	}
 	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
 
@@ -48,7 +48,7 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	f.pushAlert("[FIRING:1] DiskFull db-1 (warning)")
 	require.Eventually(t, func() bool { return len(f.incidents(t)) == 3 }, wait, 10*time.Millisecond)
 	asked := f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand("note", discordtest.StringOption("text", "checking the disks")))
-	fu = asked.WaitFollowups(1, wait)[0]
+	fu = asked.WaitSaid(1, wait)[0]
 	onScreen := *fu.Message // what Ann's client shows, before any edit
 	assert.True(t, fu.Ephemeral, "the question goes to Ann only")
 	assert.Contains(t, said(fu), "Several incidents are open")
@@ -83,7 +83,7 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	}, wait, 10*time.Millisecond, "the answered question keeps its buttons")
 	again := f.srv.PushComponent(&onScreen, ann, bot.ActionPick+"2|2:note checking the disks")
 	again.WaitCallback(wait)
-	refused := again.WaitFollowups(1, wait)[0]
+	refused := again.WaitSaid(1, wait)[0]
 	assert.True(t, refused.Ephemeral)
 	assert.Contains(t, said(refused), "This question was already answered with #3")
 	assert.Equal(t, 1, notes(t, f, 3))
@@ -95,7 +95,7 @@ func TestE2EBareCommandsInASharedChannel(t *testing.T) {
 	})
 	in = f.srv.PressButton(card, bob, "Resolve")
 	in.WaitCallback(wait)
-	prompt := in.WaitFollowups(1, wait)[0]
+	prompt := in.WaitSaid(1, wait)[0]
 	assert.True(t, prompt.Ephemeral)
 	assert.Contains(t, said(prompt), "/incident #3 resolve <summary>")
 	assert.True(t, f.incident(t, 3).Status.Open(), "one click closes nothing")
@@ -148,7 +148,7 @@ func TestE2EBareCommandsInIncidentThreads(t *testing.T) {
 	ann := f.srv.AddUser("ann", "")
 	run := func(channel, sub string, opts ...*discordtest.Option) discordtest.Followup {
 		t.Helper()
-		return f.srv.PushCommand(channel, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitFollowups(1, wait)[0]
+		return f.srv.PushCommand(channel, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitSaid(1, wait)[0]
 	}
 	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
 	first := f.pushAlert("[FIRING:1] HighErrorRate api (critical)").ID
@@ -169,8 +169,11 @@ func TestE2EBareCommandsInIncidentThreads(t *testing.T) {
 	fu = run(first, "status")
 	assert.Contains(t, said(fu), "#1", "the thread keeps meaning its own incident")
 	assert.NotContains(t, said(fu), "#2")
-	fu = run(f.srv.ChannelID("alerts"), "note", discordtest.StringOption("text", "one open now"))
-	assert.Contains(t, said(fu), "added a note to **#2**", "in #alerts, the one incident still open")
+	f.srv.PushCommand(f.srv.ChannelID("alerts"), ann, "incident", discordtest.Subcommand("note", discordtest.StringOption("text", "one open now")))
+	// In #alerts, the one incident still open; said in its thread.
+	f.srv.WaitMessage(second, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "added a note to **#2**")
+	})
 }
 
 // TestE2EEveryBareSubcommandAsksOrReaches runs every /incident subcommand
@@ -194,7 +197,7 @@ func TestE2EEveryBareSubcommandAsksOrReaches(t *testing.T) {
 	}
 	run := func(sub string, opts ...*discordtest.Option) discordtest.Followup {
 		t.Helper()
-		return f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitFollowups(1, wait)[0]
+		return f.srv.PushCommand(alerts, ann, "incident", discordtest.Subcommand(sub, opts...)).WaitSaid(1, wait)[0]
 	}
 	said := func(fu discordtest.Followup) string { return fu.Message.Content + embedText(fu.Message) }
 	cmds := []struct {

@@ -28,6 +28,7 @@ const (
 // Text beyond Discord's 2,000 characters is split over several messages;
 // the returned reference is the last one, which carries fields and buttons.
 func (a *Adapter) Post(ctx context.Context, channel string, m bot.Message) (bot.MessageRef, error) {
+	ctx = forOutbox(ctx)
 	id, err := a.resolveChannel(ctx, channel)
 	if err != nil {
 		return bot.MessageRef{}, err
@@ -65,7 +66,7 @@ func (a *Adapter) send(ctx context.Context, target string, sends []*discordgo.Me
 	for _, s := range sends {
 		msg, err := a.rest().ChannelMessageSendComplex(target, s, discordgo.WithContext(ctx))
 		if err != nil {
-			return "", fmt.Errorf("discord: posting in channel %s: %w", target, err)
+			return "", fmt.Errorf("discord: posting in channel %s: %w", target, classified(err))
 		}
 		last = msg.ID
 	}
@@ -75,6 +76,7 @@ func (a *Adapter) send(ctx context.Context, target string, sends []*discordgo.Me
 // Update replaces the text, fields and buttons of a posted message; a
 // message without actions loses its buttons.
 func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message) error {
+	ctx = forOutbox(ctx)
 	target := ref.Channel
 	if ref.Thread != "" {
 		target = ref.Thread
@@ -83,7 +85,7 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 		return fmt.Errorf("discord: updating a message needs its channel and id (got %+v)", ref)
 	}
 	if _, err := a.rest().ChannelMessageEditComplex(renderEdit(target, ref.ID, m, a.log), discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("discord: updating message %s in channel %s: %w", ref.ID, target, err)
+		return fmt.Errorf("discord: updating message %s in channel %s: %w", ref.ID, target, classified(err))
 	}
 	return nil
 }
@@ -91,6 +93,7 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 // Upload attaches f to a message in channel (or thread) with comment as
 // its text.
 func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File, comment string) error {
+	ctx = forOutbox(ctx)
 	id, err := a.resolveChannel(ctx, channel)
 	if err != nil {
 		return err
@@ -118,7 +121,7 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 		AllowedMentions: usersOnly(),
 	}
 	if _, err := a.rest().ChannelMessageSendComplex(target, send, discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("discord: attaching %s in channel %s: %w", name, target, err)
+		return fmt.Errorf("discord: attaching %s in channel %s: %w", name, target, classified(err))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/internal/discordtest"
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
@@ -54,7 +55,8 @@ func startFirebreakWith(t *testing.T, yaml string) *firebreak {
 	t.Helper()
 	books, err := playbooks.Parse("playbooks.yaml", []byte(yaml))
 	require.NoError(t, err)
-	svc := incidents.NewService(incidentstest.NewMemStore(), books)
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books)
 	router := bot.NewRouter(svc, bot.RouterConfig{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PostmortemDir: t.TempDir(),
@@ -62,6 +64,7 @@ func startFirebreakWith(t *testing.T, yaml string) *firebreak {
 	srv := discordtest.New(t)
 	a := startAdapter(t, srv, router)
 	router.AddChat(a.Platform(), a)
+	srv.Settle = outboxtest.Start(t, store, map[string]bot.Chat{a.Platform(): a}).Wait
 	return &firebreak{srv: srv, svc: svc, router: router, a: a}
 }
 
@@ -169,7 +172,7 @@ func TestE2EButtonAdvancesStepAndRecordsUser(t *testing.T) {
 	// A second press of the stale button changes nothing.
 	again := f.srv.PushComponent(step, ann, button(t, step, bot.ActionStepDone))
 	again.WaitCallback(wait)
-	fu := again.WaitFollowups(1, wait)
+	fu := again.WaitSaid(1, wait)
 	assert.True(t, fu[0].Ephemeral, "the refusal is shown to the presser only")
 	assert.Equal(t, "rollback", f.incident(t, n).CurrentStep().ID)
 }
@@ -185,7 +188,7 @@ func TestE2ESlashCommandFromAnotherUserAcknowledges(t *testing.T) {
 	in := f.srv.PushCommand(f.srv.ChannelID("general"), bob, "incident",
 		discordtest.Subcommand("ack", discordtest.IntegerOption("incident", int64(n))))
 	assert.Equal(t, discordgo.InteractionResponseDeferredChannelMessageWithSource, in.WaitCallback(wait).Type)
-	fu := in.WaitFollowups(1, wait)
+	fu := in.WaitSaid(1, wait)
 	assert.False(t, fu[0].Ephemeral)
 	inc := f.incident(t, n)
 	assert.Equal(t, incidents.StatusAcknowledged, inc.Status)
@@ -195,7 +198,7 @@ func TestE2ESlashCommandFromAnotherUserAcknowledges(t *testing.T) {
 
 	// A mistake is shown to the user only.
 	in = f.srv.PushCommand(f.srv.ChannelID("general"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 99)))
-	fu = in.WaitFollowups(1, wait)
+	fu = in.WaitSaid(1, wait)
 	assert.True(t, fu[0].Ephemeral)
 }
 
@@ -225,7 +228,7 @@ func TestE2EPostmortemIsAttached(t *testing.T) {
 	cy := f.srv.AddUser("cy", "")
 
 	in := f.srv.PushCommand(alerts, cy, "incident", discordtest.Subcommand("resolve", discordtest.StringOption("summary", "rolled back")))
-	in.WaitFollowups(1, wait)
+	in.WaitSaid(1, wait)
 	assert.Equal(t, incidents.StatusResolved, f.incident(t, n).Status)
 
 	in = f.srv.PushCommand(alerts, cy, "incident", discordtest.Subcommand("postmortem"))
@@ -318,7 +321,7 @@ func TestE2EEverySubcommandWorks(t *testing.T) {
 	run := func(who *discordgo.User, name string, opts ...*discordtest.Option) discordtest.Followup {
 		t.Helper()
 		in := f.srv.PushCommand(general, who, "incident", discordtest.Subcommand(name, opts...))
-		fu := in.WaitFollowups(1, wait)
+		fu := in.WaitSaid(1, wait)
 		require.False(t, strings.HasPrefix(fu[0].Message.Content, "⚠️"), "/incident %s was refused: %s", name, fu[0].Message.Content)
 		return fu[0]
 	}
@@ -374,11 +377,14 @@ func TestE2EIncidentThread(t *testing.T) {
 		return strings.Contains(m.Content+embedText(m), "Roll back the last deploy") && len(discordtest.Buttons(m)) > 0
 	})
 	in = f.srv.PushCommand(thread, ann, "incident", discordtest.Subcommand("update", discordtest.StringOption("text", "Rolling back the 13:55 deploy")))
-	in.WaitFollowups(1, wait)
+	in.WaitSaid(1, wait)
 	// Whoever acknowledges from the alert channel joins the thread.
 	bob := f.srv.AddUser("bob", "")
-	in = f.srv.PushCommand(f.srv.ChannelID("alerts"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 1)))
-	in.WaitFollowups(1, wait)
+	f.srv.PushCommand(f.srv.ChannelID("alerts"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 1)))
+	// Said in the incident's thread: its conversation stays in one place.
+	f.srv.WaitMessage(thread, wait, func(m *discordgo.Message) bool {
+		return strings.Contains(m.Content+embedText(m), "acknowledged **#1**")
+	})
 	require.Eventually(t, func() bool { return slices.Contains(f.srv.ThreadMembers(thread), bob.ID) }, wait, 10*time.Millisecond)
 	f.srv.WaitMessage(f.srv.ChannelID("alerts"), wait, func(m *discordgo.Message) bool {
 		return strings.Contains(m.Content+embedText(m), "Rolling back the 13:55 deploy")
@@ -394,11 +400,13 @@ func TestE2ETokenNeverLogged(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	books, err := playbooks.Parse("playbooks.yaml", []byte(e2ePlaybooks))
 	require.NoError(t, err)
-	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+	store := incidentstest.NewMemStore()
+	svc := incidents.NewService(store, books, incidents.WithLogger(log))
 	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
 	srv := discordtest.New(t)
 	a := startAdapterLogging(t, srv, router, log)
 	router.AddChat(a.Platform(), a)
+	srv.Settle = outboxtest.Start(t, store, map[string]bot.Chat{a.Platform(): a}).Wait
 	f := &firebreak{srv: srv, svc: svc, router: router, a: a}
 
 	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: 429, RetryAfter: 20 * time.Millisecond})
@@ -409,7 +417,7 @@ func TestE2ETokenNeverLogged(t *testing.T) {
 	srv.WaitGateway(wait, "a resume", func(s discordtest.GatewayStats) bool { return s.Resumes > 0 })
 	bob := srv.AddUser("bob", "")
 	in := srv.PushCommand(srv.ChannelID("general"), bob, "incident", discordtest.Subcommand("ack", discordtest.IntegerOption("incident", 1)))
-	in.WaitFollowups(1, wait)
+	in.WaitSaid(1, wait)
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "acknowledged") }, wait, 10*time.Millisecond)
 	assert.NotContains(t, logs.String(), srv.Token)
 }

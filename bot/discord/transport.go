@@ -77,6 +77,10 @@ func (t *restTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(ctx)
 		req.URL, req.Host = u, ""
 	}
+	attempts := t.policy.attempts
+	if byOutbox(ctx) {
+		attempts = 1 // the outbox retries, within its own bounds
+	}
 	for attempt := 1; ; attempt++ {
 		if err := t.waitGlobal(ctx); err != nil {
 			return nil, err
@@ -88,7 +92,7 @@ func (t *restTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.next.RoundTrip(try)
 		if err != nil {
 			cancel()
-			if ctx.Err() != nil || attempt >= t.policy.attempts || !canRetry(req) {
+			if ctx.Err() != nil || attempt >= attempts || !canRetry(req) {
 				return nil, err
 			}
 			if err := t.pause(ctx, req, attempt, 0, t.backoff(attempt), err.Error()); err != nil {
@@ -119,7 +123,7 @@ func (t *restTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		default:
 			return resp, nil
 		}
-		if attempt >= t.policy.attempts || !canRetry(req) || !fits(ctx, wait) {
+		if attempt >= attempts || !canRetry(req) || !fits(ctx, wait) {
 			return resp, nil
 		}
 		drain(resp)

@@ -22,10 +22,9 @@ import (
 )
 
 // enforceOneWayOut turns TestOnlyTheOutboxPosts from a report into a
-// failing check. It is false until the integration of issue 14 has moved
-// every post of the Router, the automation and the timers into recorded
-// effects; the integration sets it to true.
-const enforceOneWayOut = false
+// failing check. Issue 14 moved every post of the Router, the automation,
+// the timers, rooms and alert intake into recorded effects, so it is on.
+const enforceOneWayOut = true
 
 const (
 	modulePath = "github.com/firebreak/firebreak"

@@ -43,11 +43,23 @@
 // adapters, which know their platform, decide, and this package imports no
 // chat SDK.
 //
-// # Still to integrate
+// # One chat alert, one webhook alert
 //
-// Today nothing enqueues effects yet: the Router and the automation still
-// post through bot.Chat directly (TestOnlyTheOutboxPosts lists them). The
-// integration records effects in Service intents, starts one Worker in the
-// serve command (on the leader under high availability), and turns that
-// test into a failing check. See docs/outbox.md.
+// A chat alert: the Slack adapter turns the alert message into a
+// bot.Event; the Router calls incidents.Service.ReceiveAlert with an
+// Origin whose Effects builds the card (keyed "card/<n>") and the first
+// step card; the Service records the incident, its timeline entry and
+// both effects in one transaction; the commit wakes the Worker, which
+// posts the card, then the step, in the alert's channel and records each
+// delivery with the message's ts. A webhook alert: the webhook handler
+// calls Router.IngestAlerts, which calls ReceiveAlerts for the batch with
+// the announcements of every new incident on every connected platform as
+// effects; the Worker posts them the same way. What the outbox gives up
+// on goes on the incident's timeline (Config.GaveUp).
+//
+// serve runs one Worker over the bbolt file's storage.Outbox, with a
+// ChatSender over the connected adapters; the console is not rate-limited
+// and waits for Worker.Idle between lines. TestOnlyTheOutboxPosts fails if
+// any package but this one and the adapters calls bot.Chat's posting
+// methods. See docs/outbox.md.
 package outbox

@@ -50,9 +50,13 @@ func (s *ChatSender) Send(ctx context.Context, e incidents.Effect) (incidents.Ef
 		}
 		return incidents.EffectRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread}, false, 0, nil
 	case incidents.EffectUpdate:
-		target, ok, err := s.Refs.Ref(ctx, e.Target)
-		if err != nil {
-			return incidents.EffectRef{}, true, 0, fmt.Errorf("find message %q to update: %w", e.Target, err)
+		target, ok := e.On, e.On.ID != ""
+		if !ok {
+			var err error
+			target, ok, err = s.Refs.Ref(ctx, e.Target)
+			if err != nil {
+				return incidents.EffectRef{}, true, 0, fmt.Errorf("find message %q to update: %w", e.Target, err)
+			}
 		}
 		if !ok {
 			return incidents.EffectRef{}, false, 0, fmt.Errorf("update %q: %w", e.Target, errNoTarget)
@@ -79,16 +83,7 @@ func (s *ChatSender) Send(ctx context.Context, e incidents.Effect) (incidents.Ef
 
 // Message turns an effect's chat-neutral payload into the bot.Message an
 // adapter renders.
-func Message(e incidents.Effect) bot.Message {
-	m := bot.Message{Text: e.Message.Text, Thread: e.Home.Thread}
-	for _, f := range e.Message.Fields {
-		m.Fields = append(m.Fields, bot.Field{Label: f.Label, Value: f.Value})
-	}
-	for _, b := range e.Message.Buttons {
-		m.Actions = append(m.Actions, bot.Action{ID: b.ID, Label: b.Label, Style: bot.ActionStyle(b.Style), Value: b.Value})
-	}
-	return m
-}
+func Message(e incidents.Effect) bot.Message { return bot.MessageOf(e) }
 
 // Senders routes an effect to the sender of its kind: chat kinds to one
 // ChatSender, notifications and trackers to the sender named by the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,9 @@ type RateLimit struct {
 	// Burst is how many messages may go out back to back after a quiet
 	// spell (default 1: never more than one per Interval).
 	Burst int
+	// Unlimited names platforms that are not rate-limited: the console
+	// writes to a terminal, which asks for no spacing.
+	Unlimited []string
 }
 
 // DefaultInterval is RateLimit.Interval's default.
@@ -121,6 +125,9 @@ func (s *RateLimitStage) reserve(channel string, now time.Time) time.Duration {
 
 // Exec implements Stage.
 func (s *RateLimitStage) Exec(ctx context.Context, d *Delivery) (context.Context, error) {
+	if slices.Contains(s.Limit.Unlimited, d.Effect.Home.Platform) {
+		return ctx, nil
+	}
 	wait := s.reserve(d.Effect.Channel(), s.Clock.Now())
 	if wait <= 0 {
 		return ctx, nil

@@ -321,3 +321,24 @@ func TestChatSender(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitSparesUnlimitedPlatforms: the console is not paced, while a
+// Slack channel is.
+func TestRateLimitSparesUnlimitedPlatforms(t *testing.T) {
+	clock := newFakeClock()
+	s := &outbox.RateLimitStage{Limit: outbox.RateLimit{Interval: time.Second, Unlimited: []string{"console"}}, Clock: clock}
+	for _, platform := range []string{"console", "slack"} {
+		start := clock.Now()
+		for range 3 {
+			d := &outbox.Delivery{Effect: incidents.Effect{Kind: incidents.EffectPost, Home: incidents.Home{Platform: platform, Channel: "#alerts"}}}
+			_, err := s.Exec(context.Background(), d)
+			require.NoError(t, err)
+		}
+		waited := clock.Now().Sub(start)
+		if platform == "console" {
+			assert.Zero(t, waited, "the console is not paced")
+		} else {
+			assert.Equal(t, 2*time.Second, waited, "three Slack posts take two intervals")
+		}
+	}
+}

@@ -27,6 +27,15 @@ type Config struct {
 	// Clock defaults to the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
+	// GaveUp, when set, is told about each effect the outbox gives up on,
+	// before the give-up is recorded, so that it can say so where people
+	// look (serve puts it on the incident's timeline with
+	// incidents.Service.Undelivered). It may be called again for the same
+	// effect after a crash; an error is logged and does not stop the
+	// give-up from being recorded.
+	GaveUp func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
+	// Metrics, when set, counts outcomes and queue lengths.
+	Metrics *Metrics
 }
 
 // Worker delivers recorded effects: it reads pending effects in ID order
@@ -42,6 +51,8 @@ type Config struct {
 // on the leader only).
 type Worker struct {
 	store    Store
+	gaveUp   func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
+	metrics  *Metrics
 	pipeline Stage
 	clock    Clock
 	log      *slog.Logger
@@ -55,6 +66,9 @@ type Worker struct {
 	starved  bool              // a read stopped at maxLive; read again as lanes drain
 	kick     chan struct{}     // capacity 1: read again now
 	running  bool
+	// For Idle: reads started, and the start number of the latest read
+	// completed.
+	readsStarted, lastReadDone uint64
 }
 
 type lane struct {
@@ -78,7 +92,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.MaxInFlight = 10_000
 	}
 	w := &Worker{
-		store: cfg.Store, clock: cfg.Clock, log: cfg.Logger.With("component", "outbox"), maxLive: cfg.MaxInFlight,
+		store: cfg.Store, gaveUp: cfg.GaveUp, metrics: cfg.Metrics, clock: cfg.Clock, log: cfg.Logger.With("component", "outbox"), maxLive: cfg.MaxInFlight,
 		lanes: make(map[string]*lane), newest: make(map[string]uint64), keyCount: make(map[string]int),
 		kick: make(chan struct{}, 1),
 	}
@@ -145,6 +159,10 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 		l  *lane
 	}
 	var fresh []newLane
+	w.mu.Lock()
+	w.readsStarted++
+	started := w.readsStarted
+	w.mu.Unlock()
 	defer func() {
 		for _, n := range fresh {
 			lanes.Go(func() { w.drain(ctx, n.ch, n.l) })
@@ -171,12 +189,57 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 			fresh = append(fresh, newLane{ch, l})
 		}
 		l.queue = append(l.queue, e)
+		w.metrics.lanes(w.live, ch, len(l.queue))
 		return nil
 	})
 	if errors.Is(err, errStarved) {
 		err = nil
 	}
+	w.mu.Lock()
+	w.lastReadDone = max(w.lastReadDone, started)
+	w.mu.Unlock()
 	return after, err
+}
+
+// Idle waits until everything committed before the call is settled: it
+// asks the running worker to read once more and waits until that read
+// found nothing new and no effect is in flight. The console calls it
+// between two lines of input, so a script's next line sees what the last
+// one posted; tests call it before they look. It returns ctx's error when
+// ctx ends first (a platform that does not answer, a worker not running).
+func (w *Worker) Idle(ctx context.Context) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		start := w.readsStarted
+		w.mu.Unlock()
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+		for {
+			w.mu.Lock()
+			read, live := w.lastReadDone > start, w.live
+			w.mu.Unlock()
+			if read && live == 0 {
+				return nil
+			}
+			if read {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 var errStarved = errors.New("in-flight bound reached")
@@ -192,6 +255,7 @@ func (w *Worker) drain(ctx context.Context, ch string, l *lane) {
 		}
 		e := l.queue[0]
 		l.queue = l.queue[1:]
+		w.metrics.lanes(w.live, ch, len(l.queue))
 		w.mu.Unlock()
 
 		d := &Delivery{Effect: e}
@@ -209,12 +273,20 @@ func (w *Worker) drain(ctx context.Context, ch string, l *lane) {
 // worker stops: moving on without the record would send a delivered
 // effect again after a restart.
 func (w *Worker) settle(ctx context.Context, d *Delivery) error {
+	if d.Result.Status == incidents.EffectGaveUp && w.gaveUp != nil {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := w.gaveUp(gctx, d.Effect, d.Result); err != nil {
+			w.log.Warn("saying that an effect was given up failed", "effect", d.Effect.ID, "incident", d.Effect.Incident, "err", err)
+		}
+		cancel()
+	}
 	b := backoff.NewExponentialBackOff()
 	b.MaxInterval = 30 * time.Second
 	for {
 		err := w.store.Settle(ctx, d.Effect.ID, d.Result)
 		if err == nil {
 			w.logOutcome(d)
+			w.metrics.settled(d)
 			return nil
 		}
 		wait := b.NextBackOff()
@@ -247,6 +319,9 @@ func (w *Worker) done(e incidents.Effect) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.live--
+	if w.metrics != nil {
+		w.metrics.inFlight.Set(float64(w.live))
+	}
 	if k := e.CoalesceKey; k != "" {
 		if w.keyCount[k]--; w.keyCount[k] <= 0 {
 			delete(w.keyCount, k)

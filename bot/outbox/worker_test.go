@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -85,6 +87,7 @@ func (b *bench) effect(id uint64) incidents.Effect {
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
+	w      *outbox.Worker
 }
 
 func (b *bench) start(chat bot.Chat, cfg outbox.Config) *running {
@@ -99,7 +102,7 @@ func (b *bench) start(chat bot.Chat, cfg outbox.Config) *running {
 	w, err := outbox.New(cfg)
 	require.NoError(b.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{cancel: cancel, done: make(chan error, 1), w: w}
 	go func() { r.done <- w.Run(ctx) }()
 	return r
 }
@@ -235,7 +238,18 @@ func TestWorkerCoalescesRepeatsAndRecordsGiveUps(t *testing.T) {
 	chat := newFakeChat()
 	chat.script = nil
 	deny := &denyChannel{fakeChat: chat, channel: "C-GONE"}
-	w := b.start(deny, outbox.Config{})
+	var mu sync.Mutex
+	var told []string
+	reg := prometheus.NewRegistry()
+	w := b.start(deny, outbox.Config{Metrics: outbox.NewMetrics(reg),
+		GaveUp: func(_ context.Context, e incidents.Effect, r incidents.EffectResult) error {
+			mu.Lock()
+			defer mu.Unlock()
+			// Told before the give-up is recorded, so a crash repeats it.
+			assert.Equal(t, incidents.EffectPending, b.effect(e.ID).Status)
+			told = append(told, fmt.Sprintf("%d: %s", e.ID, r.Reason))
+			return nil
+		}})
 	await(t, chat, 1)
 	b.awaitSettled(append(ids, gone)...)
 	w.stop(t)
@@ -250,6 +264,31 @@ func TestWorkerCoalescesRepeatsAndRecordsGiveUps(t *testing.T) {
 	assert.Equal(t, incidents.EffectGaveUp, e.Status)
 	assert.Contains(t, e.Reason, "refused")
 	assert.Contains(t, e.Reason, "HTTP 404")
+	mu.Lock()
+	assert.Equal(t, []string{fmt.Sprintf("%d: %s", gone, e.Reason)}, told, "the give-up is told once")
+	mu.Unlock()
+	assert.Equal(t, 1.0, mustCounter(t, reg, "firebreak_outbox_effects_total", "gave_up"))
+	assert.Equal(t, 1.0, mustCounter(t, reg, "firebreak_outbox_effects_total", "delivered"))
+	assert.Equal(t, 4.0, mustCounter(t, reg, "firebreak_outbox_effects_total", "coalesced"))
+}
+
+// mustCounter reads the value of a counter with one label from reg.
+func mustCounter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{%s}", name, label)
+	return 0
 }
 
 // denyChannel refuses posts to one channel with a 404.
@@ -323,4 +362,25 @@ func TestWorkerRunsOnce(t *testing.T) {
 	}
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
+}
+
+// TestWorkerIdle: Idle returns once everything committed before it is
+// settled, and waits while a delivery is on its way.
+func TestWorkerIdle(t *testing.T) {
+	b := newBench(t)
+	chat := newFakeChat()
+	chat.script = nil
+	w := b.start(chat, outbox.Config{RateLimit: outbox.RateLimit{Interval: 50 * time.Millisecond}})
+	ids := b.enqueue(post("one"), post("two"), post("three"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, w.w.Idle(ctx))
+	for _, id := range ids {
+		assert.Equal(t, incidents.EffectDelivered, b.effect(id).Status, "effect %d settled before Idle returned", id)
+	}
+	w.stop(t)
+	stopped, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	b.enqueue(post("four"))
+	assert.ErrorIs(t, w.w.Idle(stopped), context.DeadlineExceeded, "a stopped worker is never idle with work pending")
 }

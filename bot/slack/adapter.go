@@ -37,8 +37,12 @@ var (
 // Adapter is Firebreak's Slack connection. It implements bot.Chat and
 // bot.ChannelCreator; events go to the bot.Handler given to New.
 type Adapter struct {
-	cfg  Config
-	api  *slack.Client
+	cfg Config
+	api *slack.Client
+	// out makes the calls the outbox makes (Post, Update, Upload) without
+	// retrying: the outbox retries them within its own bounds, honouring
+	// the Retry-After this client hands back (see classified).
+	out  *slack.Client
 	h    bot.Handler
 	log  *slog.Logger
 	hc   *http.Client
@@ -90,6 +94,7 @@ func New(cfg Config, h bot.Handler) (*Adapter, error) {
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
+	out := slack.New(cfg.BotToken, opts...)
 	if retries > 0 {
 		rc := slack.DefaultRetryConfig()
 		rc.MaxRetries = retries
@@ -111,6 +116,7 @@ func New(cfg Config, h bot.Handler) (*Adapter, error) {
 	return &Adapter{
 		cfg:      cfg,
 		api:      slack.New(cfg.BotToken, opts...),
+		out:      out,
 		h:        h,
 		log:      log,
 		hc:       hc,

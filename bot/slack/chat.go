@@ -20,9 +20,9 @@ func (a *Adapter) Post(ctx context.Context, channel string, m bot.Message) (bot.
 	if m.Thread != "" {
 		opts = append(opts, slack.MsgOptionTS(m.Thread))
 	}
-	ch, ts, err := a.api.PostMessageContext(ctx, channel, opts...)
+	ch, ts, err := a.out.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
-		return bot.MessageRef{}, fmt.Errorf("slack: chat.postMessage to %s: %w", channel, err)
+		return bot.MessageRef{}, fmt.Errorf("slack: chat.postMessage to %s: %w", channel, classified(err))
 	}
 	return bot.MessageRef{Channel: ch, ID: ts, Thread: m.Thread}, nil
 }
@@ -34,8 +34,8 @@ func (a *Adapter) Update(ctx context.Context, ref bot.MessageRef, m bot.Message)
 	if len(m.Actions) == 0 && m.Text == "" && len(m.Fields) == 0 {
 		opts = append(opts, slack.MsgOptionBlocks())
 	}
-	if _, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, opts...); err != nil {
-		return fmt.Errorf("slack: chat.update %s in %s: %w", ref.ID, ref.Channel, err)
+	if _, _, _, err := a.out.UpdateMessageContext(ctx, ref.Channel, ref.ID, opts...); err != nil {
+		return fmt.Errorf("slack: chat.update %s in %s: %w", ref.ID, ref.Channel, classified(err))
 	}
 	return nil
 }
@@ -48,7 +48,7 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 	if title == "" {
 		title = f.Name
 	}
-	_, err := a.api.UploadFileContext(ctx, slack.UploadFileParameters{
+	_, err := a.out.UploadFileContext(ctx, slack.UploadFileParameters{
 		Reader:          bytes.NewReader(f.Content),
 		FileSize:        len(f.Content),
 		Filename:        f.Name,
@@ -58,7 +58,7 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 		ThreadTimestamp: thread,
 	})
 	if err != nil {
-		return fmt.Errorf("slack: upload %s to %s: %w", f.Name, channel, err)
+		return fmt.Errorf("slack: upload %s to %s: %w", f.Name, channel, classified(err))
 	}
 	return nil
 }

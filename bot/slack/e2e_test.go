@@ -17,6 +17,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/internal/slacktest"
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	fbslack "github.com/firebreak/firebreak/bot/slack"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
@@ -107,8 +108,9 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	var router *bot.Router
 	var svc *incidents.Service
+	store := incidentstest.NewMemStore()
 	if books != nil {
-		svc = incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
+		svc = incidents.NewService(store, books, incidents.WithLogger(log))
 		router = bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
 		h.next = router
 	}
@@ -123,6 +125,7 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	var wg sync.WaitGroup
 	if router != nil {
 		router.AddChat("slack", ad)
+		outboxtest.Start(t, store, map[string]bot.Chat{"slack": ad})
 		wg.Add(1)
 		go func() { defer wg.Done(); assert.NoError(t, router.Run(ctx)) }()
 	}
@@ -188,7 +191,8 @@ func TestSocketModeAlertButtonsCommands(t *testing.T) {
 	e := start(t, true, true)
 	fake := e.fake
 
-	// A 429 on the first post is retried after Retry-After, once.
+	// A 429 on the first post is retried by the outbox after Retry-After,
+	// once: the adapter hands the wait back instead of sleeping it.
 	fake.FailNext("chat.postMessage", http.StatusTooManyRequests, time.Second)
 	payload := fake.MessageEvent(alertmanager())
 	env1 := fake.PushEvent(t, payload)

@@ -16,10 +16,12 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/bot/trackers/github"
 	"github.com/firebreak/firebreak/bot/trackers/internal/trackertest"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/incidents/incidentstest"
 )
 
 // syncBuffer is the console's output, read while the console writes.
@@ -52,7 +54,8 @@ type consoleBot struct {
 
 func startConsoleBot(t *testing.T, g *trackertest.GitHub) *consoleBot {
 	t.Helper()
-	svc := newService(t, nil)
+	store := incidentstest.NewMemStore()
+	svc := newService(t, store)
 	c, err := github.New(github.Config{API: g.Server.URL, Repository: "acme/ops", Token: "ghp_test", HTTP: trackers.HTTP{Timeout: 5 * time.Second}})
 	require.NoError(t, err)
 	worker := trackers.NewWorker(svc, c, trackers.Options{Labels: []string{"incident"}, Logger: quiet})
@@ -60,8 +63,10 @@ func startConsoleBot(t *testing.T, g *trackertest.GitHub) *consoleBot {
 	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quiet, PostmortemDir: dir, Tracker: worker})
 	pr, pw := io.Pipe()
 	out := &syncBuffer{}
-	con := console.New(pr, out, router, console.Options{Logger: quiet, User: ana})
+	var box *outboxtest.Worker
+	con := console.New(pr, out, router, console.Options{Logger: quiet, User: ana, Idle: func(ctx context.Context) error { return box.Idle(ctx) }})
 	router.AddChat("console", con)
+	box = outboxtest.Start(t, store, map[string]bot.Chat{console.Platform: con})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

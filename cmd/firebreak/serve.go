@@ -19,6 +19,7 @@ import (
 	"github.com/firebreak/firebreak/bot/console"
 	discordbot "github.com/firebreak/firebreak/bot/discord"
 	"github.com/firebreak/firebreak/bot/metrics"
+	"github.com/firebreak/firebreak/bot/outbox"
 	"github.com/firebreak/firebreak/bot/probe"
 	slackbot "github.com/firebreak/firebreak/bot/slack"
 	"github.com/firebreak/firebreak/bot/web"
@@ -82,7 +83,10 @@ func serve(ctx context.Context, args []string, env environ) error {
 	if env.now != nil {
 		svcOpts = append(svcOpts, incidents.WithClock(env.now))
 	}
-	svc := incidents.NewService(db, cfg, svcOpts...)
+	// Intents record what they say (effects) with their change; the
+	// outbox worker below is the one place that posts them.
+	intentStore, box := effectsStore(db)
+	svc := incidents.NewService(intentStore, cfg, svcOpts...)
 	webCfg, webOn, err := web.ConfigFromEnv(env.getenv)
 	if err != nil {
 		return err
@@ -114,6 +118,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
 		// Timers fire on the elected leader only (leaderWork below).
 		TimersElsewhere: true,
+		Posted:          box,
 	})
 	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
@@ -132,10 +137,12 @@ func serve(ctx context.Context, args []string, env environ) error {
 	// leader work too; they are created below, so leaderWork waits for
 	// chatReady before it starts them (runGateways in store.go).
 	var gateways []gateway
+	var worker *outbox.Worker
 	chatReady := make(chan struct{})
 	leaderWork := func(ctx context.Context, fenced incidents.Store) {
 		var lg sync.WaitGroup
 		lg.Go(func() { runGateways(ctx, chatReady, &gateways, &g, log) })
+		lg.Go(func() { runOutboxTerm(ctx, chatReady, &worker, box, fenced, log) })
 		lg.Add(2)
 		go func() {
 			defer lg.Done()
@@ -167,6 +174,8 @@ func serve(ctx context.Context, args []string, env environ) error {
 		listen = defaultListen
 	}
 
+	chats := map[string]bot.Chat{}
+	startConsole := func() {}
 	if slackOn {
 		slackCfg.Logger = log
 		slackCfg.PinEmoji = cfg.Incidents.PinEmoji
@@ -175,6 +184,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		}
 		router.AddChat(a.Platform(), a)
+		chats[a.Platform()] = a
 		mux.Handle("/slack/", a.HTTPHandler())
 		if slackCfg.AppToken != "" {
 			gateways = append(gateways, gateway{"slack socket mode", a.Run})
@@ -190,24 +200,40 @@ func serve(ctx context.Context, args []string, env environ) error {
 			return err
 		}
 		router.AddChat(a.Platform(), a)
+		chats[a.Platform()] = a
 		gateways = append(gateways, gateway{"discord gateway", a.Run})
 	}
-	close(chatReady)
 	if consoleOn {
 		c := console.New(env.stdin, env.stdout, router, console.Options{
 			Logger:   log,
 			Prompt:   isTerminal(env),
 			PinEmoji: cfg.Incidents.PinEmoji,
 			User:     consoleUser(env),
+			// The next line is read once what the last one caused is
+			// printed, so button numbers and piped scripts work.
+			Idle: func(ctx context.Context) error { return worker.Idle(ctx) },
 		})
 		router.AddChat("console", c)
-		g.start(ctx, "console", func(ctx context.Context) error {
-			err := c.Run(ctx)
-			// End of input ends the bot: piped scripts and demos exit cleanly.
-			cancel(nil)
-			return err
-		})
+		chats[console.Platform] = c
+		startConsole = func() {
+			g.start(ctx, "console", func(ctx context.Context) error {
+				err := c.Run(ctx)
+				// End of input ends the bot: piped scripts and demos exit cleanly.
+				cancel(nil)
+				return err
+			})
+		}
 	}
+
+	worker, err = newWorker(box, chats, acts, svc, reg, env, log)
+	if err != nil {
+		return err
+	}
+	close(chatReady)
+	if _, perTerm := box.(*termOutbox); !perTerm {
+		g.start(ctx, "outbox", worker.Run)
+	}
+	startConsole()
 
 	if listen != "" {
 		// webhook.New warns when neither a token nor an HMAC secret is

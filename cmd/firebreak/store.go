@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/firebreak/firebreak/bot/outbox"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
 	"github.com/firebreak/firebreak/storage/etcdstore"
@@ -324,4 +326,57 @@ func runGateways(ctx context.Context, ready <-chan struct{}, gateways *[]gateway
 		})
 	}
 	wg.Wait()
+}
+
+// termOutbox is the etcd outbox as serve's one worker sees it across
+// leader terms: reads and the wake-up come from the process's one
+// etcdstore.Outbox (one watch), and Settle goes through the current
+// term's fenced view, so a deposed leader cannot record a delivery after
+// another replica was elected. While this replica does not lead, Settle
+// fails (the worker does not run then).
+type termOutbox struct {
+	*etcdstore.Outbox
+	mu   sync.Mutex
+	term *etcdstore.Outbox
+}
+
+// Settle implements outbox.Store, fenced by the current term.
+func (t *termOutbox) Settle(ctx context.Context, id uint64, r incidents.EffectResult) error {
+	t.mu.Lock()
+	cur := t.term
+	t.mu.Unlock()
+	if cur == nil {
+		return fmt.Errorf("settle effect %d: %w", id, etcdstore.ErrFenced)
+	}
+	return cur.Settle(ctx, id, r)
+}
+
+// runOutboxTerm runs the outbox worker for one term of leadership on the
+// etcd store (once ready is closed: serve builds the worker after the
+// election starts), until ctx ends. A new leader's worker starts from what
+// is pending, including what the previous leader sent but had not
+// recorded: at most one duplicate post per channel per failover.
+func runOutboxTerm(ctx context.Context, ready <-chan struct{}, worker **outbox.Worker, box outbox.Store, fenced incidents.Store, log *slog.Logger) {
+	t, ok := box.(*termOutbox)
+	f, fok := fenced.(fencedStore)
+	if !ok || !fok {
+		return
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	t.mu.Lock()
+	t.term = t.Fenced(f.fence...)
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.term = nil
+		t.mu.Unlock()
+	}()
+	log.Info("this replica leads: delivering the outbox")
+	if err := (*worker).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("outbox worker stopped", "err", err)
+	}
 }

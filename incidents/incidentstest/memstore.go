@@ -54,6 +54,8 @@ type MemStore struct {
 	// alerts holds one record per (incident, fingerprint), as storage does.
 	alerts  map[uint64]map[string]incidents.AlertState
 	updates int
+	// box holds the recorded effects (see outbox.go).
+	box memOutbox
 }
 
 // NewMemStore returns an empty store.
@@ -65,6 +67,7 @@ func NewMemStore() *MemStore {
 		seen:      map[string]time.Time{},
 		timers:    map[timerID]incidents.Timer{},
 		alerts:    map[uint64]map[string]incidents.AlertState{},
+		box:       memOutbox{effects: map[uint64]incidents.Effect{}, keys: map[string]uint64{}, committed: make(chan struct{}, 1)},
 	}
 }
 
@@ -122,6 +125,9 @@ type overlay struct {
 	timers map[timerID]timerWrite
 	// alerts written in this transaction.
 	alerts map[uint64]map[string]incidents.AlertState
+	// effects enqueued in this transaction, and the last effect id.
+	effects    []incidents.Effect
+	lastEffect uint64
 }
 
 type timerWrite struct {
@@ -131,13 +137,14 @@ type timerWrite struct {
 
 func newOverlay(m *MemStore) *memTx {
 	return &memTx{m: m, w: &overlay{
-		last:      m.last,
-		incidents: map[uint64]*incidents.Incident{},
-		appended:  map[uint64][]incidents.Entry{},
-		openFP:    map[string]uint64{},
-		seen:      map[string]time.Time{},
-		timers:    map[timerID]timerWrite{},
-		alerts:    map[uint64]map[string]incidents.AlertState{},
+		last:       m.last,
+		incidents:  map[uint64]*incidents.Incident{},
+		appended:   map[uint64][]incidents.Entry{},
+		openFP:     map[string]uint64{},
+		seen:       map[string]time.Time{},
+		timers:     map[timerID]timerWrite{},
+		alerts:     map[uint64]map[string]incidents.AlertState{},
+		lastEffect: m.box.last,
 	}}
 }
 
@@ -169,6 +176,7 @@ func (tx *memTx) commit() {
 			delete(m.timers, id)
 		}
 	}
+	m.commitEffects(w)
 }
 
 // incident returns the stored (not copied) incident as this transaction sees it.

@@ -151,6 +151,11 @@ func (s *Server) PressButton(m *discordgo.Message, user *discordgo.User, label s
 
 func (s *Server) pushInteraction(typ discordgo.InteractionType, channelID string, user *discordgo.User, data any, m *discordgo.Message) *Interaction {
 	s.t.Helper()
+	if s.Settle != nil {
+		// A person acts on what the channel shows: what Firebreak recorded
+		// before is delivered first, so it is not taken for this answer.
+		s.Settle()
+	}
 	in := &Interaction{ID: s.NewID(), Token: "itok-" + s.NewID(), ChannelID: channelID, Type: typ, User: user, Message: m, s: s}
 	ch := s.Channel(channelID)
 	if ch == nil {

@@ -57,6 +57,10 @@ type Server struct {
 	// BotUser is the bot's own account, sent in READY and used as the
 	// author of everything posted through the API.
 	BotUser *discordgo.User
+	// Settle, when set, waits until Firebreak's outbox has delivered what
+	// was recorded so far; Interaction.WaitSaid calls it. Set it before the
+	// first interaction.
+	Settle func()
 
 	t    testing.TB
 	http *httptest.Server

@@ -1,0 +1,35 @@
+// Package bot is the chat-neutral middle of Firebreak: adapters in
+// bot/slack, bot/discord and bot/console turn platform events into Event,
+// the Router turns them into incidents.Service intents, and what must be
+// said in a channel is recorded with the intent as an incidents.Effect and
+// delivered by the outbox worker (bot/outbox) through the adapter's Chat.
+// The Router never posts: only replies to the person who acted (ephemeral
+// errors, refusals, the "which incident?" question) go straight back
+// through the event's Replier.
+//
+// One chat alert, top down:
+//
+//	Slack message in #alerts ─► slack adapter ─► Event{Kind: KindMessage}
+//	  ─► Router.Handle ─► alerttext.Parse ─► Service.ReceiveAlert(origin with Effects)
+//	       one transaction: incident + timeline entry + effects (card "card/<n>", first step)
+//	  ─► commit wakes outbox.Worker ─► ChatSender ─► slack adapter Chat.Post ─► Slack
+//	  ─► Router, after the commit: a room of its own when playbooks.yaml asks
+//	     (MoveHome records the room's cards and the edit of card/<n> into a
+//	     pointer), the automated first step, the repeat coalescer
+//
+// One webhook alert, top down:
+//
+//	POST /alerts/alertmanager ─► bot/webhook ─► Router.IngestAlerts
+//	  ─► Service.ReceiveAlerts(batch, origin with Effects: the announcements
+//	     of new incidents on every connected platform, reopen/mitigate news)
+//	       one transaction for the whole batch, effects included
+//	  ─► 2xx to Alertmanager ─► outbox.Worker posts the announcements
+//
+// Nothing here imports a chat SDK. Message text uses a small portable
+// markup that adapters render for their platform:
+//
+//	**bold**   _italic_   `code`   ```block```   [text](url)   <@userID>
+//
+// Slack renders **bold** as *bold* and links as <url|text>; Discord takes it
+// as is; the console prints plain text.
+package bot

@@ -1,0 +1,61 @@
+// Package outboxtest runs the real outbox worker in the tests of packages
+// that wire the Router to adapters (console, Slack, Discord), over the
+// in-memory store, so that what the Router records reaches the adapter's
+// fake platform as it does in production.
+package outboxtest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/outbox"
+	"github.com/firebreak/firebreak/incidents/incidentstest"
+)
+
+var _ outbox.Store = (*incidentstest.MemStore)(nil)
+
+// Worker is a running outbox worker.
+type Worker struct {
+	*outbox.Worker
+	t testing.TB
+}
+
+// Start runs a worker over store that delivers through chats until the
+// test ends. Its rate limit is a millisecond per channel and its retries
+// fast and few, so tests do not wait on Slack's real pace.
+func Start(t testing.TB, store outbox.Store, chats map[string]bot.Chat) *Worker {
+	t.Helper()
+	w, err := outbox.New(outbox.Config{
+		Store:     store,
+		Sender:    &outbox.ChatSender{Chats: chats, Refs: store},
+		RateLimit: outbox.RateLimit{Interval: time.Millisecond, Burst: 10},
+		Retry:     outbox.RetryPolicy{AttemptTimeout: 5 * time.Second, InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxAttempts: 3},
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &Worker{Worker: w, t: t}
+}
+
+// Wait waits until everything recorded so far is delivered (or settled
+// otherwise), failing the test after 10 s.
+func (w *Worker) Wait() {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(w.t, w.Idle(ctx), "the outbox did not deliver everything in time")
+}
