@@ -6,9 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/firebreak/firebreak/bot"
 )
 
 // classified wraps the errors of the REST calls the outbox makes (Post,
@@ -21,7 +22,7 @@ func classified(err error) error {
 	// With ShouldRetryOnRateLimit off, discordgo answers a 429 with a
 	// RateLimitError that carries Discord's retry_after.
 	if rl, ok := errors.AsType[*discordgo.RateLimitError](err); ok && rl.RateLimit != nil && rl.TooManyRequests != nil {
-		return rateLimited{err: err, after: max(rl.TooManyRequests.RetryAfter, 0)}
+		return &bot.RateLimitedError{Err: err, After: max(rl.TooManyRequests.RetryAfter, 0)}
 	}
 	re, ok := errors.AsType[*discordgo.RESTError](err)
 	if !ok || re.Response == nil {
@@ -33,9 +34,9 @@ func classified(err error) error {
 		resp := *re.Response
 		resp.Body = io.NopCloser(bytes.NewReader(re.ResponseBody))
 		wait, _ := rateLimitWait(&resp)
-		return rateLimited{err: err, after: wait}
+		return &bot.RateLimitedError{Err: err, After: wait}
 	}
-	return statusError{err: err, code: re.Response.StatusCode}
+	return &bot.StatusError{Err: err, Code: re.Response.StatusCode}
 }
 
 // outboxCallKey marks the context of a call the outbox makes.
@@ -53,21 +54,3 @@ func byOutbox(ctx context.Context) bool {
 	v, _ := ctx.Value(outboxCallKey{}).(bool)
 	return v
 }
-
-type rateLimited struct {
-	err   error
-	after time.Duration
-}
-
-func (e rateLimited) Error() string             { return e.err.Error() }
-func (e rateLimited) Unwrap() error             { return e.err }
-func (e rateLimited) RetryAfter() time.Duration { return e.after }
-
-type statusError struct {
-	err  error
-	code int
-}
-
-func (e statusError) Error() string   { return e.err.Error() }
-func (e statusError) Unwrap() error   { return e.err }
-func (e statusError) StatusCode() int { return e.code }
