@@ -36,10 +36,19 @@ func alertKey(number uint64, fp string) []byte {
 //	             len(labels)(uvarint) [key value]…  len(annotations)(uvarint) [key value]…
 //	alert_state  version(1) firing(1) count(uvarint) first_seen last_seen resolved_at
 //
-// Strings are uvarint length + bytes; times varint Unix ns (0 = zero time),
+// Strings are uvarint length + bytes in version 1 of the alerts record and
+// words (words.go) in version 2 (schema 5): label names, the source, the
+// name again as the alertname label, the title again as the summary
+// annotation take a byte each. Times are varint Unix ns (0 = zero time),
 // read back in UTC; map keys are written sorted so equal alerts encode
-// equally, and PutAlert writes the alerts record only when its bytes change.
-const alertVersion = 1
+// equally, and PutAlert writes the alerts record only when its bytes change
+// (a version 1 record is rewritten in version 2 by the first repeat).
+const (
+	alertVersion1 = 1
+	alertVersion  = 2
+	// alertStateVersion is the alert_state record's version.
+	alertStateVersion = 1
+)
 
 func encodeAlertContent(a *incidents.AlertState) []byte {
 	n := 32 + len(a.Name) + len(a.Title) + len(a.Instance) + len(a.Source) + len(a.URL) + len(a.Text)
@@ -49,25 +58,25 @@ func encodeAlertContent(a *incidents.AlertState) []byte {
 	for k, v := range a.Annotations {
 		n += len(k) + len(v) + 4
 	}
-	b := make([]byte, 0, n)
-	b = append(b, alertVersion)
+	w := wordWriter{b: make([]byte, 0, n)}
+	w.b = append(w.b, alertVersion)
 	for _, s := range []string{a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text} {
-		b = appendString(b, s)
+		w.str(s)
 	}
-	b = appendNano(b, a.StartsAt)
+	w.b = appendNano(w.b, a.StartsAt)
 	for _, m := range []map[string]string{a.Labels, a.Annotations} {
-		b = binary.AppendUvarint(b, uint64(len(m)))
+		w.b = binary.AppendUvarint(w.b, uint64(len(m)))
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			b = appendString(b, k)
-			b = appendString(b, m[k])
+			w.str(k)
+			w.str(m[k])
 		}
 	}
-	return b
+	return w.b
 }
 
 func encodeAlertState(a *incidents.AlertState) []byte {
 	b := make([]byte, 0, 48)
-	b = append(b, alertVersion)
+	b = append(b, alertStateVersion)
 	firing := byte(0)
 	if a.Firing {
 		firing = 1
@@ -106,10 +115,11 @@ func (r *entryReader) nano() time.Time {
 
 func decodeAlert(number uint64, fp string, content, state []byte) (incidents.AlertState, error) {
 	a := incidents.AlertState{Fingerprint: fp}
-	if len(content) == 0 || content[0] != alertVersion || len(state) < 2 || state[0] != alertVersion {
+	if len(content) == 0 || (content[0] != alertVersion && content[0] != alertVersion1) || len(state) < 2 || state[0] != alertStateVersion {
 		return a, fmt.Errorf("incident #%d: alert %s: record format is unknown: %w", number, fp, errDamaged)
 	}
-	r := entryReader{b: content[1:]}
+	var refs [16]string
+	r := entryReader{b: content[1:], words: content[0] == alertVersion, refs: refs[:0]}
 	a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
 	a.StartsAt = r.nano()
 	for _, m := range []*map[string]string{&a.Labels, &a.Annotations} {

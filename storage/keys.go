@@ -33,7 +33,7 @@ const (
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 4
+	schemaVersion       = 5
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
