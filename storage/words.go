@@ -47,13 +47,14 @@ var words = [...]string{
 	"alert", "fingerprint", "source", "name", "url", "service", "severity", "group",
 	"text", "starts_at", "annotation.summary", "annotation.description", "webhook", "alertmanager", "firebreak", "Firebreak",
 	"alertname", "instance", "summary", "description", "SEV1", "SEV2", "SEV3", "SEV4",
-	"critical", "warning", "info", "firing", "resolved", "triggered", "acknowledged", "mitigated",
+	"critical", "warning", "pending", "firing", "resolved", "triggered", "acknowledged", "mitigated",
 	// 32–: two bytes.
 	"alert_repeat", "alert_resolved", "declared", "step_done", "step_skipped", "note", "follow_up", "role",
 	"status_update", "action", "escalation", "reopened", "pinned", "refused", "channel", "count",
 	"alert_count", "after", "status", "grafana", "generic", "slack", "discord", "console",
 	"job", "pod", "namespace", "cluster", "container", "node", "host", "runbook_url",
 	"annotation.runbook_url", "dashboard", "annotation.dashboard", "prometheus", "env", "region", "team", "page",
+	"info", "done", "skipped", "draft", "final",
 }
 
 // wordIndex is words' inverse. It is built once and only read.
