@@ -118,8 +118,7 @@ func decodeAlert(number uint64, fp string, content, state []byte) (incidents.Ale
 	if len(content) == 0 || (content[0] != alertVersion && content[0] != alertVersion1) || len(state) < 2 || state[0] != alertStateVersion {
 		return a, fmt.Errorf("incident #%d: alert %s: record format is unknown: %w", number, fp, errDamaged)
 	}
-	var refs [16]string
-	r := entryReader{b: content[1:], words: content[0] == alertVersion, refs: refs[:0]}
+	r := entryReader{b: content[1:], words: content[0] == alertVersion}
 	a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
 	a.StartsAt = r.nano()
 	for _, m := range []*map[string]string{&a.Labels, &a.Annotations} {

@@ -62,9 +62,11 @@ type entryReader struct {
 	b   []byte
 	err error
 	// words: strings are written as words (record version 2); refs are
-	// the literals read so far, which later strings may refer to.
+	// the literals read so far, which later strings may refer to (an
+	// array, so a reader on the stack allocates nothing for them).
 	words bool
-	refs  []string
+	refs  [maxRefs]string
+	nrefs int
 }
 
 func (r *entryReader) uvarint() uint64 {
@@ -101,8 +103,7 @@ func decodeEntry(v []byte, e *incidents.Entry) error {
 	if len(v) == 0 || (v[0] != entryVersion && v[0] != entryVersion1) {
 		return fmt.Errorf("timeline entry format %v is unknown: %w", v[:min(len(v), 1)], errDamaged)
 	}
-	var refs [16]string
-	r := entryReader{b: v[1:], words: v[0] == entryVersion, refs: refs[:0]}
+	r := entryReader{b: v[1:], words: v[0] == entryVersion}
 	at, n := binary.Varint(r.b)
 	if n <= 0 {
 		return fmt.Errorf("timeline entry time: %w", errDamaged)

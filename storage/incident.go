@@ -350,8 +350,7 @@ func decodeIncident(v []byte, inc *incidents.Incident) error {
 	if len(v) == 0 || (v[0] != incidentVersion && v[0] != incidentVersion1) {
 		return fmt.Errorf("incident record format %v is unknown", v[:min(len(v), 1)])
 	}
-	var refs [32]string
-	r := incidentReader{entryReader{b: v[1:], words: v[0] == incidentVersion, refs: refs[:0]}}
+	r := incidentReader{entryReader{b: v[1:], words: v[0] == incidentVersion}}
 	inc.Title = r.str()
 	inc.Severity = incidents.Severity(r.int())
 	inc.Status = incidents.Status(r.str())

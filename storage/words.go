@@ -68,8 +68,9 @@ var wordIndex = func() map[string]uint64 {
 
 // wordWriter appends strings to a record in the tagged form above.
 type wordWriter struct {
-	b    []byte
-	refs []string
+	b     []byte
+	refs  [maxRefs]string
+	nrefs int
 }
 
 func (w *wordWriter) str(s string) {
@@ -78,7 +79,7 @@ func (w *wordWriter) str(s string) {
 		return
 	}
 	if len(s) >= minRefLen {
-		for i, r := range w.refs {
+		for i, r := range w.refs[:w.nrefs] {
 			if r == s {
 				w.b = binary.AppendUvarint(w.b, uint64(i)<<2|tagRef)
 				return
@@ -92,8 +93,9 @@ func (w *wordWriter) str(s string) {
 	}
 	w.b = binary.AppendUvarint(w.b, uint64(len(s))<<2|tagLiteral)
 	w.b = append(w.b, s...)
-	if len(s) >= minRefLen && len(w.refs) < maxRefs {
-		w.refs = append(w.refs, s)
+	if len(s) >= minRefLen && w.nrefs < maxRefs {
+		w.refs[w.nrefs] = s
+		w.nrefs++
 	}
 }
 
@@ -127,8 +129,8 @@ func (r *entryReader) word() string {
 		}
 		return words[i]
 	case tagRef:
-		if i >= uint64(len(r.refs)) {
-			r.err = fmt.Errorf("%w: string %d of %d", errBadWord, i, len(r.refs))
+		if i >= uint64(r.nrefs) {
+			r.err = fmt.Errorf("%w: string %d of %d", errBadWord, i, r.nrefs)
 			return ""
 		}
 		return r.refs[i]
@@ -147,8 +149,9 @@ func (r *entryReader) word() string {
 	}
 	s := string(r.b[:i])
 	r.b = r.b[i:]
-	if len(s) >= minRefLen && len(r.refs) < maxRefs {
-		r.refs = append(r.refs, s)
+	if len(s) >= minRefLen && r.nrefs < maxRefs {
+		r.refs[r.nrefs] = s
+		r.nrefs++
 	}
 	return s
 }
