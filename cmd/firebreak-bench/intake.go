@@ -102,10 +102,10 @@ func intake(ctx context.Context, args []string) error {
 	for _, s := range strings.Split(*shapeList, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "", "none": // only the large-payload shape
-		case shapeOneGroup, shapeOwnGroup, shapeRepeats:
+		case shapeOneGroup, shapeOneGroupHashed, shapeOwnGroup, shapeRepeats:
 			f.shapes = append(f.shapes, s)
 		default:
-			return fmt.Errorf("-shapes: unknown shape %q (one-group, own-group, repeats)", s)
+			return fmt.Errorf("-shapes: unknown shape %q (one-group, one-group-hashed, own-group, repeats)", s)
 		}
 	}
 
