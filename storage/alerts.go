@@ -152,6 +152,13 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 		return incidents.AlertState{}, false, nil
 	}
 	k := alertKey(number, fp)
+	if seq, ok := t.loggedAlert(k); ok {
+		a, err := t.readLoggedAlert(number, fp, seq)
+		if err != nil {
+			return incidents.AlertState{}, false, err
+		}
+		return a, true, nil
+	}
 	content := t.b.alerts.Get(k)
 	if content == nil {
 		return incidents.AlertState{}, false, nil
@@ -164,13 +171,33 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 }
 
 // Alerts implements incidents.ReadTx with one cursor over the incident's
-// key range.
+// key range, merged in fingerprint order with its alerts still in
+// alerts_recent (decoded up front: at most the log's spill of them).
 func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
+	logged, err := t.loggedAlertsOf(number)
+	if err != nil {
+		return err
+	}
 	prefix := u64Key(number)
 	c := t.b.alerts.Cursor()
 	var pos []byte
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
-		a, err := decodeAlert(number, string(k[numberLen:]), v, t.b.alertState.Get(k))
+		fp := string(k[numberLen:])
+		if len(logged) > 0 && logged[0].Fingerprint < fp {
+			// A logged alert comes first; then look again from k, since
+			// the callback may have written (cursors do not survive that).
+			pos = append(pos[:0], k...)
+			w := t.writes
+			if err := fn(logged[0]); err != nil {
+				return err
+			}
+			logged = logged[1:]
+			if t.writes != w {
+				k, v = c.Seek(pos)
+			}
+			continue
+		}
+		a, err := decodeAlert(number, fp, v, t.b.alertState.Get(k))
 		if err != nil {
 			return err
 		}
@@ -180,6 +207,11 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 			return err
 		}
 		k, v = t.next(c, pos, w)
+	}
+	for _, a := range logged {
+		if err := fn(a); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -197,7 +229,22 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	}
 	k := alertKey(number, a.Fingerprint)
 	t.wrote()
-	if content := encodeAlertContent(&a); !bytes.Equal(content, t.b.alerts.Get(k)) {
+	if seq, ok := t.loggedAlert(k); ok {
+		v := encodeLoggedAlert(number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a))
+		if err := t.b.alertsRecent.Put(u64Key(seq), v); err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		return nil
+	}
+	old := t.b.alerts.Get(k)
+	if old == nil && t.alertTx.log != nil {
+		// A new alert: into the log (see alertLog).
+		if err := t.appendAlert(k, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		return nil
+	}
+	if content := encodeAlertContent(&a); !bytes.Equal(content, old) {
 		if err := t.b.alerts.Put(k, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}

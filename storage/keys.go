@@ -25,6 +25,7 @@ const (
 	bucketEventsRecent = "events_recent"
 	bucketAlerts       = "alerts"
 	bucketAlertState   = "alert_state"
+	bucketAlertsRecent = "alerts_recent"
 	// bucketAlertCounts held schema 2's per-incident repeat counters; the
 	// upgrade to schema 3 moves them into alert records and drops it.
 	bucketAlertCounts   = "alert_counts"
@@ -45,7 +46,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
-		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState,
+		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState, bucketAlertsRecent,
 	}
 }
 
