@@ -29,9 +29,13 @@ const defaultAlertSpill = 8192
 // log holds spill alerts one commit moves them all into alerts and
 // alert_state, writing each leaf once for many alerts.
 //
-//	alerts_recent  log seq(8) → number(8) len(fp)(uvarint) fp len(content)(uvarint) content state
+//	alerts_recent  log seq(8) 0 → number(8) len(fp)(uvarint) fp content   (as in alerts)
+//	               log seq(8) 1 → state                                   (as in alert_state)
 //
-// A repeat of an alert still in the log rewrites its log record in place.
+// A repeat of an alert still in the log rewrites its state record in
+// place, and its content record only when that changed, as PutAlert does
+// with the buckets: a payload repeating 800 alerts with 1 KB descriptions
+// must not rewrite 800 KB of log.
 // alerts_recent is part of the same transactions, so nothing about
 // durability changes: Open rebuilds pending from it. Readers merge it: Alert
 // looks an alert up in pending (read-only transactions, which must not
@@ -53,9 +57,15 @@ func loadAlertLog(bdb *bolt.DB) (*alertLog, error) {
 			return fmt.Errorf("bucket %q is missing: %w", bucketAlertsRecent, errDamaged)
 		}
 		return b.ForEach(func(k, v []byte) error {
-			seq, ok := readU64(k)
-			n, fp, _, _, err := decodeLoggedAlert(v)
-			if !ok || err != nil {
+			seq, content, ok := logKeyParts(k)
+			if !ok {
+				return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+			}
+			if !content {
+				return nil
+			}
+			n, fp, _, err := decodeLoggedContent(v)
+			if err != nil {
 				return fmt.Errorf("recent alert record %x: %w", k, errDamaged)
 			}
 			l.pending[string(alertKey(n, fp))] = seq
@@ -85,28 +95,43 @@ func (s *txnAlerts) adopt() {
 	}
 }
 
-func encodeLoggedAlert(number uint64, fp string, content, state []byte) []byte {
-	v := make([]byte, 0, numberLen+2*binary.MaxVarintLen32+len(fp)+len(content)+len(state))
+// logKey is the alerts_recent key of the content (0) or state (1) record
+// of the alert logged at seq.
+func logKey(seq uint64, state bool) []byte {
+	k := putU64(make([]byte, 0, numberLen+1), seq)
+	if state {
+		return append(k, 1)
+	}
+	return append(k, 0)
+}
+
+func logKeyParts(k []byte) (seq uint64, content, ok bool) {
+	if len(k) != numberLen+1 || k[numberLen] > 1 {
+		return 0, false, false
+	}
+	seq, _ = readU64(k[:numberLen])
+	return seq, k[numberLen] == 0, true
+}
+
+func encodeLoggedContent(number uint64, fp string, content []byte) []byte {
+	v := make([]byte, 0, numberLen+binary.MaxVarintLen32+len(fp)+len(content))
 	v = putU64(v, number)
 	v = binary.AppendUvarint(v, uint64(len(fp)))
 	v = append(v, fp...)
-	v = binary.AppendUvarint(v, uint64(len(content)))
-	v = append(v, content...)
-	return append(v, state...)
+	return append(v, content...)
 }
 
-func decodeLoggedAlert(v []byte) (number uint64, fp string, content, state []byte, err error) {
+func decodeLoggedContent(v []byte) (number uint64, fp string, content []byte, err error) {
 	if len(v) < numberLen {
-		return 0, "", nil, nil, errShortEntry
+		return 0, "", nil, errShortEntry
 	}
 	number, _ = readU64(v[:numberLen])
 	r := entryReader{b: v[numberLen:]}
 	fp = r.str()
-	cl := r.uvarint()
-	if r.err != nil || cl > uint64(len(r.b)) {
-		return 0, "", nil, nil, errShortEntry
+	if r.err != nil {
+		return 0, "", nil, r.err
 	}
-	return number, fp, r.b[:cl], r.b[cl:], nil
+	return number, fp, r.b, nil
 }
 
 // loggedAlert reports where in alerts_recent the alert with key k is.
@@ -132,9 +157,12 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 	fp := string(k[numberLen:])
 	c := t.b.alertsRecent.Cursor()
 	for lk, v := c.First(); lk != nil; lk, v = c.Next() {
-		n, f, _, _, err := decodeLoggedAlert(v)
+		seq, content, ok := logKeyParts(lk)
+		if !ok || !content {
+			continue
+		}
+		n, f, _, err := decodeLoggedContent(v)
 		if err == nil && n == number && f == fp {
-			seq, _ := readU64(lk)
 			return seq, true
 		}
 	}
@@ -143,11 +171,11 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 
 // readLoggedAlert decodes the logged alert at seq.
 func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.AlertState, error) {
-	v := t.b.alertsRecent.Get(u64Key(seq))
-	if v == nil {
+	v, state := t.b.alertsRecent.Get(logKey(seq, false)), t.b.alertsRecent.Get(logKey(seq, true))
+	if v == nil || state == nil {
 		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: recent alert record %d is missing: %w", number, fp, seq, errDamaged)
 	}
-	_, _, content, state, err := decodeLoggedAlert(v)
+	_, _, content, err := decodeLoggedContent(v)
 	if err != nil {
 		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: %w (%w)", number, fp, err, errDamaged)
 	}
@@ -160,14 +188,21 @@ func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 	var out []incidents.AlertState
 	c := t.b.alertsRecent.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		n, fp, content, state, err := decodeLoggedAlert(v)
+		seq, isContent, ok := logKeyParts(k)
+		if !ok {
+			return nil, fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+		}
+		if !isContent {
+			continue
+		}
+		n, fp, content, err := decodeLoggedContent(v)
 		if err != nil {
 			return nil, fmt.Errorf("recent alert record %x: %w (%w)", k, err, errDamaged)
 		}
 		if n != number {
 			continue
 		}
-		a, err := decodeAlert(number, fp, content, state)
+		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(logKey(seq, true)))
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +220,10 @@ func (t *txn) appendAlert(k []byte, number uint64, fp string, content, state []b
 	if err != nil {
 		return err
 	}
-	if err := t.b.alertsRecent.Put(u64Key(seq), encodeLoggedAlert(number, fp, content, state)); err != nil {
+	if err := t.b.alertsRecent.Put(logKey(seq, false), encodeLoggedContent(number, fp, content)); err != nil {
+		return err
+	}
+	if err := t.b.alertsRecent.Put(logKey(seq, true), state); err != nil {
 		return err
 	}
 	if t.alertTx.added == nil {
@@ -205,16 +243,26 @@ func (t *txn) foldAlerts() error {
 		return nil
 	}
 	t.wrote()
+	var key []byte // the alert of the last content record: its state follows
 	err := t.b.alertsRecent.ForEach(func(k, v []byte) error {
-		n, fp, content, state, err := decodeLoggedAlert(v)
+		_, content, ok := logKeyParts(k)
+		if !ok {
+			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+		}
+		if !content {
+			if key == nil {
+				return fmt.Errorf("recent alert state %x without its alert: %w", k, errDamaged)
+			}
+			err := t.b.alertState.Put(key, v)
+			key = nil
+			return err
+		}
+		n, fp, c, err := decodeLoggedContent(v)
 		if err != nil {
 			return fmt.Errorf("recent alert record %x: %w (%w)", k, err, errDamaged)
 		}
-		key := alertKey(n, fp)
-		if err := t.b.alerts.Put(key, content); err != nil {
-			return err
-		}
-		return t.b.alertState.Put(key, state)
+		key = alertKey(n, fp)
+		return t.b.alerts.Put(key, c)
 	})
 	if err != nil {
 		return fmt.Errorf("folding recent alerts: %w", err)
@@ -225,4 +273,19 @@ func (t *txn) foldAlerts() error {
 	t.alertTx.folded = true
 	t.alertTx.added = nil
 	return nil
+}
+
+// putLoggedAlert rewrites the state record of the alert logged at seq, and
+// its content record only when the content changed.
+func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byte) error {
+	ck := logKey(seq, false)
+	if old := t.b.alertsRecent.Get(ck); old != nil {
+		if _, _, oc, err := decodeLoggedContent(old); err == nil && bytes.Equal(oc, content) {
+			return t.b.alertsRecent.Put(logKey(seq, true), state)
+		}
+	}
+	if err := t.b.alertsRecent.Put(ck, encodeLoggedContent(number, fp, content)); err != nil {
+		return err
+	}
+	return t.b.alertsRecent.Put(logKey(seq, true), state)
 }

@@ -230,8 +230,7 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	k := alertKey(number, a.Fingerprint)
 	t.wrote()
 	if seq, ok := t.loggedAlert(k); ok {
-		v := encodeLoggedAlert(number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a))
-		if err := t.b.alertsRecent.Put(u64Key(seq), v); err != nil {
+		if err := t.putLoggedAlert(seq, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
