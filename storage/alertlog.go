@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -29,13 +30,14 @@ const defaultAlertSpill = 8192
 // log holds spill alerts one commit moves them all into alerts and
 // alert_state, writing each leaf once for many alerts.
 //
-//	alerts_recent  log seq(8) 0 → number(8) len(fp)(uvarint) fp content   (as in alerts)
-//	               log seq(8) 1 → state                                   (as in alert_state)
+//	alerts_recent  0 log seq(8) → number(8) len(fp)(uvarint) fp content   (as in alerts)
+//	               1 log seq(8) → state                                   (as in alert_state)
 //
 // A repeat of an alert still in the log rewrites its state record in
 // place, and its content record only when that changed, as PutAlert does
 // with the buckets: a payload repeating 800 alerts with 1 KB descriptions
-// must not rewrite 800 KB of log.
+// must not rewrite 800 KB of log. The states come after all the contents
+// (the tag leads the key), so they share few pages, as in alert_state.
 // alerts_recent is part of the same transactions, so nothing about
 // durability changes: Open rebuilds pending from it. Readers merge it: Alert
 // looks an alert up in pending (read-only transactions, which must not
@@ -56,17 +58,10 @@ func loadAlertLog(bdb *bolt.DB) (*alertLog, error) {
 		if b == nil {
 			return fmt.Errorf("bucket %q is missing: %w", bucketAlertsRecent, errDamaged)
 		}
-		return b.ForEach(func(k, v []byte) error {
-			seq, content, ok := logKeyParts(k)
-			if !ok {
-				return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
-			}
-			if !content {
-				return nil
-			}
+		return forLoggedContent(b, func(seq uint64, v []byte) error {
 			n, fp, _, err := decodeLoggedContent(v)
 			if err != nil {
-				return fmt.Errorf("recent alert record %x: %w", k, errDamaged)
+				return fmt.Errorf("recent alert record %d: %w", seq, errDamaged)
 			}
 			l.pending[string(alertKey(n, fp))] = seq
 			return nil
@@ -98,19 +93,27 @@ func (s *txnAlerts) adopt() {
 // logKey is the alerts_recent key of the content (0) or state (1) record
 // of the alert logged at seq.
 func logKey(seq uint64, state bool) []byte {
-	k := putU64(make([]byte, 0, numberLen+1), seq)
+	tag := byte(0)
 	if state {
-		return append(k, 1)
+		tag = 1
 	}
-	return append(k, 0)
+	return putU64(append(make([]byte, 0, 1+numberLen), tag), seq)
 }
 
-func logKeyParts(k []byte) (seq uint64, content, ok bool) {
-	if len(k) != numberLen+1 || k[numberLen] > 1 {
-		return 0, false, false
+// forLoggedContent calls fn with every content record of the log, in log
+// order, and its seq.
+func forLoggedContent(b *bolt.Bucket, fn func(seq uint64, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && k[0] == 0; k, v = c.Next() {
+		seq, ok := readU64(k[1:])
+		if !ok {
+			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+		}
+		if err := fn(seq, v); err != nil {
+			return err
+		}
 	}
-	seq, _ = readU64(k[:numberLen])
-	return seq, k[numberLen] == 0, true
+	return nil
 }
 
 func encodeLoggedContent(number uint64, fp string, content []byte) []byte {
@@ -155,18 +158,17 @@ func (t *txn) loggedAlert(k []byte) (uint64, bool) {
 func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 	number, _ := readU64(k[:numberLen])
 	fp := string(k[numberLen:])
-	c := t.b.alertsRecent.Cursor()
-	for lk, v := c.First(); lk != nil; lk, v = c.Next() {
-		seq, content, ok := logKeyParts(lk)
-		if !ok || !content {
-			continue
-		}
+	var found uint64
+	errFound := errors.New("found")
+	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
 		n, f, _, err := decodeLoggedContent(v)
 		if err == nil && n == number && f == fp {
-			return seq, true
+			found = seq
+			return errFound
 		}
-	}
-	return 0, false
+		return nil
+	})
+	return found, errors.Is(err, errFound)
 }
 
 // readLoggedAlert decodes the logged alert at seq.
@@ -186,27 +188,23 @@ func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.A
 // in fingerprint order (the order of their keys in alerts).
 func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 	var out []incidents.AlertState
-	c := t.b.alertsRecent.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		seq, isContent, ok := logKeyParts(k)
-		if !ok {
-			return nil, fmt.Errorf("recent alert key %x: %w", k, errDamaged)
-		}
-		if !isContent {
-			continue
-		}
+	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
 		n, fp, content, err := decodeLoggedContent(v)
 		if err != nil {
-			return nil, fmt.Errorf("recent alert record %x: %w (%w)", k, err, errDamaged)
+			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
 		if n != number {
-			continue
+			return nil
 		}
 		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(logKey(seq, true)))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b incidents.AlertState) int {
 		return bytes.Compare([]byte(a.Fingerprint), []byte(b.Fingerprint))
@@ -243,26 +241,20 @@ func (t *txn) foldAlerts() error {
 		return nil
 	}
 	t.wrote()
-	var key []byte // the alert of the last content record: its state follows
-	err := t.b.alertsRecent.ForEach(func(k, v []byte) error {
-		_, content, ok := logKeyParts(k)
-		if !ok {
-			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
-		}
-		if !content {
-			if key == nil {
-				return fmt.Errorf("recent alert state %x without its alert: %w", k, errDamaged)
-			}
-			err := t.b.alertState.Put(key, v)
-			key = nil
-			return err
-		}
+	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
 		n, fp, c, err := decodeLoggedContent(v)
 		if err != nil {
-			return fmt.Errorf("recent alert record %x: %w (%w)", k, err, errDamaged)
+			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		key = alertKey(n, fp)
-		return t.b.alerts.Put(key, c)
+		state := t.b.alertsRecent.Get(logKey(seq, true))
+		if state == nil {
+			return fmt.Errorf("recent alert record %d has no counters: %w", seq, errDamaged)
+		}
+		key := alertKey(n, fp)
+		if err := t.b.alerts.Put(key, c); err != nil {
+			return err
+		}
+		return t.b.alertState.Put(key, state)
 	})
 	if err != nil {
 		return fmt.Errorf("folding recent alerts: %w", err)
