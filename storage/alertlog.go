@@ -30,14 +30,17 @@ const defaultAlertSpill = 8192
 // log holds spill alerts one commit moves them all into alerts and
 // alert_state, writing each leaf once for many alerts.
 //
-//	alerts_recent  0 log seq(8) → number(8) len(fp)(uvarint) fp content   (as in alerts)
-//	               1 log seq(8) → state                                   (as in alert_state)
+//	alerts_recent  0 number(8) log seq(8) → number(8) len(fp)(uvarint) fp content   (as in alerts)
+//	               1 log seq(8)           → state                                   (as in alert_state)
 //
 // A repeat of an alert still in the log rewrites its state record in
 // place, and its content record only when that changed, as PutAlert does
 // with the buckets: a payload repeating 800 alerts with 1 KB descriptions
 // must not rewrite 800 KB of log. The states come after all the contents
-// (the tag leads the key), so they share few pages, as in alert_state.
+// (the tag leads the key), so they share few pages, as in alert_state. The
+// contents are grouped by incident (each incident's new alerts still go on
+// the right of its range), so reading one incident's logged alerts is one
+// range, not the whole log.
 // alerts_recent is part of the same transactions, so nothing about
 // durability changes: Open rebuilds pending from it. Readers merge it: Alert
 // looks an alert up in pending (read-only transactions, which must not
@@ -58,7 +61,7 @@ func loadAlertLog(bdb *bolt.DB) (*alertLog, error) {
 		if b == nil {
 			return fmt.Errorf("bucket %q is missing: %w", bucketAlertsRecent, errDamaged)
 		}
-		return forLoggedContent(b, func(seq uint64, v []byte) error {
+		return forLoggedContent(b.Cursor(), nil, func(_, seq uint64, v []byte) error {
 			n, fp, _, err := decodeLoggedContent(v)
 			if err != nil {
 				return fmt.Errorf("recent alert record %d: %w", seq, errDamaged)
@@ -90,26 +93,30 @@ func (s *txnAlerts) adopt() {
 	}
 }
 
-// logKey is the alerts_recent key of the content (0) or state (1) record
-// of the alert logged at seq.
-func logKey(seq uint64, state bool) []byte {
-	tag := byte(0)
-	if state {
-		tag = 1
-	}
-	return putU64(append(make([]byte, 0, 1+numberLen), tag), seq)
+// contentKey and stateKey are the alerts_recent keys of the records of
+// incident number's alert logged at seq.
+func contentKey(number, seq uint64) []byte {
+	return putU64(putU64(append(make([]byte, 0, 1+2*numberLen), 0), number), seq)
 }
 
-// forLoggedContent calls fn with every content record of the log, in log
-// order, and its seq.
-func forLoggedContent(b *bolt.Bucket, fn func(seq uint64, v []byte) error) error {
-	c := b.Cursor()
-	for k, v := c.First(); k != nil && k[0] == 0; k, v = c.Next() {
-		seq, ok := readU64(k[1:])
-		if !ok {
+func stateKey(seq uint64) []byte {
+	return putU64(append(make([]byte, 0, 1+numberLen), 1), seq)
+}
+
+// forLoggedContent calls fn with every content record of the log (those of
+// incident *number only, when number is not nil), and its number and seq.
+func forLoggedContent(c *bolt.Cursor, number *uint64, fn func(number, seq uint64, v []byte) error) error {
+	prefix := []byte{0}
+	if number != nil {
+		prefix = putU64(prefix, *number)
+	}
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 1+2*numberLen {
 			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
 		}
-		if err := fn(seq, v); err != nil {
+		n, _ := readU64(k[1 : 1+numberLen])
+		seq, _ := readU64(k[1+numberLen:])
+		if err := fn(n, seq, v); err != nil {
 			return err
 		}
 	}
@@ -160,9 +167,9 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 	fp := string(k[numberLen:])
 	var found uint64
 	errFound := errors.New("found")
-	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
-		n, f, _, err := decodeLoggedContent(v)
-		if err == nil && n == number && f == fp {
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), &number, func(_, seq uint64, v []byte) error {
+		_, f, _, err := decodeLoggedContent(v)
+		if err == nil && f == fp {
 			found = seq
 			return errFound
 		}
@@ -173,7 +180,7 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 
 // readLoggedAlert decodes the logged alert at seq.
 func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.AlertState, error) {
-	v, state := t.b.alertsRecent.Get(logKey(seq, false)), t.b.alertsRecent.Get(logKey(seq, true))
+	v, state := t.b.alertsRecent.Get(contentKey(number, seq)), t.b.alertsRecent.Get(stateKey(seq))
 	if v == nil || state == nil {
 		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: recent alert record %d is missing: %w", number, fp, seq, errDamaged)
 	}
@@ -188,15 +195,12 @@ func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.A
 // in fingerprint order (the order of their keys in alerts).
 func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 	var out []incidents.AlertState
-	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
-		n, fp, content, err := decodeLoggedContent(v)
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), &number, func(_, seq uint64, v []byte) error {
+		_, fp, content, err := decodeLoggedContent(v)
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		if n != number {
-			return nil
-		}
-		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(logKey(seq, true)))
+		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(stateKey(seq)))
 		if err != nil {
 			return err
 		}
@@ -218,10 +222,10 @@ func (t *txn) appendAlert(k []byte, number uint64, fp string, content, state []b
 	if err != nil {
 		return err
 	}
-	if err := t.b.alertsRecent.Put(logKey(seq, false), encodeLoggedContent(number, fp, content)); err != nil {
+	if err := t.b.alertsRecent.Put(contentKey(number, seq), encodeLoggedContent(number, fp, content)); err != nil {
 		return err
 	}
-	if err := t.b.alertsRecent.Put(logKey(seq, true), state); err != nil {
+	if err := t.b.alertsRecent.Put(stateKey(seq), state); err != nil {
 		return err
 	}
 	if t.alertTx.added == nil {
@@ -241,12 +245,12 @@ func (t *txn) foldAlerts() error {
 		return nil
 	}
 	t.wrote()
-	err := forLoggedContent(t.b.alertsRecent, func(seq uint64, v []byte) error {
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), nil, func(_, seq uint64, v []byte) error {
 		n, fp, c, err := decodeLoggedContent(v)
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		state := t.b.alertsRecent.Get(logKey(seq, true))
+		state := t.b.alertsRecent.Get(stateKey(seq))
 		if state == nil {
 			return fmt.Errorf("recent alert record %d has no counters: %w", seq, errDamaged)
 		}
@@ -270,14 +274,14 @@ func (t *txn) foldAlerts() error {
 // putLoggedAlert rewrites the state record of the alert logged at seq, and
 // its content record only when the content changed.
 func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byte) error {
-	ck := logKey(seq, false)
+	ck := contentKey(number, seq)
 	if old := t.b.alertsRecent.Get(ck); old != nil {
 		if _, _, oc, err := decodeLoggedContent(old); err == nil && bytes.Equal(oc, content) {
-			return t.b.alertsRecent.Put(logKey(seq, true), state)
+			return t.b.alertsRecent.Put(stateKey(seq), state)
 		}
 	}
 	if err := t.b.alertsRecent.Put(ck, encodeLoggedContent(number, fp, content)); err != nil {
 		return err
 	}
-	return t.b.alertsRecent.Put(logKey(seq, true), state)
+	return t.b.alertsRecent.Put(stateKey(seq), state)
 }
