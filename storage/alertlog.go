@@ -24,8 +24,8 @@ const defaultAlertSpill = 8192
 // commit of ~800 new alerts rewrote most leaves of two trees that grow
 // with the incident (measured end to end: 0.32–0.38× Alertmanager's rate,
 // and as much memory, against 0.6–1.1× when the fingerprints happen to
-// count up). Instead PutAlert appends a new alert, content and counters,
-// to alerts_recent under an increasing sequence number (the right-most
+// count up). Instead PutAlert appends a new alert that would land between
+// existing keys, content and counters, to alerts_recent under an increasing sequence number (the right-most
 // leaf takes a whole commit's), and remembers where in pending. When the
 // log holds spill alerts one commit moves them all into alerts and
 // alert_state, writing each leaf once for many alerts.
@@ -284,4 +284,13 @@ func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byt
 		return err
 	}
 	return t.b.alertsRecent.Put(stateKey(seq), state)
+}
+
+// onTheRight reports whether k sorts after every key in alerts: such an
+// alert (an incident's first, or fingerprints that count up) is appended
+// to the right-most leaves of alerts and alert_state, as cheap as the log,
+// so it is written there directly rather than twice.
+func (t *txn) onTheRight(k []byte) bool {
+	last, _ := t.b.alerts.Cursor().Last()
+	return last == nil || bytes.Compare(k, last) > 0
 }

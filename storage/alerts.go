@@ -236,8 +236,9 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 		return nil
 	}
 	old := t.b.alerts.Get(k)
-	if old == nil && t.alertTx.log != nil {
-		// A new alert: into the log (see alertLog).
+	if old == nil && t.alertTx.log != nil && !t.onTheRight(k) {
+		// A new alert that would land between existing keys (a hashed
+		// fingerprint): into the log (see alertLog).
 		if err := t.appendAlert(k, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
