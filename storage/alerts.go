@@ -36,10 +36,19 @@ func alertKey(number uint64, fp string) []byte {
 //	             len(labels)(uvarint) [key value]…  len(annotations)(uvarint) [key value]…
 //	alert_state  version(1) firing(1) count(uvarint) first_seen last_seen resolved_at
 //
-// Strings are uvarint length + bytes; times varint Unix ns (0 = zero time),
+// Strings are uvarint length + bytes in version 1 of the alerts record and
+// words (words.go) in version 2 (schema 5): label names, the source, the
+// name again as the alertname label, the title again as the summary
+// annotation take a byte each. Times are varint Unix ns (0 = zero time),
 // read back in UTC; map keys are written sorted so equal alerts encode
-// equally, and PutAlert writes the alerts record only when its bytes change.
-const alertVersion = 1
+// equally, and PutAlert writes the alerts record only when its bytes change
+// (a version 1 record is rewritten in version 2 by the first repeat).
+const (
+	alertVersion1 = 1
+	alertVersion  = 2
+	// alertStateVersion is the alert_state record's version.
+	alertStateVersion = 1
+)
 
 func encodeAlertContent(a *incidents.AlertState) []byte {
 	n := 32 + len(a.Name) + len(a.Title) + len(a.Instance) + len(a.Source) + len(a.URL) + len(a.Text)
@@ -49,25 +58,25 @@ func encodeAlertContent(a *incidents.AlertState) []byte {
 	for k, v := range a.Annotations {
 		n += len(k) + len(v) + 4
 	}
-	b := make([]byte, 0, n)
-	b = append(b, alertVersion)
+	w := wordWriter{b: make([]byte, 0, n)}
+	w.b = append(w.b, alertVersion)
 	for _, s := range []string{a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text} {
-		b = appendString(b, s)
+		w.str(s)
 	}
-	b = appendNano(b, a.StartsAt)
+	w.b = appendNano(w.b, a.StartsAt)
 	for _, m := range []map[string]string{a.Labels, a.Annotations} {
-		b = binary.AppendUvarint(b, uint64(len(m)))
+		w.b = binary.AppendUvarint(w.b, uint64(len(m)))
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			b = appendString(b, k)
-			b = appendString(b, m[k])
+			w.str(k)
+			w.str(m[k])
 		}
 	}
-	return b
+	return w.b
 }
 
 func encodeAlertState(a *incidents.AlertState) []byte {
 	b := make([]byte, 0, 48)
-	b = append(b, alertVersion)
+	b = append(b, alertStateVersion)
 	firing := byte(0)
 	if a.Firing {
 		firing = 1
@@ -106,10 +115,10 @@ func (r *entryReader) nano() time.Time {
 
 func decodeAlert(number uint64, fp string, content, state []byte) (incidents.AlertState, error) {
 	a := incidents.AlertState{Fingerprint: fp}
-	if len(content) == 0 || content[0] != alertVersion || len(state) < 2 || state[0] != alertVersion {
+	if len(content) == 0 || (content[0] != alertVersion && content[0] != alertVersion1) || len(state) < 2 || state[0] != alertStateVersion {
 		return a, fmt.Errorf("incident #%d: alert %s: record format is unknown: %w", number, fp, errDamaged)
 	}
-	r := entryReader{b: content[1:]}
+	r := entryReader{b: content[1:], words: content[0] == alertVersion}
 	a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
 	a.StartsAt = r.nano()
 	for _, m := range []*map[string]string{&a.Labels, &a.Annotations} {
@@ -143,6 +152,13 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 		return incidents.AlertState{}, false, nil
 	}
 	k := alertKey(number, fp)
+	if seq, ok := t.loggedAlert(k); ok {
+		a, err := t.readLoggedAlert(number, fp, seq)
+		if err != nil {
+			return incidents.AlertState{}, false, err
+		}
+		return a, true, nil
+	}
 	content := t.b.alerts.Get(k)
 	if content == nil {
 		return incidents.AlertState{}, false, nil
@@ -155,13 +171,33 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 }
 
 // Alerts implements incidents.ReadTx with one cursor over the incident's
-// key range.
+// key range, merged in fingerprint order with its alerts still in
+// alerts_recent (decoded up front: at most the log's spill of them).
 func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
+	logged, err := t.loggedAlertsOf(number)
+	if err != nil {
+		return err
+	}
 	prefix := u64Key(number)
 	c := t.b.alerts.Cursor()
 	var pos []byte
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
-		a, err := decodeAlert(number, string(k[numberLen:]), v, t.b.alertState.Get(k))
+		fp := string(k[numberLen:])
+		if len(logged) > 0 && logged[0].Fingerprint < fp {
+			// A logged alert comes first; then look again from k, since
+			// the callback may have written (cursors do not survive that).
+			pos = append(pos[:0], k...)
+			w := t.writes
+			if err := fn(logged[0]); err != nil {
+				return err
+			}
+			logged = logged[1:]
+			if t.writes != w {
+				k, v = c.Seek(pos)
+			}
+			continue
+		}
+		a, err := decodeAlert(number, fp, v, t.b.alertState.Get(k))
 		if err != nil {
 			return err
 		}
@@ -171,6 +207,11 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 			return err
 		}
 		k, v = t.next(c, pos, w)
+	}
+	for _, a := range logged {
+		if err := fn(a); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -188,7 +229,22 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	}
 	k := alertKey(number, a.Fingerprint)
 	t.wrote()
-	if content := encodeAlertContent(&a); !bytes.Equal(content, t.b.alerts.Get(k)) {
+	if seq, ok := t.loggedAlert(k); ok {
+		if err := t.putLoggedAlert(seq, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		return nil
+	}
+	old := t.b.alerts.Get(k)
+	if old == nil && t.alertTx.log != nil && !t.onTheRight(k) {
+		// A new alert that would land between existing keys (a hashed
+		// fingerprint): into the log (see alertLog).
+		if err := t.appendAlert(k, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		return nil
+	}
+	if content := encodeAlertContent(&a); !bytes.Equal(content, old) {
 		if err := t.b.alerts.Put(k, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}

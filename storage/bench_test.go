@@ -118,3 +118,37 @@ func BenchmarkConcurrentUpdates(b *testing.B) {
 	st := db.Stats()
 	b.ReportMetric(float64(st.Updates)/float64(max(st.Commits, 1)), "updates/commit")
 }
+
+// BenchmarkOpenWithFullAlertLog is start-up cost when a storm left its
+// fold's worth of new alerts in alerts_recent: Open reads their keys.
+func BenchmarkOpenWithFullAlertLog(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "firebreak.db")
+	fill(b, path, 1, 0)
+	db, err := storage.Open(path, storage.Options{NoSync: true})
+	require.NoError(b, err)
+	const logged = 8000 // the fold is at 8,192
+	require.NoError(b, db.Update(ctx, func(tx incidents.Tx) error {
+		for i := range logged {
+			a := incidents.AlertState{Fingerprint: fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15), Name: "PodCrashLooping", Title: "checkout pod crash-looping",
+				Labels: map[string]string{"alertname": "PodCrashLooping", "instance": fmt.Sprintf("checkout-%d", i)}, Count: 1, FirstSeen: t0, LastSeen: t0}
+			if err := tx.PutAlert(1, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.Equal(b, logged, storage.LoggedAlerts(db))
+	require.NoError(b, db.Close())
+	b.ResetTimer()
+	for b.Loop() {
+		db, err := storage.Open(path, storage.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if storage.LoggedAlerts(db) != logged {
+			b.Fatal("wrong count")
+		}
+		_ = db.Close()
+	}
+}

@@ -94,6 +94,9 @@ func (t *txn) flush() error {
 	if err := t.foldTimeline(); err != nil {
 		return err
 	}
+	if err := t.foldAlerts(); err != nil {
+		return err
+	}
 	for n, seq := range t.seqs {
 		if err := t.b.seq.Put(u64Key(n), u64Key(seq)); err != nil {
 			return fmt.Errorf("incident #%d: timeline counter: %w", n, err)

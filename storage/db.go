@@ -91,6 +91,8 @@ type DB struct {
 	committed map[uint64]*cachedIncident
 	// seen is the log of recently seen event ids (committer only).
 	seen *seenLog
+	// alerts is the log of recently added alerts (committer only).
+	alerts *alertLog
 	// foldAt is how many timeline entries wait in events_recent before a
 	// commit folds them into events.
 	foldAt uint64
@@ -159,7 +161,12 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{bolt: bdb, seen: seen, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
+	alerts, err := loadAlertLog(bdb)
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{bolt: bdb, seen: seen, alerts: alerts, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
 		committed: make(map[uint64]*cachedIncident)}
 	d.outbox = &Outbox{db: d, committed: make(chan struct{}, 1)}
 	d.stats.Store(&c)

@@ -23,11 +23,15 @@
 //     the incident holds; the incident record stays small and fixed-size;
 //   - decoded incidents are cached for the committer, and an incident put
 //     several times in a group commit is stored once, at the end;
-//   - new timeline entries and seen event ids are appended to two logs
-//     (events_recent, seen_recent) on their right-most pages, and moved
-//     into their keyed buckets in bulk, thousands at a time, so a commit
-//     writes a few pages rather than one per incident and one per event id
-//     (and fsync time grows with every separate page written).
+//   - new timeline entries, seen event ids and new alerts whose
+//     fingerprints land between existing keys are appended to three logs
+//     (events_recent, seen_recent, alerts_recent) on their right-most
+//     pages, and moved into their keyed buckets in bulk, thousands at a
+//     time, so a commit writes a few pages rather than one per incident,
+//     one per event id and two per hashed fingerprint (and fsync time grows
+//     with every separate page written);
+//   - records write their strings as words (words.go): a dictionary, back
+//     references and times, so storm records are about half the bytes.
 //
 // The logs are written in the same transactions as everything else and
 // read together with the buckets they feed, so none of this changes what a
@@ -40,6 +44,8 @@
 //	incidents           number(8)                       → incidents.Incident (binary, incident.go; JSON before schema 4)
 //	alerts              number(8) fingerprint           → one distinct alert as sent (alerts.go)
 //	alert_state         number(8) fingerprint           → its counters: firing, count, first/last seen
+//	alerts_recent       0 number(8) log seq(8)          → number(8) fingerprint content: not yet folded into alerts
+//	                    1 log seq(8)                    → its counters: not yet folded into alert_state
 //	events              number(8) seq(8)                → incidents.Entry, compact binary (entry.go)
 //	events_recent       log seq(8)                      → number(8) seq(8) entry: not yet folded into events
 //	seq                 number(8)                       → last seq(8) of that timeline
@@ -55,9 +61,9 @@
 //	seen_recent         log seq(8)                      → seen at(8) event id: not yet in the two above
 //	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
 //
-// The schema version is 4; Open upgrades files of versions 1 and 2 in place
-// (upgrade.go); version 3 needs no rewrite, its JSON incident records are
-// still read.
+// The schema version is 5; Open upgrades files of versions 1 and 2 in place
+// (upgrade.go); versions 3 and 4 need no rewrite: JSON incident records
+// and records without words (version byte 1) are still read.
 //
 // Times in keys are Unix nanoseconds with the sign bit flipped, so that they
 // sort in time order. Home components are length-prefixed (uvarint) so that

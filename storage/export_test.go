@@ -9,3 +9,11 @@ func SetLogLimits(d *DB, seenSpill int, timelineFold uint64) {
 
 // CachedIncidents is how many incidents the committer has cached.
 func CachedIncidents(d *DB) int { return len(d.committed) }
+
+// SetAlertSpill lets tests make the recent alert log fold after a few
+// alerts instead of thousands.
+func SetAlertSpill(d *DB, n uint64) { d.alerts.spill = n }
+
+// LoggedAlerts is how many alerts wait in the recent alert log, as the
+// committer knows them.
+func LoggedAlerts(d *DB) int { return len(d.alerts.pending) }

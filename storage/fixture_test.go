@@ -55,6 +55,18 @@ func TestWriteSchema3Fixture(t *testing.T) {
 	writeFixture(t, "schema3", true)
 }
 
+// TestWriteSchema4Fixture wrote testdata/schema4.db.gz and schema4.json
+// with the code of schema version 4 (binary incident records; timeline
+// entries and alert records in their first binary form), the same story as
+// schema 3. It runs only when FIREBREAK_WRITE_SCHEMA4 is set; the files must
+// never be rewritten by later code.
+func TestWriteSchema4Fixture(t *testing.T) {
+	if os.Getenv("FIREBREAK_WRITE_SCHEMA4") == "" {
+		t.Skip("set FIREBREAK_WRITE_SCHEMA4=1 to rewrite the schema 4 fixture (only with schema 4 code)")
+	}
+	writeFixture(t, "schema4", true)
+}
+
 // writeFixture writes testdata/<name>.db.gz and <name>.json with the code
 // of today; more adds incident #5 (steps walked, roles, a channel home).
 func writeFixture(t *testing.T, name string, more bool) {

@@ -38,13 +38,20 @@ import (
 // trigger's labels are written as "same as the incident's" (length 0 after
 // a marker) when equal, which they are for every incident an alert opened.
 // TestIncidentEncodingCoversEveryField fails when Incident gains a field
-// this encoding does not carry.
-const incidentVersion = 1
+// this encoding does not carry. Version 1 writes strings as uvarint length
+// + bytes; version 2 (schema 5) as words (words.go): an incident an alert
+// opened repeats its title, name, labels and fingerprint in its trigger and
+// in its card copy of the alert, which then take a byte or two each. Both
+// are read.
+const (
+	incidentVersion1 = 1
+	incidentVersion  = 2
+)
 
 // incidentEncoder appends an incident's fields to b.
-type incidentEncoder struct{ b []byte }
+type incidentEncoder struct{ wordWriter }
 
-func (e *incidentEncoder) str(s string) { e.b = appendString(e.b, s) }
+func (e *incidentEncoder) str(s string) { e.wordWriter.str(s) }
 
 func (e *incidentEncoder) int(n int64) { e.b = binary.AppendVarint(e.b, n) }
 
@@ -135,7 +142,7 @@ func (e *incidentEncoder) alertState(a *incidents.AlertState) {
 }
 
 func encodeIncident(inc *incidents.Incident) []byte {
-	e := incidentEncoder{b: make([]byte, 0, 512)}
+	e := incidentEncoder{wordWriter{b: make([]byte, 0, 512)}}
 	e.b = append(e.b, incidentVersion)
 	e.str(inc.Title)
 	e.int(int64(inc.Severity))
@@ -340,10 +347,10 @@ func (r *incidentReader) alertState() incidents.AlertState {
 // decodeIncident decodes a binary incident record (not its number, which
 // is the key).
 func decodeIncident(v []byte, inc *incidents.Incident) error {
-	if len(v) == 0 || v[0] != incidentVersion {
+	if len(v) == 0 || (v[0] != incidentVersion && v[0] != incidentVersion1) {
 		return fmt.Errorf("incident record format %v is unknown", v[:min(len(v), 1)])
 	}
-	r := incidentReader{entryReader{b: v[1:]}}
+	r := incidentReader{entryReader{b: v[1:], words: v[0] == incidentVersion}}
 	inc.Title = r.str()
 	inc.Severity = incidents.Severity(r.int())
 	inc.Status = incidents.Status(r.str())

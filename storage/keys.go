@@ -25,6 +25,7 @@ const (
 	bucketEventsRecent = "events_recent"
 	bucketAlerts       = "alerts"
 	bucketAlertState   = "alert_state"
+	bucketAlertsRecent = "alerts_recent"
 	// bucketAlertCounts held schema 2's per-incident repeat counters; the
 	// upgrade to schema 3 moves them into alert records and drops it.
 	bucketAlertCounts   = "alert_counts"
@@ -33,7 +34,7 @@ const (
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 4
+	schemaVersion       = 5
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -45,7 +46,7 @@ func allBuckets() []string {
 	return []string{
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
-		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState,
+		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState, bucketAlertsRecent,
 	}
 }
 

@@ -29,6 +29,7 @@ type buckets struct {
 	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
 	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
 	seenRecent, eventsRecent, alerts, alertState      *bolt.Bucket
+	alertsRecent                                      *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -53,6 +54,8 @@ type txn struct {
 	cache incidentCache
 	// seenTx is this transaction's part of the seen event log.
 	seenTx txnSeen
+	// alertTx is this transaction's part of the recent alert log.
+	alertTx txnAlerts
 	// foldAt is how many entries events_recent may hold (see timeline.go).
 	foldAt uint64
 	// seqs holds the timeline counters this transaction advanced; flush
@@ -73,6 +76,7 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketTimers, &t.b.timers}, {bucketTimersByInc, &t.b.timersByInc}, {bucketSeen, &t.b.seen},
 		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
 		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts}, {bucketAlertState, &t.b.alertState},
+		{bucketAlertsRecent, &t.b.alertsRecent},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {

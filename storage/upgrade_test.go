@@ -128,7 +128,7 @@ func TestSchema2UpgradesInPlace(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 4}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		assert.Nil(t, tx.Bucket([]byte("alert_counts")), "replaced by alert records")
 		assert.NotNil(t, tx.Bucket([]byte("alerts")))
 		return nil
@@ -179,7 +179,7 @@ func TestSchema3UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 4}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		b := tx.Bucket([]byte("incidents"))
 		assert.Equal(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
 		assert.NotEqual(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written in binary")
@@ -189,4 +189,105 @@ func TestSchema3UpgradesInPlace(t *testing.T) {
 	db = open(t, path)
 	defer db.Close()
 	check(db, 4)
+}
+
+// A database written by the schema 4 Firebreak (strings as length + bytes)
+// opens in place: every incident, alert and timeline entry reads exactly as
+// schema 4 read it; records written after the upgrade use words, records
+// never touched stay as they were, and after a reopen both read the same.
+func TestSchema4UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openFixtureCopy(t, "schema4")
+	require.Len(t, fx.Incidents, 5)
+	type alertsOf map[string]incidents.AlertState
+	readAlerts := func(db *storage.DB, n uint64) alertsOf {
+		got := alertsOf{}
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.Alerts(n, func(a incidents.AlertState) error {
+				got[a.Fingerprint] = a
+				return nil
+			})
+		}))
+		return got
+	}
+	db := open(t, path)
+	before := map[uint64]alertsOf{}
+	for _, want := range fx.Incidents {
+		n := want.Incident.Number
+		assert.Equal(t, want.Incident, readBoth(t, db, n), "#%d", n)
+		before[n] = readAlerts(db, n)
+		assert.Len(t, before[n], want.Incident.DistinctAlerts, "#%d", n)
+	}
+	one := fx.Incidents[len(fx.Incidents)-1] // sorted newest first: #1
+	require.Equal(t, uint64(1), one.Incident.Number)
+	repeated := one.Incident.Alerts[0]
+
+	// After the upgrade: a repeat of one of #1's alerts (its record is
+	// rewritten), an acknowledgement and a note on #4 (a new-form incident
+	// record and entry).
+	svc := service(t, db)
+	o := incidents.Origin{Actor: incidents.Bot, Home: home, EventID: "after-upgrade"}
+	_, err := svc.ReceiveAlert(ctx, o, incidents.Alert{Source: repeated.Source, Title: repeated.Title, Name: repeated.Name,
+		Fingerprint: repeated.Fingerprint, Labels: repeated.Labels})
+	require.NoError(t, err)
+	_, err = svc.Acknowledge(ctx, incidents.Origin{Actor: alice, Home: home}, 4)
+	require.NoError(t, err)
+	_, err = svc.AddNote(ctx, incidents.Origin{Actor: alice, Home: home}, 4, "starts_at 2026-12-04T12:00:00Z on pod-1, alertmanager")
+	require.NoError(t, err)
+
+	check := func(db *storage.DB) {
+		t.Helper()
+		for _, want := range fx.Incidents {
+			n := want.Incident.Number
+			got := readBoth(t, db, n)
+			var entries []incidents.Entry
+			require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+				return tx.Entries(n, 0, func(e incidents.Entry) error {
+					entries = append(entries, e)
+					return nil
+				})
+			}))
+			alerts := readAlerts(db, n)
+			switch n {
+			case 1:
+				assert.Equal(t, want.Incident.AlertCount+1, got.AlertCount)
+				was := before[1][repeated.Fingerprint]
+				r := alerts[repeated.Fingerprint]
+				assert.Equal(t, was.Count+1, r.Count)
+				r.Count, r.LastSeen = was.Count, was.LastSeen
+				assert.Equal(t, was, r, "the rewritten alert record holds what it held")
+				alerts[repeated.Fingerprint] = was
+				assert.Equal(t, before[1], alerts)
+				assert.Equal(t, want.Timeline, entries, "a repeat adds no entry")
+			case 4:
+				assert.Equal(t, incidents.StatusAcknowledged, got.Status)
+				require.Len(t, entries, len(want.Timeline)+2)
+				assert.Equal(t, want.Timeline, entries[:len(want.Timeline)])
+				assert.Equal(t, "starts_at 2026-12-04T12:00:00Z on pod-1, alertmanager", entries[len(entries)-1].Text)
+				assert.Equal(t, before[n], alerts)
+			default:
+				assert.Equal(t, want.Incident, got, "#%d", n)
+				assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
+				assert.Equal(t, before[n], alerts)
+			}
+		}
+	}
+	check(db)
+	require.NoError(t, db.Close())
+
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		b := tx.Bucket([]byte("incidents"))
+		assert.Equal(t, byte(1), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
+		assert.Equal(t, byte(2), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written with words")
+		k := append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, repeated.Fingerprint...)
+		assert.Equal(t, byte(2), tx.Bucket([]byte("alerts")).Get(k)[0], "a repeated alert's record is rewritten with words")
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+	db = open(t, path)
+	defer db.Close()
+	check(db)
 }

@@ -70,6 +70,10 @@ type row struct {
 type measured struct {
 	res            loadResult
 	hwmMiB, rssMiB float64
+	// anonMiB and fileMiB split rssMiB: the heap and other private memory,
+	// and pages of files mapped in (bbolt's database file), which the
+	// kernel can drop and read back.
+	anonMiB, fileMiB float64
 }
 
 func intake(ctx context.Context, args []string) error {
@@ -98,10 +102,10 @@ func intake(ctx context.Context, args []string) error {
 	for _, s := range strings.Split(*shapeList, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "", "none": // only the large-payload shape
-		case shapeOneGroup, shapeOwnGroup, shapeRepeats:
+		case shapeOneGroup, shapeOneGroupHashed, shapeOwnGroup, shapeRepeats:
 			f.shapes = append(f.shapes, s)
 		default:
-			return fmt.Errorf("-shapes: unknown shape %q (one-group, own-group, repeats)", s)
+			return fmt.Errorf("-shapes: unknown shape %q (one-group, one-group-hashed, own-group, repeats)", s)
 		}
 	}
 
@@ -161,9 +165,9 @@ func intake(ctx context.Context, args []string) error {
 			return nil, fmt.Errorf("%s %s ×%d: %w", tool, shape, per, err)
 		}
 		m := &measured{res: res}
-		m.hwmMiB, m.rssMiB = memoryOf(p.cmd.Process.Pid)
-		fmt.Fprintf(os.Stderr, "%-12s %-9s ×%-3d %8.0f alerts/s (%d accepted in %.1fs, %d retries), first %0.f/s last %0.f/s, RSS peak %.0f MiB\n",
-			tool, shape, per, float64(res.Accepted)/res.Seconds, res.Accepted, res.Seconds, res.Retries, res.FirstRate, res.LastRate, m.hwmMiB)
+		m.hwmMiB, m.rssMiB, m.anonMiB, m.fileMiB = memoryOf(p.cmd.Process.Pid)
+		fmt.Fprintf(os.Stderr, "%-12s %-9s ×%-3d %8.0f alerts/s (%d accepted in %.1fs, %d retries), first %0.f/s last %0.f/s, RSS peak %.0f MiB, end %.0f MiB (anon %.0f, file %.0f)\n",
+			tool, shape, per, float64(res.Accepted)/res.Seconds, res.Accepted, res.Seconds, res.Retries, res.FirstRate, res.LastRate, m.hwmMiB, m.rssMiB, m.anonMiB, m.fileMiB)
 		return m, nil
 	}
 	type spec struct {
@@ -206,7 +210,7 @@ func render(rows []row, f intakeFlags) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. Senders: %d (large payloads: %d). Loader in its own process; each tool started fresh for each run, one at a time, on 127.0.0.1.\n\n",
 		cpuModel(), runtime.NumCPU(), f.senders, f.largeSenders)
-	b.WriteString("| storm shape | per request | alerts | Firebreak alerts/s | Alertmanager alerts/s | ratio | Firebreak first → last tenth | Alertmanager first → last tenth | Firebreak RSS peak / end | Alertmanager RSS peak / end |\n")
+	b.WriteString("| storm shape | per request | alerts | Firebreak alerts/s | Alertmanager alerts/s | ratio | Firebreak first → last tenth | Alertmanager first → last tenth | Firebreak RSS peak / end (anon + file) | Alertmanager RSS peak / end (anon + file) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		name := r.shape
@@ -222,14 +226,14 @@ func render(rows []row, f intakeFlags) string {
 			amRate = fmt.Sprintf("%.0f", rate)
 			ratio = fmt.Sprintf("%.2f×", fbRate/rate)
 			amFlat = fmt.Sprintf("%.0f → %.0f", am.FirstRate, am.LastRate)
-			amRSS = fmt.Sprintf("%.0f / %.0f MiB", r.am.hwmMiB, r.am.rssMiB)
+			amRSS = fmt.Sprintf("%.0f / %.0f MiB (%.0f + %.0f)", r.am.hwmMiB, r.am.rssMiB, r.am.anonMiB, r.am.fileMiB)
 		}
 		accepted := fmt.Sprintf("%d", fb.Accepted)
 		if fb.TimedOut || fb.Failed > 0 {
 			accepted += fmt.Sprintf(" of %d (bounded by -max-time)", r.requested)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %s | %.0f → %.0f | %s | %.0f / %.0f MiB | %s |\n",
-			name, r.per, accepted, fbRate, amRate, ratio, fb.FirstRate, fb.LastRate, amFlat, r.fb.hwmMiB, r.fb.rssMiB, amRSS)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %s | %.0f → %.0f | %s | %.0f / %.0f MiB (%.0f + %.0f) | %s |\n",
+			name, r.per, accepted, fbRate, amRate, ratio, fb.FirstRate, fb.LastRate, amFlat, r.fb.hwmMiB, r.fb.rssMiB, r.fb.anonMiB, r.fb.fileMiB, amRSS)
 	}
 	return b.String()
 }
@@ -411,11 +415,13 @@ func runLoader(ctx context.Context, self, tool, base, shape string, per, total, 
 	return res, nil
 }
 
-// memoryOf reads peak (VmHWM) and current (VmRSS) resident memory in MiB.
-func memoryOf(pid int) (hwm, rss float64) {
+// memoryOf reads peak (VmHWM) and current (VmRSS) resident memory in MiB,
+// and the current split of VmRSS into private memory (RssAnon) and mapped
+// file pages (RssFile).
+func memoryOf(pid int) (hwm, rss, anon, file float64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -433,9 +439,13 @@ func memoryOf(pid int) (hwm, rss float64) {
 			hwm = kb / 1024
 		case "VmRSS":
 			rss = kb / 1024
+		case "RssAnon":
+			anon = kb / 1024
+		case "RssFile":
+			file = kb / 1024
 		}
 	}
-	return hwm, rss
+	return hwm, rss, anon, file
 }
 
 func cpuModel() string {

@@ -53,6 +53,8 @@ func main() {
 
 const usage = `usage: firebreak-bench intake [-alerts N] [-senders 16] [-per 1,100]
                               [-shapes one-group,own-group,repeats] [-large]
+                              (also: one-group-hashed, one-group with
+                              fingerprints hashed as Alertmanager's are)
                               [-max-time 60s] [-out results.md]
 
 Runs Firebreak and Alertmanager side by side (one at a time) on loopback and

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -13,6 +14,10 @@ const (
 	// shapeOneGroup: alertname and service fixed, instance varies: "every
 	// pod of a service fails"; one group, every alert distinct.
 	shapeOneGroup = "one-group"
+	// shapeOneGroupHashed: one-group with fingerprints as Alertmanager
+	// makes them, a hash of the labels, so new alerts arrive in no key
+	// order (one-group's fingerprints count up: i+1 in hexadecimal).
+	shapeOneGroupHashed = "one-group-hashed"
 	// shapeOwnGroup: every alert its own group (a new incident each).
 	shapeOwnGroup = "own-group"
 	// shapeRepeats: the same alert again and again.
@@ -35,12 +40,20 @@ type alert struct {
 
 func makeAlert(shape string, i int) alert {
 	switch shape {
-	case shapeOneGroup:
-		return alert{
+	case shapeOneGroup, shapeOneGroupHashed:
+		a := alert{
 			labels:      [][2]string{{"alertname", "PodCrashLooping"}, {"service", "checkout"}, {"instance", fmt.Sprintf("checkout-%07d", i)}, {"severity", "warning"}},
 			annotations: [][2]string{{"summary", "checkout pod crash-looping"}},
 			fingerprint: fmt.Sprintf("%016x", uint64(i)+1),
 		}
+		if shape == shapeOneGroupHashed {
+			h := fnv.New64a()
+			for _, l := range a.labels {
+				h.Write([]byte(l[0] + "\xff" + l[1] + "\xff"))
+			}
+			a.fingerprint = fmt.Sprintf("%016x", h.Sum64())
+		}
+		return a
 	case shapeOwnGroup:
 		return alert{
 			labels:      [][2]string{{"alertname", fmt.Sprintf("Alert%07d", i)}, {"service", fmt.Sprintf("svc-%07d", i)}, {"instance", "host-1"}, {"severity", "warning"}},

@@ -1,0 +1,296 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// defaultAlertSpill is how many new alerts may wait in alerts_recent before
+// one commit moves them all into alerts and alert_state.
+const defaultAlertSpill = 8192
+
+// alertLog keeps new distinct alerts cheap to record.
+//
+// Alert records are keyed by (incident, fingerprint), and Alertmanager's
+// fingerprints are hashes: in a storm of distinct alerts in one group every
+// new alert landed on a random leaf of alerts and of alert_state, so a
+// commit of ~800 new alerts rewrote most leaves of two trees that grow
+// with the incident (measured end to end: 0.32–0.38× Alertmanager's rate,
+// and as much memory, against 0.6–1.1× when the fingerprints happen to
+// count up). Instead PutAlert appends a new alert that would land between
+// existing keys, content and counters, to alerts_recent under an increasing sequence number (the right-most
+// leaf takes a whole commit's), and remembers where in pending. When the
+// log holds spill alerts one commit moves them all into alerts and
+// alert_state, writing each leaf once for many alerts.
+//
+//	alerts_recent  0 number(8) log seq(8) → number(8) len(fp)(uvarint) fp content   (as in alerts)
+//	               1 log seq(8)           → state                                   (as in alert_state)
+//
+// A repeat of an alert still in the log rewrites its state record in
+// place, and its content record only when that changed, as PutAlert does
+// with the buckets: a payload repeating 800 alerts with 1 KB descriptions
+// must not rewrite 800 KB of log. The states come after all the contents
+// (the tag leads the key), so they share few pages, as in alert_state. The
+// contents are grouped by incident (each incident's new alerts still go on
+// the right of its range), so reading one incident's logged alerts is one
+// range, not the whole log.
+// alerts_recent is part of the same transactions, so nothing about
+// durability changes: Open rebuilds pending from it. Readers merge it: Alert
+// looks an alert up in pending (read-only transactions, which must not
+// touch the committer's pending, search the log), Alerts merges the
+// incident's logged alerts into its key range in fingerprint order. Only
+// the committer goroutine touches an alertLog, and a transaction's changes
+// reach it only after its commit succeeded (adopt).
+type alertLog struct {
+	pending map[string]uint64 // alertKey → log seq
+	spill   uint64
+}
+
+// loadAlertLog reads where the alerts waiting in alerts_recent are.
+func loadAlertLog(bdb *bolt.DB) (*alertLog, error) {
+	l := &alertLog{pending: make(map[string]uint64), spill: defaultAlertSpill}
+	err := bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketAlertsRecent))
+		if b == nil {
+			return fmt.Errorf("bucket %q is missing: %w", bucketAlertsRecent, errDamaged)
+		}
+		return forLoggedContent(b.Cursor(), nil, func(_, seq uint64, v []byte) error {
+			n, fp, _, err := decodeLoggedContent(v)
+			if err != nil {
+				return fmt.Errorf("recent alert record %d: %w", seq, errDamaged)
+			}
+			l.pending[string(alertKey(n, fp))] = seq
+			return nil
+		})
+	})
+	return l, err
+}
+
+// txnAlerts is one write transaction's part of the alert log.
+type txnAlerts struct {
+	log    *alertLog         // nil for read-only transactions
+	added  map[string]uint64 // alerts this transaction appended to the log
+	folded bool              // the log was moved into the buckets: log.pending no longer applies
+}
+
+// adopt applies a committed transaction's changes to the log.
+func (s *txnAlerts) adopt() {
+	if s.log == nil {
+		return
+	}
+	if s.folded {
+		clear(s.log.pending)
+	}
+	for k, seq := range s.added {
+		s.log.pending[k] = seq
+	}
+}
+
+// contentKey and stateKey are the alerts_recent keys of the records of
+// incident number's alert logged at seq.
+func contentKey(number, seq uint64) []byte {
+	return putU64(putU64(append(make([]byte, 0, 1+2*numberLen), 0), number), seq)
+}
+
+func stateKey(seq uint64) []byte {
+	return putU64(append(make([]byte, 0, 1+numberLen), 1), seq)
+}
+
+// forLoggedContent calls fn with every content record of the log (those of
+// incident *number only, when number is not nil), and its number and seq.
+func forLoggedContent(c *bolt.Cursor, number *uint64, fn func(number, seq uint64, v []byte) error) error {
+	prefix := []byte{0}
+	if number != nil {
+		prefix = putU64(prefix, *number)
+	}
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 1+2*numberLen {
+			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+		}
+		n, _ := readU64(k[1 : 1+numberLen])
+		seq, _ := readU64(k[1+numberLen:])
+		if err := fn(n, seq, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func encodeLoggedContent(number uint64, fp string, content []byte) []byte {
+	v := make([]byte, 0, numberLen+binary.MaxVarintLen32+len(fp)+len(content))
+	v = putU64(v, number)
+	v = binary.AppendUvarint(v, uint64(len(fp)))
+	v = append(v, fp...)
+	return append(v, content...)
+}
+
+func decodeLoggedContent(v []byte) (number uint64, fp string, content []byte, err error) {
+	if len(v) < numberLen {
+		return 0, "", nil, errShortEntry
+	}
+	number, _ = readU64(v[:numberLen])
+	r := entryReader{b: v[numberLen:]}
+	fp = r.str()
+	if r.err != nil {
+		return 0, "", nil, r.err
+	}
+	return number, fp, r.b, nil
+}
+
+// loggedAlert reports where in alerts_recent the alert with key k is.
+func (t *txn) loggedAlert(k []byte) (uint64, bool) {
+	if seq, ok := t.alertTx.added[string(k)]; ok {
+		return seq, true
+	}
+	if t.alertTx.log == nil {
+		return t.searchAlertLog(k)
+	}
+	if t.alertTx.folded {
+		return 0, false
+	}
+	seq, ok := t.alertTx.log.pending[string(k)]
+	return seq, ok
+}
+
+// searchAlertLog finds k in alerts_recent by reading it, for transactions
+// without the committer's index: at most spill records plus a
+// transaction's worth.
+func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
+	number, _ := readU64(k[:numberLen])
+	fp := string(k[numberLen:])
+	var found uint64
+	errFound := errors.New("found")
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), &number, func(_, seq uint64, v []byte) error {
+		_, f, _, err := decodeLoggedContent(v)
+		if err == nil && f == fp {
+			found = seq
+			return errFound
+		}
+		return nil
+	})
+	return found, errors.Is(err, errFound)
+}
+
+// readLoggedAlert decodes the logged alert at seq.
+func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.AlertState, error) {
+	v, state := t.b.alertsRecent.Get(contentKey(number, seq)), t.b.alertsRecent.Get(stateKey(seq))
+	if v == nil || state == nil {
+		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: recent alert record %d is missing: %w", number, fp, seq, errDamaged)
+	}
+	_, _, content, err := decodeLoggedContent(v)
+	if err != nil {
+		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: %w (%w)", number, fp, err, errDamaged)
+	}
+	return decodeAlert(number, fp, content, state)
+}
+
+// loggedAlertsOf decodes incident number's alerts still in alerts_recent,
+// in fingerprint order (the order of their keys in alerts).
+func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
+	var out []incidents.AlertState
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), &number, func(_, seq uint64, v []byte) error {
+		_, fp, content, err := decodeLoggedContent(v)
+		if err != nil {
+			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
+		}
+		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(stateKey(seq)))
+		if err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b incidents.AlertState) int {
+		return bytes.Compare([]byte(a.Fingerprint), []byte(b.Fingerprint))
+	})
+	return out, nil
+}
+
+// appendAlert logs a new alert of incident number.
+func (t *txn) appendAlert(k []byte, number uint64, fp string, content, state []byte) error {
+	seq, err := t.b.alertsRecent.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := t.b.alertsRecent.Put(contentKey(number, seq), encodeLoggedContent(number, fp, content)); err != nil {
+		return err
+	}
+	if err := t.b.alertsRecent.Put(stateKey(seq), state); err != nil {
+		return err
+	}
+	if t.alertTx.added == nil {
+		t.alertTx.added = make(map[string]uint64)
+	}
+	t.alertTx.added[string(k)] = seq
+	return nil
+}
+
+// foldAlerts moves alerts_recent into alerts and alert_state once it holds
+// spill alerts. It runs once per transaction, after every fn of a group
+// commit. The bucket's sequence counts the alerts appended, since repeats
+// rewrite records in place and the log is emptied by dropping it.
+func (t *txn) foldAlerts() error {
+	l := t.alertTx.log
+	if l == nil || t.b.alertsRecent.Sequence() < l.spill {
+		return nil
+	}
+	t.wrote()
+	err := forLoggedContent(t.b.alertsRecent.Cursor(), nil, func(_, seq uint64, v []byte) error {
+		n, fp, c, err := decodeLoggedContent(v)
+		if err != nil {
+			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
+		}
+		state := t.b.alertsRecent.Get(stateKey(seq))
+		if state == nil {
+			return fmt.Errorf("recent alert record %d has no counters: %w", seq, errDamaged)
+		}
+		key := alertKey(n, fp)
+		if err := t.b.alerts.Put(key, c); err != nil {
+			return err
+		}
+		return t.b.alertState.Put(key, state)
+	})
+	if err != nil {
+		return fmt.Errorf("folding recent alerts: %w", err)
+	}
+	if t.b.alertsRecent, err = t.emptyLog(bucketAlertsRecent); err != nil {
+		return fmt.Errorf("emptying the recent alert log: %w", err)
+	}
+	t.alertTx.folded = true
+	t.alertTx.added = nil
+	return nil
+}
+
+// putLoggedAlert rewrites the state record of the alert logged at seq, and
+// its content record only when the content changed.
+func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byte) error {
+	ck := contentKey(number, seq)
+	if old := t.b.alertsRecent.Get(ck); old != nil {
+		if _, _, oc, err := decodeLoggedContent(old); err == nil && bytes.Equal(oc, content) {
+			return t.b.alertsRecent.Put(stateKey(seq), state)
+		}
+	}
+	if err := t.b.alertsRecent.Put(ck, encodeLoggedContent(number, fp, content)); err != nil {
+		return err
+	}
+	return t.b.alertsRecent.Put(stateKey(seq), state)
+}
+
+// onTheRight reports whether k sorts after every key in alerts: such an
+// alert (an incident's first, or fingerprints that count up) is appended
+// to the right-most leaves of alerts and alert_state, as cheap as the log,
+// so it is written there directly rather than twice.
+func (t *txn) onTheRight(k []byte) bool {
+	last, _ := t.b.alerts.Cursor().Last()
+	return last == nil || bytes.Compare(k, last) > 0
+}

@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Timeline entries, alert records and incident records repeat the same
+// few strings over and over: data keys ("fingerprint", "starts_at"…),
+// label names, the webhook actor, the severity, the alert's title again as
+// its summary annotation, the group key again in the incident. In a storm
+// those records are most of what each commit writes (a new distinct alert
+// wrote a 343-byte timeline entry twice — once to events_recent, once when
+// the log is folded into events — plus a 230-byte alert record), so from
+// record version 2 on every string of a record is written as one tagged
+// uvarint:
+//
+//	tag&3 == 0  literal: tag>>2 bytes follow
+//	tag&3 == 1  word tag>>2 of the fixed dictionary below
+//	tag&3 == 2  the same as the record's (tag>>2)-th literal string of at
+//	            least minRefLen bytes (an earlier string of this record)
+//	tag&3 == 3  a time in RFC 3339 at whole seconds in UTC
+//	            ("2026-12-04T12:00:00Z"): varint Unix seconds follow
+//
+// A string is written as a word, a reference or a time only when it reads
+// back byte for byte the same, so every record decodes to exactly what was
+// stored. Literals shorter than 32 bytes still take one byte of length.
+const (
+	tagLiteral = 0
+	tagWord    = 1
+	tagRef     = 2
+	tagTime    = 3
+	// minRefLen is the shortest literal a later string may refer to: a
+	// reference takes one or two bytes.
+	minRefLen = 3
+	// maxRefs bounds the strings a record remembers for references, so an
+	// alert with thousands of labels costs no quadratic search.
+	maxRefs = 64
+)
+
+// words is the dictionary of tagWord. It is part of the file format: never
+// reorder or remove a word, only append. The first 32 fit a one-byte tag.
+var words = [...]string{
+	// 0–31: one byte.
+	"alert", "fingerprint", "source", "name", "url", "service", "severity", "group",
+	"text", "starts_at", "annotation.summary", "annotation.description", "webhook", "alertmanager", "firebreak", "Firebreak",
+	"alertname", "instance", "summary", "description", "SEV1", "SEV2", "SEV3", "SEV4",
+	"critical", "warning", "pending", "firing", "resolved", "triggered", "acknowledged", "mitigated",
+	// 32–: two bytes.
+	"alert_repeat", "alert_resolved", "declared", "step_done", "step_skipped", "note", "follow_up", "role",
+	"status_update", "action", "escalation", "reopened", "pinned", "refused", "channel", "count",
+	"alert_count", "after", "status", "grafana", "generic", "slack", "discord", "console",
+	"job", "pod", "namespace", "cluster", "container", "node", "host", "runbook_url",
+	"annotation.runbook_url", "dashboard", "annotation.dashboard", "prometheus", "env", "region", "team", "page",
+	"info", "done", "skipped", "draft", "final",
+}
+
+// wordIndex is words' inverse. It is built once and only read.
+var wordIndex = func() map[string]uint64 {
+	m := make(map[string]uint64, len(words))
+	for i, w := range words {
+		m[w] = uint64(i)
+	}
+	return m
+}()
+
+// wordWriter appends strings to a record in the tagged form above.
+type wordWriter struct {
+	b     []byte
+	refs  [maxRefs]string
+	nrefs int
+}
+
+func (w *wordWriter) str(s string) {
+	if i, ok := wordIndex[s]; ok {
+		w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
+		return
+	}
+	if len(s) >= minRefLen {
+		for i, r := range w.refs[:w.nrefs] {
+			if r == s {
+				w.b = binary.AppendUvarint(w.b, uint64(i)<<2|tagRef)
+				return
+			}
+		}
+	}
+	if sec, ok := secondTime(s); ok {
+		w.b = binary.AppendUvarint(w.b, tagTime)
+		w.b = binary.AppendVarint(w.b, sec)
+		return
+	}
+	w.b = binary.AppendUvarint(w.b, uint64(len(s))<<2|tagLiteral)
+	w.b = append(w.b, s...)
+	if len(s) >= minRefLen && w.nrefs < maxRefs {
+		w.refs[w.nrefs] = s
+		w.nrefs++
+	}
+}
+
+// secondTime reports the Unix seconds of s when s is a UTC time in RFC 3339
+// at whole seconds that formats back to exactly s.
+func secondTime(s string) (int64, bool) {
+	if len(s) != len("2006-01-02T15:04:05Z") || s[19] != 'Z' || s[10] != 'T' || s[4] != '-' {
+		return 0, false
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || t.Format(time.RFC3339) != s {
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+var errBadWord = errors.New("string refers to an unknown word or string")
+
+// word reads one string written by wordWriter.str.
+func (r *entryReader) word() string {
+	tag := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	i := tag >> 2
+	switch tag & 3 {
+	case tagWord:
+		if i >= uint64(len(words)) {
+			r.err = fmt.Errorf("%w: word %d", errBadWord, i)
+			return ""
+		}
+		return words[i]
+	case tagRef:
+		if i >= uint64(r.nrefs) {
+			r.err = fmt.Errorf("%w: string %d of %d", errBadWord, i, r.nrefs)
+			return ""
+		}
+		return r.refs[i]
+	case tagTime:
+		sec, n := binary.Varint(r.b)
+		if n <= 0 {
+			r.err = errShortEntry
+			return ""
+		}
+		r.b = r.b[n:]
+		return time.Unix(sec, 0).UTC().Format(time.RFC3339)
+	}
+	if i > uint64(len(r.b)) {
+		r.err = errShortEntry
+		return ""
+	}
+	s := string(r.b[:i])
+	r.b = r.b[i:]
+	if len(s) >= minRefLen && r.nrefs < maxRefs {
+		r.refs[r.nrefs] = s
+		r.nrefs++
+	}
+	return s
+}
