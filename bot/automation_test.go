@@ -182,7 +182,9 @@ func TestConfirmedRollback(t *testing.T) {
 	// The alert opens the incident; the probe step runs by itself.
 	rec := handleIn(t, f.router, f.worker, f.chat, Event{ID: "m1", Platform: "slack", Kind: KindMessage, Channel: "C1",
 		ChannelName: "alerts", Text: "[FIRING:1] CheckoutDown checkout (service=checkout severity=critical)"})
-	require.Len(t, rec.all(), 2)
+	// The card and the first step; the step runs by itself in the
+	// background and may already have said more.
+	require.GreaterOrEqual(t, len(rec.all()), 2)
 	assert.Contains(t, rec.all()[1].Text, "Firebreak runs probe `checkout`")
 	f.waitFor(t, "Validate the outage** — done by Firebreak: ❌ checkout: 503")
 	card := f.waitFor(t, "Step 2/3: Roll back")
@@ -260,7 +262,7 @@ playbooks:
 `
 	f := newAutoFixture(t, yaml, true)
 	rec := f.command(t, "c1", ana, "declare Checkout is down")
-	require.Len(t, rec.all(), 2)
+	require.GreaterOrEqual(t, len(rec.all()), 2, "the card and the first step (the automated step may already have said more)")
 	failed := f.waitFor(t, "Drain the canary** did not succeed")
 	assert.Contains(t, failed.Text, "HTTP 400 Bad Request")
 	assert.Equal(t, []string{ActionRunStep, ActionStepSkip}, actionIDs(failed))
