@@ -69,8 +69,9 @@ const (
 type chat interface {
 	// env configures the binary for the fake.
 	env() []string
-	// connected waits until the run number run (from 1) is connected.
-	connected(t *testing.T, run int)
+	// connected waits until the run number run (from 1), listening on
+	// addr, is connected.
+	connected(t *testing.T, run int, addr string)
 	// ack sends "/incident ack #n" in the alert channel.
 	ack(t *testing.T, n uint64)
 	// pressStep presses Done on one step card not pressed before, if the
@@ -81,8 +82,8 @@ type chat interface {
 	posts() []string
 }
 
-// TestCrashDeliversEveryEffectOnChat: for Slack (Socket Mode) and Discord
-// (gateway), the real binary is killed with SIGKILL four times while
+// TestCrashDeliversEveryEffectOnChat: for Slack (Socket Mode, and signed
+// HTTP requests to /slack/) and Discord (gateway), the real binary is killed with SIGKILL four times while
 // alerts arrive by webhook, users acknowledge with /incident ack and press
 // step buttons, escalations fall due, and every post waits in the outbox;
 // then it runs once cleanly until the outbox is idle. Every card, step card
@@ -97,7 +98,8 @@ func TestCrashDeliversEveryEffectOnChat(t *testing.T) {
 	out, err := exec.Command("go", "build", "-race", "-o", bin, "../../cmd/firebreak").CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
-	t.Run("slack", func(t *testing.T) { drill(t, bin, newSlackChat(t)) })
+	t.Run("slack", func(t *testing.T) { drill(t, bin, newSlackChat(t, false)) })
+	t.Run("slack-http", func(t *testing.T) { drill(t, bin, newSlackChat(t, true)) })
 	t.Run("discord", func(t *testing.T) { drill(t, bin, newDiscordChat(t)) })
 }
 
@@ -184,11 +186,22 @@ func drill(t *testing.T, bin string, c chat) {
 
 	// What the fake shows, counted the same way.
 	got := map[item]int{}
+	var acks, secondSteps int
 	for _, text := range c.posts() {
 		if it, ok := classify(text); ok {
 			got[it]++
+			if it.step == "Fix it" {
+				secondSteps++
+			}
+		}
+		if ackText.MatchString(strings.ReplaceAll(text, "*", "")) {
+			acks++
 		}
 	}
+	// The users' acts went through: acks were announced, and presses of
+	// Done brought second steps.
+	assert.Positive(t, acks, "no acknowledgement reached the chat")
+	assert.Positive(t, secondSteps, "no step press reached the chat")
 	perKind := map[string]*struct{ committed, missing, duplicates int }{}
 	var missing, duplicates int
 	for it, n := range want {
@@ -220,8 +233,8 @@ func drill(t *testing.T, bin string, c chat) {
 			summary = append(summary, fmt.Sprintf("%s %d/%d/%d", kind, k.committed, k.missing, k.duplicates))
 		}
 	}
-	t.Logf("crash drill: %d kills, effects pending at the kills %v, %d incidents, %d outbox effects, post lanes %v; committed/missing/duplicates: %s; %d missing, %d duplicates; %s",
-		kills, pendingAtKills, committed, all, slices.Sorted(maps.Keys(lanes)), strings.Join(summary, ", "), missing, duplicates, time.Since(began).Round(100*time.Millisecond))
+	t.Logf("crash drill: %d kills, effects pending at the kills %v, %d incidents, %d acks and %d second steps posted, %d outbox effects, post lanes %v; committed/missing/duplicates: %s; %d missing, %d duplicates; %s",
+		kills, pendingAtKills, committed, acks, secondSteps, all, slices.Sorted(maps.Keys(lanes)), strings.Join(summary, ", "), missing, duplicates, time.Since(began).Round(100*time.Millisecond))
 	for i, n := range pendingAtKills {
 		assert.Positive(t, n, "kill %d fell where nothing was pending; it tested nothing", i+1)
 	}
@@ -250,6 +263,7 @@ var (
 	cardText       = regexp.MustCompile(`^\S+ #(\d+) Drill crash-\d+-\d+ · SEV4 · triggered`)
 	stepText       = regexp.MustCompile(`^#(\d+) · Step \d+/\d+: (Look around|Fix it)$`)
 	escalationText = regexp.MustCompile(`^🔔 #(\d+) Drill crash-\d+-\d+ is not acknowledged`)
+	ackText        = regexp.MustCompile(`acknowledged #\d+ after`)
 )
 
 // classify tells what a posted text is, if the drill counts it.
@@ -319,7 +333,7 @@ func start(t *testing.T, bin, dir string, c chat, run int, env ...string) *proc 
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "run %d did not come up", run)
-	c.connected(t, run)
+	c.connected(t, run, p.addr)
 	return p
 }
 
@@ -396,26 +410,54 @@ func postAlert(addr, fingerprint string) error {
 	return nil
 }
 
-// slackChat drives the Slack fake over Socket Mode.
+// slackChat drives the Slack fake: over Socket Mode, or with signed HTTP
+// requests to Firebreak's /slack/ endpoints (HTTP mode).
 type slackChat struct {
 	fake    *slacktest.Server
+	http    bool
+	addr    string // the run's listener, in HTTP mode
 	pressed map[string]bool
 }
 
-func newSlackChat(t *testing.T) *slackChat {
+func newSlackChat(t *testing.T, httpMode bool) *slackChat {
 	fake := slacktest.New(t)
 	fake.AddUser(slacktest.User{ID: "U0ANA", Name: "ana", RealName: "Ana"})
-	return &slackChat{fake: fake, pressed: map[string]bool{}}
+	return &slackChat{fake: fake, http: httpMode, pressed: map[string]bool{}}
 }
 
 func (s *slackChat) env() []string {
-	return []string{"SLACK_BOT_TOKEN=" + slacktest.BotToken, "SLACK_APP_TOKEN=" + slacktest.AppToken, "SLACK_API_URL=" + s.fake.URL()}
+	env := []string{"SLACK_BOT_TOKEN=" + slacktest.BotToken, "SLACK_API_URL=" + s.fake.URL()}
+	if s.http {
+		return append(env, "SLACK_SIGNING_SECRET="+slacktest.SigningSecret)
+	}
+	return append(env, "SLACK_APP_TOKEN="+slacktest.AppToken)
 }
 
-func (s *slackChat) connected(t *testing.T, run int) { s.fake.WaitConnected(t, run) }
+func (s *slackChat) connected(t *testing.T, run int, addr string) {
+	s.addr = addr
+	if !s.http {
+		s.fake.WaitConnected(t, run)
+	}
+}
+
+// deliver sends a signed HTTP request to Firebreak as Slack does, and
+// fails unless it answers 200.
+func (s *slackChat) deliver(t *testing.T, req *http.Request) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", req.URL.Path, b)
+}
 
 func (s *slackChat) ack(t *testing.T, n uint64) {
-	s.fake.WaitAck(t, s.fake.PushCommand(t, s.fake.Command("U0ANA", slacktest.AlertsChannel, fmt.Sprintf("ack #%d", n))))
+	cmd := s.fake.Command("U0ANA", slacktest.AlertsChannel, fmt.Sprintf("ack #%d", n))
+	if s.http {
+		s.deliver(t, slacktest.CommandRequest(t, "http://"+s.addr+"/slack/commands", cmd))
+		return
+	}
+	s.fake.WaitAck(t, s.fake.PushCommand(t, cmd))
 }
 
 func (s *slackChat) pressStep(t *testing.T) bool {
@@ -424,7 +466,12 @@ func (s *slackChat) pressStep(t *testing.T) bool {
 			continue
 		}
 		s.pressed[m.TS] = true
-		s.fake.WaitAck(t, s.fake.PushInteraction(t, s.fake.BlockAction(t, "U0ANA", slacktest.AlertsChannel, m.TS, bot.ActionStepDone)))
+		press := s.fake.BlockAction(t, "U0ANA", slacktest.AlertsChannel, m.TS, bot.ActionStepDone)
+		if s.http {
+			s.deliver(t, slacktest.InteractionRequest(t, "http://"+s.addr+"/slack/interactions", press))
+		} else {
+			s.fake.WaitAck(t, s.fake.PushInteraction(t, press))
+		}
 		return true
 	}
 	return false
@@ -465,7 +512,7 @@ func (d *discordChat) env() []string {
 	return env
 }
 
-func (d *discordChat) connected(t *testing.T, run int) {
+func (d *discordChat) connected(t *testing.T, run int, _ string) {
 	d.fake.WaitGateway(30*time.Second, fmt.Sprintf("session of run %d", run), func(st discordtest.GatewayStats) bool {
 		return st.Identifies >= run && st.Connected
 	})
