@@ -73,6 +73,7 @@ receivers:
 
 type etcdFlags struct {
 	alerts, senders, members, rounds int
+	maxTxnOps                        int
 	per                              []int
 	shapes, targets                  []string
 	maxTime                          time.Duration
@@ -91,6 +92,7 @@ func parseEtcdFlags(args []string) (etcdFlags, error) {
 	fs.IntVar(&f.alerts, "alerts", 20000, "alerts per ingest run (each shape, batch size and tool)")
 	fs.IntVar(&f.senders, "senders", 16, "concurrent senders")
 	fs.IntVar(&f.members, "members", 3, "etcd members")
+	fs.IntVar(&f.maxTxnOps, "max-txn-ops", 0, "members' --max-txn-ops and Firebreak's FIREBREAK_ETCD_MAX_TXN_OPS, with --max-request-bytes 10 MiB (0: etcd's defaults, 128 and 1.5 MiB)")
 	fs.IntVar(&f.rounds, "rounds", 1, "rounds: every tool and shape once per round; medians over rounds")
 	fs.DurationVar(&f.maxTime, "max-time", 30*time.Second, "bound on each ingest run")
 	fs.IntVar(&f.latencyAlerts, "latency-alerts", 300, "alerts of the latency run, each opening a new incident (0: none)")
@@ -124,8 +126,8 @@ func parseEtcdFlags(args []string) (etcdFlags, error) {
 			return f, fmt.Errorf("-targets: unknown tool %q (etcd, bbolt, alertmanager)", t)
 		}
 	}
-	if f.members < 1 || f.rounds < 1 || f.latencyAlerts < 0 || f.latencyEvery <= 0 {
-		return f, errors.New("-members and -rounds must be positive, -latency-alerts not negative, -latency-every positive")
+	if f.members < 1 || f.rounds < 1 || f.maxTxnOps < 0 || f.latencyAlerts < 0 || f.latencyEvery <= 0 {
+		return f, errors.New("-members and -rounds must be positive, -max-txn-ops not negative, -latency-alerts not negative, -latency-every positive")
 	}
 	return f, nil
 }
@@ -216,12 +218,15 @@ func etcdBench(ctx context.Context, args []string) error {
 			}
 			return p, p.stop, nil
 		default:
-			cluster, err := startEtcdCluster(ctx, etcdBin, runDir, f.members)
+			cluster, err := startEtcdCluster(ctx, etcdBin, runDir, f.members, etcdLimits(f.maxTxnOps)...)
 			if err != nil {
 				return nil, nil, err
 			}
-			p, err := startFirebreakEnv(ctx, fbBin, runDir, filepath.Join(confDir, "playbooks.yaml"),
-				"FIREBREAK_ETCD_ENDPOINTS="+strings.Join(cluster.endpoints, ","))
+			env := []string{"FIREBREAK_ETCD_ENDPOINTS=" + strings.Join(cluster.endpoints, ",")}
+			if f.maxTxnOps > 0 {
+				env = append(env, "FIREBREAK_ETCD_MAX_TXN_OPS="+strconv.Itoa(f.maxTxnOps))
+			}
+			p, err := startFirebreakEnv(ctx, fbBin, runDir, filepath.Join(confDir, "playbooks.yaml"), env...)
 			if err != nil {
 				cluster.stop()
 				return nil, nil, err
@@ -375,9 +380,19 @@ type etcdCluster struct {
 	endpoints []string // 127.0.0.1:port of each member's client URL
 }
 
-// startEtcdCluster starts n members under runDir/etcd and returns once
-// every member reports itself healthy (a leader elected, a quorum).
-func startEtcdCluster(ctx context.Context, bin, runDir string, n int) (*etcdCluster, error) {
+// etcdLimits are the members' extra flags for -max-txn-ops: the limits
+// docs/ha.md recommends for clusters that take storms (none for 0).
+func etcdLimits(maxTxnOps int) []string {
+	if maxTxnOps == 0 {
+		return nil
+	}
+	return []string{"--max-txn-ops=" + strconv.Itoa(maxTxnOps), "--max-request-bytes=10485760"}
+}
+
+// startEtcdCluster starts n members under runDir/etcd, each with the
+// extra flags, and returns once every member reports itself healthy (a
+// leader elected, a quorum).
+func startEtcdCluster(ctx context.Context, bin, runDir string, n int, extra ...string) (*etcdCluster, error) {
 	c := &etcdCluster{dir: filepath.Join(runDir, "etcd")}
 	members := make([]etcdMember, n)
 	for i := range members {
@@ -404,7 +419,7 @@ func startEtcdCluster(ctx context.Context, bin, runDir string, n int) (*etcdClus
 			c.stop()
 			return nil, err
 		}
-		cmd := exec.Command(bin, etcdMemberArgs(members, i, dataDir, token)...)
+		cmd := exec.Command(bin, append(etcdMemberArgs(members, i, dataDir, token), extra...)...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			logf.Close()
@@ -780,8 +795,12 @@ func spread(xs []float64, f func(float64) string) string {
 
 func (r etcdResults) render(f etcdFlags, tools []string, skipped map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs. etcd: %d members on 127.0.0.1. Senders: %d. Rounds: %d (median (min–max) over rounds; load = one-minute load average at the end of each run).\n\n",
-		cpuModel(), runtime.NumCPU(), f.members, f.senders, f.rounds)
+	limits := "etcd's default limits"
+	if f.maxTxnOps > 0 {
+		limits = strings.Join(etcdLimits(f.maxTxnOps), " ")
+	}
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs. etcd: %d members on 127.0.0.1, %s. Senders: %d. Rounds: %d (median (min–max) over rounds; load = one-minute load average at the end of each run).\n\n",
+		cpuModel(), runtime.NumCPU(), f.members, limits, f.senders, f.rounds)
 	for _, t := range f.targets {
 		if why := skipped[t]; why != "" {
 			fmt.Fprintf(&b, "%s skipped: %s\n\n", t, why)

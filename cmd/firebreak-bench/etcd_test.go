@@ -52,7 +52,10 @@ func TestParseEtcdFlags(t *testing.T) {
 	assert.Equal(t, []int{100, 1}, f.per)
 	assert.Empty(t, f.shapes)
 	assert.Equal(t, []string{targetEtcd, targetBbolt}, f.targets)
-	for _, bad := range [][]string{{"-per", "0"}, {"-shapes", "storm"}, {"-targets", "redis"}, {"-rounds", "0"}} {
+	assert.Zero(t, f.maxTxnOps, "etcd's defaults unless asked")
+	assert.Empty(t, etcdLimits(0))
+	assert.Equal(t, []string{"--max-txn-ops=4096", "--max-request-bytes=10485760"}, etcdLimits(4096))
+	for _, bad := range [][]string{{"-per", "0"}, {"-shapes", "storm"}, {"-targets", "redis"}, {"-rounds", "0"}, {"-max-txn-ops", "-1"}} {
 		_, err := parseEtcdFlags(bad)
 		assert.Error(t, err, "%v", bad)
 	}
