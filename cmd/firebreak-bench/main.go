@@ -41,6 +41,8 @@ func main() {
 		err = intake(ctx, os.Args[2:])
 	case "load":
 		err = load(ctx, os.Args[2:])
+	case "etcd":
+		err = etcdBench(ctx, os.Args[2:])
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -56,6 +58,9 @@ const usage = `usage: firebreak-bench intake [-alerts N] [-senders 16] [-per 1,1
                               (also: one-group-hashed, one-group with
                               fingerprints hashed as Alertmanager's are)
                               [-max-time 60s] [-out results.md]
+       firebreak-bench etcd [-members 3] [-rounds N] [-targets etcd,bbolt,alertmanager]
+                            [-per 100,1] [-shapes …] [-alerts N] [-max-time 30s]
+                            [-latency-alerts 300] [-latency-every 40ms]
 
 Runs Firebreak and Alertmanager side by side (one at a time) on loopback and
 prints a Markdown table. See docs/BENCHMARKS.md.
