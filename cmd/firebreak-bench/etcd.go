@@ -309,36 +309,7 @@ func etcdBench(ctx context.Context, args []string) error {
 // findEtcd returns Debian's etcd (package etcd-server), installing it with
 // apt-get when missing; when that is impossible it returns "" and why.
 func findEtcd(ctx context.Context) (string, string) {
-	find := func() string {
-		if p, err := exec.LookPath("etcd"); err == nil {
-			return p
-		}
-		if _, err := os.Stat("/usr/bin/etcd"); err == nil {
-			return "/usr/bin/etcd"
-		}
-		return ""
-	}
-	if p := find(); p != "" {
-		return p, ""
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", "etcd is not installed and there is no apt-get to install etcd-server"
-	}
-	args := []string{"apt-get", "install", "-y", "--no-install-recommends", "etcd-server"}
-	if os.Geteuid() != 0 {
-		args = append([]string{"sudo", "-n"}, args...)
-	}
-	fmt.Fprintln(os.Stderr, "installing etcd:", strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Sprintf("installing etcd-server with apt-get failed: %v", err)
-	}
-	if p := find(); p != "" {
-		return p, ""
-	}
-	return "", "apt-get ran but etcd is still missing"
+	return findDebianTool(ctx, "etcd", "etcd-server")
 }
 
 // etcdMember is one member of a local cluster: its name and loopback ports.

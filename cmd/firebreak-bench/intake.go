@@ -269,12 +269,20 @@ func buildFirebreak(ctx context.Context, dir string) (string, error) {
 // findAlertmanager returns Debian's prometheus-alertmanager, installing it
 // with apt-get when missing; when that is impossible it returns "" and why.
 func findAlertmanager(ctx context.Context) (string, string) {
+	return findDebianTool(ctx, "prometheus-alertmanager", "prometheus-alertmanager")
+}
+
+// findDebianTool returns the path of command bin from Debian package pkg,
+// installing the package with apt-get (through sudo -n when not root)
+// when bin is missing; when that is impossible it returns "" and why, so
+// the benchmark can skip that tool and say so.
+func findDebianTool(ctx context.Context, bin, pkg string) (string, string) {
 	find := func() string {
-		if p, err := exec.LookPath("prometheus-alertmanager"); err == nil {
+		if p, err := exec.LookPath(bin); err == nil {
 			return p
 		}
-		if _, err := os.Stat("/usr/bin/prometheus-alertmanager"); err == nil {
-			return "/usr/bin/prometheus-alertmanager"
+		if _, err := os.Stat("/usr/bin/" + bin); err == nil {
+			return "/usr/bin/" + bin
 		}
 		return ""
 	}
@@ -282,23 +290,23 @@ func findAlertmanager(ctx context.Context) (string, string) {
 		return p, ""
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", "prometheus-alertmanager is not installed and there is no apt-get to install it"
+		return "", bin + " is not installed and there is no apt-get to install " + pkg
 	}
-	args := []string{"apt-get", "install", "-y", "--no-install-recommends", "prometheus-alertmanager"}
+	args := []string{"apt-get", "install", "-y", "--no-install-recommends", pkg}
 	if os.Geteuid() != 0 {
 		args = append([]string{"sudo", "-n"}, args...)
 	}
-	fmt.Fprintln(os.Stderr, "installing Alertmanager:", strings.Join(args, " "))
+	fmt.Fprintln(os.Stderr, "installing "+pkg+":", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Sprintf("installing prometheus-alertmanager with apt-get failed: %v", err)
+		return "", fmt.Sprintf("installing %s with apt-get failed: %v", pkg, err)
 	}
 	if p := find(); p != "" {
 		return p, ""
 	}
-	return "", "apt-get ran but prometheus-alertmanager is still missing"
+	return "", "apt-get ran but " + bin + " is still missing"
 }
 
 // proc is a measured tool's process.
