@@ -677,13 +677,13 @@ func (h *handling) command(ctx context.Context) error {
 		if readOnly(c) {
 			implied = h.svc.ImpliedToRead
 		}
-		if n, err = implied(ctx, o.Home); err != nil {
+		if n, err = implied(ctx, o.Home, channelAliases(ev)...); err != nil {
 			if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 				return h.ask(ctx, amb, ev.Text)
 			}
 			if c.Name == "postmortem" && errors.Is(err, incidents.ErrNoIncident) {
 				// Right after a resolve: say which number to name.
-				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home); lerr == nil {
+				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home, channelAliases(ev)...); lerr == nil {
 					err = incidents.Refuse(incidents.ErrNoIncident, TextNamePostmortem, last, strings.TrimSpace("postmortem "+c.Sub))
 				}
 			}
@@ -1071,7 +1071,7 @@ func (h *handling) reaction(ctx context.Context) error {
 		return nil
 	}
 	o := origin(ev)
-	n, err := h.svc.Implied(ctx, o.Home)
+	n, err := h.svc.Implied(ctx, o.Home, channelAliases(ev)...)
 	if errors.Is(err, incidents.ErrNoIncident) {
 		return nil // a pin outside incident channels is just a reaction
 	}

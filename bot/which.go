@@ -123,3 +123,15 @@ func (h *handling) followHome(inc *incidents.Incident) {
 		h.thread = inc.Home.Thread
 	}
 }
+
+// channelAliases are the other spellings of ev's channel for the "which
+// incident" rule: its name as playbooks.yaml writes it ("#alerts"), under
+// which incidents opened by webhooks and probes are homed, while the
+// command itself carries the platform's channel id.
+func channelAliases(ev Event) []string {
+	name := strings.TrimPrefix(ev.ChannelName, "#")
+	if name == "" || "#"+name == ev.Channel {
+		return nil
+	}
+	return []string{"#" + name}
+}

@@ -201,3 +201,38 @@ func TestReadingAfterResolveMeansTheOneJustResolved(t *testing.T) {
 	_, err := os.Stat(filepath.Join(f.dir, "incident-2-postmortem.md"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "#2 was not written up")
 }
+
+// TestWebhookIncidentsAnswerBareCommands: an Alertmanager webhook's
+// incident is homed in the alert channel as playbooks.yaml names it
+// ("#alerts"), while a slash command typed there carries the channel's id
+// (Slack "C1"). Both spellings are one channel: a bare command finds the
+// webhook's incident, and with a declared incident open beside it, asks.
+func TestWebhookIncidentsAnswerBareCommands(t *testing.T) {
+	ctx := context.Background()
+	alert := incidents.Alert{Source: "alertmanager", Status: incidents.AlertFiring, Name: "HighErrorRate", Title: "HighErrorRate checkout", Service: "checkout", Severity: incidents.SEV2}
+	tests := []struct {
+		name     string
+		declared bool
+		want     string
+	}{
+		{name: "alone, the bare command reaches it", want: "acknowledged **#1**"},
+		{name: "beside a declared incident, it asks", declared: true, want: "Several incidents are open"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, time.Minute)
+			if tt.declared {
+				f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
+			}
+			outs, err := f.router.IngestAlerts(ctx, "alertmanager", "am-1", []incidents.Alert{alert})
+			require.NoError(t, err)
+			require.Equal(t, "#alerts", outs[0].Incident.Home.Channel, "homed as configured")
+			rec := f.handle(t, f.event(KindCommand, "ack"))
+			assert.Contains(t, rec.text(), tt.want)
+			if tt.declared {
+				assert.Contains(t, rec.text(), "HighErrorRate checkout")
+				assert.Contains(t, rec.text(), "Checkout is failing")
+			}
+		})
+	}
+}

@@ -75,8 +75,13 @@ func (e *AmbiguousError) Unwrap() error { return ErrAmbiguous }
 //     channel or in any of its threads. With several open it returns an
 //     *AmbiguousError listing them; with none, ErrNoIncident. A resolved
 //     incident is never picked here: it must be named with #<number>.
-func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
-	return s.implied(ctx, h, false)
+//
+// aliases are other spellings of h's channel: incidents opened by a
+// webhook or probe are homed in the channel as playbooks.yaml names it
+// ("#alerts"), while a command typed there carries the platform's id
+// ("C0ALERTS"); both spellings are one channel.
+func (s *Service) Implied(ctx context.Context, h Home, aliases ...string) (uint64, error) {
+	return s.implied(ctx, h, aliases, false)
 }
 
 // ImpliedToRead is Implied for commands that only read an incident or
@@ -85,14 +90,20 @@ func (s *Service) Implied(ctx context.Context, h Home) (uint64, error) {
 // there (among its 20 newest), so "/incident postmortem" right after
 // "/incident resolve" means what was just resolved. Changes of state
 // (postmortem review and final among them) never use it.
-func (s *Service) ImpliedToRead(ctx context.Context, h Home) (uint64, error) {
-	return s.implied(ctx, h, true)
+func (s *Service) ImpliedToRead(ctx context.Context, h Home, aliases ...string) (uint64, error) {
+	return s.implied(ctx, h, aliases, true)
 }
 
 // errStop ends a streaming read early.
 var errStop = errors.New("stop")
 
-func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, error) {
+func (s *Service) implied(ctx context.Context, h Home, aliases []string, reading bool) (uint64, error) {
+	channels := []string{h.Channel}
+	for _, a := range aliases {
+		if a != "" && !slices.Contains(channels, a) {
+			channels = append(channels, a)
+		}
+	}
 	var n uint64
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		if h.Thread != "" {
@@ -105,28 +116,29 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 				return nil
 			}
 		}
-		channel := Home{Platform: h.Platform, Channel: h.Channel}
-		num, ok, err := tx.LatestInHome(channel)
-		if err != nil {
-			return fmt.Errorf("find the incident of channel %s: %w", h.Channel, err)
-		}
-		if ok {
-			inc, err := loadIncident(tx, num)
-			if err != nil {
-				return err
-			}
-			if inc.OwnsHome() {
-				n = num
-				return nil
-			}
-		}
 		open := map[uint64]bool{}
-		err = tx.InChannel(h.Platform, h.Channel, true, func(num uint64) error {
-			open[num] = true
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("find the open incidents of channel %s: %w", h.Channel, err)
+		for _, ch := range channels {
+			num, ok, err := tx.LatestInHome(Home{Platform: h.Platform, Channel: ch})
+			if err != nil {
+				return fmt.Errorf("find the incident of channel %s: %w", ch, err)
+			}
+			if ok {
+				inc, err := loadIncident(tx, num)
+				if err != nil {
+					return err
+				}
+				if inc.OwnsHome() {
+					n = num
+					return nil
+				}
+			}
+			err = tx.InChannel(h.Platform, ch, true, func(num uint64) error {
+				open[num] = true
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("find the open incidents of channel %s: %w", ch, err)
+			}
 		}
 		// An incident moved to a channel of its own (Slack's
 		// channel_per_incident) is still announced here, its alert and the
@@ -134,8 +146,8 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 		// on Discord, where its room is a thread of this channel. In its
 		// alert's thread it is that thread's incident.
 		var moved uint64
-		err = tx.Incidents(true, 0, func(inc *Incident) error {
-			if !inc.OwnsHome() || inc.Mirror.Platform != h.Platform || inc.Mirror.Channel != h.Channel {
+		err := tx.Incidents(true, 0, func(inc *Incident) error {
+			if !inc.OwnsHome() || inc.Mirror.Platform != h.Platform || !slices.Contains(channels, inc.Mirror.Channel) {
 				return nil
 			}
 			switch {
@@ -185,22 +197,24 @@ func (s *Service) implied(ctx context.Context, h Home, reading bool) (uint64, er
 			// resolving #1 while #2 (opened later) was resolved before,
 			// "/incident timeline" means #1.
 			var last *Incident
-			seen := 0
-			err := tx.InChannel(h.Platform, h.Channel, false, func(num uint64) error {
-				inc, err := loadIncident(tx, num)
-				if err != nil {
-					return err
+			for _, ch := range channels {
+				seen := 0
+				err := tx.InChannel(h.Platform, ch, false, func(num uint64) error {
+					inc, err := loadIncident(tx, num)
+					if err != nil {
+						return err
+					}
+					if last == nil || inc.ResolvedAt.After(last.ResolvedAt) {
+						last = inc
+					}
+					if seen++; seen == maxReadBack {
+						return errStop
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errStop) {
+					return fmt.Errorf("find the incidents of channel %s: %w", ch, err)
 				}
-				if last == nil || inc.ResolvedAt.After(last.ResolvedAt) {
-					last = inc
-				}
-				if seen++; seen == maxReadBack {
-					return errStop
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, errStop) {
-				return fmt.Errorf("find the incidents of channel %s: %w", h.Channel, err)
 			}
 			if last != nil {
 				n = last.Number
