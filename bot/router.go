@@ -334,7 +334,13 @@ func (h *handling) say(ctx context.Context, m Message) error {
 // thread — so an incident's conversation stays in one place.
 func (h *handling) replyHome(inc *incidents.Incident) incidents.Home {
 	home := incidents.Home{Platform: h.ev.Platform, Channel: h.ev.Channel, Thread: cmp.Or(h.ev.Thread, h.thread)}
-	if home.Thread == "" && inc != nil && inc.Home.Thread != "" && inc.Home.Platform == h.ev.Platform && inc.Home.Channel == h.ev.Channel {
+	if inc != nil && inc.Home.Platform == h.ev.Platform && slices.Contains(channelAliases(h.ev), inc.Home.Channel) {
+		// A webhook's incident was announced in the channel as
+		// playbooks.yaml names it: its news goes there under the same
+		// name, so the outbox delivers card and news in one lane, in order.
+		home.Channel = inc.Home.Channel
+	}
+	if home.Thread == "" && inc != nil && inc.Home.Thread != "" && inc.Home.Platform == h.ev.Platform && inc.Home.Channel == home.Channel {
 		home.Thread = inc.Home.Thread
 	}
 	return home

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,17 +218,25 @@ func lastEffect(m *incidentstest.MemStore) uint64 {
 	return all[len(all)-1].ID
 }
 
+// sameChannel reports whether channel is ev's channel, by its id or by
+// the name playbooks.yaml gives it (a real platform shows both in one
+// channel; the fake chat keeps them apart).
+func sameChannel(ev Event, channel string) bool {
+	return channel == ev.Channel || slices.Contains(channelAliases(ev), channel)
+}
+
 // handleIn is fixture.handle for any Router, worker and chat.
 func handleIn(t *testing.T, r *Router, w *testWorker, chat *fakeChat, ev Event) *recorder {
 	t.Helper()
 	rec := &recorder{}
+	w.idle(t) // what earlier events recorded is posted before this one
 	before, recorded := len(chat.postsCopy()), lastEffect(w.store)
 	require.NoError(t, r.Handle(context.Background(), ev, rec))
 	// The event's own posts: those it recorded in its channel (background
 	// work it started, such as an automated step, may post after them).
 	var own int
 	for _, e := range w.store.Effects() {
-		if e.ID > recorded && e.Kind == incidents.EffectPost && e.Home.Platform == ev.Platform && e.Home.Channel == ev.Channel {
+		if e.ID > recorded && e.Kind == incidents.EffectPost && e.Home.Platform == ev.Platform && sameChannel(ev, e.Home.Channel) {
 			own++
 		}
 	}
@@ -235,7 +244,7 @@ func handleIn(t *testing.T, r *Router, w *testWorker, chat *fakeChat, ev Event) 
 	chat.mu.Lock()
 	defer chat.mu.Unlock()
 	for i, p := range chat.posts[before:] {
-		if p.Channel != ev.Channel || own == 0 {
+		if !sameChannel(ev, p.Channel) || own == 0 {
 			continue
 		}
 		own--

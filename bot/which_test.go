@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,7 +233,18 @@ func TestWebhookIncidentsAnswerBareCommands(t *testing.T) {
 			if tt.declared {
 				assert.Contains(t, rec.text(), "HighErrorRate checkout")
 				assert.Contains(t, rec.text(), "Checkout is failing")
+				return
 			}
+			// The news goes where the card went, under the same name: one
+			// outbox lane, so it is never posted before the card.
+			var lanes []string
+			for _, e := range f.store.Effects() {
+				if e.Kind == incidents.EffectPost {
+					lanes = append(lanes, e.Channel())
+				}
+			}
+			require.NotEmpty(t, lanes)
+			assert.Equal(t, []string{"slack/#alerts"}, slices.Compact(lanes))
 		})
 	}
 }
