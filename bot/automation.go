@@ -1,27 +1,15 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"text/template"
 	"time"
 
 	"github.com/firebreak/firebreak/bot/actions"
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
-)
-
-// Button action ids of automated steps.
-const (
-	// ActionRunStep runs the action of an http, probe or command step; for
-	// steps marked confirm: true this is the confirmation.
-	ActionRunStep = "run_step"
-	// ActionPostUpdate posts the status update a status_update step
-	// suggests, rendered from its template.
-	ActionPostUpdate = "post_update"
 )
 
 // ActionRunner runs the http and command actions of playbook steps;
@@ -43,88 +31,6 @@ type actionResult struct {
 	// finishes is true when the step is done even though ok is false: a
 	// probe that fails has still validated the outage.
 	finishes bool
-}
-
-// stepData flattens an incident for step templates.
-func stepData(inc *incidents.Incident, step string, now time.Time) actions.Data {
-	d := actions.Data{Number: inc.Number, Title: inc.Title, Severity: inc.Severity.String(), Status: string(inc.Status),
-		Service: inc.Service, Playbook: inc.Playbook, Summary: inc.Summary, LastUpdate: inc.LastUpdate,
-		Labels: inc.Labels, OpenedAt: inc.OpenedAt, Step: step, Now: now}
-	if inc.Commander != nil {
-		d.Commander = inc.Commander.String()
-	}
-	return d
-}
-
-// suggestedUpdate renders a status_update step's template. Without a
-// template it proposes the headline facts, so the button is never empty.
-func suggestedUpdate(inc *incidents.Incident, ps *playbooks.Step, now time.Time) (string, error) {
-	src := ps.Template
-	if strings.TrimSpace(src) == "" {
-		src = "{{.Title}} ({{.Severity}}) is {{.Status}}. We are working on it."
-	}
-	text, err := renderText(ps.ID, src, stepData(inc, ps.ID, now))
-	if err != nil {
-		return "", fmt.Errorf("template of step %s: %w", ps.ID, err)
-	}
-	return text, nil
-}
-
-// renderText executes a template from playbooks.yaml over data with the
-// functions step templates may use.
-func renderText(name, src string, data actions.Data) (string, error) {
-	t, err := template.New(name).Funcs(actions.Funcs()).Option("missingkey=zero").Parse(src)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(b.String()), nil
-}
-
-// describeAction says what an automated step will do for inc, for its
-// card: the call or command as it will run, its templates rendered with the
-// incident's data ("POST https://deploy.example.com/rollback/checkout", not
-// "{{.Service}}"). ${SECRET} references stay references: secrets are
-// expanded only when the action runs, never shown.
-func describeAction(ps *playbooks.Step, data actions.Data) string {
-	switch ps.Kind {
-	case playbooks.KindHTTP:
-		if ps.HTTP != nil {
-			method := ps.HTTP.Method
-			if method == "" {
-				method = "POST"
-			}
-			return codeSpan(method + " " + renderOr(ps.ID+".url", ps.HTTP.URL, data))
-		}
-	case playbooks.KindProbe:
-		return "probe " + codeSpan(ps.Probe)
-	case playbooks.KindCommand:
-		argv := make([]string, len(ps.Command))
-		for i, a := range ps.Command {
-			argv[i] = renderOr(ps.ID+".command", a, data)
-		}
-		return codeSpan(strings.Join(argv, " "))
-	}
-	return ps.Kind
-}
-
-// renderOr renders a step template, or returns it as written when it does
-// not render (the run itself reports that error).
-func renderOr(name, src string, data actions.Data) string {
-	if out, err := renderText(name, src, data); err == nil {
-		return out
-	}
-	return src
-}
-
-// codeSpan shows s as code: incident data rendered into it cannot close the
-// span or mention anyone.
-func codeSpan(s string) string {
-	s = strings.ReplaceAll(strings.ReplaceAll(s, "`", "\u02cb"), "\n", " ")
-	return "`" + incidents.DefuseMentions(codeDefuser.Replace(s)) + "`"
 }
 
 // autoStart runs the current step of inc in the background when it is an
@@ -176,7 +82,7 @@ func (r *Router) release(n uint64, step string) {
 
 // run performs one automated step.
 func (r *Router) run(ctx context.Context, inc *incidents.Incident, ps *playbooks.Step) actionResult {
-	data := stepData(inc, ps.ID, r.cfg.Now())
+	data := cards.StepData(inc, ps.ID, r.cfg.Now())
 	switch ps.Kind {
 	case playbooks.KindHTTP:
 		if r.cfg.Actions == nil || ps.HTTP == nil {
@@ -233,8 +139,8 @@ func (r *Router) execute(ctx context.Context, inc *incidents.Incident, ps *playb
 	if failed {
 		// The failure is said with its record: Run again or Skip.
 		value := fmt.Sprintf("%d:%s", n, ps.ID)
-		rec.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
-			return []incidents.Effect{postHome(outs[0].Incident, Message{Text: fmt.Sprintf("❌ **#%d %s** did not succeed: %s", n, Escape(title), Escape(res.summary)),
+		rec.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
+			return []incidents.Effect{cards.PostHome(outs[0].Incident, Message{Text: fmt.Sprintf("❌ **#%d %s** did not succeed: %s", n, Escape(title), Escape(res.summary)),
 				Actions: []Action{{ID: ActionRunStep, Label: "Run again", Style: StyleDanger, Value: value}, {ID: ActionStepSkip, Label: "Skip", Value: value}}})}
 		})
 	}
@@ -246,18 +152,18 @@ func (r *Router) execute(ctx context.Context, inc *incidents.Incident, ps *playb
 		return
 	}
 	done := bot
-	done.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	done.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		out := outs[0]
-		effs := []incidents.Effect{postHome(out.Incident, Message{Text: fmt.Sprintf("⚙️ **#%d %s** — done by Firebreak: %s", n, Escape(title), Escape(res.summary))})}
+		effs := []incidents.Effect{cards.PostHome(out.Incident, Message{Text: fmt.Sprintf("⚙️ **#%d %s** — done by Firebreak: %s", n, Escape(title), Escape(res.summary))})}
 		if out.StepChanged && out.Incident.Status.Open() {
-			effs = append(effs, postHome(out.Incident, r.renderer(out.Incident.Home.Platform).step(out.Incident)))
+			effs = append(effs, cards.PostHome(out.Incident, r.renderer(out.Incident.Home.Platform).Step(out.Incident)))
 		}
 		return effs
 	})
 	out, err := r.svc.StepDone(rctx, done, n, ps.ID, res.summary)
 	if err != nil {
 		// Done or skipped by hand while it ran; the result is recorded.
-		r.record(rctx, postHome(inc, Message{Text: fmt.Sprintf("⚙️ **#%d %s**: %s", n, Escape(title), Escape(res.summary))}))
+		r.record(rctx, cards.PostHome(inc, Message{Text: fmt.Sprintf("⚙️ **#%d %s**: %s", n, Escape(title), Escape(res.summary))}))
 		return
 	}
 	if out.StepChanged {
@@ -292,7 +198,7 @@ func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) erro
 			verb = "confirmed"
 		}
 		effs := h.pressedEdit(inc, Message{Text: fmt.Sprintf("▶️ #%d %s — %s by %s at %s", n, Escape(title), verb, who, Clock(h.cfg.Now()))})
-		return append(effs, h.replies(inc, Message{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, describeAction(ps, stepData(inc, stepID, h.cfg.Now())))})...)
+		return append(effs, h.replies(inc, Message{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, cards.DescribeAction(ps, cards.StepData(inc, stepID, h.cfg.Now())))})...)
 	})
 	out, err := h.svc.StartAction(ctx, o, n, stepID)
 	if err != nil || out.Duplicate {
@@ -324,7 +230,7 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 	if cur := inc.CurrentStep(); cur == nil || cur.ID != stepID {
 		return h.refuse(ctx, incidents.Refuse(incidents.ErrInvalidTransition, incidents.TextNotCurrentStep, stepID, n))
 	}
-	text, err := suggestedUpdate(inc, ps, h.cfg.Now())
+	text, err := cards.SuggestedUpdate(inc, ps, h.cfg.Now())
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
@@ -332,11 +238,11 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 	o := h.saying(origin(h.ev), func(out incidents.Outcome) []incidents.Effect {
 		var effs []incidents.Effect
 		if st := out.Incident.Step(stepID); st != nil {
-			effs = h.pressedEdit(out.Incident, h.rd.finishedStep(out.Incident, *st))
+			effs = h.pressedEdit(out.Incident, h.rd.FinishedStep(out.Incident, *st))
 		}
 		var next []Message
 		if out.StepChanged && out.Incident.Status.Open() {
-			next = []Message{h.rd.step(out.Incident)}
+			next = []Message{h.rd.Step(out.Incident)}
 		}
 		return append(effs, h.updateEffects(out, fmt.Sprintf("📣 Status update on **#%d** from %s: %s", n, who, Escape(text)), next)...)
 	})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -331,13 +332,7 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
-}
+func truncate(s string, n int) string { return cards.Truncate(s, n) }
 
 // ParseMention turns the person named in a command into an Actor on
 // platform: "me"/"@me" is self; "<@U123>", "<@!123>" (Discord nickname

@@ -2,9 +2,9 @@ package bot
 
 import (
 	"context"
-	"fmt"
-	"slices"
+	"time"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -14,92 +14,15 @@ import (
 // and the post then delays the post instead of losing it. This file turns
 // Messages into effects and back.
 
-// EffectMessage is m as an effect stores it (chat-neutral data; the
-// thread and the ephemeral flag are the effect's home and do not apply).
-func EffectMessage(m Message) incidents.EffectMessage {
-	var em incidents.EffectMessage
-	em.Text = m.Text
-	for _, f := range m.Fields {
-		em.Fields = append(em.Fields, incidents.EffectField{Label: f.Label, Value: f.Value})
-	}
-	for _, a := range m.Actions {
-		em.Buttons = append(em.Buttons, incidents.EffectButton{ID: a.ID, Label: a.Label, Style: string(a.Style), Value: a.Value})
-	}
-	return em
-}
-
-// MessageOf is the Message an effect says, in its home's thread: what the
-// outbox hands to an adapter.
-func MessageOf(e incidents.Effect) Message {
-	m := Message{Text: e.Message.Text, Thread: e.Home.Thread}
-	for _, f := range e.Message.Fields {
-		m.Fields = append(m.Fields, Field{Label: f.Label, Value: f.Value})
-	}
-	for _, b := range e.Message.Buttons {
-		m.Actions = append(m.Actions, Action{ID: b.ID, Label: b.Label, Style: ActionStyle(b.Style), Value: b.Value})
-	}
-	return m
-}
-
-// cardKey names the first card of incident n, so that moving the incident
-// to a room of its own can turn it into a pointer there.
-func cardKey(n uint64) string { return fmt.Sprintf("card/%d", n) }
-
-// postIn is a post of m about incident n in home's channel, in m's thread
-// or else home's.
-func postIn(n uint64, home incidents.Home, m Message) incidents.Effect {
-	if m.Thread != "" {
-		home.Thread = m.Thread
-	}
-	return incidents.Effect{Kind: incidents.EffectPost, Incident: n, Home: home, Message: EffectMessage(m)}
-}
-
-// postHome is a post of m in inc's home channel (and thread).
-func postHome(inc *incidents.Incident, m Message) incidents.Effect {
-	return postIn(inc.Number, inc.Home, m)
-}
+// MessageOf is the Message an effect says, in its home's thread.
+func MessageOf(e incidents.Effect) Message { return cards.MessageOf(e) }
 
 // editOf replaces the message at ref (a pressed card) with m.
 func editOf(n uint64, platform string, ref MessageRef, m Message) incidents.Effect {
 	return incidents.Effect{Kind: incidents.EffectUpdate, Incident: n,
 		Home:    incidents.Home{Platform: platform, Channel: ref.Channel, Thread: ref.Thread},
 		On:      incidents.EffectRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread},
-		Message: EffectMessage(m)}
-}
-
-// editKeyed replaces the post recorded under key in home's channel.
-func editKeyed(n uint64, home incidents.Home, key string, m Message) incidents.Effect {
-	return incidents.Effect{Kind: incidents.EffectUpdate, Incident: n, Home: home, Target: key, Message: EffectMessage(m)}
-}
-
-// mirrorOf is m as the incident's former home (the alert channel it was
-// announced in before it moved to a room) sees it, or nothing when it has
-// none.
-func mirrorOf(inc *incidents.Incident, m Message) []incidents.Effect {
-	if inc == nil || inc.Mirror.IsZero() || inc.Mirror == inc.Home {
-		return nil
-	}
-	m.Thread, m.Actions = inc.Mirror.Thread, nil
-	return []incidents.Effect{postIn(inc.Number, inc.Mirror, m)}
-}
-
-// reachable drops chat effects that have nowhere to go: an incident opened
-// by a webhook while no chat platform is connected has no home channel,
-// and its news is only on its timeline.
-func reachable(effs []incidents.Effect) []incidents.Effect {
-	return slices.DeleteFunc(effs, func(e incidents.Effect) bool {
-		switch e.Kind {
-		case incidents.EffectPost, incidents.EffectUpdate, incidents.EffectUpload:
-			return e.Home.Platform == "" || e.Home.Channel == ""
-		}
-		return false
-	})
-}
-
-// saysThat is build as an incidents.EffectsFunc that keeps only effects
-// that can be delivered.
-func saysThat(build func(outs []incidents.Outcome) []incidents.Effect) incidents.EffectsFunc {
-	return func(outs []incidents.Outcome) ([]incidents.Effect, error) { return reachable(build(outs)), nil }
+		Message: cards.EffectMessage(m)}
 }
 
 // record records effects that no intent's transaction carried (a repeat
@@ -114,9 +37,22 @@ func (r *Router) record(ctx context.Context, effects ...incidents.Effect) {
 // sayNow records the deliverable ones of effects in a transaction of their
 // own (see incidents.Service.Say).
 func (r *Router) sayNow(ctx context.Context, effects ...incidents.Effect) error {
-	effects = reachable(effects)
+	effects = cards.Reachable(effects)
 	if len(effects) == 0 {
 		return nil
 	}
 	return r.svc.Say(ctx, effects...)
 }
+
+// Escape makes outside text safe to put in a Message (see cards.Escape).
+func Escape(s string) string { return cards.Escape(s) }
+
+// Mention renders who for a chat on platform (see cards.Mention).
+func Mention(who incidents.Actor, platform string) string { return cards.Mention(who, platform) }
+
+// Clock formats t the way every card shows times (see cards.Clock).
+func Clock(t time.Time) string { return cards.Clock(t) }
+
+// Headline is the one line that names an incident everywhere (see
+// cards.Headline).
+func Headline(inc *incidents.Incident) string { return cards.Headline(inc) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -43,7 +44,7 @@ func (h *handling) lifecycleNews(o incidents.Origin, mirror bool, m func(inc *in
 		msg := m(out.Incident)
 		effs = append(effs, h.replies(out.Incident, msg)...)
 		if mirror {
-			effs = append(effs, mirrorOf(out.Incident, msg)...)
+			effs = append(effs, cards.MirrorOf(out.Incident, msg)...)
 		}
 		return effs
 	})
@@ -54,7 +55,7 @@ func (h *handling) lifecycleNews(o incidents.Origin, mirror bool, m func(inc *in
 func (h *handling) ack(ctx context.Context, o incidents.Origin, n uint64) (intent, error) {
 	who := Mention(h.ev.User, h.ev.Platform)
 	o = h.lifecycleNews(o, false, func(inc *incidents.Incident) Message {
-		return Message{Text: fmt.Sprintf(textAcknowledged, who, n, human(inc.TimeToAcknowledge()))}
+		return Message{Text: fmt.Sprintf(textAcknowledged, who, n, cards.Human(inc.TimeToAcknowledge()))}
 	})
 	out, err := h.svc.Acknowledge(ctx, o, n)
 	if err != nil || out.Duplicate {
@@ -70,7 +71,7 @@ func (h *handling) ack(ctx context.Context, o incidents.Origin, n uint64) (inten
 func (h *handling) mitigate(ctx context.Context, o incidents.Origin, n uint64) (intent, error) {
 	who := Mention(h.ev.User, h.ev.Platform)
 	o = h.lifecycleNews(o, true, func(inc *incidents.Incident) Message {
-		return Message{Text: fmt.Sprintf(textMitigated, who, n, human(inc.TimeToMitigate()))}
+		return Message{Text: fmt.Sprintf(textMitigated, who, n, cards.Human(inc.TimeToMitigate()))}
 	})
 	out, err := h.svc.Mitigate(ctx, o, n)
 	return intent{out: out}, err

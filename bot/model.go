@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -61,50 +62,39 @@ type Event struct {
 	TargetText   string
 }
 
-// ActionStyle hints how a button is drawn.
-type ActionStyle string
+// The chat-neutral message types live in package cards, which intake and
+// automation share with the Router; these names keep adapters reading
+// bot.Message.
+type (
+	// ActionStyle hints how a button is drawn.
+	ActionStyle = cards.ActionStyle
+	// Action is a button (see cards.Action).
+	Action = cards.Action
+	// Field is a labelled value shown beside the text.
+	Field = cards.Field
+	// File is an attachment, such as the exported postmortem.
+	File = cards.File
+	// Message is what Firebreak says (see cards.Message).
+	Message = cards.Message
+)
 
 // Button styles.
 const (
-	StyleDefault ActionStyle = ""
-	StylePrimary ActionStyle = "primary"
-	StyleDanger  ActionStyle = "danger"
+	StyleDefault = cards.StyleDefault
+	StylePrimary = cards.StylePrimary
+	StyleDanger  = cards.StyleDanger
 )
 
-// Action is a button. Pressing it produces a KindAction Event with the
-// same ID and Value. Value carries the incident number and step id
-// ("42:validate"), so a press is the same Service call as the slash command.
-type Action struct {
-	ID    string
-	Label string
-	Style ActionStyle
-	Value string
-}
-
-// Field is a labelled value shown beside the text (Severity: SEV2).
-type Field struct {
-	Label string
-	Value string
-}
-
-// File is an attachment, such as the exported postmortem.
-type File struct {
-	Name    string // "incident-42-postmortem.md"
-	Title   string
-	Content []byte
-}
-
-// Message is what Firebreak says.
-type Message struct {
-	Text    string
-	Fields  []Field
-	Actions []Action
-	// Thread posts the message as a reply in that thread.
-	Thread string
-	// Ephemeral replies are shown only to the user who caused the event
-	// (errors, help). Only meaningful in Replier.Reply.
-	Ephemeral bool
-}
+// Button action ids (see cards).
+const (
+	ActionStepDone   = cards.ActionStepDone
+	ActionStepSkip   = cards.ActionStepSkip
+	ActionAck        = cards.ActionAck
+	ActionMitigate   = cards.ActionMitigate
+	ActionResolve    = cards.ActionResolve
+	ActionRunStep    = cards.ActionRunStep
+	ActionPostUpdate = cards.ActionPostUpdate
+)
 
 // MessageRef identifies a posted message so it can be updated later.
 type MessageRef struct {

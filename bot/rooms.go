@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -93,9 +94,9 @@ func (r *Router) moveToRoom(ctx context.Context, inc *incidents.Incident, platfo
 	}
 	rd := r.renderer(platform)
 	if len(inc.Steps) > 0 {
-		r.record(ctx, postHome(inc, rd.step(inc)))
+		r.record(ctx, cards.PostHome(inc, rd.Step(inc)))
 	} else {
-		r.record(ctx, editKeyed(inc.Number, inc.Home, cardKey(inc.Number), rd.card(inc, true)))
+		r.record(ctx, cards.EditKeyed(inc.Number, inc.Home, cards.CardKey(inc.Number), rd.Card(inc, true)))
 	}
 	return inc
 }
@@ -120,16 +121,16 @@ func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform
 		return nil
 	}
 	announced, rd := inc.Home, r.renderer(platform)
-	o := incidents.Origin{Actor: incidents.Bot, Effects: saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	o := incidents.Origin{Actor: incidents.Bot, Effects: cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		moved := outs[0].Incident
 		if len(outs[0].Entries) == 0 {
 			return nil // it was there already
 		}
 		var effs []incidents.Effect
 		for _, m := range r.openingMessages(rd, moved) {
-			effs = append(effs, postHome(moved, m))
+			effs = append(effs, cards.PostHome(moved, m))
 		}
-		return append(effs, editKeyed(moved.Number, announced, cardKey(moved.Number), r.roomPointer(platform, moved)))
+		return append(effs, cards.EditKeyed(moved.Number, announced, cards.CardKey(moved.Number), r.roomPointer(platform, moved)))
 	})}
 	out, err := r.svc.MoveHome(cctx, o, inc.Number, home, name)
 	if err != nil {
@@ -143,7 +144,7 @@ func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform
 // when the incident moved to a room of its own: the card without buttons,
 // and where the work goes on.
 func (r *Router) roomPointer(platform string, inc *incidents.Incident) Message {
-	m := r.renderer(platform).card(inc, false)
+	m := r.renderer(platform).Card(inc, false)
 	m.Text += "\nWork on it continues in **" + Escape(roomName(r.svc.Playbooks().Incidents.ChannelPrefix, inc)) + "**."
 	return m
 }

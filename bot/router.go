@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/firebreak/firebreak/bot/alerttext"
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -246,8 +247,8 @@ func (r *Router) goBackground(fn func(ctx context.Context)) bool {
 	return true
 }
 
-func (r *Router) renderer(platform string) renderer {
-	return renderer{platform: platform, books: r.svc.Playbooks(), now: r.cfg.Now(), url: r.cfg.IncidentURL}
+func (r *Router) renderer(platform string) cards.Renderer {
+	return cards.Renderer{Platform: platform, Books: r.svc.Playbooks(), Now: r.cfg.Now(), URL: r.cfg.IncidentURL}
 }
 
 func origin(ev Event) incidents.Origin {
@@ -307,7 +308,7 @@ type handling struct {
 	*Router
 	ev       Event
 	reply    Replier
-	rd       renderer
+	rd       cards.Renderer
 	outcome  string
 	incident uint64
 	// thread is where public replies about the incident go when the event
@@ -355,7 +356,7 @@ func (h *handling) replies(inc *incidents.Incident, msgs ...Message) []incidents
 	home := h.replyHome(inc)
 	effs := make([]incidents.Effect, 0, len(msgs))
 	for _, m := range msgs {
-		effs = append(effs, postIn(n, home, m))
+		effs = append(effs, cards.PostIn(n, home, m))
 	}
 	return effs
 }
@@ -364,7 +365,7 @@ func (h *handling) replies(inc *incidents.Incident, msgs ...Message) []incidents
 // outcome, in the intent's own transaction (see incidents.EffectsFunc:
 // build must only compute).
 func (h *handling) saying(o incidents.Origin, build func(out incidents.Outcome) []incidents.Effect) incidents.Origin {
-	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		var effs []incidents.Effect
 		for _, out := range outs {
 			if out.Incident != nil {
@@ -437,7 +438,7 @@ func (h *handling) message(ctx context.Context) error {
 	}
 	o := origin(ev)
 	rooms := h.roomsOn(ev.Platform)
-	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		return h.alertEffects(outs[0], ev.Platform, ev.Channel, ev.Thread, rooms)
 	})
 	out, err := h.svc.ReceiveAlert(ctx, o, alert)
@@ -521,9 +522,9 @@ func (r *Router) alertEffects(out incidents.Outcome, platform, channel, thread s
 	}
 	var effs []incidents.Effect
 	for _, m := range alertNews(inc, out.Entries) {
-		effs = append(effs, postIn(inc.Number, home, m))
+		effs = append(effs, cards.PostIn(inc.Number, home, m))
 		if !inc.Mirror.IsZero() && inc.Home != home {
-			effs = append(effs, postHome(inc, m))
+			effs = append(effs, cards.PostHome(inc, m))
 		}
 	}
 	return effs
@@ -536,7 +537,7 @@ func alertNews(inc *incidents.Incident, entries []incidents.Entry) []Message {
 	for _, e := range entries {
 		switch e.Kind {
 		case incidents.EntryReopened:
-			msgs = append(msgs, Message{Text: fmt.Sprintf("♻️ **#%d reopened** — %s", inc.Number, Escape(e.Text)), Actions: lifecycleButtons(inc)})
+			msgs = append(msgs, Message{Text: fmt.Sprintf("♻️ **#%d reopened** — %s", inc.Number, Escape(e.Text)), Actions: cards.LifecycleButtons(inc)})
 		case incidents.EntryMitigated:
 			msgs = append(msgs, Message{Text: fmt.Sprintf("🟢 **#%d mitigated** — every alert in it has resolved. `/incident #%d resolve <summary>` when it is over.", inc.Number, inc.Number)})
 		}
@@ -547,26 +548,26 @@ func alertNews(inc *incidents.Incident, entries []incidents.Entry) []Message {
 // openingEffects announce a new incident in home: its card (keyed
 // cardKey, so a room can turn it into a pointer) and its first step; only
 // the card when the incident is to get a room, where its steps go.
-func (r *Router) openingEffects(rd renderer, inc *incidents.Incident, home incidents.Home, rooms bool) []incidents.Effect {
+func (r *Router) openingEffects(rd cards.Renderer, inc *incidents.Incident, home incidents.Home, rooms bool) []incidents.Effect {
 	msgs := r.openingMessages(rd, inc)
 	if rooms {
-		msgs = []Message{rd.card(inc, false)}
+		msgs = []Message{rd.Card(inc, false)}
 	}
 	effs := make([]incidents.Effect, 0, len(msgs))
 	for _, m := range msgs {
-		effs = append(effs, postIn(inc.Number, home, m))
+		effs = append(effs, cards.PostIn(inc.Number, home, m))
 	}
-	effs[0].Key = cardKey(inc.Number)
+	effs[0].Key = cards.CardKey(inc.Number)
 	return effs
 }
 
 // openingMessages announce a new incident: its card, then its first step.
 // The card carries the lifecycle buttons only when no step card follows.
-func (r *Router) openingMessages(rd renderer, inc *incidents.Incident) []Message {
+func (r *Router) openingMessages(rd cards.Renderer, inc *incidents.Incident) []Message {
 	if len(inc.Steps) == 0 {
-		return []Message{rd.card(inc, true)}
+		return []Message{rd.Card(inc, true)}
 	}
-	return []Message{rd.card(inc, false), rd.step(inc)}
+	return []Message{rd.Card(inc, false), rd.Step(inc)}
 }
 
 // noteRepeat counts a repeat. The first repeat of a quiet incident starts
@@ -634,8 +635,8 @@ func (r *Router) summarise(ctx context.Context, key repeatKey, st *repeatState) 
 		st.pending = 0
 		r.mu.Unlock()
 		m := Message{Text: fmt.Sprintf("🔁 #%d %s fired again (×%d in the last %s, %d in total)",
-			key.incident, Escape(title), pending, human(r.cfg.RepeatInterval), total)}
-		e := postIn(key.incident, incidents.Home{Platform: key.platform, Channel: key.channel, Thread: thread}, m)
+			key.incident, Escape(title), pending, cards.Human(r.cfg.RepeatInterval), total)}
+		e := cards.PostIn(key.incident, incidents.Home{Platform: key.platform, Channel: key.channel, Thread: thread}, m)
 		// A backlog of summaries (a chat outage) is worth its latest only.
 		e.CoalesceKey = fmt.Sprintf("repeat/%d/%s/%s", key.incident, key.platform, key.channel)
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -811,17 +812,17 @@ func (h *handling) stepMessages(out incidents.Outcome) []Message {
 			continue
 		}
 		if st := out.Incident.Step(e.Step); st != nil {
-			msgs = append(msgs, h.rd.finishedStep(out.Incident, *st))
+			msgs = append(msgs, h.rd.FinishedStep(out.Incident, *st))
 		}
 	}
 	if out.StepChanged && out.Incident.Status.Open() {
-		msgs = append(msgs, h.rd.step(out.Incident))
+		msgs = append(msgs, h.rd.Step(out.Incident))
 	}
 	return msgs
 }
 
 func resolvedMessage(inc *incidents.Incident, who string) Message {
-	text := fmt.Sprintf("✅ %s resolved **#%d** after %s.", who, inc.Number, human(inc.TimeToResolve()))
+	text := fmt.Sprintf("✅ %s resolved **#%d** after %s.", who, inc.Number, cards.Human(inc.TimeToResolve()))
 	if inc.Summary != "" {
 		text += "\nSummary: " + Escape(inc.Summary)
 	}
@@ -847,18 +848,18 @@ func (h *handling) status(ctx context.Context, n uint64) error {
 	}
 	h.outcome = "answered"
 	h.followHome(inc)
-	card := h.rd.card(inc, !inc.Status.Open() || len(inc.Steps) == 0)
+	card := h.rd.Card(inc, !inc.Status.Open() || len(inc.Steps) == 0)
 	if inc.DistinctAlerts > 1 {
 		_, sum, err := h.svc.AlertSummary(ctx, n, incidents.DefaultAlertRows)
 		if err != nil {
 			return h.refuse(ctx, err)
 		}
-		card.Text += alertLines(sum)
+		card.Text += cards.AlertLines(sum)
 	}
 	if !inc.Status.Open() || len(inc.Steps) == 0 {
 		return h.sayAbout(ctx, inc, card)
 	}
-	return h.sayAbout(ctx, inc, card, h.rd.step(inc))
+	return h.sayAbout(ctx, inc, card, h.rd.Step(inc))
 }
 
 // sayAbout records msgs as public news about inc that no change causes
@@ -931,7 +932,7 @@ func (h *handling) timeline(ctx context.Context, n uint64) error {
 		fmt.Fprintf(&b, " — %d earlier entries not shown; `/incident #%d postmortem` has them all", earlier, n)
 	}
 	for _, e := range ring {
-		b.WriteString("\n" + h.rd.timelineLine(e))
+		b.WriteString("\n" + h.rd.TimelineLine(e))
 	}
 	return h.whisper(ctx, b.String())
 }
@@ -1014,10 +1015,10 @@ func (h *handling) action(ctx context.Context) error {
 		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
 			var effs []incidents.Effect
 			if st := out.Incident.Step(stepID); st != nil {
-				effs = h.pressedEdit(out.Incident, h.rd.finishedStep(out.Incident, *st))
+				effs = h.pressedEdit(out.Incident, h.rd.FinishedStep(out.Incident, *st))
 			}
 			if out.StepChanged && out.Incident.Status.Open() {
-				effs = append(effs, h.replies(out.Incident, h.rd.step(out.Incident))...)
+				effs = append(effs, h.replies(out.Incident, h.rd.Step(out.Incident))...)
 			}
 			return effs
 		})
@@ -1062,9 +1063,9 @@ func (h *handling) pressedEdit(inc *incidents.Incident, m Message) []incidents.E
 // current step with the buttons that still apply.
 func (h *handling) redrawn(inc *incidents.Incident) Message {
 	if inc.CurrentStep() != nil && inc.Status.Open() {
-		return h.rd.step(inc)
+		return h.rd.Step(inc)
 	}
-	return h.rd.card(inc, true)
+	return h.rd.Card(inc, true)
 }
 
 func (h *handling) reaction(ctx context.Context) error {
@@ -1134,7 +1135,7 @@ func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alert
 		// The incidents' home is the first target's; rooms open there.
 		rooms = r.roomsOn(targets[0].platform)
 	}
-	o.Effects = saysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		return r.batchEffects(outs, targets, rooms)
 	})
 	outs, err := r.svc.ReceiveAlerts(ctx, o, alerts)
@@ -1195,7 +1196,7 @@ func (r *Router) announced(ctx context.Context, n uint64, deadline time.Time, fa
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ref, ok, err := r.cfg.Posted.Ref(ctx, cardKey(n))
+		ref, ok, err := r.cfg.Posted.Ref(ctx, cards.CardKey(n))
 		if err == nil && ok {
 			return MessageRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread}
 		}

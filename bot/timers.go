@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/firebreak/firebreak/bot/actions"
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
 )
@@ -83,7 +84,7 @@ func (r *Router) timerEffects(f incidents.Fired) ([]incidents.Effect, error) {
 	}
 	var effs []incidents.Effect
 	if inc.Home.Channel != "" { // else nowhere to say it; the timeline has it
-		effs = append(effs, postHome(inc, m))
+		effs = append(effs, cards.PostHome(inc, m))
 	}
 	if f.Escalation() && f.Level != nil {
 		key := fmt.Sprintf("firebreak-%d-%s", inc.Number, strings.ReplaceAll(f.Timer.Key, "/", "-"))
@@ -146,7 +147,7 @@ func (s NotifySender) Send(ctx context.Context, e incidents.Effect) (incidents.E
 func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Message) []incidents.Effect {
 	inc := out.Incident
 	m := Message{Text: text}
-	effs := append(h.replies(inc, m), mirrorOf(inc, m)...)
+	effs := append(h.replies(inc, m), cards.MirrorOf(inc, m)...)
 	effs = append(effs, h.replies(inc, steps...)...)
 	key := fmt.Sprintf("firebreak-%d-update-%d", inc.Number, inc.Entries)
 	effs = append(effs, h.notifyEffects(inc, h.svc.Playbooks().Incidents.UpdateNotifiers, "status_update", inc.LastUpdate, h.cfg.Now(), key)...)
@@ -155,7 +156,7 @@ func (h *handling) updateEffects(out incidents.Outcome, text string, steps []Mes
 		if strings.EqualFold(strings.TrimPrefix(sc, "#"), strings.TrimPrefix(h.ev.Channel, "#")) {
 			continue
 		}
-		effs = append(effs, postIn(inc.Number, incidents.Home{Platform: h.ev.Platform, Channel: sc}, shared))
+		effs = append(effs, cards.PostIn(inc.Number, incidents.Home{Platform: h.ev.Platform, Channel: sc}, shared))
 	}
 	return effs
 }
@@ -171,11 +172,11 @@ func (r *Router) updateText(inc *incidents.Incident) string {
 		next = now.Add(cfg.Incidents.UpdateInterval.D())
 	}
 	if src := cfg.Incidents.UpdateTemplate; src != "" {
-		data := stepData(inc, "", now)
+		data := cards.StepData(inc, "", now)
 		data.NextUpdate = next
 		// The text is the operator's template filled with outside text
 		// (titles, updates), so mentions are defused like any other.
-		text, err := renderText("update_template", src, data)
+		text, err := cards.RenderText("update_template", src, data)
 		if err == nil {
 			return incidents.DefuseMentions(text)
 		}

@@ -1,4 +1,4 @@
-package bot
+package cards_test
 
 import (
 	"strconv"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
 )
@@ -25,9 +26,9 @@ func TestCardLinksWebPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := renderer{platform: "slack", books: playbooks.Default(), now: time.Now(), url: tt.url}
+			r := cards.Renderer{Platform: "slack", Books: playbooks.Default(), Now: time.Now(), URL: tt.url}
 			got := ""
-			for _, f := range r.card(inc, false).Fields {
+			for _, f := range r.Card(inc, false).Fields {
 				if f.Label == "Web" {
 					got = f.Value
 				}

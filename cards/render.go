@@ -1,4 +1,4 @@
-package bot
+package cards
 
 import (
 	"fmt"
@@ -93,15 +93,15 @@ func Clock(t time.Time) string {
 	return t.UTC().Format("15:04 UTC")
 }
 
-// stamp is a full UTC date and time, for timelines and lists.
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+// Stamp is a full UTC date and time, for timelines and lists.
+func Stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// human prints a duration as chat and postmortems both do (see
+// Human prints a duration as chat and postmortems both do (see
 // incidents.HumanDuration).
-func human(d time.Duration) string { return incidents.HumanDuration(d) }
+func Human(d time.Duration) string { return incidents.HumanDuration(d) }
 
-// statusIcon is the colour of a status at a glance.
-func statusIcon(s incidents.Status) string {
+// StatusIcon is the colour of a status at a glance.
+func StatusIcon(s incidents.Status) string {
 	switch s {
 	case incidents.StatusTriggered:
 		return "🔴"
@@ -118,21 +118,23 @@ func statusIcon(s incidents.Status) string {
 // Headline is the one line that names an incident everywhere:
 // "🔴 #4 HighErrorRate api-gateway · SEV1 · triggered".
 func Headline(inc *incidents.Incident) string {
-	return fmt.Sprintf("%s **#%d %s** · %s · %s", statusIcon(inc.Status), inc.Number, Escape(inc.Title), inc.Severity, inc.Status)
+	return fmt.Sprintf("%s **#%d %s** · %s · %s", StatusIcon(inc.Status), inc.Number, Escape(inc.Title), inc.Severity, inc.Status)
 }
 
-// renderer renders cards for one platform at one moment.
-type renderer struct {
-	platform string
-	books    *playbooks.Config
-	now      time.Time
-	url      func(number uint64) string // the incident's web page; nil: none
+// Renderer renders cards for one platform at one moment. Platform decides
+// how people are mentioned; Books supplies step instructions; URL links the
+// incident's web page (nil: none).
+type Renderer struct {
+	Platform string
+	Books    *playbooks.Config
+	Now      time.Time
+	URL      func(number uint64) string
 }
 
-// card is the incident summary: headline, people, durations, and the
+// Card is the incident summary: headline, people, durations, and the
 // lifecycle buttons that apply now. withButtons is false when a step card
 // follows with the same buttons.
-func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
+func (r Renderer) Card(inc *incidents.Incident, withButtons bool) Message {
 	var b strings.Builder
 	b.WriteString(Headline(inc))
 	if inc.LastUpdate != "" {
@@ -145,24 +147,24 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 	m := Message{Text: b.String()}
 	commander := "nobody yet"
 	if inc.Commander != nil {
-		commander = Mention(*inc.Commander, r.platform)
+		commander = Mention(*inc.Commander, r.Platform)
 	}
 	m.Fields = append(m.Fields, Field{Label: "Commander", Value: commander})
 	if inc.Comms != nil {
-		m.Fields = append(m.Fields, Field{Label: "Comms", Value: Mention(*inc.Comms, r.platform)})
+		m.Fields = append(m.Fields, Field{Label: "Comms", Value: Mention(*inc.Comms, r.Platform)})
 	}
 	if inc.Service != "" {
 		m.Fields = append(m.Fields, Field{Label: "Service", Value: Escape(inc.Service)})
 	}
 	if inc.Playbook != "" {
 		name := inc.Playbook
-		if pb := r.playbook(inc); pb != nil && pb.Name != "" {
+		if pb := r.Playbook(inc); pb != nil && pb.Name != "" {
 			name = pb.Name
 		}
 		m.Fields = append(m.Fields, Field{Label: "Playbook", Value: Escape(name)})
 	}
 	if len(inc.Steps) > 0 {
-		m.Fields = append(m.Fields, Field{Label: "Steps", Value: fmt.Sprintf("%d/%d finished", finished(inc), len(inc.Steps))})
+		m.Fields = append(m.Fields, Field{Label: "Steps", Value: fmt.Sprintf("%d/%d finished", Finished(inc), len(inc.Steps))})
 	}
 	switch {
 	case inc.DistinctAlerts > 1:
@@ -170,13 +172,13 @@ func (r renderer) card(inc *incidents.Incident, withButtons bool) Message {
 	case inc.AlertCount > 1:
 		m.Fields = append(m.Fields, Field{Label: "Alerts", Value: strconv.Itoa(inc.AlertCount)})
 	}
-	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.durations(inc) + ")"})
+	m.Fields = append(m.Fields, Field{Label: "Opened", Value: Clock(inc.OpenedAt) + " (" + r.Durations(inc) + ")"})
 	m.Fields = append(m.Fields, triggerLinks(inc.Trigger)...)
-	if r.url != nil {
-		m.Fields = append(m.Fields, Field{Label: "Web", Value: fmt.Sprintf("[#%d on the web](%s)", inc.Number, r.url(inc.Number))})
+	if r.URL != nil {
+		m.Fields = append(m.Fields, Field{Label: "Web", Value: fmt.Sprintf("[#%d on the web](%s)", inc.Number, r.URL(inc.Number))})
 	}
 	if withButtons {
-		m.Actions = lifecycleButtons(inc)
+		m.Actions = LifecycleButtons(inc)
 	}
 	return m
 }
@@ -188,7 +190,7 @@ const maxSaid = 600
 // said quotes what monitoring said about the alert that opened the
 // incident: its description (for probes, the explanation of the failed
 // checks), as a quote under the headline. Empty for declared incidents.
-func (r renderer) said(a incidents.Alert) string {
+func (r Renderer) said(a incidents.Alert) string {
 	text := strings.TrimSpace(a.Annotations["description"])
 	if text == "" {
 		text = strings.TrimSpace(a.Annotations["message"])
@@ -199,7 +201,7 @@ func (r renderer) said(a incidents.Alert) string {
 	if text == "" || strings.Contains(a.Title, text) {
 		return ""
 	}
-	return "\n> " + strings.ReplaceAll(Escape(truncate(text, maxSaid)), "\n", "\n> ")
+	return "\n> " + strings.ReplaceAll(Escape(Truncate(text, maxSaid)), "\n", "\n> ")
 }
 
 // triggerLinks are the links responders need first: the runbook, the
@@ -209,7 +211,7 @@ func triggerLinks(a incidents.Alert) []Field {
 	var fs []Field
 	add := func(label string, urls ...string) {
 		for _, u := range urls {
-			if link, ok := safeURL(u); ok {
+			if link, ok := SafeURL(u); ok {
 				fs = append(fs, Field{Label: label, Value: link})
 				return
 			}
@@ -222,10 +224,10 @@ func triggerLinks(a incidents.Alert) []Field {
 	return fs
 }
 
-// safeURL returns u when it is an http(s) link that cannot break out of
+// SafeURL returns u when it is an http(s) link that cannot break out of
 // the markup around it (no spaces, brackets, pipes, backticks or angle
 // brackets), for chat to link as it is.
-func safeURL(u string) (string, bool) {
+func SafeURL(u string) (string, bool) {
 	u = strings.TrimSpace(u)
 	if len(u) > 2000 || strings.ContainsAny(u, " \t\r\n<>|`()[]*") {
 		return "", false
@@ -237,27 +239,28 @@ func safeURL(u string) (string, bool) {
 	return u, true
 }
 
-// durations says how long each phase took so far: "open 12m, acknowledged
+// Durations says how long each phase took so far: "open 12m, acknowledged
 // after 2m".
-func (r renderer) durations(inc *incidents.Incident) string {
-	end := r.now
+func (r Renderer) Durations(inc *incidents.Incident) string {
+	end := r.Now
 	if !inc.ResolvedAt.IsZero() {
 		end = inc.ResolvedAt
 	}
-	parts := []string{"open " + human(end.Sub(inc.OpenedAt))}
+	parts := []string{"open " + Human(end.Sub(inc.OpenedAt))}
 	if d := inc.TimeToAcknowledge(); d > 0 {
-		parts = append(parts, "acknowledged after "+human(d))
+		parts = append(parts, "acknowledged after "+Human(d))
 	}
 	if d := inc.TimeToMitigate(); d > 0 {
-		parts = append(parts, "mitigated after "+human(d))
+		parts = append(parts, "mitigated after "+Human(d))
 	}
 	if d := inc.TimeToResolve(); d > 0 {
-		parts = append(parts, "resolved after "+human(d))
+		parts = append(parts, "resolved after "+Human(d))
 	}
 	return strings.Join(parts, ", ")
 }
 
-func finished(inc *incidents.Incident) int {
+// Finished counts the steps of inc that are done or skipped.
+func Finished(inc *incidents.Incident) int {
 	n := 0
 	for _, s := range inc.Steps {
 		if s.Status != incidents.StepPending {
@@ -267,15 +270,16 @@ func finished(inc *incidents.Incident) int {
 	return n
 }
 
-func (r renderer) playbook(inc *incidents.Incident) *playbooks.Playbook {
-	if r.books == nil || inc.Playbook == "" {
+// Playbook is the playbook inc follows, nil when none is configured.
+func (r Renderer) Playbook(inc *incidents.Incident) *playbooks.Playbook {
+	if r.Books == nil || inc.Playbook == "" {
 		return nil
 	}
-	return r.books.Playbook(inc.Playbook)
+	return r.Books.Playbook(inc.Playbook)
 }
 
-// lifecycleButtons are the buttons that move the incident itself.
-func lifecycleButtons(inc *incidents.Incident) []Action {
+// LifecycleButtons are the buttons that move the incident itself.
+func LifecycleButtons(inc *incidents.Incident) []Action {
 	n := strconv.FormatUint(inc.Number, 10)
 	var as []Action
 	if inc.Status == incidents.StatusTriggered {
@@ -290,23 +294,23 @@ func lifecycleButtons(inc *incidents.Incident) []Action {
 	return as
 }
 
-// step is the current step card: "Step 2/4: Communicate", instructions,
+// Step is the current step card: "Step 2/4: Communicate", instructions,
 // checklist, and [Done] [Skip] plus [Acknowledge] while nobody has and
 // [Resolve]. When every step is finished it says so and offers the
 // lifecycle buttons instead.
-func (r renderer) step(inc *incidents.Incident) Message {
+func (r Renderer) Step(inc *incidents.Incident) Message {
 	st := inc.CurrentStep()
 	if st == nil {
 		text := fmt.Sprintf("🏁 **#%d: all %d steps finished.**", inc.Number, len(inc.Steps))
 		if inc.Status.Open() {
 			text += " Mitigate or resolve when the impact is over."
 		}
-		return Message{Text: text, Actions: lifecycleButtons(inc)}
+		return Message{Text: text, Actions: LifecycleButtons(inc)}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "**#%d · Step %d/%d: %s**", inc.Number, inc.Current+1, len(inc.Steps), Escape(st.Title))
 	var ps *playbooks.Step
-	if pb := r.playbook(inc); pb != nil {
+	if pb := r.Playbook(inc); pb != nil {
 		if i := pb.StepIndex(st.ID); i >= 0 {
 			ps = &pb.Steps[i]
 			if s := strings.TrimSpace(ps.Instructions); s != "" {
@@ -323,15 +327,15 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	var as []Action
 	switch {
 	case ps != nil && ps.Automated() && ps.Confirm:
-		b.WriteString("\n🔒 Runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " once someone permitted confirms it.")
+		b.WriteString("\n🔒 Runs " + DescribeAction(ps, StepData(inc, st.ID, r.Now)) + " once someone permitted confirms it.")
 		done.Label, done.Style = "Done by hand", StyleDefault
-		as = append(as, Action{ID: ActionRunStep, Label: "Run " + truncate(st.Title, 30), Style: StyleDanger, Value: value}, done)
+		as = append(as, Action{ID: ActionRunStep, Label: "Run " + Truncate(st.Title, 30), Style: StyleDanger, Value: value}, done)
 	case ps != nil && ps.Automated():
-		b.WriteString("\n⚙️ Firebreak runs " + describeAction(ps, stepData(inc, st.ID, r.now)) + " now.")
+		b.WriteString("\n⚙️ Firebreak runs " + DescribeAction(ps, StepData(inc, st.ID, r.Now)) + " now.")
 		done.Label, done.Style = "Done by hand", StyleDefault
 		as = append(as, Action{ID: ActionRunStep, Label: "Run now", Value: value}, done)
 	case ps != nil && ps.Kind == playbooks.KindStatusUpdate:
-		if text, err := suggestedUpdate(inc, ps, r.now); err == nil && text != "" {
+		if text, err := SuggestedUpdate(inc, ps, r.Now); err == nil && text != "" {
 			b.WriteString("\nSuggested update:\n> " + strings.ReplaceAll(Escape(text), "\n", "\n> "))
 			as = append(as, Action{ID: ActionPostUpdate, Label: "Post this update", Style: StylePrimary, Value: value})
 			done.Style = StyleDefault
@@ -351,30 +355,30 @@ func (r renderer) step(inc *incidents.Incident) Message {
 	return Message{Text: b.String(), Actions: as}
 }
 
-// finishedStep is what a step card becomes once its step is done or
+// FinishedStep is what a step card becomes once its step is done or
 // skipped: who did it and when, with no buttons left to press.
-func (r renderer) finishedStep(inc *incidents.Incident, st incidents.StepState) Message {
+func (r Renderer) FinishedStep(inc *incidents.Incident, st incidents.StepState) Message {
 	icon, verb := "✅", "done"
 	if st.Status == incidents.StepSkipped {
 		icon, verb = "⏭️", "skipped"
 	}
-	text := fmt.Sprintf("%s #%d %s — %s by %s at %s", icon, inc.Number, Escape(st.Title), verb, Mention(st.By, r.platform), Clock(st.At))
+	text := fmt.Sprintf("%s #%d %s — %s by %s at %s", icon, inc.Number, Escape(st.Title), verb, Mention(st.By, r.Platform), Clock(st.At))
 	if st.Note != "" {
 		text += "\n> " + Escape(st.Note)
 	}
 	return Message{Text: text}
 }
 
-// timelineLine is one timeline entry: "14:02:05Z Ana — acknowledged".
-func (r renderer) timelineLine(e incidents.Entry) string {
+// TimelineLine is one timeline entry: "14:02:05Z Ana — acknowledged".
+func (r Renderer) TimelineLine(e incidents.Entry) string {
 	text := strings.ReplaceAll(e.Text, "\n", " ")
 	if e.Step != "" && !strings.Contains(text, e.Step) {
 		text += " (" + e.Step + ")"
 	}
-	line := fmt.Sprintf("`%s` %s %s — %s", stamp(e.At), kindLabel(e.Kind), Mention(e.Actor, r.platform), Escape(truncate(text, 300)))
+	line := fmt.Sprintf("`%s` %s %s — %s", Stamp(e.At), KindLabel(e.Kind), Mention(e.Actor, r.Platform), Escape(Truncate(text, 300)))
 	if e.Kind == incidents.EntryAlert {
 		for _, k := range []string{incidents.AnnotationPrefix + "runbook_url", "url"} {
-			if u, ok := safeURL(e.Data[k]); ok {
+			if u, ok := SafeURL(e.Data[k]); ok {
 				line += " · " + u
 			}
 		}
@@ -382,9 +386,9 @@ func (r renderer) timelineLine(e incidents.Entry) string {
 	return line
 }
 
-// kindLabel names what a timeline entry records, for people: "[alert]",
+// KindLabel names what a timeline entry records, for people: "[alert]",
 // "[note]", "[acknowledged]"….
-func kindLabel(k incidents.EntryKind) string {
+func KindLabel(k incidents.EntryKind) string {
 	label := map[incidents.EntryKind]string{
 		incidents.EntryAlertRepeat:   "alert again",
 		incidents.EntryAlertResolved: "alert resolved",
@@ -399,9 +403,9 @@ func kindLabel(k incidents.EntryKind) string {
 	return "[" + label + "]"
 }
 
-// alertLines is an incident's alerts aggregated for chat (one line per
+// AlertLines is an incident's alerts aggregated for chat (one line per
 // distinct alert, the top few, "and N more"), for /incident status.
-func alertLines(sum incidents.AlertSummary) string {
+func AlertLines(sum incidents.AlertSummary) string {
 	var b strings.Builder
 	for i, l := range sum.Lines() {
 		if i == 0 {
