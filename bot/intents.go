@@ -96,6 +96,43 @@ func (h *handling) resolve(ctx context.Context, o incidents.Origin, n uint64, su
 	return intent{out: out}, nil
 }
 
+// step finishes step of incident n (done, or skipped with a reason in
+// note): /incident step done|skip and the Done button. A press redraws the
+// pressed step card as finished; a command posts the finished step. Both
+// then post the next step card when the current step moved.
+func (h *handling) step(ctx context.Context, o incidents.Origin, n uint64, step, note string, skip bool) (intent, error) {
+	pressed := h.ev.Kind == KindAction
+	o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+		var effs []incidents.Effect
+		for _, e := range out.Entries {
+			if e.Kind != incidents.EntryStepDone && e.Kind != incidents.EntryStepSkipped {
+				continue
+			}
+			st := out.Incident.Step(e.Step)
+			if st == nil {
+				continue
+			}
+			if m := h.rd.FinishedStep(out.Incident, *st); pressed {
+				effs = append(effs, h.pressedEdit(out.Incident, m)...)
+			} else {
+				effs = append(effs, h.replies(out.Incident, m)...)
+			}
+		}
+		if out.StepChanged && out.Incident.Status.Open() {
+			effs = append(effs, h.replies(out.Incident, h.rd.Step(out.Incident))...)
+		}
+		return effs
+	})
+	var out incidents.Outcome
+	var err error
+	if skip {
+		out, err = h.svc.StepSkip(ctx, o, n, step, note)
+	} else {
+		out, err = h.svc.StepDone(ctx, o, n, step, note)
+	}
+	return intent{out: out}, err
+}
+
 // answer says what an intent did: an answer only to the person who acted,
 // or, through finish, the refusal, nothing for a duplicate, or the public
 // messages.

@@ -728,12 +728,8 @@ func (h *handling) command(ctx context.Context) error {
 		in, err := h.ack(ctx, o, n)
 		return h.answer(ctx, in, err)
 	case "step":
-		o = h.sayingMsgs(o, h.stepMessages)
-		if c.Sub == "skip" {
-			out, err = h.svc.StepSkip(ctx, o, n, c.Step, c.Args)
-		} else {
-			out, err = h.svc.StepDone(ctx, o, n, c.Step, c.Args)
-		}
+		in, err := h.step(ctx, o, n, c.Step, c.Args, c.Sub == "skip")
+		return h.answer(ctx, in, err)
 	case "note":
 		o = h.sayingMsgs(o, func(incidents.Outcome) []Message {
 			return []Message{{Text: fmt.Sprintf("📝 %s added a note to **#%d**: %s", who, n, Escape(c.Args))}}
@@ -1012,17 +1008,8 @@ func (h *handling) action(ctx context.Context) error {
 		if stepID == "" {
 			return h.refuse(ctx, refuseUsage(TextButtonNoStep))
 		}
-		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
-			var effs []incidents.Effect
-			if st := out.Incident.Step(stepID); st != nil {
-				effs = h.pressedEdit(out.Incident, h.rd.FinishedStep(out.Incident, *st))
-			}
-			if out.StepChanged && out.Incident.Status.Open() {
-				effs = append(effs, h.replies(out.Incident, h.rd.Step(out.Incident))...)
-			}
-			return effs
-		})
-		out, err = h.svc.StepDone(ctx, o, n, stepID, "")
+		in, err := h.step(ctx, o, n, stepID, "", false)
+		return h.answer(ctx, in, err)
 	case ActionRunStep:
 		return h.runPressed(ctx, n, stepID)
 	case ActionPostUpdate:
