@@ -85,9 +85,10 @@ const MaxPostmortemSize = 5 << 20
 // incident can be worked from Slack, Discord and the console alike.
 //
 // The Router owns goroutines: automated steps and invitations to incident
-// rooms. Run stops them. Alerts read in chat are recorded by the
-// AlertIntake, which owns the goroutines of repeat summaries. What it says is recorded with each
-// intent and posted by the outbox worker (see package doc).
+// rooms. Run stops them. Alerts read in chat it only parses: the
+// AlertIntake records them and owns the goroutines of repeat summaries.
+// What the Router says is recorded with each intent and posted by the
+// outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
 	cfg RouterConfig
