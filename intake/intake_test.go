@@ -13,9 +13,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/firebreak/firebreak/bot/probe"
+	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
+)
+
+// Webhooks and probes hand their alerts to an Intake.
+var (
+	_ webhook.Sink = (*Intake)(nil)
+	_ probe.Sink   = (*Intake)(nil)
 )
 
 // fakeRooms is the chat side as intake sees it: the connected platforms,
