@@ -255,7 +255,7 @@ func TestRedeliveredPayloadChangesNothing(t *testing.T) {
 // interval in the channel they were said in; a quiet interval ends the
 // summariser and the next repeat starts another.
 func TestRepeatsCoalesce(t *testing.T) {
-	const interval = 100 * time.Millisecond
+	const interval = 300 * time.Millisecond
 	f := newFixture(t, testYAML, Config{RepeatInterval: interval}, "slack")
 	ctx := context.Background()
 	chat := incidents.Origin{Actor: incidents.Actor{Platform: "slack", ID: "B1", Name: "alertmanager"}, Home: incidents.Home{Platform: "slack", Channel: "C1"}}
@@ -317,7 +317,7 @@ func TestRepeatsOfAResolvedIncidentAreDropped(t *testing.T) {
 // TestWebhookRepeatsAreSummarisedOnEveryTarget: a webhook's repeats are
 // told in every channel the incident was announced in.
 func TestWebhookRepeatsAreSummarisedOnEveryTarget(t *testing.T) {
-	f := newFixture(t, announceYAML, Config{RepeatInterval: 50 * time.Millisecond}, "slack", "discord")
+	f := newFixture(t, announceYAML, Config{RepeatInterval: 500 * time.Millisecond}, "slack", "discord")
 	ctx := context.Background()
 	for i, id := range []string{"d1", "d2", "d3"} {
 		outs, err := f.in.IngestAlerts(ctx, "alertmanager", id, []incidents.Alert{diskFull})
