@@ -19,6 +19,7 @@ import (
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -88,7 +89,7 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 		Backoff: actions.Backoff{Attempts: 3, Base: time.Millisecond, Max: 2 * time.Millisecond},
 		Logger:  log,
 	})
-	f.router = NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Actions: runner,
+	f.router, _ = newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now, Actions: runner,
 		Probe: func(_ context.Context, name string) (bool, string, error) {
 			f.probes.Add(1)
 			if name != "checkout" {
@@ -98,7 +99,7 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 				return true, "✅ checkout: 200 OK in 12ms", nil
 			}
 			return false, "❌ checkout: 503 Service Unavailable in 40ms", nil
-		}})
+		}}, intake.Config{})
 	f.router.AddChat("slack", f.chat)
 	runRouter(t, f.router)
 	return f

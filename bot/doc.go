@@ -10,20 +10,26 @@
 // One chat alert, top down:
 //
 //	Slack message in #alerts ─► slack adapter ─► Event{Kind: KindMessage}
-//	  ─► Router.Handle ─► alerttext.Parse ─► Service.ReceiveAlert(origin with Effects)
+//	  ─► Router.Handle ─► alerttext.Parse ─► AlertIntake.IngestChatAlert (package intake)
+//	  ─► Service.ReceiveAlert(origin homed at the message, with Effects)
 //	       one transaction: incident + timeline entry + effects (card "card/<n>", first step)
 //	  ─► commit wakes outbox.Worker ─► ChatSender ─► slack adapter Chat.Post ─► Slack
-//	  ─► Router, after the commit: a room of its own when playbooks.yaml asks
-//	     (MoveHome records the room's cards and the edit of card/<n> into a
-//	     pointer), the automated first step, the repeat coalescer
+//	  ─► intake, after the commit: a room of its own when playbooks.yaml asks
+//	     (RoomOpener.Open ─► MoveHome records the room's cards and the edit of
+//	     card/<n> into a pointer), the automated first step (Router.AutoStart),
+//	     the repeat coalescer
 //
-// One webhook alert, top down:
+// One webhook alert, top down (the Router is not on its way; see package
+// intake):
 //
-//	POST /alerts/alertmanager ─► bot/webhook ─► Router.IngestAlerts
+//	POST /alerts/alertmanager ─► bot/webhook ─► intake.Intake.IngestAlerts
+//	  ─► home: the announce channel of the primary connected platform
 //	  ─► Service.ReceiveAlerts(batch, origin with Effects: the announcements
 //	     of new incidents on every connected platform, reopen/mitigate news)
 //	       one transaction for the whole batch, effects included
 //	  ─► 2xx to Alertmanager ─► outbox.Worker posts the announcements
+//	  ─► intake, in the background: rooms (from the posted card), automated
+//	     first steps, repeat summaries
 //
 // Nothing here imports a chat SDK. Message text uses a small portable
 // markup that adapters render for their platform:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -81,11 +82,11 @@ func TestEventIDsNamespacedOnce(t *testing.T) {
 			store := &seenStore{Store: incidentstest.NewMemStore()}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			svc := incidents.NewService(store, books, incidents.WithLogger(log))
-			r := NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm")})
+			r, in := newRouterIntake(t, svc, RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm")}, intake.Config{})
 			ctx := context.Background()
 			again := func() bool {
 				if tt.intakeID != "" {
-					outs, err := r.IngestAlerts(ctx, tt.intakeSource, tt.intakeID, []incidents.Alert{{Name: "HighErrorRate", Status: incidents.AlertFiring, Labels: map[string]string{"severity": "critical"}}})
+					outs, err := in.IngestAlerts(ctx, tt.intakeSource, tt.intakeID, []incidents.Alert{{Name: "HighErrorRate", Status: incidents.AlertFiring, Labels: map[string]string{"severity": "critical"}}})
 					require.NoError(t, err)
 					require.Len(t, outs, 1)
 					return outs[0].Duplicate
@@ -122,7 +123,7 @@ func TestEventSeenBeforeTheUpgrade(t *testing.T) {
 	// What the older version did: the Router prefixed the platform again.
 	_, err = svc.Declare(ctx, incidents.Origin{Actor: ana, Home: incidents.Home{Platform: "slack", Channel: "C1"}, EventID: "slack:slack:cmd:T1"}, "Checkout is down", incidents.SEV2)
 	require.NoError(t, err)
-	r := NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm")})
+	r, _ := newRouterIntake(t, svc, RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm")}, intake.Config{})
 	rec := &recorder{}
 	require.NoError(t, r.Handle(ctx, Event{ID: "slack:cmd:T1", Platform: "slack", Kind: KindCommand, Channel: "C1", ChannelName: "alerts", User: ana, Text: "declare Checkout is down"}, rec))
 	assert.Empty(t, rec.all(), "a redelivery says nothing")

@@ -92,7 +92,6 @@ func (h *handling) resolve(ctx context.Context, o incidents.Origin, n uint64, su
 		return intent{out: out}, err
 	}
 	h.observeResolve(out.Incident)
-	h.forgetRepeats(n)
 	return intent{out: out}, nil
 }
 

@@ -26,7 +26,7 @@ func TestWebhookAlertCardShowsRunbook(t *testing.T) {
 	alerts, err := webhook.ParseAlertmanager(body)
 	require.NoError(t, err)
 	f := newFixture(t, time.Minute)
-	_, err = f.router.IngestAlerts(context.Background(), "alertmanager", "am-card", alerts[:1])
+	_, err = f.intake.IngestAlerts(context.Background(), "alertmanager", "am-card", alerts[:1])
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(f.chat.postsCopy()) >= 1 }, 5*time.Second, 10*time.Millisecond)
 	card := f.chat.postsCopy()[0].Message
@@ -56,7 +56,7 @@ func TestProbeIncidentDetectedAtFirstFailure(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	start := f.clock.Now()
 	runner := probe.New([]playbooks.Probe{{Name: "checkout", URL: srv.URL, Method: "GET", Timeout: playbooks.Duration(time.Second),
-		FailureThreshold: 3, SuccessThreshold: 1}}, f.router, probe.Options{Now: f.clock.Now, Metrics: f.obs})
+		FailureThreshold: 3, SuccessThreshold: 1}}, f.intake, probe.Options{Now: f.clock.Now, Metrics: f.obs})
 	for i := range 3 {
 		if i > 0 {
 			f.clock.Advance(30 * time.Second)

@@ -127,7 +127,7 @@ func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform
 			return nil // it was there already
 		}
 		var effs []incidents.Effect
-		for _, m := range r.openingMessages(rd, moved) {
+		for _, m := range rd.Opening(moved) {
 			effs = append(effs, cards.PostHome(moved, m))
 		}
 		return append(effs, cards.EditKeyed(moved.Number, announced, cards.CardKey(moved.Number), r.roomPointer(platform, moved)))
@@ -187,4 +187,34 @@ func (r *Router) joinRoom(inc *incidents.Incident, people ...incidents.Actor) {
 			r.log.Warn("inviting to the incident channel", "incident", inc.Number, "platform", home.Platform, "err", err)
 		}
 	})
+}
+
+// RoomOpener is the Router's rooms as alert intake sees them
+// (intake.Rooms): the platforms registered with AddChat, whether an
+// incident announced on one gets a room, and opening it.
+type RoomOpener struct{ r *Router }
+
+// Rooms is what alert intake needs of the Router's chats (see RoomOpener).
+func (r *Router) Rooms() RoomOpener { return RoomOpener{r} }
+
+// Platforms lists the registered platforms, in no particular order.
+func (o RoomOpener) Platforms() []string {
+	o.r.mu.Lock()
+	defer o.r.mu.Unlock()
+	ps := make([]string, 0, len(o.r.chats))
+	for p := range o.r.chats {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// On reports whether incidents announced on platform get a room: when
+// playbooks.yaml asks for rooms and the platform's Chat can open them.
+func (o RoomOpener) On(platform string) bool { return o.r.roomsOn(platform) }
+
+// Open moves the new incident inc to a room of its own on platform,
+// starting from the message at from (see moveToRoom), and returns it as
+// it is now.
+func (o RoomOpener) Open(ctx context.Context, inc *incidents.Incident, platform string, from incidents.EffectRef) *incidents.Incident {
+	return o.r.moveToRoom(ctx, inc, platform, MessageRef{Channel: from.Channel, ID: from.ID, Thread: from.Thread})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -83,7 +84,7 @@ playbooks:
     steps: [{id: look, title: Look}, {id: fix, title: Fix}]
 `
 
-func newRoomRouterWorker(t *testing.T) (*Router, *incidents.Service, *roomChat, *testWorker) {
+func newRoomRouterWorker(t *testing.T) (*Router, *intake.Intake, *incidents.Service, *roomChat, *testWorker) {
 	t.Helper()
 	books, err := playbooks.Parse("rooms.yaml", []byte(roomsYAML))
 	require.NoError(t, err)
@@ -91,12 +92,12 @@ func newRoomRouterWorker(t *testing.T) (*Router, *incidents.Service, *roomChat, 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Posted: store})
+	r, in := newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now}, intake.Config{Posted: store})
 	chat := &roomChat{fakeChat: newFakeChat()}
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
 	runRouter(t, r)
-	return r, svc, chat, w
+	return r, in, svc, chat, w
 }
 
 func TestRoomName(t *testing.T) {
@@ -114,7 +115,7 @@ func TestRoomName(t *testing.T) {
 }
 
 func TestAlertOpensARoom(t *testing.T) {
-	r, svc, chat, w := newRoomRouterWorker(t)
+	r, _, svc, chat, w := newRoomRouterWorker(t)
 	ctx := context.Background()
 	alert := Event{ID: "m1", Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", Thread: "111.1",
 		User: incidents.Actor{Platform: "slack", ID: "B1", Name: "alertmanager"}, FromBot: true,
@@ -166,9 +167,9 @@ func TestAlertOpensARoom(t *testing.T) {
 }
 
 func TestWebhookIncidentGetsARoom(t *testing.T) {
-	r, svc, chat, w := newRoomRouterWorker(t)
+	_, in, svc, chat, w := newRoomRouterWorker(t)
 	ctx := context.Background()
-	_, err := r.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1"}})
+	_, err := in.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1"}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(chat.postsIn("CROOM1")) == 2 }, 5*time.Second, 5*time.Millisecond)
 	w.idle(t)
@@ -186,14 +187,14 @@ func TestWebhookIncidentGetsARoom(t *testing.T) {
 	assert.Equal(t, "CROOM1", inc.Home.Channel)
 
 	// The resolved alert mitigates: said in the announce channel and the room.
-	_, err = r.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertResolved, Name: "DiskFull", Title: "DiskFull db-1"}})
+	_, err = in.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertResolved, Name: "DiskFull", Title: "DiskFull db-1"}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(chat.postsIn("CROOM1")) == 3 && len(chat.postsIn("#alerts")) == 2 }, 5*time.Second, 5*time.Millisecond)
 	assert.Contains(t, chat.postsIn("CROOM1")[2].Text, "mitigated")
 }
 
 func TestRoomFailureKeepsTheIncidentInTheAlertChannel(t *testing.T) {
-	r, svc, chat, w := newRoomRouterWorker(t)
+	r, _, svc, chat, w := newRoomRouterWorker(t)
 	chat.fail = true
 	rec := handleIn(t, r, w, chat.fakeChat, Event{ID: "c1", Platform: "slack", Kind: KindCommand, Channel: "C1", User: ana, Text: "declare Checkout is down"})
 	require.Len(t, rec.all(), 2, "card and step where it was declared")

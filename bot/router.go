@@ -38,10 +38,6 @@ type RouterConfig struct {
 	PostmortemDir string
 	// Now is the clock used on cards (default time.Now).
 	Now func() time.Time
-	// RepeatInterval bounds chat posts about repeated alerts: at most one
-	// summary per incident per interval (default: grouping.repeat_interval,
-	// else 1m).
-	RepeatInterval time.Duration
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
 	// Notifier, when set, makes escalations and status updates page the
@@ -66,51 +62,40 @@ type RouterConfig struct {
 	// Tracker files follow-ups as issues in the team's tracker and
 	// refreshes their status; nil keeps them in the postmortem only.
 	Tracker ActionItemFiler
-	// Posted finds where the outbox delivered a keyed post (the outbox's
-	// store), so that the room of a webhook alert's incident starts from
-	// its announcement (a Discord thread on the card). nil: rooms of
-	// webhook incidents start from the channel.
-	Posted PostedRefs
+	// Alerts records the alerts read in alert channels (intake.Intake);
+	// nil leaves alert messages unread.
+	Alerts AlertIntake
 }
 
-// PostedRefs finds where a recorded post with a Key landed once the outbox
-// delivered it; storage.Outbox implements it.
-type PostedRefs interface {
-	Ref(ctx context.Context, key string) (ref incidents.EffectRef, ok bool, err error)
+// AlertIntake records an alert read from a chat message, with what it
+// makes Firebreak say, and does what follows (a room, the automated first
+// step, repeat summaries); *intake.Intake implements it. o is the
+// message's origin (its channel and thread are the home); from is the
+// message itself.
+type AlertIntake interface {
+	IngestChatAlert(ctx context.Context, o incidents.Origin, alert incidents.Alert, from incidents.EffectRef) (incidents.Outcome, error)
 }
-
-// announcedWait bounds how long the rooms of one webhook batch wait for
-// their announcements to be posted before they start from the channel.
-const announcedWait = 10 * time.Second
 
 // MaxPostmortemSize bounds a postmortem held in memory to attach to chat;
 // bigger ones are only written to the file.
 const MaxPostmortemSize = 5 << 20
 
-// maxRepeatStates bounds the coalescing state: one entry per incident
-// with unannounced repeats.
-const maxRepeatStates = 1000
-
-// maxAnnouncers bounds concurrent background announcements of webhook
-// alerts, so an alert storm queues instead of spawning without limit.
-const maxAnnouncers = 16
-
 // Router turns chat events into incidents.Service calls and says what
 // happened. It implements Handler. All adapters share one Router, so an
 // incident can be worked from Slack, Discord and the console alike.
 //
-// The Router owns goroutines: one per incident with repeats waiting to be
-// summarised, one per webhook batch whose new incidents get rooms, and
-// automated steps. Run stops them. What it says is recorded with each
-// intent and posted by the outbox worker (see package doc).
+// The Router owns goroutines: automated steps and invitations to incident
+// rooms. Run stops them. Alerts read in chat it only parses: the
+// AlertIntake records them and owns the goroutines of repeat summaries.
+// What the Router says is recorded with each intent and posted by the
+// outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
 	cfg RouterConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	chats   map[string]Chat
-	repeats map[repeatKey]*repeatState
+	mu    sync.Mutex
+	chats map[string]Chat
 	// running holds "n:step" of automated steps whose action is running.
 	running map[string]bool
 	// picks remembers which incident each "which incident?" question was
@@ -123,23 +108,6 @@ type Router struct {
 	bg     sync.WaitGroup
 	bgCtx  context.Context
 	bgStop context.CancelFunc
-	sem    chan struct{}
-}
-
-// repeatKey is one incident as seen in one chat channel.
-type repeatKey struct {
-	incident uint64
-	platform string
-	channel  string
-}
-
-// repeatState is what a channel has not yet been told about an incident's
-// repeated alerts.
-type repeatState struct {
-	thread  string
-	title   string
-	pending int
-	total   int
 }
 
 // NewRouter returns a Router over svc. Call Run to stop its goroutines.
@@ -151,12 +119,6 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 		cfg.Now = time.Now
 	}
 	books := svc.Playbooks()
-	if cfg.RepeatInterval <= 0 && books != nil {
-		cfg.RepeatInterval = books.Grouping.RepeatInterval.D()
-	}
-	if cfg.RepeatInterval <= 0 {
-		cfg.RepeatInterval = time.Minute
-	}
 	if cfg.PostmortemDir == "" && books != nil {
 		cfg.PostmortemDir = books.Postmortem.Directory
 	}
@@ -165,13 +127,14 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{}, picks: map[string]uint64{},
-		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
+		chats: map[string]Chat{}, running: map[string]bool{}, picks: map[string]uint64{},
+		bgCtx: ctx, bgStop: cancel}
 }
 
 // AddChat registers a connected platform ("console", "slack", "discord"):
-// webhook alerts are announced on every registered platform, and its Chat
-// opens incident rooms (ChannelCreator) and invites to them (RoomInviter).
+// webhook alerts are announced on every registered platform (see
+// RoomOpener), and its Chat opens incident rooms (ChannelCreator) and
+// invites to them (RoomInviter).
 // The Router never posts through it: the outbox worker does. Safe for
 // concurrent use.
 func (r *Router) AddChat(platform string, c Chat) {
@@ -181,8 +144,7 @@ func (r *Router) AddChat(platform string, c Chat) {
 }
 
 // Run blocks until ctx is done, then stops every goroutine the Router
-// started (repeat summaries not yet posted are dropped; their counts are
-// on the timeline) and waits for them.
+// started and waits for them.
 func (r *Router) Run(ctx context.Context) error {
 	r.runTimers(ctx)
 	r.mu.Lock()
@@ -197,38 +159,6 @@ func (r *Router) chat(platform string) Chat {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.chats[platform]
-}
-
-// platformRank orders platforms for announcements: the console first (it
-// is only registered when run locally), then Slack, then Discord, then
-// any other.
-func platformRank(p string) int {
-	switch p {
-	case "console":
-		return 0
-	case "slack":
-		return 1
-	case "discord":
-		return 2
-	}
-	return 3
-}
-
-// platforms lists registered platforms, primary first.
-func (r *Router) platforms() []string {
-	r.mu.Lock()
-	ps := make([]string, 0, len(r.chats))
-	for p := range r.chats {
-		ps = append(ps, p)
-	}
-	r.mu.Unlock()
-	slices.SortFunc(ps, func(a, b string) int {
-		if d := platformRank(a) - platformRank(b); d != 0 {
-			return d
-		}
-		return strings.Compare(a, b)
-	})
-	return ps
 }
 
 // goBackground runs fn on its own goroutine under the Router's context.
@@ -425,7 +355,7 @@ func (h *handling) refuse(ctx context.Context, err error) error {
 
 func (h *handling) message(ctx context.Context) error {
 	ev := h.ev
-	if ev.User.Same(incidents.Bot) {
+	if ev.User.Same(incidents.Bot) || h.cfg.Alerts == nil {
 		return nil
 	}
 	books := h.svc.Playbooks()
@@ -436,225 +366,27 @@ func (h *handling) message(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	o := origin(ev)
-	rooms := h.roomsOn(ev.Platform)
-	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
-		return h.alertEffects(outs[0], ev.Platform, ev.Channel, ev.Thread, rooms)
-	})
-	out, err := h.svc.ReceiveAlert(ctx, o, alert)
-	if err == nil && h.cfg.Metrics != nil {
-		h.cfg.Metrics.CountOutcomes(alert.Source, []incidents.Alert{alert}, []incidents.Outcome{out})
-	}
+	from := incidents.EffectRef{Channel: ev.Target.Channel, ID: ev.Target.ID, Thread: ev.Target.Thread}
+	out, err := h.cfg.Alerts.IngestChatAlert(ctx, origin(ev), alert, from)
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
-	return h.announce(ctx, out, rooms)
-}
-
-// announce finishes what a chat alert did once it is recorded (with its
-// posts, see alertEffects): a new incident may get a room of its own and
-// its automated first step; repeats go to the coalescer.
-func (h *handling) announce(ctx context.Context, out incidents.Outcome, rooms bool) error {
+	if h.cfg.Metrics != nil {
+		h.cfg.Metrics.CountOutcomes(alert.Source, []incidents.Alert{alert}, []incidents.Outcome{out})
+	}
 	if out.Incident == nil {
 		return nil
 	}
 	h.incident = out.Incident.Number
-	if out.Duplicate {
-		h.outcome = "duplicate"
-		return nil
-	}
-	h.outcome = "recorded"
-	if out.Created {
-		h.outcome = "created"
-	}
-	channel, thread := h.ev.Channel, h.ev.Thread
-	if home := out.Incident.Home; !out.Created && home.Thread != "" && home.Platform == h.ev.Platform && home.Channel == channel {
-		thread = home.Thread
-	}
-	h.afterAlert(ctx, out, h.ev.Platform, channel, thread, h.ev.Target, rooms)
-	return nil
-}
-
-// afterAlert does what an alert outcome needs beyond its recorded posts:
-// a room for a new incident (when rooms), its automated first step, the
-// repeat coalescer, forgetting repeats of a mitigated incident.
-func (r *Router) afterAlert(ctx context.Context, out incidents.Outcome, platform, channel, thread string, from MessageRef, rooms bool) {
-	inc := out.Incident
 	switch {
-	case inc == nil || out.Duplicate:
-		return
+	case out.Duplicate:
+		h.outcome = "duplicate"
 	case out.Created:
-		if rooms {
-			inc = r.moveToRoom(ctx, inc, platform, from)
-		}
-		r.autoStart(inc)
-		return
-	case out.Repeat:
-		r.noteRepeat(out, platform, channel, thread)
-		return
+		h.outcome = "created"
+	default:
+		h.outcome = "recorded"
 	}
-	for _, e := range out.Entries {
-		if e.Kind == incidents.EntryMitigated {
-			r.forgetRepeats(inc.Number)
-		}
-	}
-}
-
-// alertEffects are the posts one alert outcome causes in a channel of
-// platform: the card (keyed cardKey) and first step of a new incident —
-// only the card when it is to get a room, whose opening turns the card
-// into a pointer — or the news of a reopen or mitigation, in the
-// incident's thread there and in its room. Repeats say nothing here: the
-// coalescer summarises them. It runs inside the intent's transaction.
-func (r *Router) alertEffects(out incidents.Outcome, platform, channel, thread string, rooms bool) []incidents.Effect {
-	inc := out.Incident
-	if inc == nil || out.Duplicate || out.Repeat {
-		return nil
-	}
-	home := incidents.Home{Platform: platform, Channel: channel, Thread: thread}
-	if out.Created {
-		return r.openingEffects(r.renderer(platform), inc, home, rooms)
-	}
-	// News about an incident (reopened, mitigated) joins its thread, not
-	// the thread of the alert message that brought it.
-	if inc.Home.Thread != "" && inc.Home.Platform == platform && inc.Home.Channel == channel {
-		home.Thread = inc.Home.Thread
-	}
-	var effs []incidents.Effect
-	for _, m := range alertNews(inc, out.Entries) {
-		effs = append(effs, cards.PostIn(inc.Number, home, m))
-		if !inc.Mirror.IsZero() && inc.Home != home {
-			effs = append(effs, cards.PostHome(inc, m))
-		}
-	}
-	return effs
-}
-
-// alertNews is what an alert's timeline entries (reopened, mitigated) are
-// worth saying.
-func alertNews(inc *incidents.Incident, entries []incidents.Entry) []Message {
-	var msgs []Message
-	for _, e := range entries {
-		switch e.Kind {
-		case incidents.EntryReopened:
-			msgs = append(msgs, Message{Text: fmt.Sprintf("♻️ **#%d reopened** — %s", inc.Number, Escape(e.Text)), Actions: cards.LifecycleButtons(inc)})
-		case incidents.EntryMitigated:
-			msgs = append(msgs, Message{Text: fmt.Sprintf("🟢 **#%d mitigated** — every alert in it has resolved. `/incident #%d resolve <summary>` when it is over.", inc.Number, inc.Number)})
-		}
-	}
-	return msgs
-}
-
-// openingEffects announce a new incident in home: its card (keyed
-// cardKey, so a room can turn it into a pointer) and its first step; only
-// the card when the incident is to get a room, where its steps go.
-func (r *Router) openingEffects(rd cards.Renderer, inc *incidents.Incident, home incidents.Home, rooms bool) []incidents.Effect {
-	msgs := r.openingMessages(rd, inc)
-	if rooms {
-		msgs = []Message{rd.Card(inc, false)}
-	}
-	effs := make([]incidents.Effect, 0, len(msgs))
-	for _, m := range msgs {
-		effs = append(effs, cards.PostIn(inc.Number, home, m))
-	}
-	effs[0].Key = cards.CardKey(inc.Number)
-	return effs
-}
-
-// openingMessages announce a new incident: its card, then its first step.
-// The card carries the lifecycle buttons only when no step card follows.
-func (r *Router) openingMessages(rd cards.Renderer, inc *incidents.Incident) []Message {
-	if len(inc.Steps) == 0 {
-		return []Message{rd.Card(inc, true)}
-	}
-	return []Message{rd.Card(inc, false), rd.Step(inc)}
-}
-
-// noteRepeat counts a repeat. The first repeat of a quiet incident starts
-// a goroutine that posts one summary per RepeatInterval while repeats keep
-// coming, and ends once an interval passes without any.
-//
-// The summary quotes the latest alert's title ("5xx rate 31%"), not the
-// first one's: responders want to know what monitoring says now.
-func (r *Router) noteRepeat(out incidents.Outcome, platform, channel, thread string) {
-	inc := out.Incident
-	latest := inc.Title
-	if out.AlertTitle != "" {
-		latest = out.AlertTitle
-	}
-	key := repeatKey{incident: inc.Number, platform: platform, channel: channel}
-	r.mu.Lock()
-	st, ok := r.repeats[key]
-	if ok {
-		st.pending++
-		st.total = inc.AlertCount
-		st.title = latest
-		r.mu.Unlock()
-		return
-	}
-	if len(r.repeats) >= maxRepeatStates || r.stopped {
-		r.mu.Unlock()
-		r.log.Warn("repeat not announced: too many incidents repeating at once", "incident", inc.Number)
-		return
-	}
-	st = &repeatState{thread: thread, title: latest, pending: 1, total: inc.AlertCount}
-	r.repeats[key] = st
-	r.bg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.bg.Done()
-		r.summarise(r.bgCtx, key, st)
-	}()
-}
-
-// summarise posts the coalesced repeats of one incident, at most once per
-// interval, until an interval passes with nothing new.
-func (r *Router) summarise(ctx context.Context, key repeatKey, st *repeatState) {
-	t := time.NewTicker(r.cfg.RepeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			r.mu.Lock()
-			if r.repeats[key] == st {
-				delete(r.repeats, key)
-			}
-			r.mu.Unlock()
-			return
-		case <-t.C:
-		}
-		r.mu.Lock()
-		if r.repeats[key] != st || st.pending == 0 {
-			if r.repeats[key] == st {
-				delete(r.repeats, key)
-			}
-			r.mu.Unlock()
-			return
-		}
-		pending, total, thread, title := st.pending, st.total, st.thread, st.title
-		st.pending = 0
-		r.mu.Unlock()
-		m := Message{Text: fmt.Sprintf("🔁 #%d %s fired again (×%d in the last %s, %d in total)",
-			key.incident, Escape(title), pending, cards.Human(r.cfg.RepeatInterval), total)}
-		e := cards.PostIn(key.incident, incidents.Home{Platform: key.platform, Channel: key.channel, Thread: thread}, m)
-		// A backlog of summaries (a chat outage) is worth its latest only.
-		e.CoalesceKey = fmt.Sprintf("repeat/%d/%s/%s", key.incident, key.platform, key.channel)
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		r.record(rctx, e)
-		cancel()
-	}
-}
-
-// forgetRepeats drops unannounced repeats of an incident that is over;
-// its goroutines end at their next tick.
-func (r *Router) forgetRepeats(n uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.repeats {
-		if k.incident == n {
-			delete(r.repeats, k)
-		}
-	}
+	return nil
 }
 
 // withoutIncident reports whether a command acts on no single incident.
@@ -715,7 +447,7 @@ func (h *handling) command(ctx context.Context) error {
 	case "declare":
 		rooms := h.roomsOn(ev.Platform)
 		o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
-			return h.openingEffects(h.rd, out.Incident, h.replyHome(out.Incident), rooms)
+			return h.rd.OpeningEffects(out.Incident, h.replyHome(out.Incident), rooms)
 		})
 		out, err = h.svc.Declare(ctx, o, c.Args, c.Severity)
 		if err == nil && out.Incident != nil && !out.Duplicate {
@@ -1088,166 +820,7 @@ func (h *handling) reaction(ctx context.Context) error {
 	return h.finish(ctx, out, err, nil)
 }
 
-// IngestAlerts records alerts that did not come from chat (webhooks,
-// probes) and, in the same transaction, their announcements on every
-// registered platform, for the outbox to deliver.
-//
-// The incidents' home is the primary platform's announce channel:
-// incidents.announce[platform] from playbooks.yaml, else that platform's
-// first alert channel; the console is primary when registered, then
-// Slack, then Discord. It returns once the alerts and their posts are
-// committed; opening rooms for new incidents and their automated steps
-// follow on a background goroutine (at most 16 batches at once; an alert
-// storm waits here for a free slot) that Run stops. With no chat
-// registered, alerts are only recorded. eventID (per payload; "" for
-// none) makes a redelivered payload change nothing; the caller has
-// namespaced it ("webhook:<source>:…", "probe:<name>:…") and it is
-// recorded as is.
-func (r *Router) IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error) {
-	platforms := r.platforms()
-	o := incidents.Origin{Actor: incidents.Actor{Platform: "webhook", ID: source, Name: source}}
-	if eventID != "" {
-		o.EventID = eventID
-		o.FormerEventID = source + ":" + eventID
-	}
-	var targets []announceTarget
-	for _, p := range platforms {
-		if ch := r.announceChannel(p); ch != "" {
-			targets = append(targets, announceTarget{platform: p, channel: ch})
-		}
-	}
-	rooms := false
-	if len(targets) > 0 {
-		o.Home = incidents.Home{Platform: targets[0].platform, Channel: targets[0].channel}
-		// The incidents' home is the first target's; rooms open there.
-		rooms = r.roomsOn(targets[0].platform)
-	}
-	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
-		return r.batchEffects(outs, targets, rooms)
-	})
-	outs, err := r.svc.ReceiveAlerts(ctx, o, alerts)
-	if err != nil {
-		return nil, fmt.Errorf("alerts from %s: %w", source, err)
-	}
-	r.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
-	var created []*incidents.Incident
-	seen := map[uint64]bool{}
-	for _, out := range outs {
-		switch {
-		case out.Incident == nil || out.Duplicate || seen[out.Incident.Number]:
-		case out.Created:
-			seen[out.Incident.Number] = true
-			created = append(created, out.Incident)
-		default:
-			for _, t := range targets {
-				r.afterAlert(ctx, out, t.platform, t.channel, "", MessageRef{}, false)
-			}
-		}
-	}
-	if len(created) == 0 {
-		return outs, nil
-	}
-	if !rooms {
-		for _, inc := range created {
-			r.autoStart(inc)
-		}
-		return outs, nil
-	}
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return outs, nil // committed with their cards; only the rooms are lost
-	}
-	if !r.goBackground(func(bctx context.Context) {
-		defer func() { <-r.sem }()
-		deadline := time.Now().Add(announcedWait)
-		for _, inc := range created {
-			from := r.announced(bctx, inc.Number, deadline, MessageRef{Channel: targets[0].channel})
-			r.afterAlert(bctx, incidents.Outcome{Incident: inc, Created: true}, targets[0].platform, targets[0].channel, "", from, true)
-		}
-	}) {
-		<-r.sem
-	}
-	return outs, nil
-}
-
-type announceTarget struct{ platform, channel string }
-
-// announced is where incident n's card landed once the outbox posted it,
-// waiting for it until deadline (the outbox posts within milliseconds
-// unless a channel is rate-limited); else fallback.
-func (r *Router) announced(ctx context.Context, n uint64, deadline time.Time, fallback MessageRef) MessageRef {
-	if r.cfg.Posted == nil {
-		return fallback
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ref, ok, err := r.cfg.Posted.Ref(ctx, cards.CardKey(n))
-		if err == nil && ok {
-			return MessageRef{Channel: ref.Channel, ID: ref.ID, Thread: ref.Thread}
-		}
-		if time.Now().After(deadline) {
-			r.log.Warn("the announcement was not posted in time; the room starts from the channel", "incident", n)
-			return fallback
-		}
-		select {
-		case <-ctx.Done():
-			return fallback
-		case <-tick.C:
-		}
-	}
-}
-
-// batchEffects are every post of one batch, on every target, in the order
-// of the alerts. An incident created in the batch is announced once, in
-// its final state; its later repeats are not news. Only the first
-// target's card of a new incident is keyed: that is its home, where a
-// room opens. It runs inside the intake transaction, so it only computes.
-func (r *Router) batchEffects(outs []incidents.Outcome, targets []announceTarget, rooms bool) []incidents.Effect {
-	var effs []incidents.Effect
-	for i, t := range targets {
-		created := map[uint64]bool{}
-		for _, out := range outs {
-			if out.Incident == nil || out.Duplicate || created[out.Incident.Number] {
-				continue
-			}
-			if out.Created {
-				created[out.Incident.Number] = true
-			}
-			if !out.Created && i > 0 && !out.Incident.Mirror.IsZero() {
-				// The room hears news once, from the first target's effects.
-				out.Incident = withoutMirror(out.Incident)
-			}
-			more := r.alertEffects(out, t.platform, t.channel, "", rooms && i == 0)
-			if out.Created && i > 0 && len(more) > 0 {
-				more[0].Key = ""
-			}
-			effs = append(effs, more...)
-		}
-	}
-	return effs
-}
-
-// withoutMirror is a copy of inc that has no former home, so its news is
-// said in one channel only.
-func withoutMirror(inc *incidents.Incident) *incidents.Incident {
-	c := *inc
-	c.Mirror = incidents.Home{}
-	return &c
-}
-
-// announceChannel is where incidents from webhooks are posted on platform.
-func (r *Router) announceChannel(platform string) string {
-	books := r.svc.Playbooks()
-	if books == nil {
-		return ""
-	}
-	if ch := books.Incidents.Announce[platform]; ch != "" {
-		return ch
-	}
-	if len(books.AlertChannels) > 0 {
-		return books.AlertChannels[0]
-	}
-	return ""
-}
+// AutoStart runs the current step of inc when it is an automated step
+// that needs no confirmation (see autoStart); alert intake calls it for
+// the incidents it opens (intake.Steps).
+func (r *Router) AutoStart(inc *incidents.Incident) { r.autoStart(inc) }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -149,6 +150,7 @@ type fixture struct {
 	worker *testWorker
 	svc    *incidents.Service
 	router *Router
+	intake *intake.Intake
 	clock  *incidentstest.Clock
 	chat   *fakeChat
 	dir    string
@@ -165,7 +167,7 @@ func newFixture(t *testing.T, repeat time.Duration) *fixture {
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
 	f := &fixture{store: store, svc: svc, clock: clock, chat: newFakeChat(), dir: filepath.Join(t.TempDir(), "pm"), obs: &observed{}}
-	f.router = NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: f.dir, Now: clock.Now, RepeatInterval: repeat, Metrics: f.obs})
+	f.router, f.intake = newRouterIntake(t, svc, RouterConfig{Logger: log, PostmortemDir: f.dir, Now: clock.Now, Metrics: f.obs}, intake.Config{RepeatInterval: repeat})
 	f.router.AddChat("slack", f.chat)
 	f.worker = startTestWorker(t, store, map[string]Chat{"slack": f.chat})
 	runRouter(t, f.router)
@@ -481,12 +483,8 @@ func TestRepeatsAreCoalesced(t *testing.T) {
 	assert.Equal(t, "C1", posts[0].Channel)
 	assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate api-gateway 5xx rate 17% fired again (×5 in the last <1s, 6 in total)")
 
-	// A quiet interval ends the summariser; the next repeat starts another.
-	require.Eventually(t, func() bool {
-		f.router.mu.Lock()
-		defer f.router.mu.Unlock()
-		return len(f.router.repeats) == 0
-	}, 5*time.Second, 10*time.Millisecond)
+	// The next repeat is summarised on its own (that a quiet interval ends
+	// the summariser is intake's TestRepeatsCoalesce).
 	f.handle(t, f.event(KindMessage, firing))
 	require.Eventually(t, func() bool { return len(later()) == 2 }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, later()[1].Message.Text, "×1")
@@ -586,7 +584,7 @@ func TestIngestAlerts(t *testing.T) {
 		console := newFakeChat()
 		f.router.AddChat("console", console)
 		f.worker.add("console", console)
-		outs, err := f.router.IngestAlerts(context.Background(), "alertmanager", "am-1", []incidents.Alert{alert, alert})
+		outs, err := f.intake.IngestAlerts(context.Background(), "alertmanager", "am-1", []incidents.Alert{alert, alert})
 		require.NoError(t, err)
 		require.Len(t, outs, 2)
 		assert.True(t, outs[0].Created)
@@ -598,7 +596,7 @@ func TestIngestAlerts(t *testing.T) {
 			assert.Contains(t, posts[0].Message.Text, "#1 HighErrorRate checkout")
 			assert.Contains(t, posts[1].Message.Text, "Step 1/5")
 		}
-		again, err := f.router.IngestAlerts(context.Background(), "alertmanager", "am-1", []incidents.Alert{alert})
+		again, err := f.intake.IngestAlerts(context.Background(), "alertmanager", "am-1", []incidents.Alert{alert})
 		require.NoError(t, err)
 		assert.True(t, again[0].Duplicate)
 	})
@@ -606,8 +604,8 @@ func TestIngestAlerts(t *testing.T) {
 		books, err := playbooks.Load("../playbooks.yaml")
 		require.NoError(t, err)
 		svc := incidents.NewService(incidentstest.NewMemStore(), books)
-		r := NewRouter(svc, RouterConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		outs, err := r.IngestAlerts(context.Background(), "probe", "", []incidents.Alert{alert})
+		_, in := newRouterIntake(t, svc, RouterConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, intake.Config{})
+		outs, err := in.IngestAlerts(context.Background(), "probe", "", []incidents.Alert{alert})
 		require.NoError(t, err)
 		require.Len(t, outs, 1)
 		assert.True(t, outs[0].Created)
@@ -791,7 +789,7 @@ func BenchmarkHandleNote(b *testing.B) {
 	require.NoError(b, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := incidents.NewService(incidentstest.NewMemStore(), books, incidents.WithLogger(log))
-	r := NewRouter(svc, RouterConfig{Logger: log, PostmortemDir: b.TempDir()})
+	r, _ := newRouterIntake(b, svc, RouterConfig{Logger: log, PostmortemDir: b.TempDir()}, intake.Config{})
 	ctx := context.Background()
 	ev := Event{Platform: "slack", Kind: KindMessage, Channel: "C1", ChannelName: "alerts", User: ana, Text: firing}
 	require.NoError(b, r.Handle(ctx, ev, &recorder{}))

@@ -23,7 +23,7 @@ func TestStormReadsAsAnAggregate(t *testing.T) {
 			Title: "checkout pod crash-looping", Service: "checkout", Severity: incidents.SEV2,
 			Labels: map[string]string{"alertname": "PodCrashLooping", "service": "checkout", "pod": fmt.Sprintf("checkout-%02d", i)}}
 	}
-	outs, err := f.router.IngestAlerts(context.Background(), "alertmanager", "storm-1", alerts)
+	outs, err := f.intake.IngestAlerts(context.Background(), "alertmanager", "storm-1", alerts)
 	require.NoError(t, err)
 	require.Len(t, outs, 30)
 	assert.Equal(t, uint64(1), outs[29].Incident.Number, "one incident for the group")

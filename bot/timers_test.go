@@ -15,6 +15,7 @@ import (
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -42,7 +43,7 @@ playbooks:
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
 	nt := &notified{}
-	r := NewRouter(svc, RouterConfig{Logger: log, Now: clock.Now, Notifier: nt})
+	r, _ := newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now, Notifier: nt}, intake.Config{})
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
@@ -84,7 +85,7 @@ func shareOneUpdate(t *testing.T, yaml string, nt *notified, declare, update str
 	if nt != nil {
 		cfg.Notifier = nt
 	}
-	r := NewRouter(svc, cfg)
+	r, _ := newRouterIntake(t, svc, cfg, intake.Config{})
 	chat := newFakeChat()
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})

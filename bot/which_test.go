@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/intake"
 )
 
 // TestBareCommandsNeverGuess is issue 12's item 2 as users typed it: a
@@ -168,7 +169,7 @@ func TestPickIsSingleUse(t *testing.T) {
 	assert.Equal(t, 1, notes(2))
 	assert.Zero(t, notes(1))
 
-	restarted := NewRouter(f.svc, RouterConfig{Logger: f.router.log, PostmortemDir: f.dir, Now: f.clock.Now})
+	restarted, _ := newRouterIntake(t, f.svc, RouterConfig{Logger: f.router.log, PostmortemDir: f.dir, Now: f.clock.Now}, intake.Config{})
 	restarted.AddChat("slack", f.chat)
 	runRouter(t, restarted)
 	press(restarted, ask.Actions[0])
@@ -225,7 +226,7 @@ func TestWebhookIncidentsAnswerBareCommands(t *testing.T) {
 			if tt.declared {
 				f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
 			}
-			outs, err := f.router.IngestAlerts(ctx, "alertmanager", "am-1", []incidents.Alert{alert})
+			outs, err := f.intake.IngestAlerts(ctx, "alertmanager", "am-1", []incidents.Alert{alert})
 			require.NoError(t, err)
 			require.Equal(t, "#alerts", outs[0].Incident.Home.Channel, "homed as configured")
 			rec := f.handle(t, f.event(KindCommand, "ack"))

@@ -16,9 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/internal/routertest"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -60,7 +62,7 @@ func run(t *testing.T, script string, opts Options) (string, world) {
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
 	dir := filepath.Join(t.TempDir(), "postmortems")
-	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: dir, Now: clock.Now, RepeatInterval: time.Hour})
+	router, _ := routertest.New(t, svc, bot.RouterConfig{Logger: log, PostmortemDir: dir, Now: clock.Now}, intake.Config{RepeatInterval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -235,7 +237,7 @@ func FuzzConsoleLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		store := incidentstest.NewMemStore()
 		svc := incidents.NewService(store, books, incidents.WithLogger(log))
-		router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir(), RepeatInterval: time.Hour})
+		router, _ := routertest.New(t, svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()}, intake.Config{RepeatInterval: time.Hour})
 		var w *outboxtest.Worker
 		c := New(strings.NewReader(alertLine+"\n"+s+"\n1\n"), io.Discard, router, Options{User: ana, Logger: log, Idle: func(ctx context.Context) error { return w.Idle(ctx) }})
 		router.AddChat(Platform, c)

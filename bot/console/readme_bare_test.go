@@ -15,9 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/internal/routertest"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -53,7 +55,7 @@ func TestDocumentedBareCommandsNeverGuess(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(func() time.Time { return clock.Advance(time.Second) }), incidents.WithLogger(log))
-	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm"), Now: clock.Now, RepeatInterval: time.Hour})
+	router, _ := routertest.New(t, svc, bot.RouterConfig{Logger: log, PostmortemDir: filepath.Join(t.TempDir(), "pm"), Now: clock.Now}, intake.Config{RepeatInterval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {

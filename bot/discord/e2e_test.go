@@ -17,9 +17,11 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/internal/discordtest"
+	"github.com/firebreak/firebreak/bot/internal/routertest"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -57,10 +59,10 @@ func startFirebreakWith(t *testing.T, yaml string) *firebreak {
 	require.NoError(t, err)
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books)
-	router := bot.NewRouter(svc, bot.RouterConfig{
+	router, _ := routertest.New(t, svc, bot.RouterConfig{
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PostmortemDir: t.TempDir(),
-	})
+	}, intake.Config{})
 	srv := discordtest.New(t)
 	a := startAdapter(t, srv, router)
 	router.AddChat(a.Platform(), a)
@@ -402,7 +404,7 @@ func TestE2ETokenNeverLogged(t *testing.T) {
 	require.NoError(t, err)
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithLogger(log))
-	router := bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
+	router, _ := routertest.New(t, svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()}, intake.Config{})
 	srv := discordtest.New(t)
 	a := startAdapterLogging(t, srv, router, log)
 	router.AddChat(a.Platform(), a)

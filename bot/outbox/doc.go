@@ -52,7 +52,7 @@
 // both effects in one transaction; the commit wakes the Worker, which
 // posts the card, then the step, in the alert's channel and records each
 // delivery with the message's ts. A webhook alert: the webhook handler
-// calls Router.IngestAlerts, which calls ReceiveAlerts for the batch with
+// calls intake.Intake.IngestAlerts, which calls ReceiveAlerts for the batch with
 // the announcements of every new incident on every connected platform as
 // effects; the Worker posts them the same way. What the outbox gives up
 // on goes on the incident's timeline (Config.GaveUp).

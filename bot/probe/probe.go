@@ -40,7 +40,7 @@ const (
 // ErrUnknownProbe is returned by Check for a name not in the configuration.
 var ErrUnknownProbe = errors.New("unknown probe")
 
-// Sink records alerts; bot.Router implements it. The eventID it gets is
+// Sink records alerts; intake.Intake implements it. The eventID it gets is
 // namespaced ("probe:<name>:…") and recorded as is.
 type Sink interface {
 	IngestAlerts(ctx context.Context, source, eventID string, alerts []incidents.Alert) ([]incidents.Outcome, error)

@@ -16,11 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/firebreak/firebreak/bot"
+	"github.com/firebreak/firebreak/bot/internal/routertest"
 	"github.com/firebreak/firebreak/bot/internal/slacktest"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	fbslack "github.com/firebreak/firebreak/bot/slack"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -111,7 +113,7 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	store := incidentstest.NewMemStore()
 	if books != nil {
 		svc = incidents.NewService(store, books, incidents.WithLogger(log))
-		router = bot.NewRouter(svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()})
+		router, _ = routertest.New(t, svc, bot.RouterConfig{Logger: log, PostmortemDir: t.TempDir()}, intake.Config{})
 		h.next = router
 	}
 	cfg := fbslack.Config{BotToken: slacktest.BotToken, APIURL: fake.URL(), Logger: log}

@@ -16,12 +16,14 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
+	"github.com/firebreak/firebreak/bot/internal/routertest"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/bot/trackers/github"
 	"github.com/firebreak/firebreak/bot/trackers/internal/trackertest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
+	"github.com/firebreak/firebreak/intake"
 )
 
 // syncBuffer is the console's output, read while the console writes.
@@ -60,7 +62,7 @@ func startConsoleBot(t *testing.T, g *trackertest.GitHub) *consoleBot {
 	require.NoError(t, err)
 	worker := trackers.NewWorker(svc, c, trackers.Options{Labels: []string{"incident"}, Logger: quiet})
 	dir := t.TempDir()
-	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quiet, PostmortemDir: dir, Tracker: worker})
+	router, _ := routertest.New(t, svc, bot.RouterConfig{Logger: quiet, PostmortemDir: dir, Tracker: worker}, intake.Config{})
 	pr, pw := io.Pipe()
 	out := &syncBuffer{}
 	var box *outboxtest.Worker

@@ -26,6 +26,7 @@ import (
 	"github.com/firebreak/firebreak/bot/metrics"
 	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/intake"
 	"github.com/firebreak/firebreak/playbooks"
 	"github.com/firebreak/firebreak/storage"
 )
@@ -128,18 +129,21 @@ func openStackWith(tb testing.TB, yaml string) (*stack, func()) {
 	books, err := playbooks.Parse("playbooks.yaml", []byte(yaml))
 	require.NoError(tb, err)
 	svc := incidents.NewService(db, books, incidents.WithLogger(quietLogger()))
-	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quietLogger(), PostmortemDir: filepath.Join(dir, "pm")})
+	in := intake.New(svc, intake.Config{Logger: quietLogger()})
+	router := bot.NewRouter(svc, bot.RouterConfig{Logger: quietLogger(), PostmortemDir: filepath.Join(dir, "pm"), Alerts: in})
+	in.Attach(router.Rooms(), router)
 	chat := &countingChat{steps: make(chan time.Time, 1)}
 	router.AddChat("console", chat)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = router.Run(ctx); close(done) }()
-	h := webhook.New(webhook.Config{Token: token, Logger: quietLogger()}, router, metrics.New(prometheus.NewRegistry()))
+	var done sync.WaitGroup
+	done.Go(func() { _ = router.Run(ctx) })
+	done.Go(func() { _ = in.Run(ctx) })
+	h := webhook.New(webhook.Config{Token: token, Logger: quietLogger()}, in, metrics.New(prometheus.NewRegistry()))
 	srv := httptest.NewServer(h)
 	stop := func() {
 		srv.Close()
 		cancel()
-		<-done
+		done.Wait()
 		_ = db.Close()
 	}
 	return &stack{url: srv.URL, db: db, svc: svc, chat: chat}, stop

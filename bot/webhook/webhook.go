@@ -32,7 +32,8 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 )
 
-// Sink records a batch of alerts. bot.Router implements it.
+// Sink records a batch of alerts. intake.Intake implements it: it chooses
+// the incidents' home and records their announcements with them.
 //
 // IngestAlerts must return nil only after the batch is durably committed
 // (the 200 the sender gets promises that), and must treat a repeated

@@ -25,6 +25,7 @@ import (
 	"github.com/firebreak/firebreak/bot/web"
 	"github.com/firebreak/firebreak/bot/webhook"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/intake"
 )
 
 // shutdownGrace bounds how long a stopping bot waits for in-flight work.
@@ -92,22 +93,30 @@ func serve(ctx context.Context, args []string, env environ) error {
 		return err
 	}
 	acts := actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log})
-	// The probe runner reports to the router and the router runs probe
-	// steps through it; it is created before anything can call either.
-	var runner *probe.Runner
 	tracker, err := newTracker(cfg, svc, env.getenv, log)
 	if err != nil {
 		return err
 	}
-	router := bot.NewRouter(svc, bot.RouterConfig{
-		Tracker:        filerFor(tracker),
+	// Every alert enters through intake: webhooks, probes, and the alert
+	// messages the router reads in chat. Intake opens rooms and starts
+	// automated steps through the router, attached once it exists.
+	incidentURL := web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL"))
+	alerts := intake.New(svc, intake.Config{
 		Logger:         log,
 		Now:            env.now,
-		PostmortemDir:  cfg.Postmortem.Directory,
 		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
-		Metrics:        m,
-		Notifier:       acts,
-		Actions:        acts,
+		IncidentURL:    incidentURL,
+		Posted:         box,
+	})
+	runner := probe.New(cfg.Probes, alerts, probe.Options{Logger: log, Metrics: m})
+	router := bot.NewRouter(svc, bot.RouterConfig{
+		Tracker:       filerFor(tracker),
+		Logger:        log,
+		Now:           env.now,
+		PostmortemDir: cfg.Postmortem.Directory,
+		Metrics:       m,
+		Notifier:      acts,
+		Actions:       acts,
 		Probe: func(ctx context.Context, name string) (bool, string, error) {
 			res, err := runner.Check(ctx, name)
 			if err != nil {
@@ -115,17 +124,18 @@ func serve(ctx context.Context, args []string, env environ) error {
 			}
 			return res.OK, res.Summary(), nil
 		},
-		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
+		IncidentURL: incidentURL,
 		// Timers fire on the elected leader only (leaderWork below).
 		TimersElsewhere: true,
-		Posted:          box,
+		Alerts:          alerts,
 	})
-	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
+	alerts.Attach(router.Rooms(), router)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var g group
 	g.start(ctx, "router", router.Run)
+	g.start(ctx, "intake", alerts.Run)
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
@@ -242,7 +252,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 			Token:      env.getenv("FIREBREAK_WEBHOOK_TOKEN"),
 			HMACSecret: env.getenv("FIREBREAK_WEBHOOK_HMAC_SECRET"),
 			Logger:     log,
-		}, router, m))
+		}, alerts, m))
 		mux.Handle("GET /metrics", metrics.Handler(reg))
 		if webOn {
 			webCfg.Store, webCfg.Postmortems, webCfg.Logger = db, svc, log
