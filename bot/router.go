@@ -265,7 +265,7 @@ func (h *handling) say(ctx context.Context, m Message) error {
 // thread — so an incident's conversation stays in one place.
 func (h *handling) replyHome(inc *incidents.Incident) incidents.Home {
 	home := incidents.Home{Platform: h.ev.Platform, Channel: h.ev.Channel, Thread: cmp.Or(h.ev.Thread, h.thread)}
-	if inc != nil && inc.Home.Platform == h.ev.Platform && slices.Contains(channelAliases(h.ev), inc.Home.Channel) {
+	if inc != nil && inc.Home.Platform == h.ev.Platform && slices.Contains(h.channelAliases(), inc.Home.Channel) {
 		// A webhook's incident was announced in the channel as
 		// playbooks.yaml names it: its news goes there under the same
 		// name, so the outbox delivers card and news in one lane, in order.
@@ -416,13 +416,13 @@ func (h *handling) command(ctx context.Context) error {
 		if readOnly(c) {
 			implied = h.svc.ImpliedToRead
 		}
-		if n, err = implied(ctx, o.Home, channelAliases(ev)...); err != nil {
+		if n, err = implied(ctx, o.Home, h.channelAliases()...); err != nil {
 			if amb, ok := errors.AsType[*incidents.AmbiguousError](err); ok {
 				return h.ask(ctx, amb, ev.Text)
 			}
 			if c.Name == "postmortem" && errors.Is(err, incidents.ErrNoIncident) {
 				// Right after a resolve: say which number to name.
-				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home, channelAliases(ev)...); lerr == nil {
+				if last, lerr := h.svc.ImpliedToRead(ctx, o.Home, h.channelAliases()...); lerr == nil {
 					err = incidents.Refuse(incidents.ErrNoIncident, TextNamePostmortem, last, strings.TrimSpace("postmortem "+c.Sub))
 				}
 			}
@@ -797,7 +797,7 @@ func (h *handling) reaction(ctx context.Context) error {
 		return nil
 	}
 	o := origin(ev)
-	n, err := h.svc.Implied(ctx, o.Home, channelAliases(ev)...)
+	n, err := h.svc.Implied(ctx, o.Home, h.channelAliases()...)
 	if errors.Is(err, incidents.ErrNoIncident) {
 		return nil // a pin outside incident channels is just a reaction
 	}

@@ -223,8 +223,9 @@ func lastEffect(m *incidentstest.MemStore) uint64 {
 // sameChannel reports whether channel is ev's channel, by its id or by
 // the name playbooks.yaml gives it (a real platform shows both in one
 // channel; the fake chat keeps them apart).
-func sameChannel(ev Event, channel string) bool {
-	return channel == ev.Channel || slices.Contains(channelAliases(ev), channel)
+func sameChannel(r *Router, ev Event, channel string) bool {
+	h := handling{Router: r, ev: ev}
+	return channel == ev.Channel || slices.Contains(h.channelAliases(), channel)
 }
 
 // handleIn is fixture.handle for any Router, worker and chat.
@@ -238,7 +239,7 @@ func handleIn(t *testing.T, r *Router, w *testWorker, chat *fakeChat, ev Event) 
 	// work it started, such as an automated step, may post after them).
 	var own int
 	for _, e := range w.store.Effects() {
-		if e.ID > recorded && e.Kind == incidents.EffectPost && e.Home.Platform == ev.Platform && sameChannel(ev, e.Home.Channel) {
+		if e.ID > recorded && e.Kind == incidents.EffectPost && e.Home.Platform == ev.Platform && sameChannel(r, ev, e.Home.Channel) {
 			own++
 		}
 	}
@@ -246,7 +247,7 @@ func handleIn(t *testing.T, r *Router, w *testWorker, chat *fakeChat, ev Event) 
 	chat.mu.Lock()
 	defer chat.mu.Unlock()
 	for i, p := range chat.posts[before:] {
-		if !sameChannel(ev, p.Channel) || own == 0 {
+		if !sameChannel(r, ev, p.Channel) || own == 0 {
 			continue
 		}
 		own--

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -125,13 +126,23 @@ func (h *handling) followHome(inc *incidents.Incident) {
 }
 
 // channelAliases are the other spellings of ev's channel for the "which
-// incident" rule: its name as playbooks.yaml writes it ("#alerts"), under
-// which incidents opened by webhooks and probes are homed, while the
-// command itself carries the platform's channel id.
-func channelAliases(ev Event) []string {
-	name := strings.TrimPrefix(ev.ChannelName, "#")
-	if name == "" || "#"+name == ev.Channel {
-		return nil
+// incident" rule: its name, and the channel as playbooks.yaml spells it
+// ("#alerts", "alerts" or "ALERTS"), under which incidents opened by
+// webhooks and probes are homed, while the command itself carries the
+// platform's channel id.
+func (h *handling) channelAliases() []string {
+	ev := h.ev
+	var out []string
+	add := func(s string) {
+		if s != "" && s != ev.Channel && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
-	return []string{"#" + name}
+	if name := strings.TrimPrefix(ev.ChannelName, "#"); name != "" {
+		add("#" + name)
+	}
+	if ch, ok := h.svc.Playbooks().ChannelSpelling(ev.Platform, ev.Channel, ev.ChannelName); ok {
+		add(ch)
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -215,20 +216,26 @@ func TestWebhookIncidentsAnswerBareCommands(t *testing.T) {
 	tests := []struct {
 		name     string
 		declared bool
-		want     string
+		// configured is how playbooks.yaml spells the alert channel;
+		// empty: "#alerts", as the repo's playbooks.yaml does.
+		configured string
+		want       string
 	}{
 		{name: "alone, the bare command reaches it", want: "acknowledged **#1**"},
 		{name: "beside a declared incident, it asks", declared: true, want: "Several incidents are open"},
+		{name: "configured without # and in capitals, it still reaches it", configured: "ALERTS", want: "acknowledged **#1**"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, time.Minute)
+			home := cmp.Or(tt.configured, "#alerts")
+			f.svc.Playbooks().AlertChannels = []string{home}
 			if tt.declared {
 				f.handle(t, f.event(KindCommand, "declare Checkout is failing SEV2"))
 			}
 			outs, err := f.intake.IngestAlerts(ctx, "alertmanager", "am-1", []incidents.Alert{alert})
 			require.NoError(t, err)
-			require.Equal(t, "#alerts", outs[0].Incident.Home.Channel, "homed as configured")
+			require.Equal(t, home, outs[0].Incident.Home.Channel, "homed as configured")
 			rec := f.handle(t, f.event(KindCommand, "ack"))
 			assert.Contains(t, rec.text(), tt.want)
 			if tt.declared {
@@ -245,7 +252,7 @@ func TestWebhookIncidentsAnswerBareCommands(t *testing.T) {
 				}
 			}
 			require.NotEmpty(t, lanes)
-			assert.Equal(t, []string{"slack/#alerts"}, slices.Compact(lanes))
+			assert.Equal(t, []string{"slack/" + home}, slices.Compact(lanes))
 		})
 	}
 }

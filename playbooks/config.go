@@ -95,16 +95,41 @@ func (c *Config) Notifier(name string) *Notifier {
 // Channels match by platform id or by name, case-insensitively, with or
 // without the leading '#'.
 func (c *Config) IsAlertChannel(idOrName string) bool {
-	want := strings.TrimPrefix(strings.TrimSpace(idOrName), "#")
-	if want == "" {
-		return false
+	_, ok := spelled(c.AlertChannels, idOrName)
+	return ok
+}
+
+// ChannelSpelling is how playbooks.yaml spells the channel a platform
+// knows as spellings (its id, its name): the platform's announce channel
+// or one of the alert channels, matched without case or "#". Firebreak
+// records that channel under this one spelling, so the cards webhooks
+// announce there and the news of commands typed there are one channel to
+// the outbox, delivered in order and paced together.
+func (c *Config) ChannelSpelling(platform string, spellings ...string) (string, bool) {
+	configured := c.AlertChannels
+	if a := c.Incidents.Announce[platform]; a != "" {
+		configured = append([]string{a}, configured...)
 	}
-	for _, ch := range c.AlertChannels {
-		if strings.EqualFold(strings.TrimPrefix(ch, "#"), want) {
-			return true
+	for _, s := range spellings {
+		if ch, ok := spelled(configured, s); ok {
+			return ch, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// spelled is the entry of configured that names idOrName.
+func spelled(configured []string, idOrName string) (string, bool) {
+	want := strings.TrimPrefix(strings.TrimSpace(idOrName), "#")
+	if want == "" {
+		return "", false
+	}
+	for _, ch := range configured {
+		if strings.EqualFold(strings.TrimPrefix(ch, "#"), want) {
+			return ch, true
+		}
+	}
+	return "", false
 }
 
 // EscalationFor is the policy for incidents of severity (as "SEV1") run
