@@ -44,22 +44,10 @@ type RouterConfig struct {
 	RepeatInterval time.Duration
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
-	// Notifier, when set, makes escalations and status updates page the
-	// notifiers named in playbooks.yaml (email, paging webhooks): the pages
-	// are recorded as notify effects, which the outbox delivers through a
-	// NotifySender over the same Notifier. nil means chat mentions only.
-	Notifier Notifier
-	// TimerInterval is how often due escalations and reminders are
-	// checked (default 1s).
-	TimerInterval time.Duration
-	// TimersElsewhere leaves firing timers to RunTimers, which serve
-	// calls on the elected leader only; Run then fires none.
-	TimersElsewhere bool
-	// Actions runs the http and command steps of playbooks; nil leaves
-	// them to be done by hand.
-	Actions ActionRunner
-	// Probe runs probe steps; nil leaves them to be done by hand.
-	Probe ProbeFunc
+	// Automation starts automated steps and takes the Run and "Post this
+	// update" buttons (*automation.Automation); nil: steps are done by
+	// hand and status updates stay in the channel they were posted in.
+	Automation Automation
 	// IncidentURL links an incident's web page on cards (web.IncidentURL
 	// of FIREBREAK_PUBLIC_URL); nil leaves the link out.
 	IncidentURL func(number uint64) string
@@ -100,8 +88,8 @@ const maxAnnouncers = 16
 // incident can be worked from Slack, Discord and the console alike.
 //
 // The Router owns goroutines: one per incident with repeats waiting to be
-// summarised, one per webhook batch whose new incidents get rooms, and
-// automated steps. Run stops them. What it says is recorded with each
+// summarised and one per webhook batch whose new incidents get rooms (automated
+// steps run in package automation). Run stops them. What it says is recorded with each
 // intent and posted by the outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
@@ -111,8 +99,6 @@ type Router struct {
 	mu      sync.Mutex
 	chats   map[string]Chat
 	repeats map[repeatKey]*repeatState
-	// running holds "n:step" of automated steps whose action is running.
-	running map[string]bool
 	// picks remembers which incident each "which incident?" question was
 	// answered with (by platform, channel and message), so a second press
 	// is refused; pickOrder bounds it to maxPicks questions.
@@ -165,7 +151,7 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, running: map[string]bool{}, picks: map[string]uint64{},
+		chats: map[string]Chat{}, repeats: map[repeatKey]*repeatState{}, picks: map[string]uint64{},
 		bgCtx: ctx, bgStop: cancel, sem: make(chan struct{}, maxAnnouncers)}
 }
 
@@ -184,7 +170,7 @@ func (r *Router) AddChat(platform string, c Chat) {
 // started (repeat summaries not yet posted are dropped; their counts are
 // on the timeline) and waits for them.
 func (r *Router) Run(ctx context.Context) error {
-	r.runTimers(ctx)
+	<-ctx.Done()
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()

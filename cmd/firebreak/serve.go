@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/firebreak/firebreak/automation"
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/bot/console"
@@ -92,22 +93,18 @@ func serve(ctx context.Context, args []string, env environ) error {
 		return err
 	}
 	acts := actions.New(actions.Options{Getenv: env.getenv, AllowCommands: cfg.AllowCommands, Logger: log})
-	// The probe runner reports to the router and the router runs probe
+	// The probe runner reports to the router and automation runs probe
 	// steps through it; it is created before anything can call either.
 	var runner *probe.Runner
 	tracker, err := newTracker(cfg, svc, env.getenv, log)
 	if err != nil {
 		return err
 	}
-	router := bot.NewRouter(svc, bot.RouterConfig{
-		Tracker:        filerFor(tracker),
-		Logger:         log,
-		Now:            env.now,
-		PostmortemDir:  cfg.Postmortem.Directory,
-		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
-		Metrics:        m,
-		Notifier:       acts,
-		Actions:        acts,
+	_, onBolt := db.(boltStore)
+	auto := automation.New(svc, automation.Config{
+		Logger:  log,
+		Now:     env.now,
+		Actions: acts,
 		Probe: func(ctx context.Context, name string) (bool, string, error) {
 			res, err := runner.Check(ctx, name)
 			if err != nil {
@@ -115,10 +112,19 @@ func serve(ctx context.Context, args []string, env environ) error {
 			}
 			return res.OK, res.Summary(), nil
 		},
-		IncidentURL: web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
-		// Timers fire on the elected leader only (leaderWork below).
-		TimersElsewhere: true,
-		Posted:          box,
+		Pages:       true, // delivered by the outbox's bot.NotifySender over acts
+		SharedStore: !onBolt,
+	})
+	router := bot.NewRouter(svc, bot.RouterConfig{
+		Tracker:        filerFor(tracker),
+		Logger:         log,
+		Now:            env.now,
+		PostmortemDir:  cfg.Postmortem.Directory,
+		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
+		Metrics:        m,
+		Automation:     auto,
+		IncidentURL:    web.IncidentURL(env.getenv("FIREBREAK_PUBLIC_URL")),
+		Posted:         box,
 	})
 	runner = probe.New(cfg.Probes, router, probe.Options{Logger: log, Metrics: m})
 
@@ -126,11 +132,13 @@ func serve(ctx context.Context, args []string, env environ) error {
 	defer cancel(nil)
 	var g group
 	g.start(ctx, "router", router.Run)
+	g.start(ctx, "automation", auto.Run)
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
 	// What must run on one replica only: escalation and reminder timers
-	// (their FireDue fenced by the term) and probes. With bbolt this
+	// (their FireDue fenced by the term; each term first ends the runs of
+	// automated steps a crash or failover cut short) and probes. With bbolt this
 	// process always leads; on etcd it runs while this replica is elected
 	// and stops when its context ends (leadership lost or shutdown).
 	// The chat gateways (Slack Socket Mode, the Discord gateway) are
@@ -146,7 +154,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		lg.Add(2)
 		go func() {
 			defer lg.Done()
-			router.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
+			auto.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
 		}()
 		go func() {
 			defer lg.Done()
