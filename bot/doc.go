@@ -15,7 +15,16 @@
 //	  ─► commit wakes outbox.Worker ─► ChatSender ─► slack adapter Chat.Post ─► Slack
 //	  ─► Router, after the commit: a room of its own when playbooks.yaml asks
 //	     (MoveHome records the room's cards and the edit of card/<n> into a
-//	     pointer), the automated first step, the repeat coalescer
+//	     pointer), the repeat coalescer, and Automation.AutoStart: package
+//	     automation runs the first step when it is automated
+//	     (StartAction → action → FinishAction, each saying what it did)
+//
+// Buttons that run things only translate the press: Run calls
+// automation.RunStep and "Post this update" automation.PostUpdate, with
+// the presser's origin and what the press says (the card edit, the reply);
+// a status update adds automation's UpdateEffects (stakeholder channels,
+// update notifiers). Escalations and reminders are fired by package
+// automation on the leader, never by the Router.
 //
 // One webhook alert, top down:
 //
