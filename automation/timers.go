@@ -50,8 +50,9 @@ func (a *Automation) RunTimers(ctx context.Context, svc *incidents.Service) {
 // home, so the step can be run again. A run is over when it started
 // before this process did (one process on its bbolt file), or when it has
 // been running longer than any run may (MaxRun+WriteTimeout: it runs
-// nowhere). It returns when to look again for runs that are not over yet
-// (zero: none).
+// nowhere). It returns when to look again: when the first run that is not
+// over yet would be, else one bound from now, so a run whose result could
+// not be recorded (the store was down) is ended too.
 func (a *Automation) recoverRuns(ctx context.Context, svc *incidents.Service) time.Time {
 	running, err := svc.RunningSteps(ctx)
 	if err != nil {
@@ -73,6 +74,9 @@ func (a *Automation) recoverRuns(ctx context.Context, svc *incidents.Service) ti
 			continue
 		}
 		a.interrupt(ctx, svc, r.Incident.Number, r.Step)
+	}
+	if next.IsZero() {
+		next = now.Add(bound)
 	}
 	return next
 }
