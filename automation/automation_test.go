@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +267,54 @@ func TestEscalationNotice(t *testing.T) {
 
 	a.fireTimers(ctx, f.svc)
 	assert.Len(t, f.store.Effects(), before+2, "once")
+}
+
+// TestOneRunAcrossReplicas: two Firebreaks on one store (replicas on
+// etcd); while one runs a step, a Run press on the other is refused with
+// when the run started — the store, not a process, knows it runs.
+func TestOneRunAcrossReplicas(t *testing.T) {
+	f := newFixture(t, `probes:
+  - {name: checkout, url: "http://127.0.0.1:1/healthz", on_demand: true}
+playbooks:
+  - id: outage
+    steps:
+      - {id: validate, title: Validate, kind: probe, probe: checkout, confirm: true}
+      - {id: watch, title: Watch}
+`)
+	probing, release := make(chan struct{}), make(chan struct{})
+	var probes atomic.Int32
+	probe := func(ctx context.Context, _ string) (bool, string, error) {
+		if probes.Add(1) == 1 {
+			close(probing)
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return false, "❌ checkout: 503", nil
+	}
+	one, other := f.start(Config{Probe: probe}), f.start(Config{Probe: probe})
+	for _, a := range []*Automation{one, other} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = a.Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
+	}
+	ctx := context.Background()
+	_, err := f.svc.Declare(ctx, incidents.Origin{Actor: ana, Home: home}, "Checkout down", 0)
+	require.NoError(t, err)
+	_, err = one.RunStep(ctx, incidents.Origin{Actor: ana}, 1, "validate")
+	require.NoError(t, err)
+	<-probing
+	f.clock.Advance(2 * time.Minute)
+	_, err = other.RunStep(ctx, incidents.Origin{Actor: ana}, 1, "validate")
+	require.ErrorIs(t, err, incidents.ErrInvalidTransition)
+	assert.EqualError(t, err, `The step "validate" of #1 is already running since 14:00 UTC.`)
+
+	close(release)
+	require.Eventually(t, func() bool { return f.step(t, "validate").Status == incidents.StepDone }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, int32(1), probes.Load(), "the probe ran once")
 }
