@@ -203,15 +203,12 @@ func (a *Automation) RunStep(ctx context.Context, o incidents.Origin, n uint64, 
 	return out, nil
 }
 
-// result is what one automated step did.
-type result = incidents.ActionResult
-
 // run performs one automated step, bounded by MaxRun.
-func (a *Automation) run(ctx context.Context, inc *incidents.Incident, ps *playbooks.Step) result {
+func (a *Automation) run(ctx context.Context, inc *incidents.Incident, ps *playbooks.Step) incidents.ActionResult {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.MaxRun)
 	defer cancel()
 	data := cards.StepData(inc, ps.ID, a.cfg.Now())
-	res := result{Kind: ps.Kind}
+	res := incidents.ActionResult{Kind: ps.Kind}
 	switch ps.Kind {
 	case playbooks.KindHTTP:
 		if a.cfg.Actions == nil || ps.HTTP == nil {
@@ -283,7 +280,7 @@ func (a *Automation) execute(ctx context.Context, inc *incidents.Incident, ps *p
 // finishedEffects say how a run ended: done by Firebreak (and the next
 // step's card), failed with Run again and Skip, or only its result when
 // the step was finished by hand (or the incident resolved) while it ran.
-func (a *Automation) finishedEffects(out incidents.Outcome, stepID, title string, res result) []incidents.Effect {
+func (a *Automation) finishedEffects(out incidents.Outcome, stepID, title string, res incidents.ActionResult) []incidents.Effect {
 	inc := out.Incident
 	n := inc.Number
 	finished := false
