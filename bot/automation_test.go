@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/firebreak/firebreak/automation"
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
@@ -89,7 +90,7 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 		Backoff: actions.Backoff{Attempts: 3, Base: time.Millisecond, Max: 2 * time.Millisecond},
 		Logger:  log,
 	})
-	f.router, _ = newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now, Actions: runner,
+	auto := automation.New(svc, automation.Config{Logger: log, Now: clock.Now, Actions: runner,
 		Probe: func(_ context.Context, name string) (bool, string, error) {
 			f.probes.Add(1)
 			if name != "checkout" {
@@ -99,10 +100,31 @@ func newAutoFixture(t *testing.T, yaml string, probeOK bool) *autoFixture {
 				return true, "✅ checkout: 200 OK in 12ms", nil
 			}
 			return false, "❌ checkout: 503 Service Unavailable in 40ms", nil
-		}}, intake.Config{})
+		}})
+	runAutomation(t, auto)
+	f.router, _ = newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now, Automation: auto}, intake.Config{})
 	f.router.AddChat("slack", f.chat)
 	runRouter(t, f.router)
 	return f
+}
+
+// The Router takes automation through its own small interface.
+var _ Automation = (*automation.Automation)(nil)
+
+// runAutomation runs a's Run (the owner of running steps) until the test
+// ends.
+func runAutomation(t *testing.T, a *automation.Automation) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 func (f *autoFixture) press(t *testing.T, id string, who incidents.Actor, action, value string) *recorder {
@@ -351,4 +373,54 @@ playbooks:
 	assert.Equal(t, int32(1), deploy.calls.Load(), "the flag is turned off once")
 	healthy := f.waitFor(t, "Validate** — done by Firebreak")
 	assert.Contains(t, healthy.Text, "the probe is healthy")
+}
+
+// TestRunPressWhileRunning: while an automated step's action runs (here
+// started by Firebreak itself), a Run press is refused with when it
+// started — the store says the step is running, so any replica refuses —
+// and the action runs once.
+func TestRunPressWhileRunning(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "drained")
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { closeOnce(release) })
+	yaml := `alert_channels: ["#alerts"]
+playbooks:
+  - id: outage
+    steps:
+      - {id: drain, title: Drain the canary, kind: http, timeout: 30s, http: {url: "` + srv.URL + `/drain"}}
+      - {id: watch, title: Watch}
+`
+	f := newAutoFixture(t, yaml, true)
+	f.command(t, "c1", ana, "declare Checkout is down")
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 5*time.Millisecond, "the step starts by itself")
+
+	rec := f.press(t, "b1", bob, ActionRunStep, "1:drain")
+	require.Len(t, rec.all(), 1)
+	assert.True(t, rec.all()[0].Ephemeral, "only the presser is told")
+	assert.Equal(t, `⚠️ The step "drain" of #1 is already running since 14:00 UTC.`, rec.all()[0].Text)
+	inc, err := f.svc.Get(context.Background(), 1)
+	require.NoError(t, err)
+	assert.Equal(t, incidents.StepRunning, inc.Step("drain").Status)
+
+	closeOnce(release)
+	f.waitFor(t, "Drain the canary** — done by Firebreak")
+	f.waitFor(t, "Step 2/2: Watch")
+	assert.Equal(t, int32(1), calls.Load(), "the action ran once")
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
 }

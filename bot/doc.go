@@ -16,8 +16,16 @@
 //	  ─► commit wakes outbox.Worker ─► ChatSender ─► slack adapter Chat.Post ─► Slack
 //	  ─► intake, after the commit: a room of its own when playbooks.yaml asks
 //	     (RoomOpener.Open ─► MoveHome records the room's cards and the edit of
-//	     card/<n> into a pointer), the automated first step (Router.AutoStart),
-//	     the repeat coalescer
+//	     card/<n> into a pointer), the repeat coalescer, and the automated
+//	     first step: Router.AutoStart hands it to package automation
+//	     (StartAction → action → FinishAction, each saying what it did)
+//
+// Buttons that run things only translate the press: Run calls
+// automation.RunStep and "Post this update" automation.PostUpdate, with
+// the presser's origin and what the press says (the card edit, the reply);
+// a status update adds automation's UpdateEffects (stakeholder channels,
+// update notifiers). Escalations and reminders are fired by package
+// automation on the leader, never by the Router.
 //
 // One webhook alert, top down (the Router is not on its way; see package
 // intake):

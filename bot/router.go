@@ -40,22 +40,10 @@ type RouterConfig struct {
 	Now func() time.Time
 	// Metrics observes time to acknowledge and resolve; nil means none.
 	Metrics Observer
-	// Notifier, when set, makes escalations and status updates page the
-	// notifiers named in playbooks.yaml (email, paging webhooks): the pages
-	// are recorded as notify effects, which the outbox delivers through a
-	// NotifySender over the same Notifier. nil means chat mentions only.
-	Notifier Notifier
-	// TimerInterval is how often due escalations and reminders are
-	// checked (default 1s).
-	TimerInterval time.Duration
-	// TimersElsewhere leaves firing timers to RunTimers, which serve
-	// calls on the elected leader only; Run then fires none.
-	TimersElsewhere bool
-	// Actions runs the http and command steps of playbooks; nil leaves
-	// them to be done by hand.
-	Actions ActionRunner
-	// Probe runs probe steps; nil leaves them to be done by hand.
-	Probe ProbeFunc
+	// Automation starts automated steps and takes the Run and "Post this
+	// update" buttons (*automation.Automation); nil: steps are done by
+	// hand and status updates stay in the channel they were posted in.
+	Automation Automation
 	// IncidentURL links an incident's web page on cards (web.IncidentURL
 	// of FIREBREAK_PUBLIC_URL); nil leaves the link out.
 	IncidentURL func(number uint64) string
@@ -84,11 +72,11 @@ const MaxPostmortemSize = 5 << 20
 // happened. It implements Handler. All adapters share one Router, so an
 // incident can be worked from Slack, Discord and the console alike.
 //
-// The Router owns goroutines: automated steps and invitations to incident
-// rooms. Run stops them. Alerts read in chat it only parses: the
-// AlertIntake records them and owns the goroutines of repeat summaries.
-// What the Router says is recorded with each intent and posted by the
-// outbox worker (see package doc).
+// The Router owns goroutines: invitations to incident rooms. Run stops
+// them. Alerts read in chat it only parses: the AlertIntake records them
+// and owns the goroutines of repeat summaries; automated steps run in
+// package automation. What the Router says is recorded with each intent
+// and posted by the outbox worker (see package doc).
 type Router struct {
 	svc *incidents.Service
 	cfg RouterConfig
@@ -96,8 +84,6 @@ type Router struct {
 
 	mu    sync.Mutex
 	chats map[string]Chat
-	// running holds "n:step" of automated steps whose action is running.
-	running map[string]bool
 	// picks remembers which incident each "which incident?" question was
 	// answered with (by platform, channel and message), so a second press
 	// is refused; pickOrder bounds it to maxPicks questions.
@@ -127,7 +113,7 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, running: map[string]bool{}, picks: map[string]uint64{},
+		chats: map[string]Chat{}, picks: map[string]uint64{},
 		bgCtx: ctx, bgStop: cancel}
 }
 
@@ -146,7 +132,7 @@ func (r *Router) AddChat(platform string, c Chat) {
 // Run blocks until ctx is done, then stops every goroutine the Router
 // started and waits for them.
 func (r *Router) Run(ctx context.Context) error {
-	r.runTimers(ctx)
+	<-ctx.Done()
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()

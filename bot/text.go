@@ -20,7 +20,7 @@ const (
 	TextButtonNoCommand  = "This button names no command; use `/incident` commands instead."
 	TextButtonNoStep     = "This button names no step; use `/incident step done` instead."
 	TextUnknownButton    = "Firebreak does not know the button %q; use `/incident` commands instead."
-	TextNoStatusUpdate   = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
+	TextNoAutomation     = "This Firebreak runs no automated steps; do the step by hand."
 	TextNotHandled       = "The command %q is not handled here."
 	TextPinWhichIncident = "Not pinned: several incidents are open in this channel (%s). Pin inside the incident's thread, or add it with `/incident #%d note <text>`."
 	TextNamePostmortem   = "No incident is open in this channel, so name the one whose postmortem moves on: `/incident #%d %s` (the last one resolved here)."

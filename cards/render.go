@@ -263,7 +263,7 @@ func (r Renderer) Durations(inc *incidents.Incident) string {
 func Finished(inc *incidents.Incident) int {
 	n := 0
 	for _, s := range inc.Steps {
-		if s.Status != incidents.StepPending {
+		if s.Status.Finished() {
 			n++
 		}
 	}

@@ -172,7 +172,9 @@ func (s *Service) StepSkip(ctx context.Context, o Origin, n uint64, stepID, reas
 }
 
 // finishStep marks one step done or skipped and moves Current to the first
-// step still pending, so steps finished out of order are never revisited.
+// step not finished, so steps finished out of order are never revisited. A
+// running step may be finished by hand: its action's result, when it comes,
+// is recorded without finishing it again (FinishAction).
 func (c *change) finishStep(stepID string, status StepStatus, note string) error {
 	inc := c.inc
 	if inc.Status == StatusResolved {
@@ -194,7 +196,7 @@ func (c *change) finishStep(stepID string, status StepStatus, note string) error
 			}
 			return Refuse(ErrNoSuchStep, TextNoSuchStep, inc.Number, stepID, strings.Join(ids, ", "))
 		}
-		if st.Status != StepPending {
+		if st.Status.Finished() {
 			return Refuse(ErrInvalidTransition, TextStepAlready, st.ID, inc.Number, st.Status, st.By, at(st.At))
 		}
 	}
@@ -204,7 +206,7 @@ func (c *change) finishStep(stepID string, status StepStatus, note string) error
 	before := inc.Current
 	inc.Current = len(inc.Steps)
 	for i := range inc.Steps {
-		if inc.Steps[i].Status == StepPending {
+		if !inc.Steps[i].Status.Finished() {
 			inc.Current = i
 			break
 		}

@@ -136,6 +136,8 @@ const (
 	TextAllStepsFinished    = "All steps of #%d are finished: mitigate or resolve it when the impact is over."
 	TextNoSuchStep          = "Incident #%d has no step %q; its steps are %s."
 	TextStepAlready         = "The step %q of #%d was already %s by %s at %s."
+	TextStepRunning         = "The step %q of #%d is already running since %s."
+	TextNoStatusUpdate      = "The step %q of #%d suggests no status update; write one with `/incident update <text>`."
 	TextNotCurrentStep      = "The step %q is not the current step of #%d any more."
 	TextNoAction            = "The step %q of #%d has no action to run."
 	TextActionsStopped      = "Incident #%d is %s; its actions no longer run."

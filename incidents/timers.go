@@ -237,7 +237,7 @@ func (s *Service) fire(t Timer, inc *Incident, now time.Time) (Fired, bool) {
 			Data: map[string]string{"level": t.Data["level"], "round": t.Data["round"], "notify": who}}
 	case strings.HasPrefix(t.Key, TimerStepReminder):
 		step := inc.Step(t.Data["step"])
-		if !inc.Status.Open() || step == nil || step.Status != StepPending {
+		if !inc.Status.Open() || step == nil || step.Status.Finished() {
 			return f, false
 		}
 		f.Entry = Entry{Kind: EntryEscalation, Step: step.ID,

@@ -175,9 +175,19 @@ type StepStatus string
 // Step states.
 const (
 	StepPending StepStatus = "pending"
+	// StepRunning is an automated step whose action is running: By
+	// started it at At. The store, not a process, says so, so a second
+	// Run press on any replica is refused while it runs, and a run cut
+	// short by a crash or a failover is found and reported (see package
+	// automation). Records written before it existed never hold it.
+	StepRunning StepStatus = "running"
 	StepDone    StepStatus = "done"
 	StepSkipped StepStatus = "skipped"
 )
+
+// Finished reports whether a step is behind the incident: done or
+// skipped. A running step is not finished: it stays the current step.
+func (s StepStatus) Finished() bool { return s == StepDone || s == StepSkipped }
 
 // StepState records one playbook step as the incident walked it.
 type StepState struct {

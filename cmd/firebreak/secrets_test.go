@@ -126,7 +126,7 @@ playbooks:
 
 	calls.Wait()
 	require.Eventually(t, func() bool {
-		return strings.Contains(logs.String(), "incident changed") && strings.Contains(logs.String(), "record action")
+		return strings.Contains(logs.String(), "incident changed") && strings.Contains(logs.String(), "finish action")
 	}, 10*time.Second, 20*time.Millisecond)
 	cancel()
 	require.Equal(t, 0, <-done, logs.String())

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/firebreak/firebreak/automation"
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/bot/console"
@@ -109,14 +110,11 @@ func serve(ctx context.Context, args []string, env environ) error {
 		Posted:         box,
 	})
 	runner := probe.New(cfg.Probes, alerts, probe.Options{Logger: log, Metrics: m})
-	router := bot.NewRouter(svc, bot.RouterConfig{
-		Tracker:       filerFor(tracker),
-		Logger:        log,
-		Now:           env.now,
-		PostmortemDir: cfg.Postmortem.Directory,
-		Metrics:       m,
-		Notifier:      acts,
-		Actions:       acts,
+	_, onBolt := db.(boltStore)
+	auto := automation.New(svc, automation.Config{
+		Logger:  log,
+		Now:     env.now,
+		Actions: acts,
 		Probe: func(ctx context.Context, name string) (bool, string, error) {
 			res, err := runner.Check(ctx, name)
 			if err != nil {
@@ -124,10 +122,18 @@ func serve(ctx context.Context, args []string, env environ) error {
 			}
 			return res.OK, res.Summary(), nil
 		},
-		IncidentURL: incidentURL,
-		// Timers fire on the elected leader only (leaderWork below).
-		TimersElsewhere: true,
-		Alerts:          alerts,
+		Pages:       true, // delivered by the outbox's bot.NotifySender over acts
+		SharedStore: !onBolt,
+	})
+	router := bot.NewRouter(svc, bot.RouterConfig{
+		Tracker:       filerFor(tracker),
+		Logger:        log,
+		Now:           env.now,
+		PostmortemDir: cfg.Postmortem.Directory,
+		Metrics:       m,
+		Automation:    auto,
+		IncidentURL:   incidentURL,
+		Alerts:        alerts,
 	})
 	alerts.Attach(router.Rooms(), router)
 
@@ -136,11 +142,13 @@ func serve(ctx context.Context, args []string, env environ) error {
 	var g group
 	g.start(ctx, "router", router.Run)
 	g.start(ctx, "intake", alerts.Run)
+	g.start(ctx, "automation", auto.Run)
 	if tracker != nil {
 		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
 	}
 	// What must run on one replica only: escalation and reminder timers
-	// (their FireDue fenced by the term) and probes. With bbolt this
+	// (their FireDue fenced by the term; each term first ends the runs of
+	// automated steps a crash or failover cut short) and probes. With bbolt this
 	// process always leads; on etcd it runs while this replica is elected
 	// and stops when its context ends (leadership lost or shutdown).
 	// The chat gateways (Slack Socket Mode, the Discord gateway) are
@@ -156,7 +164,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		lg.Add(2)
 		go func() {
 			defer lg.Done()
-			router.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
+			auto.RunTimers(ctx, incidents.NewService(fenced, cfg, svcOpts...))
 		}()
 		go func() {
 			defer lg.Done()
