@@ -142,3 +142,44 @@ func (h *handling) answer(ctx context.Context, in intent, err error) error {
 	}
 	return h.finish(ctx, in.out, err, nil)
 }
+
+// stepMessages announce the steps an intent finished and post the next
+// step card when the current step moved.
+func (h *handling) stepMessages(out incidents.Outcome) []Message {
+	if out.Duplicate || out.Incident == nil {
+		return nil
+	}
+	var msgs []Message
+	for _, e := range out.Entries {
+		if e.Kind != incidents.EntryStepDone && e.Kind != incidents.EntryStepSkipped {
+			continue
+		}
+		if st := out.Incident.Step(e.Step); st != nil {
+			msgs = append(msgs, h.rd.FinishedStep(out.Incident, *st))
+		}
+	}
+	if out.StepChanged && out.Incident.Status.Open() {
+		msgs = append(msgs, h.rd.Step(out.Incident))
+	}
+	return msgs
+}
+
+func resolvedMessage(inc *incidents.Incident, who string) Message {
+	text := fmt.Sprintf("✅ %s resolved **#%d** after %s.", who, inc.Number, cards.Human(inc.TimeToResolve()))
+	if inc.Summary != "" {
+		text += "\nSummary: " + Escape(inc.Summary)
+	}
+	return Message{Text: text + fmt.Sprintf("\nWrite it up while memories are fresh: `/incident #%d postmortem`.", inc.Number)}
+}
+
+func (r *Router) observeAck(inc *incidents.Incident) {
+	if r.cfg.Metrics != nil && inc != nil {
+		r.cfg.Metrics.ObserveAcknowledged(inc.TimeToAcknowledge())
+	}
+}
+
+func (r *Router) observeResolve(inc *incidents.Incident) {
+	if r.cfg.Metrics != nil && inc != nil {
+		r.cfg.Metrics.ObserveResolved(inc.TimeToResolve())
+	}
+}
