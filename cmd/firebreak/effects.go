@@ -10,6 +10,7 @@ import (
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
 	"github.com/firebreak/firebreak/bot/outbox"
+	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage/etcdstore"
 )
@@ -27,19 +28,26 @@ func effectsStore(db store) (incidents.Store, outbox.Store) {
 	return e, &termOutbox{Outbox: etcdstore.NewOutbox(e.Store)}
 }
 
-var _ outbox.Sender = bot.NotifySender{}
+var (
+	_ outbox.Sender = bot.NotifySender{}
+	_ outbox.Sender = (*trackers.Worker)(nil)
+)
 
 // newWorker builds the outbox worker that delivers what intents record
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
 // message per second, a burst of 3. Pages to the notifiers of
-// playbooks.yaml (escalations, status updates) go through notifier. What it
+// playbooks.yaml (escalations, status updates) go through notifier, and
+// follow-ups to file through tracker (nil: none configured). What it
 // gives up on goes on the incident's timeline; its metrics go on reg.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
+func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, tracker *trackers.Worker, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
 	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: box}}
 	books := svc.Playbooks()
 	for _, nf := range books.Notifiers {
 		senders[string(incidents.EffectNotify)+"/"+nf.Name] = bot.NotifySender{Notifier: notifier, Books: books}
+	}
+	if tracker != nil {
+		senders[string(incidents.EffectTracker)+"/"+tracker.Name()] = tracker
 	}
 	var sender outbox.Sender = senders
 	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
@@ -51,8 +59,13 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 		Sender:  sender,
 		Metrics: outbox.NewMetrics(reg),
 		GaveUp: func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
-			_, err := svc.Undelivered(ctx, e, r.Reason)
-			return err
+			if _, err := svc.Undelivered(ctx, e, r.Reason); err != nil {
+				return err
+			}
+			if tracker != nil {
+				return tracker.GaveUp(ctx, e, r)
+			}
+			return nil
 		},
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
 		Logger:    log,

@@ -126,9 +126,6 @@ func serve(ctx context.Context, args []string, env environ) error {
 	defer cancel(nil)
 	var g group
 	g.start(ctx, "router", router.Run)
-	if tracker != nil {
-		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
-	}
 	// What must run on one replica only: escalation and reminder timers
 	// (their FireDue fenced by the term) and probes. With bbolt this
 	// process always leads; on etcd it runs while this replica is elected
@@ -225,7 +222,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 	}
 
-	worker, err = newWorker(box, chats, acts, svc, reg, env, log)
+	worker, err = newWorker(box, chats, acts, tracker, svc, reg, env, log)
 	if err != nil {
 		return err
 	}
