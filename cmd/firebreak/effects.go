@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,10 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 	if tracker != nil {
 		senders[string(incidents.EffectTracker)+"/"+tracker.Name()] = tracker
 	}
+	retention, err := outboxRetention(env)
+	if err != nil {
+		return nil, err
+	}
 	var sender outbox.Sender = senders
 	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
 		log.Warn(drillDelayEnv+" is set: every post waits before it is sent (for the crash drill only)", "delay", d)
@@ -68,8 +74,31 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 			return nil
 		},
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
+		Retention: retention,
 		Logger:    log,
 	})
+}
+
+// retentionEnv names how long settled effects are kept (docs/outbox.md).
+const retentionEnv = "FIREBREAK_OUTBOX_RETENTION"
+
+// outboxRetention is FIREBREAK_OUTBOX_RETENTION: a duration of at least
+// an hour ("168h", the default when unset, is 7 days), or "forever" to
+// never prune; as outbox.Config.Retention (0: the default, negative:
+// forever).
+func outboxRetention(env environ) (time.Duration, error) {
+	v := strings.TrimSpace(env.getenv(retentionEnv))
+	switch v {
+	case "":
+		return 0, nil
+	case "forever":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Hour {
+		return 0, fmt.Errorf("%s %q: want a duration of at least 1h, such as 168h (7 days), or forever", retentionEnv, v)
+	}
+	return d, nil
 }
 
 // drillDelayEnv names a delay before each post, so that the crash drill
