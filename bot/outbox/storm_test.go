@@ -155,3 +155,82 @@ func TestWorkerGivesUpAndSaysSoOnTheTimeline(t *testing.T) {
 	}))
 	assert.Equal(t, []string{"could not post to C-DOWN: gave up after 3 failed attempts: post to slack C-DOWN: HTTP 503"}, said)
 }
+
+// chainSender delivers like a tracker sender does: delivering the first
+// effect records a second one (the "Filed as" post) before it returns.
+type chainSender struct {
+	store *incidentstest.MemStore
+	mu    sync.Mutex
+	sent  []string
+}
+
+func (c *chainSender) Send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, bool, time.Duration, error) {
+	if e.Message.Text == "file it" {
+		next := effect(0, "filed as OPS-1")
+		if err := c.store.Update(ctx, func(tx incidents.Tx) error { return tx.Enqueue(&next) }); err != nil {
+			return incidents.EffectRef{}, true, 0, err
+		}
+	}
+	c.mu.Lock()
+	c.sent = append(c.sent, e.Message.Text)
+	c.mu.Unlock()
+	return incidents.EffectRef{ID: "1"}, false, 0, nil
+}
+
+// TestWorkerIdleWaitsForWhatDeliveriesRecord: Idle also waits for the
+// effects a delivery recorded before it settled, so the console prints a
+// follow-up's "Filed as" line before it reads the next line.
+func TestWorkerIdleWaitsForWhatDeliveriesRecord(t *testing.T) {
+	ctx := context.Background()
+	for range 5 {
+		m := incidentstest.NewMemStore()
+		s := &chainSender{store: m}
+		w := runWorker(t, outbox.Config{Store: lateWakeUps(t, m), Sender: s, RateLimit: outbox.RateLimit{Unlimited: []string{"slack"}}})
+		first := effect(0, "file it")
+		require.NoError(t, m.Update(ctx, func(tx incidents.Tx) error { return tx.Enqueue(&first) }))
+		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		require.NoError(t, w.Idle(ictx))
+		cancel()
+		s.mu.Lock()
+		assert.Equal(t, []string{"file it", "filed as OPS-1"}, s.sent)
+		s.mu.Unlock()
+		assert.Zero(t, m.PendingCount())
+	}
+}
+
+// lateStore is a store whose commits wake the worker 50 ms late (a busy
+// disk, an etcd watch), so a test sees the gap between a delivery that
+// recorded more and the worker reading it.
+type lateStore struct {
+	*incidentstest.MemStore
+	woken chan struct{}
+}
+
+func (l *lateStore) Committed() <-chan struct{} { return l.woken }
+
+func lateWakeUps(t *testing.T, m *incidentstest.MemStore) *lateStore {
+	l := &lateStore{MemStore: m, woken: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-m.Committed():
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			select {
+			case l.woken <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+	return l
+}

@@ -230,15 +230,21 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 	return after, err
 }
 
-// Idle waits until everything committed before the call is settled: it
-// asks the running worker to read once more and waits until that read
-// found nothing new and no effect is in flight. The console calls it
+// Idle waits until everything committed before the call is settled, and
+// what those deliveries committed in turn (the tracker's "Filed as" post):
+// it asks the running worker to read, waits until no effect is in flight,
+// and confirms with one more read that finds nothing new. The console calls it
 // between two lines of input, so a script's next line sees what the last
 // one posted; tests call it before they look. It returns ctx's error when
 // ctx ends first (a platform that does not answer, a worker not running).
 func (w *Worker) Idle(ctx context.Context) error {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	// confirming: nothing was in flight after the last read; one more read,
+	// started after that, must find nothing either — a delivery may have
+	// committed new effects just before it settled (the tracker's "Filed
+	// as" post, a give-up notice).
+	confirming := false
 	for {
 		w.mu.Lock()
 		start := w.readsStarted
@@ -251,10 +257,11 @@ func (w *Worker) Idle(ctx context.Context) error {
 			w.mu.Lock()
 			read, live := w.lastReadDone > start, w.live
 			w.mu.Unlock()
-			if read && live == 0 {
+			if read && live == 0 && confirming {
 				return nil
 			}
 			if read {
+				confirming = live == 0
 				break
 			}
 			select {
