@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,29 +66,29 @@ func (c *Command) parsePostmortem(rest string) error {
 }
 
 // ActionItemFiler files an incident's follow-ups in the team's tracker
-// (bot/trackers implements it). Both calls are idempotent: an item already
+// (bot/trackers implements it). Filing is idempotent: an item already
 // filed, even by a process that crashed before recording it, is never filed
 // twice.
 type ActionItemFiler interface {
-	// File files the follow-ups of incident n that have no tracker issue
-	// recorded yet and records each issue on the timeline.
-	File(ctx context.Context, n uint64) error
-	// Refresh files what File would, then records status changes of the
-	// issues already filed, so the postmortem shows them as they are.
+	// Name is the tracker's name in the effects that file follow-ups: the
+	// follow-up intent records incidents.FileFollowUp(…, Name(), …) and
+	// the outbox delivers it through the sender of "tracker/<Name>".
+	Name() string
+	// Refresh files the follow-ups of incident n that have no tracker
+	// issue recorded yet, then records status changes of the issues
+	// already filed, so the postmortem shows them as they are.
 	Refresh(ctx context.Context, n uint64) error
 }
-
-// followUpFilingTimeout bounds filing while the person who typed
-// `/incident followup` waits for the answer.
-const followUpFilingTimeout = 20 * time.Second
 
 // postmortemRefreshTimeout bounds filing and status reads before the
 // postmortem is written: a slow tracker delays the document, never blocks it.
 const postmortemRefreshTimeout = time.Minute
 
-// followUp records an action item with owner and type, then files it in
-// the tracker when one is configured. A tracker that fails leaves the item
-// recorded: it is filed on the next `/incident postmortem`.
+// followUp records an action item with owner and type, its news and, when
+// a tracker is configured, the effect that files it there — all in the
+// follow-up's own transaction. The outbox files it, then says "Filed as
+// …" where the news went (or that filing failed: the item stays recorded
+// and is filed on the next `/incident postmortem`).
 func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c Command) error {
 	f := incidents.FollowUp{Text: c.Args, Type: c.Type}
 	if c.User != "" {
@@ -99,10 +98,6 @@ func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c
 		}
 		f.Owner = owner
 	}
-	out, err := h.svc.AddActionItem(ctx, o, n, f)
-	if err != nil || out.Duplicate {
-		return h.finish(ctx, out, err, nil)
-	}
 	text := fmt.Sprintf("📋 %s added a follow-up to **#%d**: %s", Mention(h.ev.User, h.ev.Platform), n, Escape(c.Args))
 	if !f.Owner.IsZero() {
 		text += " (owner: " + Mention(f.Owner, h.ev.Platform) + ")"
@@ -110,40 +105,15 @@ func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c
 	if f.Type != "" {
 		text += " [" + f.Type + "]"
 	}
-	if tr := h.cfg.Tracker; tr != nil {
-		// The person waits for the answer: give the tracker a bounded
-		// time. What does not finish is filed by the next postmortem.
-		fctx, cancel := context.WithTimeout(ctx, followUpFilingTimeout)
-		ferr := tr.File(fctx, n)
-		cancel()
-		if ferr != nil {
-			h.log.WarnContext(ctx, "filing follow-ups failed", "incident", n, "err", ferr)
-			text += "\n⚠️ Filing it in the tracker failed (it is kept and filed with the next `/incident #" + strconv.FormatUint(n, 10) + " postmortem`): " + Escape(ferr.Error())
-		} else if link := h.trackerLink(ctx, n, out); link != "" {
-			text += "\nFiled as " + link
+	o = h.saying(o, func(out incidents.Outcome) []incidents.Effect {
+		effs := h.replies(out.Incident, Message{Text: text})
+		if tr := h.cfg.Tracker; tr != nil && len(out.Entries) > 0 && out.Entries[0].Kind == incidents.EntryFollowUp {
+			effs = append(effs, incidents.FileFollowUp(n, out.Entries[0].Seq, tr.Name(), h.replyHome(out.Incident), out.Entries[0].Text))
 		}
-	}
-	return h.finish(ctx, out, nil, []Message{{Text: text}})
-}
-
-// trackerLink is the tracker issue recorded for the follow-up out added.
-func (h *handling) trackerLink(ctx context.Context, n uint64, out incidents.Outcome) string {
-	if len(out.Entries) == 0 {
-		return ""
-	}
-	items, err := h.svc.ActionItems(ctx, n)
-	if err != nil {
-		return ""
-	}
-	for _, it := range items {
-		if it.Seq == out.Entries[0].Seq && it.Filed() {
-			if it.Key != "" {
-				return it.Key + " " + it.URL
-			}
-			return it.URL
-		}
-	}
-	return ""
+		return effs
+	})
+	out, err := h.svc.AddActionItem(ctx, o, n, f)
+	return h.finish(ctx, out, err, nil)
 }
 
 // postmortemCommand records the postmortem's status (a draft the first

@@ -111,10 +111,19 @@ type TrackerIssue struct {
 // The same (item, after) is recorded once, so two filers racing, or a
 // filer retrying after a crash, leave one entry.
 func (s *Service) RecordTrackerIssue(ctx context.Context, n, seq, after uint64, ti TrackerIssue) (Outcome, error) {
+	return s.RecordTrackerIssueSaying(ctx, n, seq, after, ti, nil)
+}
+
+// RecordTrackerIssueSaying is RecordTrackerIssue that also records the
+// effects say builds from the outcome (the "Filed as …" post of the
+// outbox's tracker sender) in the same transaction, so the link and its
+// announcement are kept together or not at all. A repeat of the same
+// (item, after) records neither again.
+func (s *Service) RecordTrackerIssueSaying(ctx context.Context, n, seq, after uint64, ti TrackerIssue, say EffectsFunc) (Outcome, error) {
 	if strings.TrimSpace(ti.URL) == "" {
 		return Outcome{}, fmt.Errorf("incident #%d: the tracker issue of follow-up %d has no URL: %w", n, seq, ErrEmpty)
 	}
-	o := Origin{Actor: Bot, EventID: fmt.Sprintf("tracker/%d/%d/%d", n, seq, after)}
+	o := Origin{Actor: Bot, EventID: fmt.Sprintf("tracker/%d/%d/%d", n, seq, after), Effects: say}
 	return s.apply(ctx, o, n, "tracker issue", func(c *change) error {
 		text := fmt.Sprintf("follow-up filed as %s", ti.Key)
 		if ti.Key == "" {
@@ -182,4 +191,29 @@ func (c *actionCollector) add(e Entry) {
 			}
 		}
 	}
+}
+
+// effectFollowUp is the Data key of a tracker effect that names the
+// follow-up (its timeline entry) to file.
+const effectFollowUp = "followup"
+
+// FileFollowUp is the effect that files follow-up seq of incident n as an
+// issue in the tracker named tracker ("github", "jira"). The follow-up
+// intent records it with the follow-up's timeline entry; the outbox's
+// tracker sender delivers it and says the link in home (where the
+// follow-up was added). text is the follow-up, for logs and the record.
+func FileFollowUp(n, seq uint64, tracker string, home Home, text string) Effect {
+	return Effect{Kind: EffectTracker, Incident: n, Notifier: tracker, Home: home,
+		Message: EffectMessage{Text: text},
+		Data:    map[string]string{effectFollowUp: strconv.FormatUint(seq, 10)}}
+}
+
+// FollowUp is the follow-up (timeline entry) a FileFollowUp effect files;
+// false for any other effect.
+func (e *Effect) FollowUp() (uint64, bool) {
+	if e.Kind != EffectTracker {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(e.Data[effectFollowUp], 10, 64)
+	return seq, err == nil && seq > 0
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -303,4 +304,82 @@ func (o *Outbox) Counts(ctx context.Context) (all, pending int, err error) {
 		return nil
 	})
 	return all, pending, err
+}
+
+// Prune deletes settled effects (delivered, coalesced, given up) that
+// settled before before, looking at at most limit effects with ID > after,
+// in ID order, in one durable transaction; a caller prunes everything in
+// bounded batches by passing the returned last as the next after. last is
+// 0 when the batch reached the end or an effect recorded at or after
+// before (none after it can have settled before it): nothing older is left
+// to look at. Pending effects are never deleted, nor the latest delivered
+// post of each Key (the message later updates with that Target edit, which
+// Ref finds); an older delivery of the same Key is.
+func (o *Outbox) Prune(ctx context.Context, before time.Time, after uint64, limit int) (last uint64, deleted int, err error) {
+	if limit <= 0 {
+		return 0, 0, fmt.Errorf("prune effects: limit must be positive, not %d", limit)
+	}
+	err = o.db.Update(ctx, func(tx incidents.Tx) error {
+		last, deleted = 0, 0 // fn may run again in another batch
+		t, ok := tx.(*txn)
+		if !ok {
+			return errors.New("prune effects: unexpected transaction type")
+		}
+		b, _ := outboxHandles(t.tx)
+		if b.effects == nil {
+			return nil
+		}
+		var drop [][]byte
+		scanned := 0
+		c := b.effects.Cursor()
+		for k, v := c.Seek(u64Key(after + 1)); k != nil; k, v = c.Next() {
+			if scanned == limit {
+				break
+			}
+			scanned++
+			id, ok := readU64(k)
+			if !ok {
+				return fmt.Errorf("outbox key of %d bytes: %w", len(k), errDamaged)
+			}
+			e, err := decodeEffect(id, v)
+			if err != nil {
+				return err
+			}
+			if !e.CreatedAt.Before(before) {
+				last = 0 // nothing from here on settled before before: done
+				return o.pruneDelete(t, b, drop, &deleted)
+			}
+			last = id
+			if e.Status == incidents.EffectPending || b.pending.Get(k) != nil || !e.SettledAt.Before(before) {
+				continue
+			}
+			if e.Key != "" && bytes.Equal(b.keys.Get([]byte(e.Key)), k) {
+				continue // the message later updates of e.Key edit
+			}
+			drop = append(drop, bytes.Clone(k))
+		}
+		if scanned < limit {
+			last = 0 // reached the end
+		}
+		return o.pruneDelete(t, b, drop, &deleted)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune effects: %w", err)
+	}
+	return last, deleted, nil
+}
+
+// pruneDelete deletes the effects Prune chose (after its cursor is done).
+func (o *Outbox) pruneDelete(t *txn, b outboxBucketSet, drop [][]byte, deleted *int) error {
+	if len(drop) == 0 {
+		return nil
+	}
+	t.wrote()
+	for _, k := range drop {
+		if err := b.effects.Delete(k); err != nil {
+			return err
+		}
+	}
+	*deleted = len(drop)
+	return nil
 }

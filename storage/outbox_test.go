@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage"
 )
@@ -40,45 +40,20 @@ func signalled(o *storage.Outbox) bool {
 	}
 }
 
-func TestOutboxEnqueueCommitsWithTheIntent(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
-	defer db.Close()
-	o, err := storage.NewOutbox(db)
-	require.NoError(t, err)
-
-	// An intent that fails after recording its effect keeps neither.
-	boom := errors.New("boom")
-	err = db.Update(ctx, func(tx incidents.Tx) error {
-		require.NoError(t, o.Enqueue(tx, post("lost")))
-		return boom
+// TestOutboxStoreSuite runs the outbox store guarantees shared by every
+// store (bot/outbox/outboxtest) on the bbolt file.
+func TestOutboxStoreSuite(t *testing.T) {
+	outboxtest.RunStoreSuite(t, func(t *testing.T) outboxtest.Subject {
+		db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+		t.Cleanup(func() { _ = db.Close() })
+		return outboxtest.Subject{Outbox: db.Outbox(), Update: db.Update}
 	})
-	require.ErrorIs(t, err, boom)
-	assert.Empty(t, pending(t, o, 0))
-	assert.False(t, signalled(o), "a rolled-back enqueue must not wake the worker")
-
-	// One that succeeds keeps the incident and the effect, and wakes the worker.
-	var number uint64
-	e := post("declared")
-	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
-		inc := &incidents.Incident{Title: "checkout down", Home: home, OpenedAt: t0}
-		if err := tx.CreateIncident(inc); err != nil {
-			return err
-		}
-		number = inc.Number
-		e.Incident = inc.Number
-		return o.Enqueue(tx, e)
-	}))
-	assert.True(t, signalled(o))
-	got := pending(t, o, 0)
-	require.Len(t, got, 1)
-	assert.Equal(t, e.ID, got[0].ID)
-	assert.Equal(t, number, got[0].Incident)
-	assert.Equal(t, "declared", got[0].Message.Text)
-	assert.Equal(t, incidents.EffectPending, got[0].Status)
 }
 
-func TestOutboxRefusesBadEffectsAndForeignTransactions(t *testing.T) {
+// TestOutboxRefusesForeignTransactions: an effect can only be recorded in
+// a write transaction of the outbox's own file (invalid effects are the
+// suite's).
+func TestOutboxRefusesForeignTransactions(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := open(t, filepath.Join(dir, "a.db"))
@@ -94,7 +69,6 @@ func TestOutboxRefusesBadEffectsAndForeignTransactions(t *testing.T) {
 		e    *incidents.Effect
 		err  string
 	}{
-		{"invalid effect", db, &incidents.Effect{Kind: incidents.EffectPost}, "no platform or channel"},
 		{"other database", other, post("x"), "not a write transaction of this outbox's database"},
 	}
 	for _, tc := range cases {
@@ -107,68 +81,6 @@ func TestOutboxRefusesBadEffectsAndForeignTransactions(t *testing.T) {
 	all, _, err := o.Counts(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, all)
-}
-
-func TestOutboxSettleAndRef(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
-	defer db.Close()
-	o, err := storage.NewOutbox(db)
-	require.NoError(t, err)
-
-	card, note, edit := post("card"), post("note"), &incidents.Effect{Kind: incidents.EffectUpdate, Home: home, Target: "card/1", CreatedAt: t0}
-	card.Key = "card/1"
-	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
-		for _, e := range []*incidents.Effect{card, note, edit} {
-			if err := o.Enqueue(tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	require.Less(t, card.ID, note.ID)
-	require.Less(t, note.ID, edit.ID)
-	assert.Len(t, pending(t, o, 0), 3)
-	assert.Len(t, pending(t, o, card.ID), 2, "after skips what was already read")
-
-	_, ok, err := o.Ref(ctx, "card/1")
-	require.NoError(t, err)
-	assert.False(t, ok, "no ref before the card is delivered")
-
-	ref := incidents.EffectRef{Channel: "#alerts", ID: "17"}
-	cases := []struct {
-		id     uint64
-		result incidents.EffectResult
-	}{
-		{card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, Attempts: 2, At: t0.Add(time.Second), Ref: ref}},
-		{note.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Attempts: 5, At: t0.Add(time.Minute), Reason: "channel_not_found"}},
-		{edit.ID, incidents.EffectResult{Status: incidents.EffectCoalesced, At: t0.Add(time.Minute), Reason: "superseded by effect 9"}},
-	}
-	for _, tc := range cases {
-		require.NoError(t, o.Settle(ctx, tc.id, tc.result))
-		e, err := o.Effect(ctx, tc.id)
-		require.NoError(t, err)
-		assert.Equal(t, tc.result.Status, e.Status)
-		assert.Equal(t, tc.result.Attempts, e.Attempts)
-		assert.Equal(t, tc.result.Reason, e.Reason)
-		assert.True(t, tc.result.At.Equal(e.SettledAt))
-	}
-	assert.Empty(t, pending(t, o, 0))
-	got, ok, err := o.Ref(ctx, "card/1")
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, ref, got)
-
-	// Settling again changes nothing: a delivery is never undone.
-	require.NoError(t, o.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Reason: "late"}))
-	e, err := o.Effect(ctx, card.ID)
-	require.NoError(t, err)
-	assert.Equal(t, incidents.EffectDelivered, e.Status)
-
-	require.Error(t, o.Settle(ctx, card.ID, incidents.EffectResult{}), "pending is not a settlement")
-	require.ErrorIs(t, o.Settle(ctx, 999, incidents.EffectResult{Status: incidents.EffectDelivered}), incidents.ErrNotFound)
-	_, err = o.Effect(ctx, 999)
-	require.ErrorIs(t, err, incidents.ErrNotFound)
 }
 
 // TestOutboxSurvivesReopenAndUpgradesOldFiles: a file written before the
@@ -200,36 +112,6 @@ func TestOutboxSurvivesReopenAndUpgradesOldFiles(t *testing.T) {
 	inc, err := service(t, db).Get(ctx, 1)
 	require.NoError(t, err)
 	assert.Equal(t, "old incident", inc.Title)
-}
-
-// TestOutboxIDsFollowCommitOrder: concurrent intents share group commits,
-// and the ids they get still increase with commit order, so a worker that
-// reads "after the last id I saw" never misses one.
-func TestOutboxIDsFollowCommitOrder(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
-	defer db.Close()
-	o, err := storage.NewOutbox(db)
-	require.NoError(t, err)
-	const writers, each = 8, 25
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				assert.NoError(t, db.Update(ctx, func(tx incidents.Tx) error { return o.Enqueue(tx, post(fmt.Sprintf("%d/%d", w, i))) }))
-			}
-		})
-	}
-	wg.Wait()
-	got := pending(t, o, 0)
-	require.Len(t, got, writers*each)
-	for i, e := range got {
-		assert.Equal(t, uint64(i+1), e.ID)
-	}
-	all, waiting, err := o.Counts(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, writers*each, all)
-	assert.Equal(t, writers*each, waiting)
 }
 
 // TestOutboxGroupCommitKeepsOnlyTheGoodIntents: intents that fail after

@@ -27,6 +27,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/firebreak/firebreak/bot/outbox/retry"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -93,7 +94,7 @@ func New(opts Options) *Runner {
 		r.getenv = os.Getenv
 	}
 	if r.sleep == nil {
-		r.sleep = sleep
+		r.sleep = retry.Wall{}.Sleep
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -225,36 +226,38 @@ func (r *Runner) HTTP(ctx context.Context, a playbooks.HTTPAction, timeout time.
 	if a.Retries > 0 {
 		attempts = a.Retries + 1
 	}
-	for n := 1; ; n++ {
-		res.Attempts = n
+	// The one retry loop Firebreak has for outside calls (the outbox's):
+	// here every failed attempt counts, 429s included, and a Retry-After
+	// is waited out up to 5 minutes.
+	policy := retry.Policy{BackOff: r.bo.backOff(jitter), MaxAttempts: attempts, RateLimitsCount: true, MaxRetryAfter: 5 * time.Minute}
+	n, err := retry.Do(ctx, policy, runnerClock{r}, func(ctx context.Context) (bool, time.Duration, error) {
 		status, out, retryIn, err := r.once(ctx, method, url, headers, body, timeout)
 		res.Status, res.Output = status, sec.redact(out)
 		switch {
 		case err == nil && expected(status, a.ExpectStatus):
-			res.OK, res.Err = true, ""
-			res.Duration = r.now().Sub(start)
-			return res
+			return false, 0, nil
 		case err != nil:
 			res.Err = sec.redact(err.Error())
 		default:
 			res.Err = fmt.Sprintf("unexpected status %d", status)
 		}
 		retryable := err != nil || status >= 500 || status == http.StatusTooManyRequests
-		if !retryable || n >= attempts || ctx.Err() != nil {
-			res.Duration = r.now().Sub(start)
-			return res
-		}
-		d := r.bo.Delay(n, jitter)
-		if retryIn > 0 {
-			d = min(retryIn, 5*time.Minute)
-		}
-		r.log.Info("action: retrying", "method", method, "attempt", n, "status", status, "in", d)
-		if err := r.sleep(ctx, d); err != nil {
-			res.Err = fmt.Sprintf("%s; gave up: %v", res.Err, err)
-			res.Duration = r.now().Sub(start)
-			return res
-		}
+		return retryable, retryIn, errors.New(res.Err)
+	}, func(_ error, attempt int, wait time.Duration) {
+		r.log.Info("action: retrying", "method", method, "attempt", attempt, "status", res.Status, "in", wait)
+	})
+	res.Attempts = n
+	res.Duration = r.now().Sub(start)
+	var gaveUp *retry.GaveUpError
+	switch {
+	case err == nil:
+		res.OK, res.Err = true, ""
+	case errors.As(err, &gaveUp):
+		// res.Err already says what the last attempt got.
+	default:
+		res.Err = fmt.Sprintf("%s; gave up: %v", res.Err, err)
 	}
+	return res
 }
 
 // once makes one attempt; retryIn is the server's Retry-After, if any.

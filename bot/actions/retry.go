@@ -7,11 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
-// Backoff is the retry policy for outgoing calls: exponential delays with
-// jitter, so many Firebreak instances retrying against one recovering
-// endpoint do not arrive in lockstep.
+// Backoff is the retry policy of HTTP actions and webhook notifiers:
+// exponential delays with jitter, so many Firebreak instances retrying
+// against one recovering endpoint do not arrive in lockstep. The loop is
+// the outbox's (bot/outbox/retry.Do); Backoff gives its waits.
 type Backoff struct {
 	// Attempts is the total number of tries, the first included (default 4).
 	Attempts int
@@ -69,19 +72,32 @@ func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 // cannot overflow; any caller gives up long before it.
 const maxRetryAfterSeconds = 1 << 20
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// backOff is b as the cenkalti/backoff BackOff that retry.Do draws its
+// waits from: Delay(1), Delay(2), … with rnd as the jitter, from the
+// start again after Reset (Do resets it after a Retry-After).
+func (b Backoff) backOff(rnd func() float64) backoff.BackOff {
+	return &equalJitter{b: b.withDefaults(), rnd: rnd}
 }
+
+// equalJitter is Backoff's schedule as a backoff.BackOff.
+type equalJitter struct {
+	b   Backoff
+	rnd func() float64
+	n   int
+}
+
+func (e *equalJitter) NextBackOff() time.Duration {
+	e.n++
+	return e.b.Delay(e.n, e.rnd)
+}
+
+func (e *equalJitter) Reset() { e.n = 0 }
+
+// runnerClock is the Runner's Now and Sleep (Options) as retry.Do's Clock.
+type runnerClock struct{ r *Runner }
+
+func (c runnerClock) Now() time.Time { return c.r.now() }
+
+func (c runnerClock) Sleep(ctx context.Context, d time.Duration) error { return c.r.sleep(ctx, d) }
 
 func jitter() float64 { return rand.Float64() }

@@ -10,8 +10,10 @@
 //	              └─ CoalesceStage   skip an effect a newer one with the same CoalesceKey replaces
 //	                 RateLimitStage  at most one message per channel per second (waits, never drops)
 //	                 RetryStage      per-attempt timeout, backoff with jitter, Retry-After, give-up bound
-//	                   └─ Sender: ChatSender → bot.Chat.Post/Update/Upload (adapters), or a notifier
+//	                   └─ Sender: ChatSender → bot.Chat.Post/Update/Upload (adapters), a notifier,
+//	                              or the tracker (bot/trackers.Worker: files a follow-up once)
 //	              └─ Store.Settle: delivered + platform message ref | coalesced | gave up + reason
+//	     (and, while it runs, Pruner.Prune: settled effects older than Config.Retention, in batches)
 //
 // # Guarantees
 //
@@ -41,7 +43,17 @@
 // Like Alertmanager's Notifier, a Sender says whether a failure is worth
 // retrying; ChatSender asks the adapter's error (see Classify), so the
 // adapters, which know their platform, decide, and this package imports no
-// chat SDK.
+// chat SDK. RetryStage's loop is retry.Do (bot/outbox/retry), which the
+// HTTP calls of playbook actions share.
+//
+// # Pruning
+//
+// Settled effects are the record of what Firebreak said. The worker
+// deletes those settled longer ago than Config.Retention (7 days by
+// default) when it starts and every PruneEvery, in transactions of at most
+// PruneBatch effects, through the Store's Pruner; pending effects and the
+// latest delivered post of each Key (what Ref finds for later updates) are
+// kept however old.
 //
 // # One chat alert, one webhook alert
 //

@@ -13,6 +13,7 @@ type Metrics struct {
 	attempts     prometheus.Counter
 	inFlight     prometheus.Gauge
 	queued       *prometheus.GaugeVec
+	pruned       prometheus.Counter
 }
 
 // NewMetrics declares the worker's metrics on reg:
@@ -21,6 +22,7 @@ type Metrics struct {
 //	firebreak_outbox_attempts_total         delivery attempts made for settled effects
 //	firebreak_outbox_in_flight              effects read and not yet settled
 //	firebreak_outbox_queued{channel}        effects waiting in a channel's lane
+//	firebreak_outbox_pruned_total           settled effects deleted after the retention
 //
 // The status labels start at zero, so dashboards show zeros, not gaps.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -33,11 +35,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Effects the outbox worker has read and not yet settled."}),
 		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "firebreak_outbox_queued",
 			Help: "Effects waiting in a channel's lane (platform/channel, or notify/<name>)."}, []string{"channel"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "firebreak_outbox_pruned_total",
+			Help: "Settled effects the outbox deleted once older than its retention."}),
 	}
 	for _, s := range []incidents.EffectStatus{incidents.EffectDelivered, incidents.EffectCoalesced, incidents.EffectGaveUp} {
 		m.settledTotal.WithLabelValues(string(s))
 	}
-	reg.MustRegister(m.settledTotal, m.attempts, m.inFlight, m.queued)
+	reg.MustRegister(m.settledTotal, m.attempts, m.inFlight, m.queued, m.pruned)
 	return m
 }
 
@@ -60,4 +64,11 @@ func (m *Metrics) lanes(live int, channel string, queued int) {
 		return
 	}
 	m.queued.WithLabelValues(channel).Set(float64(queued))
+}
+
+func (m *Metrics) prunedEffects(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.pruned.Add(float64(n))
 }

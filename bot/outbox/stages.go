@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
+	"github.com/firebreak/firebreak/bot/outbox/retry"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -173,12 +172,13 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 }
 
 // RetryStage performs the effect through its Sender, with a timeout per
-// attempt, exponential backoff with jitter between failures (cenkalti's
-// ExponentialBackOff computes the waits; Clock sleeps them, so tests need
-// not), and the platform's Retry-After when it gives one. It settles the
-// delivery: delivered with the platform's reference, or given up with the
-// last error once the sender says retrying is useless or the policy's
-// bounds are reached.
+// attempt, exponential backoff with jitter between failures and the
+// platform's Retry-After when it gives one — the one retry loop Firebreak
+// has for outside calls (bot/outbox/retry, which playbook actions share).
+// Clock sleeps the waits, so tests need not. It settles the delivery:
+// delivered with the platform's reference, or given up with the last
+// error once the sender says retrying is useless or the policy's bounds
+// are reached.
 type RetryStage struct {
 	Sender Sender
 	Policy RetryPolicy
@@ -190,61 +190,37 @@ type RetryStage struct {
 // effect settled; the effect then stays pending.
 func (s *RetryStage) Exec(ctx context.Context, d *Delivery) (context.Context, error) {
 	p := s.Policy.withDefaults()
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = p.InitialInterval, p.MaxInterval
-	b.Reset()
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	start := s.Clock.Now()
-	failures := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return ctx, err
-		}
-		d.Result.Attempts++
-		actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-		ref, retry, after, err := s.Sender.Send(actx, d.Effect)
-		cancel()
-		if err == nil {
-			d.Result = incidents.EffectResult{Status: incidents.EffectDelivered, Attempts: d.Result.Attempts, At: s.Clock.Now(), Ref: ref}
-			return ctx, nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			// Stopping: whether this attempt landed is unknown; the effect
-			// stays pending and is sent again by the next worker.
-			return ctx, cerr
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			retry = true // our attempt timeout, not the platform's refusal
-		}
-		var wait time.Duration
-		switch {
-		case !retry:
-			return ctx, s.giveUp(d, fmt.Sprintf("refused: %v", err))
-		case after > 0:
-			wait = after
-			b.Reset()
-		default:
-			failures++
-			if failures >= p.MaxAttempts {
-				return ctx, s.giveUp(d, fmt.Sprintf("gave up after %d failed attempts: %v", failures, err))
-			}
-			wait = b.NextBackOff()
-		}
-		if elapsed := s.Clock.Now().Sub(start); elapsed+wait > p.MaxElapsed {
-			return ctx, s.giveUp(d, fmt.Sprintf("gave up after %s and %d attempts: %v", elapsed.Round(time.Second), d.Result.Attempts, err))
-		}
+	var ref incidents.EffectRef
+	attempts, err := retry.Do(ctx, retry.Policy{
+		AttemptTimeout: p.AttemptTimeout,
+		BackOff:        retry.Exponential(p.InitialInterval, p.MaxInterval),
+		MaxAttempts:    p.MaxAttempts,
+		MaxElapsed:     p.MaxElapsed,
+	}, s.Clock, func(actx context.Context) (bool, time.Duration, error) {
+		var retry bool
+		var after time.Duration
+		var err error
+		ref, retry, after, err = s.Sender.Send(actx, d.Effect)
+		return retry, after, err
+	}, func(err error, attempt int, wait time.Duration) {
 		log.Warn("outbox delivery failed; will retry", "effect", d.Effect.ID, "incident", d.Effect.Incident,
-			"channel", d.Effect.Channel(), "attempt", d.Result.Attempts, "wait", wait, "err", err)
-		if err := s.Clock.Sleep(ctx, wait); err != nil {
-			return ctx, err
-		}
+			"channel", d.Effect.Channel(), "attempt", d.Result.Attempts+attempt, "wait", wait, "err", err)
+	})
+	d.Result.Attempts += attempts
+	var gaveUp *retry.GaveUpError
+	switch {
+	case err == nil:
+		d.Result = incidents.EffectResult{Status: incidents.EffectDelivered, Attempts: d.Result.Attempts, At: s.Clock.Now(), Ref: ref}
+	case errors.As(err, &gaveUp):
+		d.Result = incidents.EffectResult{Status: incidents.EffectGaveUp, Attempts: d.Result.Attempts, At: s.Clock.Now(), Reason: gaveUp.Error()}
+	default:
+		// Stopping: whether the last attempt landed is unknown; the effect
+		// stays pending and is sent again by the next worker.
+		return ctx, err
 	}
-}
-
-func (s *RetryStage) giveUp(d *Delivery, reason string) error {
-	d.Result = incidents.EffectResult{Status: incidents.EffectGaveUp, Attempts: d.Result.Attempts, At: s.Clock.Now(), Reason: reason}
-	return nil
+	return ctx, nil
 }

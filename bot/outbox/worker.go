@@ -36,6 +36,19 @@ type Config struct {
 	GaveUp func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
 	// Metrics, when set, counts outcomes and queue lengths.
 	Metrics *Metrics
+	// Retention is how long settled effects (delivered, coalesced, given
+	// up) are kept as the record of what Firebreak said before the worker
+	// deletes them (default DefaultRetention, 7 days; negative: kept
+	// forever). Only a Store that implements Pruner is pruned. The latest
+	// delivered post of each Key is kept however old, so its card can
+	// still be updated.
+	Retention time.Duration
+	// PruneEvery is how often the worker prunes (default
+	// DefaultPruneEvery; it also prunes when it starts), and PruneBatch
+	// how many effects one pruning transaction looks at (default
+	// DefaultPruneBatch).
+	PruneEvery time.Duration
+	PruneBatch int
 }
 
 // Worker delivers recorded effects: it reads pending effects in ID order
@@ -57,6 +70,9 @@ type Worker struct {
 	clock    Clock
 	log      *slog.Logger
 	maxLive  int
+
+	retention, pruneEvery time.Duration
+	pruneBatch            int
 
 	mu       sync.Mutex
 	lanes    map[string]*lane
@@ -91,10 +107,20 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 10_000
 	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = DefaultPruneEvery
+	}
+	if cfg.PruneBatch <= 0 {
+		cfg.PruneBatch = DefaultPruneBatch
+	}
 	w := &Worker{
 		store: cfg.Store, gaveUp: cfg.GaveUp, metrics: cfg.Metrics, clock: cfg.Clock, log: cfg.Logger.With("component", "outbox"), maxLive: cfg.MaxInFlight,
 		lanes: make(map[string]*lane), newest: make(map[string]uint64), keyCount: make(map[string]int),
-		kick: make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		retention: cfg.Retention, pruneEvery: cfg.PruneEvery, pruneBatch: cfg.PruneBatch,
 	}
 	w.pipeline = MultiStage{
 		&CoalesceStage{Pending: w, Clock: cfg.Clock},
@@ -133,6 +159,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var lanes sync.WaitGroup
 	defer lanes.Wait()
+	if p, ok := w.store.(Pruner); ok && w.retention > 0 {
+		lanes.Go(func() { w.prune(ctx, p) })
+	}
 	var after uint64
 	for {
 		next, err := w.read(ctx, after, &lanes)
@@ -201,15 +230,21 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 	return after, err
 }
 
-// Idle waits until everything committed before the call is settled: it
-// asks the running worker to read once more and waits until that read
-// found nothing new and no effect is in flight. The console calls it
+// Idle waits until everything committed before the call is settled, and
+// what those deliveries committed in turn (the tracker's "Filed as" post):
+// it asks the running worker to read, waits until no effect is in flight,
+// and confirms with one more read that finds nothing new. The console calls it
 // between two lines of input, so a script's next line sees what the last
 // one posted; tests call it before they look. It returns ctx's error when
 // ctx ends first (a platform that does not answer, a worker not running).
 func (w *Worker) Idle(ctx context.Context) error {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	// confirming: nothing was in flight after the last read; one more read,
+	// started after that, must find nothing either — a delivery may have
+	// committed new effects just before it settled (the tracker's "Filed
+	// as" post, a give-up notice).
+	confirming := false
 	for {
 		w.mu.Lock()
 		start := w.readsStarted
@@ -222,10 +257,11 @@ func (w *Worker) Idle(ctx context.Context) error {
 			w.mu.Lock()
 			read, live := w.lastReadDone > start, w.live
 			w.mu.Unlock()
-			if read && live == 0 {
+			if read && live == 0 && confirming {
 				return nil
 			}
 			if read {
+				confirming = live == 0
 				break
 			}
 			select {

@@ -17,6 +17,7 @@ import (
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
 	"github.com/firebreak/firebreak/bot/internal/routertest"
+	"github.com/firebreak/firebreak/bot/outbox"
 	"github.com/firebreak/firebreak/bot/outbox/outboxtest"
 	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/bot/trackers/github"
@@ -52,6 +53,7 @@ type consoleBot struct {
 	router *bot.Router
 	dir    string
 	svc    *incidents.Service
+	box    *outboxtest.Worker
 }
 
 func startConsoleBot(t *testing.T, g *trackertest.GitHub) *consoleBot {
@@ -68,14 +70,25 @@ func startConsoleBot(t *testing.T, g *trackertest.GitHub) *consoleBot {
 	var box *outboxtest.Worker
 	con := console.New(pr, out, router, console.Options{Logger: quiet, User: ana, Idle: func(ctx context.Context) error { return box.Idle(ctx) }})
 	router.AddChat("console", con)
-	box = outboxtest.Start(t, store, map[string]bot.Chat{console.Platform: con})
+	// serve's wiring: the outbox files follow-ups through the worker and
+	// lets it say in chat when it gave up.
+	box = outboxtest.StartWith(t, store, outboxtest.Options{
+		Chats:   map[string]bot.Chat{console.Platform: con},
+		Senders: outbox.Senders{"tracker/" + worker.Name(): worker},
+		GaveUp: func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
+			if _, err := svc.Undelivered(ctx, e, r.Reason); err != nil {
+				return err
+			}
+			return worker.GaveUp(ctx, e, r)
+		},
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = router.Run(ctx) }()
 	go func() { defer wg.Done(); _ = con.Run(ctx) }()
 	t.Cleanup(func() { _ = pw.Close(); cancel(); wg.Wait() })
-	return &consoleBot{in: pw, out: out, router: router, dir: dir, svc: svc}
+	return &consoleBot{in: pw, out: out, router: router, dir: dir, svc: svc, box: box}
 }
 
 // say types a line and waits until the console printed want.
@@ -127,6 +140,7 @@ func TestRedeliveredFollowUpFilesOnce(t *testing.T) {
 	for range 3 { // Slack retries an event it thinks was not acknowledged
 		require.NoError(t, b.router.Handle(ctx, ev, nopReplier{}))
 	}
+	b.box.Wait() // the outbox files it
 	assert.Len(t, g.Issues(), 1)
 	items, err := b.svc.ActionItems(ctx, 1)
 	require.NoError(t, err)

@@ -10,7 +10,13 @@
 // it before creating, so a retried command, two Firebreak processes or a
 // crash between the tracker's 201 and the recorded link never file twice.
 //
-// This is the one filer that the outbox work will move behind the outbox.
+// `/incident followup` does not call the tracker: it records a tracker
+// effect (incidents.FileFollowUp) with the follow-up's timeline entry, and
+// the outbox worker delivers it through Worker.Send, which files the item
+// and records its link, with the "Filed as …" post, in one transaction.
+// A crash between the command and the filing loses nothing: the effect
+// stays pending and the next worker files it. The postmortem command still
+// calls Refresh directly, since it needs the statuses before it writes.
 package trackers
 
 import (
@@ -66,12 +72,18 @@ type Service interface {
 	Get(ctx context.Context, n uint64) (*incidents.Incident, error)
 	ActionItems(ctx context.Context, n uint64) ([]incidents.ActionItem, error)
 	RecordTrackerIssue(ctx context.Context, n, seq, after uint64, ti incidents.TrackerIssue) (incidents.Outcome, error)
+	RecordTrackerIssueSaying(ctx context.Context, n, seq, after uint64, ti incidents.TrackerIssue, say incidents.EffectsFunc) (incidents.Outcome, error)
+	Say(ctx context.Context, effects ...incidents.Effect) error
 }
 
 var _ Service = (*incidents.Service)(nil)
 
 // Options configure a Worker.
 type Options struct {
+	// Name is the tracker's name in the effects that file follow-ups
+	// ("github", "jira"; default "tracker"): the outbox routes them to the
+	// sender registered as "tracker/<Name>".
+	Name string
 	// Labels go on every issue.
 	Labels []string
 	// IncidentURL links an issue back to its incident; "{number}" is
@@ -120,14 +132,16 @@ func (w *Worker) File(ctx context.Context, n uint64) error {
 		if it.Filed() {
 			continue
 		}
-		if err := w.file(ctx, inc, it); err != nil {
+		if err := w.file(ctx, inc, it, nil); err != nil {
 			errs = append(errs, fmt.Errorf("follow-up %d of incident #%d: %w", it.Seq, n, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents.ActionItem) error {
+// file files one item and records its issue, with the effects say builds
+// (nil: none), in one transaction.
+func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents.ActionItem, say func(f Filed) incidents.EffectsFunc) error {
 	marker := it.Marker()
 	f, found, err := w.filer.Find(ctx, marker)
 	if err != nil {
@@ -141,7 +155,11 @@ func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents
 		}
 		w.log.InfoContext(ctx, "follow-up filed", "incident", inc.Number, "followup", it.Seq, "issue", f.Key)
 	}
-	if _, err := w.svc.RecordTrackerIssue(ctx, inc.Number, it.Seq, 0, incidents.TrackerIssue{URL: f.URL, Key: f.Key, Status: f.Status}); err != nil {
+	var effects incidents.EffectsFunc
+	if say != nil {
+		effects = say(f)
+	}
+	if _, err := w.svc.RecordTrackerIssueSaying(ctx, inc.Number, it.Seq, 0, incidents.TrackerIssue{URL: f.URL, Key: f.Key, Status: f.Status}, effects); err != nil {
 		return fmt.Errorf("record %s on the timeline: %w", f.Key, err)
 	}
 	return nil

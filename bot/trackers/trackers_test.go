@@ -3,9 +3,6 @@ package trackers_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +19,6 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
-	"github.com/firebreak/firebreak/storage"
 )
 
 var _ bot.ActionItemFiler = (*trackers.Worker)(nil)
@@ -221,94 +217,6 @@ func TestTrackerErrors(t *testing.T) {
 			})
 		}
 	}
-}
-
-// TestCrashBetweenCreatedAndRecorded kills a filing process after the
-// tracker answered 201 (the issue exists) and before the link was
-// recorded, restarts it, and finds exactly one issue, now linked.
-func TestCrashBetweenCreatedAndRecorded(t *testing.T) {
-	for _, mk := range []func(*testing.T) tracker{githubTracker, jiraTracker} {
-		tr := mk(t)
-		t.Run(tr.name, func(t *testing.T) {
-			ctx := context.Background()
-			db := filepath.Join(t.TempDir(), "firebreak.db")
-			store, err := storage.Open(db, storage.Options{Logger: quiet})
-			require.NoError(t, err)
-			withFollowUps(t, newService(t, store), "Alert on checkout latency")
-			require.NoError(t, store.Close())
-
-			hang := tr.fake.(interface{ HangNextCreate() <-chan struct{} }).HangNextCreate()
-			child := filerProcess(t, tr, db)
-			require.NoError(t, child.Start())
-			select {
-			case <-hang:
-			case <-time.After(60 * time.Second):
-				_ = child.Process.Kill()
-				t.Fatal("the filer never created the issue")
-			}
-			require.NoError(t, child.Process.Kill(), "killed between the 201 and the recorded link")
-			_ = child.Wait()
-			require.Len(t, tr.issues(), 1, "the tracker has the issue")
-
-			store, err = storage.Open(db, storage.Options{Logger: quiet})
-			require.NoError(t, err)
-			items, err := newService(t, store).ActionItems(ctx, 1)
-			require.NoError(t, err)
-			require.False(t, items[0].Filed(), "the crash lost the link")
-			require.NoError(t, store.Close())
-
-			restarted := filerProcess(t, tr, db)
-			out, err := restarted.CombinedOutput()
-			require.NoError(t, err, "%s", out)
-
-			assert.Len(t, tr.issues(), 1, "exactly one issue after the restart")
-			store, err = storage.Open(db, storage.Options{Logger: quiet})
-			require.NoError(t, err)
-			defer store.Close()
-			items, err = newService(t, store).ActionItems(ctx, 1)
-			require.NoError(t, err)
-			assert.True(t, items[0].Filed(), "the restart recorded the existing issue")
-		})
-	}
-}
-
-// filerProcess runs this test binary as a Firebreak process that files the
-// follow-ups of incident #1 in db (see TestFilerProcess).
-func filerProcess(t *testing.T, tr tracker, db string) *exec.Cmd {
-	var url string
-	switch f := tr.fake.(type) {
-	case *trackertest.GitHub:
-		url = f.Server.URL
-	case *trackertest.Jira:
-		url = f.Server.URL
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFilerProcess$")
-	cmd.Env = append(os.Environ(), "FIREBREAK_TEST_FILER="+tr.name, "FIREBREAK_TEST_DB="+db, "FIREBREAK_TEST_URL="+url)
-	return cmd
-}
-
-// TestFilerProcess is the child of TestCrashBetweenCreatedAndRecorded:
-// open the database, file, exit. It does nothing in a normal run.
-func TestFilerProcess(t *testing.T) {
-	kind := os.Getenv("FIREBREAK_TEST_FILER")
-	if kind == "" {
-		t.Skip("only runs as the child of TestCrashBetweenCreatedAndRecorded")
-	}
-	store, err := storage.Open(os.Getenv("FIREBREAK_TEST_DB"), storage.Options{Logger: quiet})
-	require.NoError(t, err)
-	defer store.Close()
-	var filer trackers.Filer
-	h := trackers.HTTP{Timeout: 30 * time.Second, MaxElapsed: 30 * time.Second}
-	url := os.Getenv("FIREBREAK_TEST_URL")
-	switch kind {
-	case "github":
-		filer, err = github.New(github.Config{API: url, Repository: "acme/ops", Token: "ghp_test", HTTP: h})
-	default:
-		filer, err = jira.New(jira.Config{Site: url, Project: "OPS", Email: "bot@acme.example", Token: "jira_test", HTTP: h})
-	}
-	require.NoError(t, err)
-	worker := trackers.NewWorker(newService(t, store), filer, trackers.Options{Logger: quiet})
-	require.NoError(t, worker.File(context.Background(), 1))
 }
 
 func TestRetryAfterDate(t *testing.T) {

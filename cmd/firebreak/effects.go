@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +12,7 @@ import (
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/console"
 	"github.com/firebreak/firebreak/bot/outbox"
+	"github.com/firebreak/firebreak/bot/trackers"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/storage/etcdstore"
 )
@@ -27,19 +30,30 @@ func effectsStore(db store) (incidents.Store, outbox.Store) {
 	return e, &termOutbox{Outbox: etcdstore.NewOutbox(e.Store)}
 }
 
-var _ outbox.Sender = bot.NotifySender{}
+var (
+	_ outbox.Sender = bot.NotifySender{}
+	_ outbox.Sender = (*trackers.Worker)(nil)
+)
 
 // newWorker builds the outbox worker that delivers what intents record
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
 // message per second, a burst of 3. Pages to the notifiers of
-// playbooks.yaml (escalations, status updates) go through notifier. What it
+// playbooks.yaml (escalations, status updates) go through notifier, and
+// follow-ups to file through tracker (nil: none configured). What it
 // gives up on goes on the incident's timeline; its metrics go on reg.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
+func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, tracker *trackers.Worker, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
 	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: box}}
 	books := svc.Playbooks()
 	for _, nf := range books.Notifiers {
 		senders[string(incidents.EffectNotify)+"/"+nf.Name] = bot.NotifySender{Notifier: notifier, Books: books}
+	}
+	if tracker != nil {
+		senders[string(incidents.EffectTracker)+"/"+tracker.Name()] = tracker
+	}
+	retention, err := outboxRetention(env)
+	if err != nil {
+		return nil, err
 	}
 	var sender outbox.Sender = senders
 	if d, err := time.ParseDuration(env.getenv(drillDelayEnv)); err == nil && d > 0 {
@@ -51,12 +65,40 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 		Sender:  sender,
 		Metrics: outbox.NewMetrics(reg),
 		GaveUp: func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
-			_, err := svc.Undelivered(ctx, e, r.Reason)
-			return err
+			if _, err := svc.Undelivered(ctx, e, r.Reason); err != nil {
+				return err
+			}
+			if tracker != nil {
+				return tracker.GaveUp(ctx, e, r)
+			}
+			return nil
 		},
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
+		Retention: retention,
 		Logger:    log,
 	})
+}
+
+// retentionEnv names how long settled effects are kept (docs/outbox.md).
+const retentionEnv = "FIREBREAK_OUTBOX_RETENTION"
+
+// outboxRetention is FIREBREAK_OUTBOX_RETENTION: a duration of at least
+// an hour ("168h", the default when unset, is 7 days), or "forever" to
+// never prune; as outbox.Config.Retention (0: the default, negative:
+// forever).
+func outboxRetention(env environ) (time.Duration, error) {
+	v := strings.TrimSpace(env.getenv(retentionEnv))
+	switch v {
+	case "":
+		return 0, nil
+	case "forever":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Hour {
+		return 0, fmt.Errorf("%s %q: want a duration of at least 1h, such as 168h (7 days), or forever", retentionEnv, v)
+	}
+	return d, nil
 }
 
 // drillDelayEnv names a delay before each post, so that the crash drill

@@ -143,9 +143,6 @@ func serve(ctx context.Context, args []string, env environ) error {
 	g.start(ctx, "router", router.Run)
 	g.start(ctx, "intake", alerts.Run)
 	g.start(ctx, "automation", auto.Run)
-	if tracker != nil {
-		g.start(ctx, "follow-up sweep", sweepFollowUps(svc, tracker, log))
-	}
 	// What must run on one replica only: escalation and reminder timers
 	// (their FireDue fenced by the term; each term first ends the runs of
 	// automated steps a crash or failover cut short) and probes. With bbolt this
@@ -243,7 +240,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 	}
 
-	worker, err = newWorker(box, chats, acts, svc, reg, env, log)
+	worker, err = newWorker(box, chats, acts, tracker, svc, reg, env, log)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,12 +15,10 @@ import (
 	"github.com/firebreak/firebreak/playbooks"
 )
 
-// sweepIncidents is how many of the newest incidents the start-up sweep
-// looks at for follow-ups a crash left unfiled.
-const sweepIncidents = 200
-
 // newTracker builds the follow-up filer postmortem.tracker asks for, with
 // credentials from the environment; nil (no error) when none is configured.
+// The outbox worker delivers its tracker effects (newWorker); the
+// postmortem command refreshes through it directly.
 func newTracker(cfg *playbooks.Config, svc *incidents.Service, getenv func(string) string, log *slog.Logger) (*trackers.Worker, error) {
 	t := cfg.Postmortem.Tracker
 	if t == nil {
@@ -42,7 +39,7 @@ func newTracker(cfg *playbooks.Config, svc *incidents.Service, getenv func(strin
 	if err != nil {
 		return nil, fmt.Errorf("postmortem.tracker in %s: %w", cfg.Path, err)
 	}
-	return trackers.NewWorker(svc, filer, trackers.Options{Labels: t.Labels, IncidentURL: trackerIncidentURL(t, getenv), Logger: log}), nil
+	return trackers.NewWorker(svc, filer, trackers.Options{Name: string(t.Kind), Labels: t.Labels, IncidentURL: trackerIncidentURL(t, getenv), Logger: log}), nil
 }
 
 // trackerIncidentURL is where a filed issue links back to: incident_url
@@ -68,26 +65,4 @@ func filerFor(w *trackers.Worker) bot.ActionItemFiler {
 		return nil
 	}
 	return w
-}
-
-// sweepFollowUps files, once at start-up, the follow-ups that a crash or an
-// unreachable tracker left unfiled. Filing is idempotent, so an issue filed
-// just before a crash is found by its marker and only recorded.
-func sweepFollowUps(svc *incidents.Service, w *trackers.Worker, log *slog.Logger) func(context.Context) error {
-	return func(ctx context.Context) error {
-		list, err := svc.List(ctx, incidents.ListQuery{Limit: sweepIncidents})
-		if err != nil {
-			log.WarnContext(ctx, "follow-up sweep: listing incidents failed", "err", err)
-			return nil
-		}
-		for _, inc := range list {
-			if err := w.File(ctx, inc.Number); err != nil {
-				log.WarnContext(ctx, "follow-up sweep: filing failed; the next /incident postmortem tries again", "incident", inc.Number, "err", err)
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-		}
-		return nil
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/firebreak/firebreak/incidents"
 )
@@ -177,4 +178,69 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// Effect loads one effect, settled or not; errors.Is(err,
+// incidents.ErrNotFound) when there is none with that id.
+func (m *MemStore) Effect(ctx context.Context, id uint64) (incidents.Effect, error) {
+	if err := ctx.Err(); err != nil {
+		return incidents.Effect{}, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.box.effects[id]
+	if !ok {
+		return incidents.Effect{}, fmt.Errorf("effect %d: %w", id, incidents.ErrNotFound)
+	}
+	return cloneEffect(e), nil
+}
+
+// Counts reports how many effects are recorded and how many wait.
+func (m *MemStore) Counts(ctx context.Context) (all, pending int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	return len(m.Effects()), m.PendingCount(), nil
+}
+
+// Prune implements bot/outbox.Pruner as storage.Outbox does: settled
+// effects that settled before before are deleted, at most limit looked at
+// after after, except the latest delivered post of each Key.
+func (m *MemStore) Prune(ctx context.Context, before time.Time, after uint64, limit int) (last uint64, deleted int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if limit <= 0 {
+		return 0, 0, fmt.Errorf("prune effects: limit must be positive, not %d", limit)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]uint64, 0, len(m.box.effects))
+	for id := range m.box.effects {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	scanned := 0
+	for _, id := range ids {
+		if scanned == limit {
+			return last, deleted, nil
+		}
+		scanned++
+		e := m.box.effects[id]
+		if !e.CreatedAt.Before(before) {
+			return 0, deleted, nil
+		}
+		last = id
+		if e.Status == incidents.EffectPending || !e.SettledAt.Before(before) {
+			continue
+		}
+		if e.Key != "" && m.box.keys[e.Key] == id {
+			continue
+		}
+		delete(m.box.effects, id)
+		deleted++
+	}
+	return 0, deleted, nil
 }

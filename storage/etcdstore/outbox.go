@@ -296,3 +296,75 @@ func (o *Outbox) Counts(ctx context.Context) (all, pending int, err error) {
 	settled, err := count(o.s.k.settledEffects())
 	return pending + settled, pending, err
 }
+
+// Prune deletes settled effects that settled before before, looking at at
+// most limit settled effects with ID > after, in ID order, in one Txn
+// (fenced by the term when the Outbox has one); limit is lowered to fit
+// the cluster's --max-txn-ops. Pass the returned last as the next after to
+// prune in bounded batches; last is 0 when nothing older is left to look
+// at. Pending effects are never deleted (they are not under outbox/s/),
+// nor the latest delivered post of each Key, which Ref finds for later
+// updates.
+func (o *Outbox) Prune(ctx context.Context, before time.Time, after uint64, limit int) (last uint64, deleted int, err error) {
+	if limit <= 0 {
+		return 0, 0, fmt.Errorf("prune effects: limit must be positive, not %d", limit)
+	}
+	limit = min(limit, o.s.cfg.MaxTxnOps-2)
+	err = o.s.UpdateFenced(ctx, o.fence, func(tx incidents.Tx) error {
+		t := tx.(*txn)
+		last, deleted = 0, 0
+		scanned := 0
+		var drop []string
+		p := o.s.k.settledEffects()
+		err := t.scan(o.s.k.settledEffect(after+1), prefixEnd(p), func(k string, v []byte) error {
+			if scanned == limit {
+				return errStop
+			}
+			scanned++
+			id, err := parseNum(k[len(p):])
+			if err != nil {
+				return err
+			}
+			e, err := decodeEffect(id, v)
+			if err != nil {
+				return err
+			}
+			if !e.CreatedAt.Before(before) {
+				scanned = 0 // nothing from here on settled before before: done
+				return errStop
+			}
+			last = id
+			if !e.SettledAt.Before(before) {
+				return nil
+			}
+			if e.Key != "" {
+				ref, err := t.getNum(o.s.k.effectRef(e.Key))
+				if err != nil {
+					return err
+				}
+				if ref == id {
+					return nil // the message later updates of e.Key edit
+				}
+			}
+			drop = append(drop, k)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if scanned < limit {
+			last = 0
+		}
+		for _, k := range drop {
+			if err := t.del(k); err != nil {
+				return err
+			}
+		}
+		deleted = len(drop)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune effects: %w", err)
+	}
+	return last, deleted, nil
+}

@@ -74,48 +74,6 @@ func newOutbox(t *testing.T, s *etcdstore.Store, fence ...clientv3.Cmp) *etcdsto
 	return o
 }
 
-func TestEtcdOutboxEnqueueCommitsWithTheIntent(t *testing.T) {
-	ctx := context.Background()
-	c := etcdtest.Start(t, 1, etcdtest.Options{})
-	s := etcdstore.New(c.Client(t), etcdstore.Config{})
-	o := newOutbox(t, s)
-
-	// An intent that fails after recording its effect keeps neither.
-	boom := errors.New("boom")
-	err := s.Update(ctx, func(tx incidents.Tx) error {
-		require.NoError(t, enqueue(tx, post("lost")))
-		return boom
-	})
-	require.ErrorIs(t, err, boom)
-	assert.Empty(t, pendingOf(t, o, 0))
-	assert.False(t, woken(o, 300*time.Millisecond), "a rolled-back enqueue must not wake the worker")
-
-	// One that succeeds keeps the incident and the effect, and wakes the worker.
-	var number uint64
-	e := post("declared")
-	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
-		inc := &incidents.Incident{Title: "checkout down", Home: effectHome, OpenedAt: t0}
-		if err := tx.CreateIncident(inc); err != nil {
-			return err
-		}
-		number = inc.Number
-		e.Incident = inc.Number
-		return enqueue(tx, e)
-	}))
-	assert.True(t, woken(o, 10*time.Second))
-	got := pendingOf(t, o, 0)
-	require.Len(t, got, 1)
-	assert.Equal(t, uint64(1), e.ID, "the rolled-back enqueue used no id")
-	assert.Equal(t, e.ID, got[0].ID)
-	assert.Equal(t, number, got[0].Incident)
-	assert.Equal(t, "declared", got[0].Message.Text)
-	assert.Equal(t, incidents.EffectPending, got[0].Status)
-	all, waiting, err := o.Counts(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, all)
-	assert.Equal(t, 1, waiting)
-}
-
 func TestEtcdOutboxRefusesBadEffects(t *testing.T) {
 	ctx := context.Background()
 	c := etcdtest.Start(t, 1, etcdtest.Options{})
@@ -143,71 +101,6 @@ func TestEtcdOutboxRefusesBadEffects(t *testing.T) {
 	all, _, err := o.Counts(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, all)
-}
-
-func TestEtcdOutboxSettleAndRef(t *testing.T) {
-	ctx := context.Background()
-	c := etcdtest.Start(t, 1, etcdtest.Options{})
-	s := etcdstore.New(c.Client(t), etcdstore.Config{})
-	o := newOutbox(t, s)
-
-	card, note, edit := post("card"), post("note"), &incidents.Effect{Kind: incidents.EffectUpdate, Home: effectHome, Target: "card/1", CreatedAt: t0}
-	card.Key = "card/1"
-	require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
-		for _, e := range []*incidents.Effect{card, note, edit} {
-			if err := enqueue(tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	require.Less(t, card.ID, note.ID)
-	require.Less(t, note.ID, edit.ID)
-	assert.Len(t, pendingOf(t, o, 0), 3)
-	assert.Len(t, pendingOf(t, o, card.ID), 2, "after skips what was already read")
-
-	_, ok, err := o.Ref(ctx, "card/1")
-	require.NoError(t, err)
-	assert.False(t, ok, "no ref before the card is delivered")
-
-	ref := incidents.EffectRef{Channel: "C-ALERTS", ID: "1733.0017"}
-	cases := []struct {
-		id     uint64
-		result incidents.EffectResult
-	}{
-		{card.ID, incidents.EffectResult{Status: incidents.EffectDelivered, Attempts: 2, At: t0.Add(time.Second), Ref: ref}},
-		{note.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Attempts: 5, At: t0.Add(time.Minute), Reason: "channel_not_found"}},
-		{edit.ID, incidents.EffectResult{Status: incidents.EffectCoalesced, At: t0.Add(time.Minute), Reason: "superseded by effect 9"}},
-	}
-	for _, tc := range cases {
-		require.NoError(t, o.Settle(ctx, tc.id, tc.result))
-		e, err := o.Effect(ctx, tc.id)
-		require.NoError(t, err)
-		assert.Equal(t, tc.result.Status, e.Status)
-		assert.Equal(t, tc.result.Attempts, e.Attempts)
-		assert.Equal(t, tc.result.Reason, e.Reason)
-		assert.True(t, tc.result.At.Equal(e.SettledAt))
-	}
-	assert.Empty(t, pendingOf(t, o, 0))
-	got, ok, err := o.Ref(ctx, "card/1")
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, ref, got)
-	all, waiting, err := o.Counts(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 3, all)
-	assert.Zero(t, waiting)
-
-	// Settling again changes nothing: a delivery is never undone.
-	require.NoError(t, o.Settle(ctx, card.ID, incidents.EffectResult{Status: incidents.EffectGaveUp, Reason: "late"}))
-	e, err := o.Effect(ctx, card.ID)
-	require.NoError(t, err)
-	assert.Equal(t, incidents.EffectDelivered, e.Status)
-
-	require.Error(t, o.Settle(ctx, card.ID, incidents.EffectResult{}), "pending is not a settlement")
-	require.ErrorIs(t, o.Settle(ctx, 999, incidents.EffectResult{Status: incidents.EffectDelivered}), incidents.ErrNotFound)
-	_, err = o.Effect(ctx, 999)
-	require.ErrorIs(t, err, incidents.ErrNotFound)
 }
 
 // TestEtcdOutboxIDsFollowCommitOrder: two replicas (each its own client

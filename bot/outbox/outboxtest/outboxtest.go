@@ -14,6 +14,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/outbox"
+	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 )
 
@@ -30,9 +31,32 @@ type Worker struct {
 // fast and few, so tests do not wait on Slack's real pace.
 func Start(t testing.TB, store outbox.Store, chats map[string]bot.Chat) *Worker {
 	t.Helper()
+	return StartWith(t, store, Options{Chats: chats})
+}
+
+// Options are what StartWith delivers through besides chat.
+type Options struct {
+	// Chats maps a platform to its adapter.
+	Chats map[string]bot.Chat
+	// Senders deliver the other kinds, by the name outbox.Senders routes
+	// them to ("notify/<name>", "tracker/<name>").
+	Senders outbox.Senders
+	// GaveUp is the worker's GaveUp hook (serve's puts the give-up on the
+	// timeline and lets the tracker say so in chat).
+	GaveUp func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
+}
+
+// StartWith is Start with notifier or tracker senders and a GaveUp hook.
+func StartWith(t testing.TB, store outbox.Store, o Options) *Worker {
+	t.Helper()
+	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: o.Chats, Refs: store}}
+	for name, s := range o.Senders {
+		senders[name] = s
+	}
 	w, err := outbox.New(outbox.Config{
 		Store:     store,
-		Sender:    &outbox.ChatSender{Chats: chats, Refs: store},
+		Sender:    senders,
+		GaveUp:    o.GaveUp,
 		RateLimit: outbox.RateLimit{Interval: time.Millisecond, Burst: 10},
 		Retry:     outbox.RetryPolicy{AttemptTimeout: 5 * time.Second, InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxAttempts: 3},
 		Logger:    slog.New(slog.DiscardHandler),
