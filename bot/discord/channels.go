@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/firebreak/firebreak/bot"
 )
 
 // channelTTL is how long a channel's name and parent are trusted; renames
@@ -149,3 +151,16 @@ func (a *Adapter) resolveChannel(ctx context.Context, ref string) (string, error
 	}
 	return "", fmt.Errorf("discord: no channel named #%s in guild %s", name, a.cfg.GuildID)
 }
+
+// KnownChannelName is the name of a channel this adapter has seen,
+// without asking Discord: the outbox keys one lane per channel by it
+// (bot.ChannelNamer).
+func (a *Adapter) KnownChannelName(id string) (string, bool) {
+	ci, ok := a.chans.get(id)
+	if !ok || ci.Name == "" {
+		return "", false
+	}
+	return ci.Name, true
+}
+
+var _ bot.ChannelNamer = (*Adapter)(nil)

@@ -40,6 +40,17 @@ type Sender interface {
 type Delivery struct {
 	Effect incidents.Effect
 	Result incidents.EffectResult
+	// Lane is the channel the effect is delivered and paced in (Config.Lane);
+	// empty: Effect.Channel().
+	Lane string
+}
+
+// lane is the channel d is delivered and paced in.
+func (d *Delivery) lane() string {
+	if d.Lane != "" {
+		return d.Lane
+	}
+	return d.Effect.Channel()
 }
 
 // Settled reports whether a stage has decided how the delivery ends.

@@ -127,7 +127,7 @@ func (s *RateLimitStage) Exec(ctx context.Context, d *Delivery) (context.Context
 	if slices.Contains(s.Limit.Unlimited, d.Effect.Home.Platform) {
 		return ctx, nil
 	}
-	wait := s.reserve(d.Effect.Channel(), s.Clock.Now())
+	wait := s.reserve(d.lane(), s.Clock.Now())
 	if wait <= 0 {
 		return ctx, nil
 	}

@@ -234,3 +234,55 @@ func lateWakeUps(t *testing.T, m *incidentstest.MemStore) *lateStore {
 	t.Cleanup(func() { close(done); <-stopped })
 	return l
 }
+
+// namingChat is a clockedChat whose adapter has seen the alert channel's
+// name (as the Slack and Discord adapters have, once an event came from it).
+type namingChat struct{ *clockedChat }
+
+func (namingChat) KnownChannelName(id string) (string, bool) {
+	if id == "C0ALERTS" {
+		return "alerts", true
+	}
+	return "", false
+}
+
+// TestAlertChannelIsOneLane: webhooks announce in the alert channel as
+// playbooks.yaml spells it, while commands typed there are answered by its
+// id. With serve's lane key (bot.Lanes) the two spellings are one lane:
+// delivered in the order they were recorded and paced together, one post a
+// second, never two lanes each at the channel's rate.
+func TestAlertChannelIsOneLane(t *testing.T) {
+	ctx := context.Background()
+	m := incidentstest.NewMemStore()
+	const n = 6
+	require.NoError(t, m.Update(ctx, func(tx incidents.Tx) error {
+		for i := range n {
+			e := effect(0, fmt.Sprintf("post %d", i))
+			e.Home = incidents.Home{Platform: "slack", Channel: []string{"#alerts", "C0ALERTS"}[i%2]}
+			if err := tx.Enqueue(&e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	clock := newFakeClock()
+	chat := namingChat{&clockedChat{fakeChat: &fakeChat{posted: make(chan call, n)}, clock: clock}}
+	chats := map[string]bot.Chat{"slack": chat}
+	books := &playbooks.Config{AlertChannels: []string{"#alerts"}}
+	w := runWorker(t, outbox.Config{Store: m, Sender: &outbox.ChatSender{Chats: chats, Refs: m},
+		RateLimit: outbox.RateLimit{Interval: time.Second}, Clock: clock, Lane: bot.Lanes(chats, books)})
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, w.Idle(wctx))
+
+	calls := chat.Calls()
+	require.Len(t, calls, n)
+	for i, c := range calls {
+		assert.Equal(t, fmt.Sprintf("post %d", i), c.Msg.Text, "in the order recorded, across both spellings")
+	}
+	chat.mu.Lock()
+	defer chat.mu.Unlock()
+	for i := 1; i < len(chat.at); i++ {
+		assert.GreaterOrEqual(t, chat.at[i].Sub(chat.at[i-1]), time.Second, "posts %d and %d are paced as one channel", i-1, i)
+	}
+}

@@ -49,6 +49,10 @@ type Config struct {
 	// DefaultPruneBatch).
 	PruneEvery time.Duration
 	PruneBatch int
+	// Lane keys the lane (order and pace) of an effect; nil:
+	// incidents.Effect.Channel. serve passes bot.Lanes, so a channel
+	// named by its id and by playbooks.yaml's spelling is one lane.
+	Lane func(incidents.Effect) string
 }
 
 // Worker delivers recorded effects: it reads pending effects in ID order
@@ -70,6 +74,7 @@ type Worker struct {
 	clock    Clock
 	log      *slog.Logger
 	maxLive  int
+	lane     func(incidents.Effect) string
 
 	retention, pruneEvery time.Duration
 	pruneBatch            int
@@ -121,6 +126,7 @@ func New(cfg Config) (*Worker, error) {
 		lanes: make(map[string]*lane), newest: make(map[string]uint64), keyCount: make(map[string]int),
 		kick:      make(chan struct{}, 1),
 		retention: cfg.Retention, pruneEvery: cfg.PruneEvery, pruneBatch: cfg.PruneBatch,
+		lane: cfg.Lane,
 	}
 	w.pipeline = MultiStage{
 		&CoalesceStage{Pending: w, Clock: cfg.Clock},
@@ -136,6 +142,16 @@ func (w *Worker) Newest(key string) (uint64, bool) {
 	defer w.mu.Unlock()
 	id, ok := w.newest[key]
 	return id, ok
+}
+
+// laneOf is the lane e is delivered in.
+func (w *Worker) laneOf(e incidents.Effect) string {
+	if w.lane != nil {
+		if l := w.lane(e); l != "" {
+			return l
+		}
+	}
+	return e.Channel()
 }
 
 // Run delivers until ctx ends, then waits for its lanes to stop and
@@ -210,7 +226,7 @@ func (w *Worker) read(ctx context.Context, after uint64, lanes *sync.WaitGroup) 
 			w.newest[k] = max(w.newest[k], e.ID)
 			w.keyCount[k]++
 		}
-		ch := e.Channel()
+		ch := w.laneOf(e)
 		l, ok := w.lanes[ch]
 		if !ok {
 			l = &lane{}
@@ -294,7 +310,7 @@ func (w *Worker) drain(ctx context.Context, ch string, l *lane) {
 		w.metrics.lanes(w.live, ch, len(l.queue))
 		w.mu.Unlock()
 
-		d := &Delivery{Effect: e}
+		d := &Delivery{Effect: e, Lane: ch}
 		if _, err := w.pipeline.Exec(ctx, d); err != nil || !d.Settled() {
 			return // stopping: the effect stays pending for the next Run
 		}

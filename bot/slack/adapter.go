@@ -230,3 +230,10 @@ func (a *Adapter) channelName(ctx context.Context, id string) string {
 	a.channels.put(id, ch.Name)
 	return ch.Name
 }
+
+// KnownChannelName is the name of a channel this adapter has seen (every
+// event looks its channel's name up), without asking Slack: the outbox
+// keys one lane per channel by it (bot.ChannelNamer).
+func (a *Adapter) KnownChannelName(id string) (string, bool) { return a.channels.get(id) }
+
+var _ bot.ChannelNamer = (*Adapter)(nil)

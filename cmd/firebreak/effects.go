@@ -75,6 +75,7 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 		},
 		RateLimit: outbox.RateLimit{Interval: time.Second, Burst: 3, Unlimited: []string{console.Platform}},
 		Retention: retention,
+		Lane:      bot.Lanes(chats, books),
 		Logger:    log,
 	})
 }
