@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -66,6 +67,16 @@ var wordIndex = func() map[string]uint64 {
 	return m
 }()
 
+// maxWordLen is the longest word: longer strings skip the dictionary's
+// hash lookup.
+var maxWordLen = func() int {
+	n := 0
+	for _, w := range words {
+		n = max(n, len(w))
+	}
+	return n
+}()
+
 // wordWriter appends strings to a record in the tagged form above.
 type wordWriter struct {
 	b     []byte
@@ -74,9 +85,17 @@ type wordWriter struct {
 }
 
 func (w *wordWriter) str(s string) {
-	if i, ok := wordIndex[s]; ok {
-		w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
+	if s == "" {
+		// Most optional fields are empty: the empty literal, without
+		// hashing it.
+		w.b = append(w.b, tagLiteral)
 		return
+	}
+	if len(s) <= maxWordLen {
+		if i, ok := wordIndex[s]; ok {
+			w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
+			return
+		}
 	}
 	if len(s) >= minRefLen {
 		for i, r := range w.refs[:w.nrefs] {
@@ -97,6 +116,19 @@ func (w *wordWriter) str(s string) {
 		w.refs[w.nrefs] = s
 		w.nrefs++
 	}
+}
+
+// sortedKeys returns m's keys in order, in buf when they fit: records are
+// written with their maps' keys sorted (equal values, equal bytes), and
+// for the handful of labels an alert has, collecting and sorting them on
+// the stack costs a fraction of slices.Sorted(maps.Keys(m)).
+func sortedKeys(m map[string]string, buf []string) []string {
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // secondTime reports the Unix seconds of s when s is a UTC time in RFC 3339
