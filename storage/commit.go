@@ -101,9 +101,12 @@ const maxGather = time.Millisecond
 // next commit, and the senders just answered come back a moment after it
 // started, to wait a whole commit more. With 16 senders of one alert each,
 // every commit then carried about 8 requests and cost two fsyncs. Waiting
-// for them — at most half as long as the last commit took, and never after
-// a commit of one request, so a lone sender is not slowed down — lets
-// one commit and its two fsyncs serve both cohorts.
+// for them — until as many requests are queued as the last commit carried
+// plus those already waiting, at most as long as the last commit took and
+// maxGather, and never after a commit of one request, so a lone sender is
+// not slowed down — lets one commit and its two fsyncs serve both cohorts.
+// Waiting changes nothing about durability: every request still returns
+// only after the commit that holds it.
 func (d *DB) gather(prev int, took time.Duration) {
 	if prev < 2 {
 		return
