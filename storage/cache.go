@@ -41,8 +41,8 @@ type incidentCache struct {
 	// incident has no alert records and no timeline yet, and its number is
 	// above every other, so its first alert and timeline entry are written
 	// without looking anything up (in a storm of alerts that each open an
-	// incident, those lookups were four of a new incident's seven B-tree
-	// searches).
+	// incident, those lookups were five of a new incident's seven B-tree
+	// reads).
 	born map[uint64]struct{}
 }
 
