@@ -286,7 +286,16 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 
 // alertEntry describes an alert that opened or joined an incident.
 func alertEntry(p *incomingAlert) Entry {
-	data := map[string]string{"fingerprint": p.fp}
+	return alertEntryWith(p, boundAnnotations(p.Annotations))
+}
+
+// alertEntryWith is alertEntry with the alert's annotations already
+// bounded (an alert that opens an incident has them in its trigger).
+func alertEntryWith(p *incomingAlert, annotations map[string]string) Entry {
+	// Sized for the usual fields and a summary and description, so the
+	// map is not grown while it is filled (one per new distinct alert).
+	data := make(map[string]string, 10+len(annotations))
+	data["fingerprint"] = p.fp
 	set := func(k, v string) {
 		if v != "" {
 			data[k] = v
@@ -299,7 +308,7 @@ func alertEntry(p *incomingAlert) Entry {
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
 	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
-	for k, v := range boundAnnotations(p.Annotations) {
+	for k, v := range annotations {
 		set(AnnotationPrefix+k, v)
 	}
 	if !p.StartsAt.IsZero() {
@@ -346,7 +355,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 		}
 	}
 	out := Outcome{Incident: inc, Created: true, StepChanged: len(inc.Steps) > 0}
-	if err := in.add(t, &out, alertEntry(p)); err != nil {
+	if err := in.add(t, &out, alertEntryWith(p, inc.Trigger.Annotations)); err != nil {
 		return Outcome{}, err
 	}
 	in.created++

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -64,9 +62,10 @@ func encodeAlertContent(a *incidents.AlertState) []byte {
 		w.str(s)
 	}
 	w.b = appendNano(w.b, a.StartsAt)
+	var buf [16]string
 	for _, m := range []map[string]string{a.Labels, a.Annotations} {
 		w.b = binary.AppendUvarint(w.b, uint64(len(m)))
-		for _, k := range slices.Sorted(maps.Keys(m)) {
+		for _, k := range sortedKeys(m, buf[:]) {
 			w.str(k)
 			w.str(m[k])
 		}
@@ -224,7 +223,7 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	if numberLen+len(a.Fingerprint) > maxKeyLen {
 		return fmt.Errorf("incident #%d: alert fingerprint is %d bytes; at most %d fit", number, len(a.Fingerprint), maxKeyLen-numberLen)
 	}
-	if _, cached := t.cache.txn[number]; !cached && t.b.incidents.Get(u64Key(number)) == nil {
+	if !t.exists(number) {
 		return fmt.Errorf("put alert %s of incident #%d: %w", a.Fingerprint, number, incidents.ErrNotFound)
 	}
 	k := alertKey(number, a.Fingerprint)
@@ -235,8 +234,14 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 		}
 		return nil
 	}
-	old := t.b.alerts.Get(k)
-	if old == nil && t.alertTx.log != nil && !t.onTheRight(k) {
+	var old []byte
+	born := t.cache.bornHere(number)
+	if !born {
+		// An incident made in this transaction sorts after every alert
+		// record: its alerts go on the right, written directly.
+		old = t.b.alerts.Get(k)
+	}
+	if old == nil && !born && t.alertTx.log != nil && !t.onTheRight(k) {
 		// A new alert that would land between existing keys (a hashed
 		// fingerprint): into the log (see alertLog).
 		if err := t.appendAlert(k, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -44,12 +43,8 @@ func encodeEntry(e *incidents.Entry) []byte {
 		w.str(s)
 	}
 	w.b = binary.AppendUvarint(w.b, uint64(len(e.Data)))
-	keys := make([]string, 0, len(e.Data))
-	for k := range e.Data {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	var buf [16]string
+	for _, k := range sortedKeys(e.Data, buf[:]) {
 		w.str(k)
 		w.str(e.Data[k])
 	}

@@ -17,3 +17,10 @@ func SetAlertSpill(d *DB, n uint64) { d.alerts.spill = n }
 // LoggedAlerts is how many alerts wait in the recent alert log, as the
 // committer knows them.
 func LoggedAlerts(d *DB) int { return len(d.alerts.pending) }
+
+// PagesWritten is how many pages bbolt has written since the file was
+// opened (the meta page included), for the benchmarks' pages per commit.
+func PagesWritten(d *DB) int64 {
+	st := d.bolt.Stats()
+	return st.TxStats.GetWrite()
+}

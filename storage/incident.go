@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -117,7 +116,8 @@ func (e *incidentEncoder) strMap(m map[string]string) {
 		}
 		return
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	var buf [16]string
+	for _, k := range sortedKeys(m, buf[:]) {
 		e.str(k)
 		e.str(m[k])
 	}

@@ -185,3 +185,37 @@ func FuzzDecodeIncident(f *testing.F) {
 		assert.Equal(t, got.Entries, again.Entries)
 	})
 }
+
+// canonicalize (the committer's cached copy of an incident) makes an
+// incident exactly what a JSON round trip makes it: empty omitempty
+// slices and maps become nil, times lose their monotonic reading and take
+// the zone their offset names, also inside steps, card alerts, the
+// trigger and the pointer fields.
+func TestCanonicalizeIsAJSONRoundTrip(t *testing.T) {
+	now := time.Now() // monotonic reading, local zone
+	east := time.FixedZone("", 3600)
+	tests := []struct {
+		name string
+		inc  incidents.Incident
+	}{
+		{"empty slices and maps", incidents.Incident{Number: 1, Steps: []incidents.StepState{}, Labels: map[string]string{},
+			Alerts: []incidents.AlertState{}, Responders: []incidents.Actor{}, Participants: []incidents.Actor{},
+			Trigger: incidents.Alert{Labels: map[string]string{}, Annotations: map[string]string{}}}},
+		{"times everywhere", incidents.Incident{Number: 2, OpenedAt: now, UpdatedAt: now.In(east), DetectedAt: now.UTC(),
+			Steps:   []incidents.StepState{{ID: "a", At: now}, {ID: "b"}},
+			Alerts:  []incidents.AlertState{{Fingerprint: "f", FirstSeen: now, LastSeen: now.In(east), StartsAt: now.UTC()}},
+			Trigger: incidents.Alert{StartsAt: now, EndsAt: now.In(east)}, FirstAlertAt: now, LastAlertAt: now}},
+		{"pointers", incidents.Incident{Number: 3, Commander: &incidents.Actor{Platform: "slack", ID: "U1"}, Comms: &incidents.Actor{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			js, err := json.Marshal(&tt.inc)
+			require.NoError(t, err)
+			want, err := decodeRecord(tt.inc.Number, js)
+			require.NoError(t, err)
+			got := tt.inc.Clone()
+			canonicalize(reflect.ValueOf(got).Elem())
+			assert.Equal(t, want, got)
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -66,21 +68,46 @@ var wordIndex = func() map[string]uint64 {
 	return m
 }()
 
+// maxWordLen is the longest word: longer strings skip the dictionary's
+// hash lookup.
+var maxWordLen = func() int {
+	n := 0
+	for _, w := range words {
+		n = max(n, len(w))
+	}
+	return n
+}()
+
 // wordWriter appends strings to a record in the tagged form above.
 type wordWriter struct {
-	b     []byte
-	refs  [maxRefs]string
+	b []byte
+	// refs are where in b the literals a later string may refer to are:
+	// offsets, not strings, so that remembering one stores no pointer
+	// (a string would cost a GC write barrier each, a fifth of the time
+	// of encoding a record while the collector runs).
+	refs  [maxRefs]literalAt
 	nrefs int
 }
 
+// literalAt is the place of a literal's bytes in wordWriter.b.
+type literalAt struct{ off, n int32 }
+
 func (w *wordWriter) str(s string) {
-	if i, ok := wordIndex[s]; ok {
-		w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
+	if s == "" {
+		// Most optional fields are empty: the empty literal, without
+		// hashing it.
+		w.b = append(w.b, tagLiteral)
 		return
+	}
+	if len(s) <= maxWordLen {
+		if i, ok := wordIndex[s]; ok {
+			w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
+			return
+		}
 	}
 	if len(s) >= minRefLen {
 		for i, r := range w.refs[:w.nrefs] {
-			if r == s {
+			if int(r.n) == len(s) && string(w.b[r.off:r.off+r.n]) == s {
 				w.b = binary.AppendUvarint(w.b, uint64(i)<<2|tagRef)
 				return
 			}
@@ -92,11 +119,25 @@ func (w *wordWriter) str(s string) {
 		return
 	}
 	w.b = binary.AppendUvarint(w.b, uint64(len(s))<<2|tagLiteral)
+	off := len(w.b)
 	w.b = append(w.b, s...)
-	if len(s) >= minRefLen && w.nrefs < maxRefs {
-		w.refs[w.nrefs] = s
+	if len(s) >= minRefLen && w.nrefs < maxRefs && off+len(s) <= math.MaxInt32 {
+		w.refs[w.nrefs] = literalAt{int32(off), int32(len(s))}
 		w.nrefs++
 	}
+}
+
+// sortedKeys returns m's keys in order, in buf when they fit: records are
+// written with their maps' keys sorted (equal values, equal bytes), and
+// for the handful of labels an alert has, collecting and sorting them on
+// the stack costs a fraction of slices.Sorted(maps.Keys(m)).
+func sortedKeys(m map[string]string, buf []string) []string {
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // secondTime reports the Unix seconds of s when s is a UTC time in RFC 3339

@@ -74,6 +74,13 @@ type measured struct {
 	// and pages of files mapped in (bbolt's database file), which the
 	// kernel can drop and read back.
 	anonMiB, fileMiB float64
+	// cpuUS and loaderUS are the tool's and the loader's CPU time (user
+	// + system) per accepted alert, in µs: on two shared cores the rate is
+	// about 2 cores ÷ their sum, so they say where a ratio comes from.
+	cpuUS, loaderUS float64
+	// load is the one-minute load average when the run started and ended:
+	// other work on the machine moves every rate.
+	load [2]float64
 }
 
 func intake(ctx context.Context, args []string) error {
@@ -160,14 +167,22 @@ func intake(ctx context.Context, args []string) error {
 			return nil, err
 		}
 		defer p.stop()
-		res, err := runLoader(ctx, self, tool, p.url, shape, per, total, senders, f.maxTime, filepath.Base(runDir))
+		m := &measured{}
+		m.load[0] = loadAverage()
+		cpuBefore := cpuOf(p.cmd.Process.Pid)
+		res, loaderCPU, err := runLoaderCPU(ctx, self, tool, p.url, shape, per, total, senders, f.maxTime, filepath.Base(runDir))
 		if err != nil {
 			return nil, fmt.Errorf("%s %s ×%d: %w", tool, shape, per, err)
 		}
-		m := &measured{res: res}
+		m.res = res
+		if res.Accepted > 0 {
+			m.cpuUS = (cpuOf(p.cmd.Process.Pid) - cpuBefore).Seconds() * 1e6 / float64(res.Accepted)
+			m.loaderUS = loaderCPU.Seconds() * 1e6 / float64(res.Accepted)
+		}
+		m.load[1] = loadAverage()
 		m.hwmMiB, m.rssMiB, m.anonMiB, m.fileMiB = memoryOf(p.cmd.Process.Pid)
-		fmt.Fprintf(os.Stderr, "%-12s %-9s ×%-3d %8.0f alerts/s (%d accepted in %.1fs, %d retries), first %0.f/s last %0.f/s, RSS peak %.0f MiB, end %.0f MiB (anon %.0f, file %.0f)\n",
-			tool, shape, per, float64(res.Accepted)/res.Seconds, res.Accepted, res.Seconds, res.Retries, res.FirstRate, res.LastRate, m.hwmMiB, m.rssMiB, m.anonMiB, m.fileMiB)
+		fmt.Fprintf(os.Stderr, "%-12s %-9s ×%-3d %8.0f alerts/s (%d accepted in %.1fs, %d retries), first %0.f/s last %0.f/s, RSS peak %.0f MiB, end %.0f MiB (anon %.0f, file %.0f), CPU %.1f µs/alert (loader %.1f), load %.1f → %.1f\n",
+			tool, shape, per, float64(res.Accepted)/res.Seconds, res.Accepted, res.Seconds, res.Retries, res.FirstRate, res.LastRate, m.hwmMiB, m.rssMiB, m.anonMiB, m.fileMiB, m.cpuUS, m.loaderUS, m.load[0], m.load[1])
 		return m, nil
 	}
 	type spec struct {
@@ -210,8 +225,8 @@ func render(rows []row, f intakeFlags) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. Senders: %d (large payloads: %d). Loader in its own process; each tool started fresh for each run, one at a time, on 127.0.0.1.\n\n",
 		cpuModel(), runtime.NumCPU(), f.senders, f.largeSenders)
-	b.WriteString("| storm shape | per request | alerts | Firebreak alerts/s | Alertmanager alerts/s | ratio | Firebreak first → last tenth | Alertmanager first → last tenth | Firebreak RSS peak / end (anon + file) | Alertmanager RSS peak / end (anon + file) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| storm shape | per request | alerts | Firebreak alerts/s | Alertmanager alerts/s | ratio | Firebreak first → last tenth | Alertmanager first → last tenth | Firebreak RSS peak / end (anon + file) | Alertmanager RSS peak / end (anon + file) | CPU µs/alert: Firebreak (its loader) / Alertmanager (its loader) | load average |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		name := r.shape
 		if r.shape == shapeLarge {
@@ -220,6 +235,8 @@ func render(rows []row, f intakeFlags) string {
 		fb := r.fb.res
 		fbRate := float64(fb.Accepted) / fb.Seconds
 		amRate, ratio, amFlat, amRSS := "—", "—", "—", "—"
+		cpu := fmt.Sprintf("%.0f (%.0f)", r.fb.cpuUS, r.fb.loaderUS)
+		load := fmt.Sprintf("%.1f–%.1f", r.fb.load[0], r.fb.load[1])
 		if r.am != nil {
 			am := r.am.res
 			rate := float64(am.Accepted) / am.Seconds
@@ -227,13 +244,15 @@ func render(rows []row, f intakeFlags) string {
 			ratio = fmt.Sprintf("%.2f×", fbRate/rate)
 			amFlat = fmt.Sprintf("%.0f → %.0f", am.FirstRate, am.LastRate)
 			amRSS = fmt.Sprintf("%.0f / %.0f MiB (%.0f + %.0f)", r.am.hwmMiB, r.am.rssMiB, r.am.anonMiB, r.am.fileMiB)
+			cpu += fmt.Sprintf(" / %.0f (%.0f)", r.am.cpuUS, r.am.loaderUS)
+			load = fmt.Sprintf("%.1f–%.1f", min(r.fb.load[0], r.fb.load[1], r.am.load[0], r.am.load[1]), max(r.fb.load[0], r.fb.load[1], r.am.load[0], r.am.load[1]))
 		}
 		accepted := fmt.Sprintf("%d", fb.Accepted)
 		if fb.TimedOut || fb.Failed > 0 {
 			accepted += fmt.Sprintf(" of %d (bounded by -max-time)", r.requested)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %s | %.0f → %.0f | %s | %.0f / %.0f MiB (%.0f + %.0f) | %s |\n",
-			name, r.per, accepted, fbRate, amRate, ratio, fb.FirstRate, fb.LastRate, amFlat, r.fb.hwmMiB, r.fb.rssMiB, r.fb.anonMiB, r.fb.fileMiB, amRSS)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %s | %.0f → %.0f | %s | %.0f / %.0f MiB (%.0f + %.0f) | %s | %s | %s |\n",
+			name, r.per, accepted, fbRate, amRate, ratio, fb.FirstRate, fb.LastRate, amFlat, r.fb.hwmMiB, r.fb.rssMiB, r.fb.anonMiB, r.fb.fileMiB, amRSS, cpu, load)
 	}
 	return b.String()
 }
@@ -405,22 +424,54 @@ func startAlertmanager(ctx context.Context, bin, dir, runDir string) (*proc, err
 }
 
 func runLoader(ctx context.Context, self, tool, base, shape string, per, total, senders int, maxTime time.Duration, run string) (loadResult, error) {
+	res, _, err := runLoaderCPU(ctx, self, tool, base, shape, per, total, senders, maxTime, run)
+	return res, err
+}
+
+// runLoaderCPU is runLoader that also returns the loader's CPU time.
+func runLoaderCPU(ctx context.Context, self, tool, base, shape string, per, total, senders int, maxTime time.Duration, run string) (loadResult, time.Duration, error) {
 	cmd := exec.CommandContext(ctx, self, "load", "-target", tool, "-url", base, "-token", benchToken,
 		"-shape", shape, "-per", strconv.Itoa(per), "-alerts", strconv.Itoa(total),
 		"-senders", strconv.Itoa(senders), "-max-time", maxTime.String(), "-run", run)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return loadResult{}, fmt.Errorf("loader: %w", err)
+		return loadResult{}, 0, fmt.Errorf("loader: %w", err)
 	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	var res loadResult
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res); err != nil {
-		return loadResult{}, fmt.Errorf("%w: %v", errNoResult, err)
+		return loadResult{}, 0, fmt.Errorf("%w: %v", errNoResult, err)
 	}
 	if res.Seconds <= 0 {
 		res.Seconds = 1e-9
 	}
-	return res, nil
+	return res, cpu, nil
+}
+
+// cpuOf is the CPU time (user + system) process pid has used so far, from
+// /proc/<pid>/stat (clock ticks of 10 ms); 0 when it cannot be read.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis (state is field 3).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // memoryOf reads peak (VmHWM) and current (VmRSS) resident memory in MiB,
