@@ -14,6 +14,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot"
 	"github.com/firebreak/firebreak/bot/outbox"
+	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 )
 
@@ -30,9 +31,24 @@ type Worker struct {
 // fast and few, so tests do not wait on Slack's real pace.
 func Start(t testing.TB, store outbox.Store, chats map[string]bot.Chat) *Worker {
 	t.Helper()
+	return StartWithRooms(t, store, chats, nil)
+}
+
+// StartWithRooms is Start with incident rooms opened through rooms (the
+// Router's RoomSender), which is told of their give-ups, as in
+// cmd/firebreak. nil rooms is Start.
+func StartWithRooms(t testing.TB, store outbox.Store, chats map[string]bot.Chat, rooms *bot.RoomSender) *Worker {
+	t.Helper()
+	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: store}}
+	var gaveUp func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
+	if rooms != nil {
+		senders[string(incidents.EffectRoom)] = rooms
+		gaveUp = rooms.GaveUp
+	}
 	w, err := outbox.New(outbox.Config{
 		Store:     store,
-		Sender:    &outbox.ChatSender{Chats: chats, Refs: store},
+		Sender:    senders,
+		GaveUp:    gaveUp,
 		RateLimit: outbox.RateLimit{Interval: time.Millisecond, Burst: 10},
 		Retry:     outbox.RetryPolicy{AttemptTimeout: 5 * time.Second, InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxAttempts: 3},
 		Logger:    slog.New(slog.DiscardHandler),
