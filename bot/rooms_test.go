@@ -26,7 +26,10 @@ type roomChat struct {
 	created []createdRoom
 	invited []string
 	fail    bool
+	err     error
 }
+
+var _ ChannelCreator = (*roomChat)(nil)
 
 type createdRoom struct {
 	name   string
@@ -39,6 +42,9 @@ func (c *roomChat) CreateIncidentChannel(_ context.Context, name string, from Me
 	defer c.mu.Unlock()
 	if c.fail {
 		return incidents.Home{}, fmt.Errorf("missing_scope")
+	}
+	if c.err != nil {
+		return incidents.Home{}, c.err
 	}
 	c.created = append(c.created, createdRoom{name, from, invite})
 	return incidents.Home{Platform: "slack", Channel: fmt.Sprintf("CROOM%d", len(c.created))}, nil
@@ -206,4 +212,53 @@ func TestRoomFailureKeepsTheIncidentInTheAlertChannel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "C1", inc.Home.Channel)
 	assert.True(t, inc.Mirror.IsZero())
+}
+
+// TestRoomSenderSaysWhetherToRetry: the room sender answers the outbox as
+// the chat sender does — rate limits with their wait, 5xx and unknown
+// failures retried, refusals final — and delivers nothing but rooms.
+func TestRoomSenderSaysWhetherToRetry(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		err   error
+		retry bool
+		after time.Duration
+	}{
+		{"rate limited", &RateLimitedError{Err: fmt.Errorf("ratelimited"), After: 3 * time.Second}, true, 3 * time.Second},
+		{"refused", &FinalError{Err: fmt.Errorf("restricted_action")}, false, 0},
+		{"server error", &StatusError{Err: fmt.Errorf("bad gateway"), Code: 502}, true, 0},
+		{"forbidden", &StatusError{Err: fmt.Errorf("Missing Permissions"), Code: 403}, false, 0},
+		{"connection reset", fmt.Errorf("read: connection reset by peer"), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, in, svc, chat, w := newRoomRouterWorker(t)
+			chat.err = tt.err
+			w.roomsThrough(nil) // the test delivers the room itself
+			_, err := in.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1"}})
+			require.NoError(t, err)
+			var room incidents.Effect
+			for _, e := range w.store.Effects() {
+				if e.Kind == incidents.EffectRoom {
+					room = e
+				}
+			}
+			require.NotZero(t, room.ID)
+			_, retry, after, err := r.RoomSender(w.store).Send(ctx, room)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tt.err)
+			assert.Equal(t, tt.retry, retry)
+			assert.Equal(t, tt.after, after)
+			inc, err := svc.Get(ctx, 1)
+			require.NoError(t, err)
+			assert.True(t, inc.Mirror.IsZero(), "not moved")
+		})
+	}
+	t.Run("not a room", func(t *testing.T) {
+		r, _, _, _, w := newRoomRouterWorker(t)
+		_, retry, _, err := r.RoomSender(w.store).Send(ctx, incidents.Effect{Kind: incidents.EffectPost, Home: incidents.Home{Platform: "slack", Channel: "C1"}})
+		require.Error(t, err)
+		assert.False(t, retry)
+	})
 }
