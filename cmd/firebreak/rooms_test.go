@@ -78,7 +78,9 @@ playbooks:
 	home := incidents.Home{Platform: "slack", Channel: "#alerts"}
 	rd := cards.Renderer{Platform: "slack", Books: books, Now: time.Now()}
 	_, err = svc.Declare(ctx, incidents.Origin{Actor: incidents.Actor{Platform: "slack", ID: "U1", Name: "ana"}, Home: home,
-		Effects: cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect { return rd.OpeningEffects(outs[0].Incident, home, true) })},
+		Effects: cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
+			return rd.OpeningEffects(outs[0].Incident, home, true)
+		})},
 		"Checkout is down", incidents.SEV2)
 	require.NoError(t, err)
 
