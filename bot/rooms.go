@@ -65,8 +65,10 @@ func (s *RoomSender) Send(ctx context.Context, e incidents.Effect) (incidents.Ef
 		return incidents.EffectRef{}, true, 0, fmt.Errorf("open the room of incident #%d: %w", e.Incident, err)
 	}
 	if !inc.Mirror.IsZero() {
-		// Moved already: this is a redelivery after the move committed.
-		r.autoStart(inc)
+		// Moved already: a redelivery after the move committed. Its first
+		// step was handed to automation then; handing it again could run
+		// a step a crash cut short twice, so its Run button is left to
+		// people.
 		return homeRef(inc.Home), false, 0, nil
 	}
 	platform := e.Home.Platform
@@ -106,7 +108,7 @@ func (s *RoomSender) Send(ctx context.Context, e incidents.Effect) (incidents.Ef
 	if err != nil {
 		return incidents.EffectRef{}, true, 0, fmt.Errorf("record the room of incident #%d: %w", inc.Number, err)
 	}
-	if out.Incident != nil {
+	if out.Incident != nil && !out.Duplicate {
 		r.autoStart(out.Incident)
 	}
 	return homeRef(home), false, 0, nil
