@@ -25,15 +25,6 @@ func editOf(n uint64, platform string, ref MessageRef, m Message) incidents.Effe
 		Message: cards.EffectMessage(m)}
 }
 
-// record records effects that no intent's transaction carried (a repeat
-// summary, an upload, a message built after the change). A failure is
-// logged: nobody waits on these posts.
-func (r *Router) record(ctx context.Context, effects ...incidents.Effect) {
-	if err := r.sayNow(ctx, effects...); err != nil {
-		r.log.WarnContext(ctx, "recording what to say failed", "incident", effects[0].Incident, "effects", len(effects), "err", err)
-	}
-}
-
 // sayNow records the deliverable ones of effects in a transaction of their
 // own (see incidents.Service.Say).
 func (r *Router) sayNow(ctx context.Context, effects ...incidents.Effect) error {

@@ -24,7 +24,9 @@ type testWorker struct {
 	chats map[string]Chat
 	// notify delivers notify effects (pages), when set.
 	notify *NotifySender
-	busy   bool
+	// rooms opens incident rooms, and is told of their give-ups, when set.
+	rooms *RoomSender
+	busy  bool
 }
 
 // startTestWorker runs a worker over store until the test ends.
@@ -58,6 +60,14 @@ func (w *testWorker) notifyThrough(s *NotifySender) {
 	w.notify = s
 }
 
+// roomsThrough opens rooms through s (the worker's "room" sender and
+// GaveUp in cmd/firebreak).
+func (w *testWorker) roomsThrough(s *RoomSender) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rooms = s
+}
+
 // add registers the Chat of a platform.
 func (w *testWorker) add(platform string, c Chat) {
 	w.mu.Lock()
@@ -84,6 +94,12 @@ func (w *testWorker) deliver(ctx context.Context) {
 		ref, err := w.send(ctx, e)
 		if err != nil {
 			r.Status, r.Reason = incidents.EffectGaveUp, err.Error()
+			w.mu.Lock()
+			rooms := w.rooms
+			w.mu.Unlock()
+			if rooms != nil {
+				_ = rooms.GaveUp(ctx, e, r)
+			}
 		}
 		r.Ref = ref
 		_ = w.store.Settle(ctx, e.ID, r)
@@ -92,8 +108,15 @@ func (w *testWorker) deliver(ctx context.Context) {
 
 func (w *testWorker) send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, error) {
 	w.mu.Lock()
-	chat, notify := w.chats[e.Home.Platform], w.notify
+	chat, notify, rooms := w.chats[e.Home.Platform], w.notify, w.rooms
 	w.mu.Unlock()
+	if e.Kind == incidents.EffectRoom {
+		if rooms == nil {
+			return incidents.EffectRef{}, context.Canceled
+		}
+		ref, _, _, err := rooms.Send(ctx, e)
+		return ref, err
+	}
 	if e.Kind == incidents.EffectNotify {
 		if notify == nil {
 			return incidents.EffectRef{}, context.Canceled

@@ -2,126 +2,98 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 )
 
-// maxRoomName bounds incident channel names; Slack allows 80 characters,
-// Discord thread names 100, and people read the start only.
-const maxRoomName = 60
+// roomName is the dedicated channel name of an incident (cards.RoomName).
+func roomName(prefix string, inc *incidents.Incident) string { return cards.RoomName(prefix, inc) }
 
-// roomName is the dedicated channel name of an incident:
-// "inc-42-api-gateway-5xx" — lower case, digits and dashes, which every
-// platform accepts as a channel or thread name.
-func roomName(prefix string, inc *incidents.Incident) string {
-	if prefix == "" {
-		prefix = "inc"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s-%d", prefix, inc.Number)
-	dash := true
-	for _, r := range strings.ToLower(inc.Title) {
-		if b.Len() >= maxRoomName {
-			break
-		}
-		switch {
-		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
-			if dash {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-		default:
-			dash = true
-		}
-	}
-	return b.String()
+// PostedRefs finds where a recorded post with a Key landed once the outbox
+// delivered it (the outbox's store: storage.Outbox, etcdstore.Outbox).
+type PostedRefs interface {
+	Ref(ctx context.Context, key string) (ref incidents.EffectRef, ok bool, err error)
 }
 
-// roomInvites are the people to add to a new incident channel on
-// platform: the incident's commander, comms and responders from that
-// platform, and user mentions (<@ID>) of the first escalation level.
-func (r *Router) roomInvites(inc *incidents.Incident, platform string) []string {
-	var ids []string
-	add := func(id string) {
-		if id != "" && !strings.ContainsAny(id, " @#&!") {
-			for _, have := range ids {
-				if have == id {
-					return
-				}
-			}
-			ids = append(ids, id)
-		}
-	}
-	people := append([]incidents.Actor{}, inc.Responders...)
-	for _, p := range []*incidents.Actor{inc.Commander, inc.Comms} {
-		if p != nil {
-			people = append(people, *p)
-		}
-	}
-	for _, p := range people {
-		if p.Platform == platform {
-			add(p.ID)
-		}
-	}
-	books := r.svc.Playbooks()
-	if esc := books.EscalationFor(books.Playbook(inc.Playbook), inc.Severity.String()); esc != nil && len(esc.Levels) > 0 {
-		for _, who := range esc.Levels[0].Notify {
-			if id, ok := strings.CutPrefix(strings.TrimSpace(who), "<@"); ok && strings.HasSuffix(id, ">") {
-				add(strings.TrimPrefix(strings.TrimSuffix(id, ">"), "!"))
-			}
-		}
-	}
-	return ids
+// RoomSender opens incident rooms for the outbox worker: it delivers
+// incidents.EffectRoom effects, which intake and /incident declare record
+// with the change that creates an incident, right after its card. It is
+// registered in the worker's senders under the kind "room", and its
+// GaveUp with the worker's, so that an incident whose room cannot be
+// opened is worked where it was announced.
+//
+// Delivering one effect twice (redelivered after a crash between opening
+// the room and settling the effect) opens one room and moves the incident
+// once: the adapters find a room they opened before (Slack: the channel of
+// that name; Discord: the thread already started on the message), and the
+// move is recorded under an event id derived from the effect's id.
+type RoomSender struct {
+	r    *Router
+	refs PostedRefs
 }
 
-// moveToRoom gives a new incident a channel (Slack) or thread (Discord)
-// of its own, when playbooks.yaml asks for it and platform can. The move
-// records, in its own transaction, the incident's card and current step in
-// the room and the edit that turns the card announced in the first home
-// (keyed cardKey) into a pointer to the room. When no room could be
-// opened the steps are worked where the incident was announced: its step
-// card is recorded there (or, without steps, its card gets its buttons).
-// It returns the incident as it is now. from is the alert message (or
-// only the channel, for /incident declare and webhook alerts).
-func (r *Router) moveToRoom(ctx context.Context, inc *incidents.Incident, platform string, from MessageRef) *incidents.Incident {
-	if moved := r.openRoom(ctx, inc, platform, from); moved != nil {
-		return moved
-	}
-	rd := r.renderer(platform)
-	if len(inc.Steps) > 0 {
-		r.record(ctx, cards.PostHome(inc, rd.Step(inc)))
-	} else {
-		r.record(ctx, cards.EditKeyed(inc.Number, inc.Home, cards.CardKey(inc.Number), rd.Card(inc, true)))
-	}
-	return inc
+// RoomSender is the sender of room effects over the Router's chats; refs
+// finds where each incident's card was posted, the message its room
+// starts from.
+func (r *Router) RoomSender(refs PostedRefs) *RoomSender { return &RoomSender{r: r, refs: refs} }
+
+// roomEventID makes the records a room effect causes happen once per
+// effect, however often it is delivered.
+func roomEventID(what string, e incidents.Effect) string {
+	return fmt.Sprintf("outbox:room:%s:%d", what, e.ID)
 }
 
-// openRoom opens the room and moves the incident there (see moveToRoom);
-// nil when no room was opened.
-func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform string, from MessageRef) *incidents.Incident {
-	books := r.svc.Playbooks()
-	if books == nil || !books.Incidents.ChannelPerIncident {
-		return nil
+// Send implements the outbox's Sender: it opens the room of incident
+// e.Incident on e.Home's platform, moves the incident there with its
+// cards and the edit that turns the announced card into a pointer (one
+// transaction), and starts its automated first step. The Ref it returns
+// is the room. Errors say whether to retry as the adapters' errors do
+// (RateLimitedError, FinalError, StatusError).
+func (s *RoomSender) Send(ctx context.Context, e incidents.Effect) (incidents.EffectRef, bool, time.Duration, error) {
+	r := s.r
+	if e.Kind != incidents.EffectRoom {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("the room sender cannot deliver a %q effect", e.Kind)
 	}
+	inc, err := r.svc.Get(ctx, e.Incident)
+	if errors.Is(err, incidents.ErrNotFound) {
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("open the room of incident #%d: %w", e.Incident, err)
+	} else if err != nil {
+		return incidents.EffectRef{}, true, 0, fmt.Errorf("open the room of incident #%d: %w", e.Incident, err)
+	}
+	if !inc.Mirror.IsZero() {
+		// Moved already: a redelivery after the move committed. Its first
+		// step was handed to automation then; handing it again could run
+		// a step a crash cut short twice, so its Run button is left to
+		// people.
+		return homeRef(inc.Home), false, 0, nil
+	}
+	platform := e.Home.Platform
 	creator, ok := r.chat(platform).(ChannelCreator)
 	if !ok {
-		return nil
+		return incidents.EffectRef{}, false, 0, fmt.Errorf("%s cannot open incident rooms (no such chat connected, or it has no channels of its own)", platform)
 	}
-	name := roomName(books.Incidents.ChannelPrefix, inc)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	home, err := creator.CreateIncidentChannel(cctx, name, from, r.roomInvites(inc, platform))
+	from, ok := cards.RoomFrom(e)
+	if !ok {
+		card, posted, err := s.refs.Ref(ctx, cards.CardKey(inc.Number))
+		if err != nil {
+			return incidents.EffectRef{}, true, 0, fmt.Errorf("find the card of incident #%d: %w", inc.Number, err)
+		}
+		if from = card; !posted {
+			from = incidents.EffectRef{Channel: e.Home.Channel, Thread: e.Home.Thread}
+		}
+	}
+	name := e.Data[cards.RoomDataName]
+	home, err := creator.CreateIncidentChannel(ctx, name, MessageRef{Channel: from.Channel, ID: from.ID, Thread: from.Thread}, cards.RoomInvitees(e))
 	if err != nil {
-		r.log.Warn("opening the incident channel failed; the incident stays in its alert channel", "incident", inc.Number, "platform", platform, "name", name, "err", err)
-		return nil
+		retry, after := classify(err)
+		return incidents.EffectRef{}, retry, after, fmt.Errorf("open room %s for incident #%d: %w", name, inc.Number, err)
 	}
 	announced, rd := inc.Home, r.renderer(platform)
-	o := incidents.Origin{Actor: incidents.Bot, Effects: cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
+	o := incidents.Origin{Actor: incidents.Bot, EventID: roomEventID("move", e), Effects: cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
 		moved := outs[0].Incident
 		if len(outs[0].Entries) == 0 {
 			return nil // it was there already
@@ -132,12 +104,72 @@ func (r *Router) openRoom(ctx context.Context, inc *incidents.Incident, platform
 		}
 		return append(effs, cards.EditKeyed(moved.Number, announced, cards.CardKey(moved.Number), r.roomPointer(platform, moved)))
 	})}
-	out, err := r.svc.MoveHome(cctx, o, inc.Number, home, name)
+	out, err := r.svc.MoveHome(ctx, o, inc.Number, home, name)
 	if err != nil {
-		r.log.Warn("recording the incident channel", "incident", inc.Number, "platform", platform, "err", err)
+		return incidents.EffectRef{}, true, 0, fmt.Errorf("record the room of incident #%d: %w", inc.Number, err)
+	}
+	if out.Incident != nil && !out.Duplicate {
+		r.autoStart(out.Incident)
+	}
+	return homeRef(home), false, 0, nil
+}
+
+// GaveUp works incident e.Incident where it was announced when its room
+// could not be opened (the outbox gave up on room effect e, for reason):
+// its step card is recorded there (or, without steps, its card gets its
+// buttons), once per effect however often the outbox reports the give-up,
+// and its automated first step starts. Other effects are none of its
+// business. Its signature is the outbox's Config.GaveUp.
+func (s *RoomSender) GaveUp(ctx context.Context, e incidents.Effect, _ incidents.EffectResult) error {
+	if e.Kind != incidents.EffectRoom {
 		return nil
 	}
-	return out.Incident
+	r := s.r
+	inc, err := r.svc.Get(ctx, e.Incident)
+	if err != nil {
+		return fmt.Errorf("work incident #%d where it was announced: %w", e.Incident, err)
+	}
+	if !inc.Mirror.IsZero() {
+		return nil // the room opened after all
+	}
+	r.log.WarnContext(ctx, "opening the incident's room failed; the incident stays where it was announced", "incident", inc.Number, "platform", e.Home.Platform, "name", e.Data[cards.RoomDataName])
+	rd := r.renderer(e.Home.Platform)
+	fallback := cards.EditKeyed(inc.Number, inc.Home, cards.CardKey(inc.Number), rd.Card(inc, true))
+	if len(inc.Steps) > 0 {
+		fallback = cards.PostHome(inc, rd.Step(inc))
+	}
+	said, err := r.svc.SayOnce(ctx, roomEventID("fallback", e), fallback)
+	if err != nil {
+		return fmt.Errorf("work incident #%d where it was announced: %w", inc.Number, err)
+	}
+	if said {
+		r.autoStart(inc)
+	}
+	return nil
+}
+
+func homeRef(h incidents.Home) incidents.EffectRef {
+	return incidents.EffectRef{Channel: h.Channel, Thread: h.Thread}
+}
+
+// classify reads an adapter's error as bot/outbox.Classify does (which
+// this package cannot import): rate limited, final, an HTTP status, or
+// else worth retrying.
+func classify(err error) (retry bool, after time.Duration) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return true, max(ra.RetryAfter(), 0)
+	}
+	var rt interface{ Retryable() bool }
+	if errors.As(err, &rt) {
+		return rt.Retryable(), 0
+	}
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		code := sc.StatusCode()
+		return code == 429 || code == 408 || code >= 500, 0
+	}
+	return !errors.Is(err, context.Canceled), 0
 }
 
 // roomPointer is what the alert channel's card of an incident becomes
@@ -190,8 +222,9 @@ func (r *Router) joinRoom(inc *incidents.Incident, people ...incidents.Actor) {
 }
 
 // RoomOpener is the Router's rooms as alert intake sees them
-// (intake.Rooms): the platforms registered with AddChat, whether an
-// incident announced on one gets a room, and opening it.
+// (intake.Rooms): the platforms registered with AddChat and whether an
+// incident announced on one gets a room (opened by RoomSender, for the
+// outbox).
 type RoomOpener struct{ r *Router }
 
 // Rooms is what alert intake needs of the Router's chats (see RoomOpener).
@@ -211,10 +244,3 @@ func (o RoomOpener) Platforms() []string {
 // On reports whether incidents announced on platform get a room: when
 // playbooks.yaml asks for rooms and the platform's Chat can open them.
 func (o RoomOpener) On(platform string) bool { return o.r.roomsOn(platform) }
-
-// Open moves the new incident inc to a room of its own on platform,
-// starting from the message at from (see moveToRoom), and returns it as
-// it is now.
-func (o RoomOpener) Open(ctx context.Context, inc *incidents.Incident, platform string, from incidents.EffectRef) *incidents.Incident {
-	return o.r.moveToRoom(ctx, inc, platform, MessageRef{Channel: from.Channel, ID: from.ID, Thread: from.Thread})
-}

@@ -26,7 +26,10 @@ type roomChat struct {
 	created []createdRoom
 	invited []string
 	fail    bool
+	err     error
 }
+
+var _ ChannelCreator = (*roomChat)(nil)
 
 type createdRoom struct {
 	name   string
@@ -39,6 +42,9 @@ func (c *roomChat) CreateIncidentChannel(_ context.Context, name string, from Me
 	defer c.mu.Unlock()
 	if c.fail {
 		return incidents.Home{}, fmt.Errorf("missing_scope")
+	}
+	if c.err != nil {
+		return incidents.Home{}, c.err
 	}
 	c.created = append(c.created, createdRoom{name, from, invite})
 	return incidents.Home{Platform: "slack", Channel: fmt.Sprintf("CROOM%d", len(c.created))}, nil
@@ -92,10 +98,11 @@ func newRoomRouterWorker(t *testing.T) (*Router, *intake.Intake, *incidents.Serv
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := incidentstest.NewMemStore()
 	svc := incidents.NewService(store, books, incidents.WithClock(clock.Now), incidents.WithLogger(log))
-	r, in := newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now}, intake.Config{Posted: store})
+	r, in := newRouterIntake(t, svc, RouterConfig{Logger: log, Now: clock.Now}, intake.Config{})
 	chat := &roomChat{fakeChat: newFakeChat()}
 	r.AddChat("slack", chat)
 	w := startTestWorker(t, store, map[string]Chat{"slack": chat})
+	w.roomsThrough(r.RoomSender(store))
 	runRouter(t, r)
 	return r, in, svc, chat, w
 }
@@ -110,7 +117,7 @@ func TestRoomName(t *testing.T) {
 	for _, tt := range tests {
 		got := roomName(tt.prefix, &incidents.Incident{Number: 42, Title: tt.title})
 		assert.Equal(t, tt.want, got)
-		assert.LessOrEqual(t, len(got), maxRoomName+1)
+		assert.LessOrEqual(t, len(got), 61, "names are cut at 60 characters, mid-word")
 	}
 }
 
@@ -196,11 +203,62 @@ func TestWebhookIncidentGetsARoom(t *testing.T) {
 func TestRoomFailureKeepsTheIncidentInTheAlertChannel(t *testing.T) {
 	r, _, svc, chat, w := newRoomRouterWorker(t)
 	chat.fail = true
-	rec := handleIn(t, r, w, chat.fakeChat, Event{ID: "c1", Platform: "slack", Kind: KindCommand, Channel: "C1", User: ana, Text: "declare Checkout is down"})
-	require.Len(t, rec.all(), 2, "card and step where it was declared")
-	assert.Contains(t, rec.all()[1].Text, "Step 1/2: Look")
+	handleIn(t, r, w, chat.fakeChat, Event{ID: "c1", Platform: "slack", Kind: KindCommand, Channel: "C1", User: ana, Text: "declare Checkout is down"})
+	w.idle(t)
+	posts := chat.postsIn("C1")
+	require.Len(t, posts, 2, "card and step where it was declared (the step once the outbox gave up on the room)")
+	assert.Contains(t, posts[1].Text, "Step 1/2: Look")
 	inc, err := svc.Get(context.Background(), 1)
 	require.NoError(t, err)
 	assert.Equal(t, "C1", inc.Home.Channel)
 	assert.True(t, inc.Mirror.IsZero())
+}
+
+// TestRoomSenderSaysWhetherToRetry: the room sender answers the outbox as
+// the chat sender does — rate limits with their wait, 5xx and unknown
+// failures retried, refusals final — and delivers nothing but rooms.
+func TestRoomSenderSaysWhetherToRetry(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		err   error
+		retry bool
+		after time.Duration
+	}{
+		{"rate limited", &RateLimitedError{Err: fmt.Errorf("ratelimited"), After: 3 * time.Second}, true, 3 * time.Second},
+		{"refused", &FinalError{Err: fmt.Errorf("restricted_action")}, false, 0},
+		{"server error", &StatusError{Err: fmt.Errorf("bad gateway"), Code: 502}, true, 0},
+		{"forbidden", &StatusError{Err: fmt.Errorf("Missing Permissions"), Code: 403}, false, 0},
+		{"connection reset", fmt.Errorf("read: connection reset by peer"), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, in, svc, chat, w := newRoomRouterWorker(t)
+			chat.err = tt.err
+			w.roomsThrough(nil) // the test delivers the room itself
+			_, err := in.IngestAlerts(ctx, "alertmanager", "", []incidents.Alert{{Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1"}})
+			require.NoError(t, err)
+			var room incidents.Effect
+			for _, e := range w.store.Effects() {
+				if e.Kind == incidents.EffectRoom {
+					room = e
+				}
+			}
+			require.NotZero(t, room.ID)
+			_, retry, after, err := r.RoomSender(w.store).Send(ctx, room)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tt.err)
+			assert.Equal(t, tt.retry, retry)
+			assert.Equal(t, tt.after, after)
+			inc, err := svc.Get(ctx, 1)
+			require.NoError(t, err)
+			assert.True(t, inc.Mirror.IsZero(), "not moved")
+		})
+	}
+	t.Run("not a room", func(t *testing.T) {
+		r, _, _, _, w := newRoomRouterWorker(t)
+		_, retry, _, err := r.RoomSender(w.store).Send(ctx, incidents.Effect{Kind: incidents.EffectPost, Home: incidents.Home{Platform: "slack", Channel: "C1"}})
+		require.Error(t, err)
+		assert.False(t, retry)
+	})
 }

@@ -330,9 +330,6 @@ func (h *handling) command(ctx context.Context) error {
 		out, err = h.svc.Declare(ctx, o, c.Args, c.Severity)
 		if err == nil && out.Incident != nil && !out.Duplicate {
 			h.incident = out.Incident.Number
-			if rooms {
-				out.Incident = h.moveToRoom(ctx, out.Incident, ev.Platform, MessageRef{Channel: ev.Channel, Thread: ev.Thread})
-			}
 		}
 	case "ack":
 		in, err := h.ack(ctx, o, n)
@@ -400,7 +397,9 @@ func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error,
 			return fmt.Errorf("record what to say about incident #%d: %w", h.incident, err)
 		}
 	}
-	if out.Incident != nil && (out.Created || out.StepChanged) {
+	// A new incident that gets a room starts its first step there, once
+	// the outbox opened it (RoomSender).
+	if out.Incident != nil && (out.Created && !h.roomsOn(out.Incident.Home.Platform) || out.StepChanged) {
 		h.autoStart(out.Incident)
 	}
 	return nil

@@ -19,9 +19,10 @@ func (r Renderer) Opening(inc *incidents.Incident) []Message {
 
 // OpeningEffects announce a new incident in home: its card (keyed
 // CardKey, so that a room of its own can turn it into a pointer) and its
-// first step; only the card when the incident is to get a room, where its
-// steps go. An alert's intake and /incident declare record them with the
-// change that opened the incident.
+// first step; when the incident is to get a room, only the card and then
+// the room's opening (RoomEffect, in the same channel so it follows the
+// card), where its steps go. An alert's intake and /incident declare
+// record them with the change that opened the incident.
 func (r Renderer) OpeningEffects(inc *incidents.Incident, home incidents.Home, rooms bool) []incidents.Effect {
 	msgs := r.Opening(inc)
 	if rooms {
@@ -32,6 +33,9 @@ func (r Renderer) OpeningEffects(inc *incidents.Incident, home incidents.Home, r
 		effs = append(effs, PostIn(inc.Number, home, m))
 	}
 	effs[0].Key = CardKey(inc.Number)
+	if rooms {
+		effs = append(effs, r.RoomEffect(inc, home))
+	}
 	return effs
 }
 

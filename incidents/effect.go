@@ -27,12 +27,24 @@ const (
 	// EffectTracker files or updates an issue in a tracker; Notifier names
 	// the tracker.
 	EffectTracker EffectKind = "tracker"
+	// EffectRoom opens the incident's room — a Slack channel, a Discord
+	// thread of its own (incidents.channel_per_incident) — and moves the
+	// incident there. It is recorded with the change that created the
+	// incident, right after its card and in the card's channel (Home), so
+	// the outbox delivers it once the card is posted (the card's Ref is
+	// then known, under cards.CardKey). Data carries what opening needs:
+	// "name" (the room's name), "invite" (platform user ids,
+	// comma-separated) and, when the room starts from the alert message
+	// rather than the card, "from_channel", "from_id" and "from_thread".
+	// Its sender (bot.RoomSender) finds a room it opened before a crash
+	// instead of opening a second one.
+	EffectRoom EffectKind = "room"
 )
 
 // Valid reports whether k is one of the kinds above.
 func (k EffectKind) Valid() bool {
 	switch k {
-	case EffectPost, EffectUpdate, EffectUpload, EffectNotify, EffectTracker:
+	case EffectPost, EffectUpdate, EffectUpload, EffectNotify, EffectTracker, EffectRoom:
 		return true
 	}
 	return false
@@ -181,10 +193,10 @@ const maxEffectKey = 1024
 // effect fails the intent that records it instead of the outbox later.
 func (e *Effect) Validate() error {
 	if !e.Kind.Valid() {
-		return fmt.Errorf("effect kind %q is not one of post, update, upload, notify, tracker", e.Kind)
+		return fmt.Errorf("effect kind %q is not one of post, update, upload, notify, tracker, room", e.Kind)
 	}
 	switch e.Kind {
-	case EffectPost, EffectUpdate, EffectUpload:
+	case EffectPost, EffectUpdate, EffectUpload, EffectRoom:
 		if e.Home.Platform == "" || e.Home.Channel == "" {
 			return fmt.Errorf("%s effect of incident #%d has no platform or channel to go to", e.Kind, e.Incident)
 		}
@@ -195,6 +207,9 @@ func (e *Effect) Validate() error {
 	}
 	if e.Kind == EffectUpdate && e.Target == "" && e.On.ID == "" {
 		return errors.New("update effect names no Target or On message to edit")
+	}
+	if e.Kind == EffectRoom && (e.Incident == 0 || e.Data["name"] == "") {
+		return fmt.Errorf("room effect of incident #%d names no incident or room", e.Incident)
 	}
 	if e.Kind == EffectUpload && e.Message.File == nil {
 		return errors.New("upload effect carries no file")

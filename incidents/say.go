@@ -49,11 +49,26 @@ func enqueue(tx Tx, effects []Effect, now time.Time) error {
 // so the outbox delivers them like any other and a crash after Say
 // returns loses none. Incidents the effects name must exist.
 func (s *Service) Say(ctx context.Context, effects ...Effect) error {
+	_, err := s.SayOnce(ctx, "", effects...)
+	return err
+}
+
+// SayOnce is Say for effects that must be recorded once however often it
+// is called — the fallback of a room that could not be opened, which the
+// outbox may report again after a crash: a second call with the same
+// eventID records nothing and reports false. An empty eventID is Say.
+func (s *Service) SayOnce(ctx context.Context, eventID string, effects ...Effect) (bool, error) {
 	if len(effects) == 0 {
-		return nil
+		return false, nil
 	}
 	now := s.now()
-	return s.store.Update(ctx, func(tx Tx) error {
+	said := false
+	err := s.store.Update(ctx, func(tx Tx) error {
+		said = false
+		if dup, err := markSeen(tx, Origin{EventID: eventID}, now); err != nil || dup {
+			return err
+		}
+		said = true
 		recorded := make([]Effect, len(effects))
 		copy(recorded, effects)
 		for _, e := range recorded {
@@ -68,6 +83,7 @@ func (s *Service) Say(ctx context.Context, effects ...Effect) error {
 		}
 		return enqueue(tx, recorded, now)
 	})
+	return said && err == nil, err
 }
 
 // Undelivered puts on incident e.Incident's timeline that the outbox gave
@@ -84,7 +100,7 @@ func (s *Service) Undelivered(ctx context.Context, e Effect, reason string) (Out
 		where = e.Notifier
 	}
 	verb := map[EffectKind]string{EffectPost: "post to", EffectUpdate: "update a message in", EffectUpload: "attach a file to",
-		EffectNotify: "notify", EffectTracker: "update the tracker"}[e.Kind]
+		EffectNotify: "notify", EffectTracker: "update the tracker", EffectRoom: "open the incident's room from"}[e.Kind]
 	o := Origin{Actor: Bot, EventID: fmt.Sprintf("outbox:gave-up:%d", e.ID)}
 	return s.Record(ctx, o, e.Incident, Entry{Kind: EntryUndelivered,
 		Text: fmt.Sprintf("could not %s %s: %s", verb, where, reason),

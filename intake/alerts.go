@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
@@ -18,10 +17,11 @@ import (
 // bot/probe call it (their Sink).
 //
 // The incidents' home is the primary platform's announce channel (see
-// Targets). It returns once the alerts and their posts are committed;
-// opening rooms for new incidents and their automated steps follow on a
-// background goroutine (at most 16 batches at once; an alert storm waits
-// here for a free slot) that Run stops. With no chat connected, alerts
+// Targets). It returns once the alerts and their posts are committed,
+// with the opening of a room for each new incident when playbooks.yaml
+// asks for rooms (incidents.EffectRoom, after its card: the outbox opens
+// it once the card is posted, and then starts the automated first step;
+// without a room that step starts here). With no chat connected, alerts
 // are only recorded. eventID (per payload; "" for none) makes a
 // redelivered payload change nothing; the caller has namespaced it
 // ("webhook:<source>:…", "probe:<name>:…") and it is recorded as is.
@@ -65,33 +65,14 @@ func (in *Intake) IngestAlerts(ctx context.Context, source, eventID string, aler
 			created = append(created, out.Incident)
 		default:
 			for _, t := range targets {
-				in.afterAlert(ctx, out, t, incidents.EffectRef{}, false)
+				in.afterAlert(ctx, out, t, false)
 			}
 		}
 	}
-	if len(created) == 0 {
-		return outs, nil
-	}
-	if !withRooms {
-		for _, inc := range created {
-			in.afterAlert(ctx, incidents.Outcome{Incident: inc, Created: true}, o.Home, incidents.EffectRef{}, false)
-		}
-		return outs, nil
-	}
-	select {
-	case in.sem <- struct{}{}:
-	case <-ctx.Done():
-		return outs, nil // committed with their cards; only the rooms are lost
-	}
-	if !in.goBackground(func(bctx context.Context) {
-		defer func() { <-in.sem }()
-		deadline := time.Now().Add(announcedWait)
-		for _, inc := range created {
-			from := in.announced(bctx, inc.Number, deadline, incidents.EffectRef{Channel: targets[0].Channel})
-			in.afterAlert(bctx, incidents.Outcome{Incident: inc, Created: true}, targets[0], from, true)
-		}
-	}) {
-		<-in.sem
+	// A new incident with a room starts its first step there, once the
+	// outbox opened it (the room effect recorded after its card).
+	for _, inc := range created {
+		in.afterAlert(ctx, incidents.Outcome{Incident: inc, Created: true}, o.Home, withRooms)
 	}
 	return outs, nil
 }
@@ -100,16 +81,19 @@ func (in *Intake) IngestAlerts(ctx context.Context, source, eventID string, aler
 // channel (o.Home is the message's platform, channel and thread; o names
 // the message's event) with its posts there — the card and first step of
 // a new incident, or the news of a reopen or mitigation — in one
-// transaction, then does what follows: a room for a new incident (from,
-// the alert message, is where it starts), its automated first step, the
-// repeat coalescer. The chat Router calls it once it has parsed the
+// transaction — with the opening of a new incident's room, which starts
+// from the alert message at from — then does what follows: its automated
+// first step (when it gets no room; else the room's opening starts it),
+// the repeat coalescer. The chat Router calls it once it has parsed the
 // message.
 func (in *Intake) IngestChatAlert(ctx context.Context, o incidents.Origin, alert incidents.Alert, from incidents.EffectRef) (incidents.Outcome, error) {
 	rooms, _ := in.chat()
 	withRooms := rooms != nil && rooms.On(o.Home.Platform)
 	home := o.Home
 	o.Effects = cards.SaysThat(func(outs []incidents.Outcome) []incidents.Effect {
-		return in.alertEffects(outs[0], home, withRooms)
+		effs := in.alertEffects(outs[0], home, withRooms)
+		cards.StartRoomFrom(effs, from)
+		return effs
 	})
 	out, err := in.svc.ReceiveAlert(ctx, o, alert)
 	if err != nil || out.Incident == nil || out.Duplicate {
@@ -120,7 +104,7 @@ func (in *Intake) IngestChatAlert(ctx context.Context, o incidents.Origin, alert
 	if h := out.Incident.Home; !out.Created && h.Thread != "" && h.Platform == home.Platform && h.Channel == home.Channel {
 		home.Thread = h.Thread
 	}
-	in.afterAlert(ctx, out, home, from, withRooms)
+	in.afterAlert(ctx, out, home, withRooms)
 	return out, nil
 }
 
@@ -162,21 +146,18 @@ func platformRank(p string) int {
 }
 
 // afterAlert does what an alert outcome needs beyond its recorded posts,
-// in home (a channel it was announced or said in): a room for a new
-// incident (when withRooms, starting from from), its automated first
-// step, the repeat coalescer, forgetting repeats of a mitigated or
-// reopened incident.
-func (in *Intake) afterAlert(ctx context.Context, out incidents.Outcome, home incidents.Home, from incidents.EffectRef, withRooms bool) {
+// in home (a channel it was announced or said in): the automated first
+// step of a new incident (unless it gets a room, withRooms: the outbox
+// starts it once the room is open), the repeat coalescer, forgetting
+// repeats of a mitigated or reopened incident.
+func (in *Intake) afterAlert(ctx context.Context, out incidents.Outcome, home incidents.Home, withRooms bool) {
 	inc := out.Incident
-	rooms, steps := in.chat()
+	_, steps := in.chat()
 	switch {
 	case inc == nil || out.Duplicate:
 		return
 	case out.Created:
-		if withRooms && rooms != nil {
-			inc = rooms.Open(ctx, inc, home.Platform, from)
-		}
-		if steps != nil {
+		if !withRooms && steps != nil {
 			steps.AutoStart(inc)
 		}
 		return
@@ -189,32 +170,6 @@ func (in *Intake) afterAlert(ctx context.Context, out incidents.Outcome, home in
 		// (a reopen follows a resolve) are old news.
 		if e.Kind == incidents.EntryMitigated || e.Kind == incidents.EntryReopened {
 			in.forgetRepeats(inc.Number)
-		}
-	}
-}
-
-// announced is where incident n's card landed once the outbox posted it,
-// waiting for it until deadline (the outbox posts within milliseconds
-// unless a channel is rate-limited); else fallback.
-func (in *Intake) announced(ctx context.Context, n uint64, deadline time.Time, fallback incidents.EffectRef) incidents.EffectRef {
-	if in.cfg.Posted == nil {
-		return fallback
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ref, ok, err := in.cfg.Posted.Ref(ctx, cards.CardKey(n))
-		if err == nil && ok {
-			return ref
-		}
-		if time.Now().After(deadline) {
-			in.log.Warn("the announcement was not posted in time; the room starts from the channel", "incident", n)
-			return fallback
-		}
-		select {
-		case <-ctx.Done():
-			return fallback
-		case <-tick.C:
 		}
 	}
 }

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/firebreak/firebreak/bot/probe"
 	"github.com/firebreak/firebreak/bot/webhook"
+	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/incidents/incidentstest"
 	"github.com/firebreak/firebreak/playbooks"
@@ -26,36 +28,15 @@ var (
 	_ probe.Sink   = (*Intake)(nil)
 )
 
-// fakeRooms is the chat side as intake sees it: the connected platforms,
-// which of them open rooms, and the rooms opened.
+// fakeRooms is the chat side as intake sees it: the connected platforms
+// and which of them give incidents rooms.
 type fakeRooms struct {
 	platforms []string
 	on        map[string]bool
-	mu        sync.Mutex
-	opened    []opened
-}
-
-type opened struct {
-	incident uint64
-	platform string
-	from     incidents.EffectRef
 }
 
 func (f *fakeRooms) Platforms() []string     { return f.platforms }
 func (f *fakeRooms) On(platform string) bool { return f.on[platform] }
-
-func (f *fakeRooms) Open(_ context.Context, inc *incidents.Incident, platform string, from incidents.EffectRef) *incidents.Incident {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.opened = append(f.opened, opened{inc.Number, platform, from})
-	return inc
-}
-
-func (f *fakeRooms) openedCopy() []opened {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.opened)
-}
 
 // fakeSteps records the incidents whose automated step was started.
 type fakeSteps struct {
@@ -73,14 +54,6 @@ func (f *fakeSteps) startedCopy() []uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.started)
-}
-
-// postedAt is a PostedRefs that knows where every card landed.
-type postedAt map[string]incidents.EffectRef
-
-func (p postedAt) Ref(_ context.Context, key string) (incidents.EffectRef, bool, error) {
-	ref, ok := p[key]
-	return ref, ok, nil
 }
 
 const testYAML = `alert_channels: ["#alerts", "#alerts-2"]
@@ -151,6 +124,29 @@ func (f *fixture) posts() []string {
 		ps = append(ps, where+": "+first)
 	}
 	return ps
+}
+
+// roomEffects are the room openings recorded so far, in order, as
+// "platform channel: name, after effect <id of the effect before it>,
+// from <message or card>".
+func (f *fixture) roomEffects() []string {
+	var rs []string
+	effs := f.store.Effects()
+	for i, e := range effs {
+		if e.Kind != incidents.EffectRoom {
+			continue
+		}
+		after := ""
+		if i > 0 {
+			after = effs[i-1].Key
+		}
+		from := "the card"
+		if ref, ok := cards.RoomFrom(e); ok {
+			from = ref.Channel + "/" + ref.ID
+		}
+		rs = append(rs, fmt.Sprintf("%s %s: %s after %q from %s", e.Home.Platform, e.Home.Channel, e.Data[cards.RoomDataName], after, from))
+	}
+	return rs
 }
 
 var diskFull = incidents.Alert{Source: "alertmanager", Status: incidents.AlertFiring, Name: "DiskFull", Title: "DiskFull db-1", Service: "db", Severity: incidents.SEV2}
@@ -340,19 +336,20 @@ func TestWebhookRepeatsAreSummarisedOnEveryTarget(t *testing.T) {
 	}, got)
 }
 
-// TestRoomsOpenAfterTheCommit: a new incident gets its room where it is
-// homed — a webhook's from its posted announcement, a chat alert's from
-// the alert message — and then its automated first step.
-func TestRoomsOpenAfterTheCommit(t *testing.T) {
+// TestRoomsAreRecordedWithTheIncident: a new incident's room is an
+// effect of the transaction that creates it, right after its card and in
+// its channel (so the outbox opens it once the card is posted) — a
+// webhook's from its announcement, a chat alert's from the alert message.
+// Its automated first step is the room's to start, not intake's.
+func TestRoomsAreRecordedWithTheIncident(t *testing.T) {
 	ctx := context.Background()
 	t.Run("webhook", func(t *testing.T) {
-		card := incidents.EffectRef{Channel: "C-ALERTS", ID: "1700.1"}
-		f := newFixture(t, announceYAML, Config{Posted: postedAt{"card/1": card}}, "discord", "slack")
+		f := newFixture(t, announceYAML, Config{}, "discord", "slack")
 		f.rooms.on["slack"] = true
 		_, err := f.in.IngestAlerts(ctx, "alertmanager", "r1", []incidents.Alert{diskFull})
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { return len(f.steps.startedCopy()) == 1 }, 5*time.Second, 5*time.Millisecond)
-		assert.Equal(t, []opened{{1, "slack", card}}, f.rooms.openedCopy(), "the room starts from the card")
+		assert.Equal(t, []string{`slack #incidents: inc-1-diskfull-db-1 after "card/1" from the card`}, f.roomEffects())
+		assert.Empty(t, f.steps.startedCopy(), "the room starts the first step once it is open")
 		var steps []string
 		for _, p := range f.posts() {
 			if strings.Contains(p, "Step 1/1") {
@@ -361,13 +358,12 @@ func TestRoomsOpenAfterTheCommit(t *testing.T) {
 		}
 		assert.Equal(t, []string{"discord #ops: **#1 · Step 1/1: Look**"}, steps, "the home's steps go to its room; the other platform gets them")
 	})
-	t.Run("webhook, card not posted in time", func(t *testing.T) {
-		f := newFixture(t, testYAML, Config{Posted: postedAt{}}, "slack")
-		f.rooms.on["slack"] = true
+	t.Run("webhook without rooms", func(t *testing.T) {
+		f := newFixture(t, testYAML, Config{}, "slack")
 		_, err := f.in.IngestAlerts(ctx, "alertmanager", "r1", []incidents.Alert{diskFull})
 		require.NoError(t, err)
-		f.stop() // the wait for the card ends with Run
-		assert.Equal(t, []opened{{1, "slack", incidents.EffectRef{Channel: "#alerts"}}}, f.rooms.openedCopy(), "the room starts from the channel")
+		assert.Empty(t, f.roomEffects())
+		assert.Equal(t, []uint64{1}, f.steps.startedCopy())
 	})
 	t.Run("chat alert", func(t *testing.T) {
 		f := newFixture(t, testYAML, Config{}, "slack")
@@ -376,19 +372,20 @@ func TestRoomsOpenAfterTheCommit(t *testing.T) {
 		out, err := f.in.IngestChatAlert(ctx, incidents.Origin{Home: incidents.Home{Platform: "slack", Channel: "C1", Thread: "111.1"}, EventID: "slack:msg:C1:111.1"}, diskFull, msg)
 		require.NoError(t, err)
 		require.True(t, out.Created)
-		assert.Equal(t, []opened{{1, "slack", msg}}, f.rooms.openedCopy(), "opened before the call returns")
-		assert.Equal(t, []uint64{1}, f.steps.startedCopy())
+		assert.Equal(t, []string{`slack C1: inc-1-diskfull-db-1 after "card/1" from C1/111.1`}, f.roomEffects(), "recorded before the call returns")
+		assert.Empty(t, f.steps.startedCopy())
 		assert.Equal(t, []string{"slack C1/111.1: 🔴 **#1 DiskFull db-1** · SEV2 · triggered"}, f.posts(), "only the card, which the room turns into a pointer")
 
 		again, err := f.in.IngestChatAlert(ctx, incidents.Origin{Home: incidents.Home{Platform: "slack", Channel: "C1", Thread: "111.1"}, EventID: "slack:msg:C1:111.1"}, diskFull, msg)
 		require.NoError(t, err)
 		assert.True(t, again.Duplicate)
-		assert.Len(t, f.rooms.openedCopy(), 1, "a redelivered message opens nothing")
+		assert.Len(t, f.roomEffects(), 1, "a redelivered message opens nothing")
 	})
 }
 
 // TestNothingStartsAfterRun: once Run has ended, repeats are not
-// summarised and rooms not opened; the alerts are still recorded.
+// summarised; the alerts are still recorded, with their rooms (which the
+// outbox opens, whatever becomes of this Intake).
 func TestNothingStartsAfterRun(t *testing.T) {
 	f := newFixture(t, testYAML, Config{RepeatInterval: 10 * time.Millisecond}, "slack")
 	f.rooms.on["slack"] = true
@@ -403,5 +400,5 @@ func TestNothingStartsAfterRun(t *testing.T) {
 	f.in.mu.Lock()
 	assert.Empty(t, f.in.repeats)
 	f.in.mu.Unlock()
-	assert.Empty(t, f.rooms.openedCopy())
+	assert.Len(t, f.roomEffects(), 1)
 }

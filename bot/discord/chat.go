@@ -130,7 +130,10 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 // alert message when there is one, so the alert heads the thread, else in
 // from's channel. invite lists Discord user ids (or <@id> mentions) to add.
 // Discord allows one thread per message; when the message has one already,
-// that thread is the incident's home.
+// that thread is the incident's home. Without a message, an active thread
+// of that name Firebreak started in the channel is the incident's home:
+// opening the room again (the outbox redelivers it after a crash) finds
+// the thread the first attempt opened.
 func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from bot.MessageRef, invite []string) (incidents.Home, error) {
 	if from.Thread != "" {
 		// Already in a thread, which cannot hold threads of its own.
@@ -152,11 +155,11 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 			// A thread started from a message has the message's id.
 			th, err = a.rest().Channel(from.ID, discordgo.WithContext(ctx))
 		}
-	} else {
+	} else if th, err = a.activeThread(ctx, parent, name); err == nil && th == nil {
 		th, err = a.rest().ThreadStartComplex(parent, &discordgo.ThreadStart{Name: name, AutoArchiveDuration: threadArchiveMinutes, Type: discordgo.ChannelTypeGuildPublicThread}, discordgo.WithContext(ctx))
 	}
 	if err != nil {
-		return incidents.Home{}, fmt.Errorf("discord: opening thread %q in channel %s (the bot needs Create Public Threads): %w", name, parent, err)
+		return incidents.Home{}, fmt.Errorf("discord: opening thread %q in channel %s (the bot needs Create Public Threads): %w", name, parent, classified(err))
 	}
 	a.chans.put(infoOf(th))
 	home := incidents.Home{Platform: platform, Channel: parent, Thread: th.ID}
@@ -164,6 +167,32 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 		a.log.Warn("discord: adding responders to the incident thread", "thread", th.ID, "error", err)
 	}
 	return home, nil
+}
+
+// activeThread is the active thread called name that Firebreak started
+// in channel parent, or nil: an incident thread started without a message
+// is found again so that a room opened twice (the outbox redelivers it
+// after a crash) is one thread.
+func (a *Adapter) activeThread(ctx context.Context, parent, name string) (*discordgo.Channel, error) {
+	guild := a.cfg.GuildID
+	if guild == "" {
+		ch, err := a.rest().Channel(parent, discordgo.WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("discord: channel %s: %w", parent, classified(err))
+		}
+		guild = ch.GuildID
+	}
+	list, err := a.rest().GuildThreadsActive(guild, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("discord: active threads of guild %s: %w", guild, classified(err))
+	}
+	me := a.selfID()
+	for _, th := range list.Threads {
+		if th.ParentID == parent && th.Name == name && (me == "" || th.OwnerID == me) {
+			return th, nil
+		}
+	}
+	return nil, nil
 }
 
 // InviteToIncidentChannel adds people (Discord user ids or <@id>

@@ -66,7 +66,7 @@ func startFirebreakWith(t *testing.T, yaml string) *firebreak {
 	srv := discordtest.New(t)
 	a := startAdapter(t, srv, router)
 	router.AddChat(a.Platform(), a)
-	srv.Settle = outboxtest.Start(t, store, map[string]bot.Chat{a.Platform(): a}).Wait
+	srv.Settle = outboxtest.StartWithRooms(t, store, map[string]bot.Chat{a.Platform(): a}, router.RoomSender(store)).Wait
 	return &firebreak{srv: srv, svc: svc, router: router, a: a}
 }
 
@@ -408,7 +408,7 @@ func TestE2ETokenNeverLogged(t *testing.T) {
 	srv := discordtest.New(t)
 	a := startAdapterLogging(t, srv, router, log)
 	router.AddChat(a.Platform(), a)
-	srv.Settle = outboxtest.Start(t, store, map[string]bot.Chat{a.Platform(): a}).Wait
+	srv.Settle = outboxtest.StartWithRooms(t, store, map[string]bot.Chat{a.Platform(): a}, router.RoomSender(store)).Wait
 	f := &firebreak{srv: srv, svc: svc, router: router, a: a}
 
 	srv.InjectFault(discordtest.Fault{Route: discordtest.RouteCreateMessage, Status: 429, RetryAfter: 20 * time.Millisecond})

@@ -87,7 +87,8 @@ func Message(e incidents.Effect) bot.Message { return bot.MessageOf(e) }
 
 // Senders routes an effect to the sender of its kind: chat kinds to one
 // ChatSender, notifications and trackers to the sender named by the
-// effect's Notifier ("notify/pager", "tracker/github").
+// effect's Notifier ("notify/pager", "tracker/github"), the opening of
+// incident rooms to "room".
 type Senders map[string]Sender
 
 // Send implements Sender. An effect nobody can deliver is refused for
@@ -97,6 +98,7 @@ func (s Senders) Send(ctx context.Context, e incidents.Effect) (incidents.Effect
 	switch e.Kind {
 	case incidents.EffectNotify, incidents.EffectTracker:
 		name += "/" + e.Notifier
+	case incidents.EffectRoom: // "room": bot.RoomSender
 	default:
 		name = "chat"
 	}

@@ -66,11 +66,23 @@ func (a *Adapter) Upload(ctx context.Context, channel, thread string, f bot.File
 // CreateIncidentChannel opens a public channel for an incident, invites the
 // responders, and links it from the alert thread (pinning the link in the
 // new channel), so people find their way from the alert to the work.
+//
+// It may be called again for the same incident (the outbox redelivers a
+// room whose opening a crash interrupted): when conversations.create
+// answers name_taken, the public channel of that name that Firebreak is
+// in is the incident's, its people are invited again (harmless) and the
+// links are not posted again. A taken name Firebreak cannot use (an
+// archived or private channel, one it is not in) is a final error.
 func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from bot.MessageRef, invite []string) (incidents.Home, error) {
 	name = channelSlug(name)
 	ch, err := a.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+	reused := false
+	if serr, ok := errors.AsType[slack.SlackErrorResponse](err); ok && serr.Err == "name_taken" {
+		ch, err = a.channelNamed(ctx, name)
+		reused = true
+	}
 	if err != nil {
-		return incidents.Home{}, fmt.Errorf("slack: conversations.create %q: %w", name, err)
+		return incidents.Home{}, fmt.Errorf("slack: conversations.create %q: %w", name, classified(err))
 	}
 	home := incidents.Home{Platform: Platform, Channel: ch.ID}
 	a.channels.put(ch.ID, ch.Name)
@@ -79,7 +91,7 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 		// The channel exists and works without them; say so and go on.
 		a.log.Warn("slack: inviting responders failed", "channel", ch.ID, "users", invite, "err", err)
 	}
-	if from.Channel == "" || from.ID == "" {
+	if reused || from.Channel == "" || from.ID == "" {
 		return home, nil
 	}
 	link := ""
@@ -103,6 +115,37 @@ func (a *Adapter) CreateIncidentChannel(ctx context.Context, name string, from b
 		a.log.Warn("slack: linking the incident channel from the alert thread failed", "channel", from.Channel, "err", err)
 	}
 	return home, nil
+}
+
+// maxChannelPages bounds the conversations.list pages read to find a
+// channel by name: 200 pages of 1,000 channels.
+const maxChannelPages = 200
+
+// channelNamed finds the public channel called name that Firebreak is a
+// member of (conversations.list); a channel of that name it cannot use is
+// a bot.FinalError.
+func (a *Adapter) channelNamed(ctx context.Context, name string) (*slack.Channel, error) {
+	params := &slack.GetConversationsParameters{ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel"}}
+	for range maxChannelPages {
+		chs, next, err := a.api.GetConversationsContext(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("the name is taken; looking for its channel: conversations.list: %w", err)
+		}
+		for i := range chs {
+			if chs[i].Name != name {
+				continue
+			}
+			if !chs[i].IsMember {
+				return nil, &bot.FinalError{Err: fmt.Errorf("the name is taken by channel %s, which Firebreak is not in", chs[i].ID)}
+			}
+			return &chs[i], nil
+		}
+		if next == "" {
+			break
+		}
+		params.Cursor = next
+	}
+	return nil, &bot.FinalError{Err: errors.New("the name is taken by an archived or private channel")}
 }
 
 // InviteToIncidentChannel adds people (Slack user ids) to an incident's

@@ -127,7 +127,7 @@ func startWith(t testing.TB, socket bool, books *playbooks.Config, log *slog.Log
 	var wg sync.WaitGroup
 	if router != nil {
 		router.AddChat("slack", ad)
-		outboxtest.Start(t, store, map[string]bot.Chat{"slack": ad})
+		outboxtest.StartWithRooms(t, store, map[string]bot.Chat{"slack": ad}, router.RoomSender(store))
 		wg.Add(1)
 		go func() { defer wg.Done(); assert.NoError(t, router.Run(ctx)) }()
 	}

@@ -33,17 +33,20 @@ func effectsStore(db store) (incidents.Store, outbox.Store) {
 var (
 	_ outbox.Sender = bot.NotifySender{}
 	_ outbox.Sender = (*trackers.Worker)(nil)
+	_ outbox.Sender = (*bot.RoomSender)(nil)
 )
 
 // newWorker builds the outbox worker that delivers what intents record
 // through the connected chats: the one place Firebreak posts from. The
 // console is not rate-limited; Slack's and Discord's channels get one
 // message per second, a burst of 3. Pages to the notifiers of
-// playbooks.yaml (escalations, status updates) go through notifier, and
-// follow-ups to file through tracker (nil: none configured). What it
-// gives up on goes on the incident's timeline; its metrics go on reg.
-func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, tracker *trackers.Worker, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
-	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: box}}
+// playbooks.yaml (escalations, status updates) go through notifier,
+// follow-ups to file through tracker (nil: none configured), and the
+// opening of incident rooms through rooms (whose GaveUp works an incident
+// without its room where it was announced). What it gives up on goes on
+// the incident's timeline; its metrics go on reg.
+func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifier, tracker *trackers.Worker, rooms *bot.RoomSender, svc *incidents.Service, reg prometheus.Registerer, env environ, log *slog.Logger) (*outbox.Worker, error) {
+	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: chats, Refs: box}, string(incidents.EffectRoom): rooms}
 	books := svc.Playbooks()
 	for _, nf := range books.Notifiers {
 		senders[string(incidents.EffectNotify)+"/"+nf.Name] = bot.NotifySender{Notifier: notifier, Books: books}
@@ -65,6 +68,9 @@ func newWorker(box outbox.Store, chats map[string]bot.Chat, notifier bot.Notifie
 		Sender:  sender,
 		Metrics: outbox.NewMetrics(reg),
 		GaveUp: func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
+			if err := rooms.GaveUp(ctx, e, r); err != nil {
+				log.Warn("working the incident where it was announced", "incident", e.Incident, "err", err)
+			}
 			if _, err := svc.Undelivered(ctx, e, r.Reason); err != nil {
 				return err
 			}

@@ -107,7 +107,6 @@ func serve(ctx context.Context, args []string, env environ) error {
 		Now:            env.now,
 		RepeatInterval: cfg.Grouping.RepeatInterval.D(),
 		IncidentURL:    incidentURL,
-		Posted:         box,
 	})
 	runner := probe.New(cfg.Probes, alerts, probe.Options{Logger: log, Metrics: m})
 	_, onBolt := db.(boltStore)
@@ -240,7 +239,7 @@ func serve(ctx context.Context, args []string, env environ) error {
 		}
 	}
 
-	worker, err = newWorker(box, chats, acts, tracker, svc, reg, env, log)
+	worker, err = newWorker(box, chats, acts, tracker, router.RoomSender(box), svc, reg, env, log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ const (
 	RouteChannel          = "GET /channels/{channel}"
 	RouteGuildChannels    = "GET /guilds/{guild}/channels"
 	RouteGuildMember      = "GET /guilds/{guild}/members/{user}"
+	RouteActiveThreads    = "GET /guilds/{guild}/threads/active"
 	RouteCreateMessage    = "POST /channels/{channel}/messages"
 	RouteGetMessage       = "GET /channels/{channel}/messages/{message}"
 	RouteEditMessage      = "PATCH /channels/{channel}/messages/{message}"
@@ -94,6 +96,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	add(RouteChannel, true, s.getChannel)
 	add(RouteGuildChannels, true, s.getGuildChannels)
 	add(RouteGuildMember, true, s.getMember)
+	add(RouteActiveThreads, true, s.getActiveThreads)
 	add(RouteCreateMessage, true, s.createMessage)
 	add(RouteGetMessage, true, s.getMessage)
 	add(RouteEditMessage, true, s.editMessage)
@@ -340,6 +343,25 @@ func (s *Server) getGuildChannels(r *http.Request, _ *Call) (int, any, error) {
 		}
 	}
 	return 200, out, nil
+}
+
+// getActiveThreads answers as Discord does: the guild's threads that are
+// not archived, with the bot's memberships of them ("members": the fake
+// keeps none).
+func (s *Server) getActiveThreads(r *http.Request, _ *Call) (int, any, error) {
+	if r.PathValue("guild") != s.GuildID {
+		return 0, nil, errorf(404, 10004, "Unknown Guild")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	threads := []*discordgo.Channel{}
+	for _, c := range s.chans {
+		if c.IsThread() && (c.ThreadMetadata == nil || !c.ThreadMetadata.Archived) {
+			threads = append(threads, c)
+		}
+	}
+	slices.SortFunc(threads, func(a, b *discordgo.Channel) int { return compareIDs(a.ID, b.ID) })
+	return 200, map[string]any{"threads": threads, "members": []any{}}, nil
 }
 
 func (s *Server) getMember(r *http.Request, _ *Call) (int, any, error) {

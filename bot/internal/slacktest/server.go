@@ -290,6 +290,31 @@ func (s *Server) AddChannel(id, name string) {
 	s.channels[id] = &Channel{ID: id, Name: name, Members: []string{BotUserID}}
 }
 
+// Channels returns copies of every channel, in id order.
+func (s *Server) Channels() []Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Channel
+	for _, c := range s.channels {
+		cp := *c
+		cp.Members = slices.Clone(c.Members)
+		cp.Pins = slices.Clone(c.Pins)
+		out = append(out, cp)
+	}
+	slices.SortFunc(out, func(a, b Channel) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// SetMembers replaces the members of a channel (the bot leaves it unless
+// BotUserID is among them).
+func (s *Server) SetMembers(id string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.channels[id]; c != nil {
+		c.Members = slices.Clone(members)
+	}
+}
+
 // Channel returns a copy of a channel, looked up by id or name.
 func (s *Server) Channel(idOrName string) (Channel, bool) {
 	s.mu.Lock()

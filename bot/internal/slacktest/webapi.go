@@ -54,6 +54,8 @@ func (s *Server) dispatch(method string, p map[string][]string, js map[string]an
 		return map[string]any{"ok": true, "channel": channelJSON(c)}
 	case "conversations.create":
 		return s.createChannel(get("name"), get("is_private") == "true")
+	case "conversations.list":
+		return s.listChannels(get("types"), get("exclude_archived") == "true" || get("exclude_archived") == "1", get("limit"), get("cursor"))
 	case "conversations.invite":
 		return s.invite(get("channel"), get("users"))
 	case "conversations.history":
@@ -195,6 +197,56 @@ func (s *Server) createChannel(name string, private bool) map[string]any {
 	c := &Channel{ID: s.nextID("C"), Name: name, IsPrivate: private, Members: []string{BotUserID}, Creator: BotUserID}
 	s.channels[c.ID] = c
 	return map[string]any{"ok": true, "channel": channelJSON(c)}
+}
+
+// listChannels answers conversations.list as Slack does for a bot token:
+// public channels by default ("types"), private ones only where the bot
+// is a member, in pages of limit (default 100, at most 1,000) with an
+// opaque next_cursor. The fake has no archived channels, so
+// exclude_archived changes nothing.
+func (s *Server) listChannels(types string, _ bool, limit, cursor string) map[string]any {
+	if types == "" {
+		types = "public_channel"
+	}
+	want := map[string]bool{}
+	for t := range strings.SplitSeq(types, ",") {
+		want[strings.TrimSpace(t)] = true
+	}
+	n, err := strconv.Atoi(limit)
+	if limit == "" {
+		n, err = 100, nil
+	}
+	if err != nil || n < 1 {
+		return slackError("invalid_limit")
+	}
+	n = min(n, 1000)
+	ids := make([]string, 0, len(s.channels))
+	for id := range s.channels {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	start := 0
+	if cursor != "" {
+		after, ok := strings.CutPrefix(cursor, "next:")
+		if !ok {
+			return slackError("invalid_cursor")
+		}
+		start, _ = slices.BinarySearch(ids, after)
+	}
+	var page []map[string]any
+	next := ""
+	for i := start; i < len(ids); i++ {
+		c := s.channels[ids[i]]
+		if c.IsPrivate && (!want["private_channel"] || !slices.Contains(c.Members, BotUserID)) || !c.IsPrivate && !want["public_channel"] {
+			continue
+		}
+		if len(page) == n {
+			next = "next:" + ids[i]
+			break
+		}
+		page = append(page, channelJSON(c))
+	}
+	return map[string]any{"ok": true, "channels": page, "response_metadata": map[string]any{"next_cursor": next}}
 }
 
 func (s *Server) invite(channel, users string) map[string]any {

@@ -34,6 +34,14 @@ func Start(t testing.TB, store outbox.Store, chats map[string]bot.Chat) *Worker 
 	return StartWith(t, store, Options{Chats: chats})
 }
 
+// StartWithRooms is Start with incident rooms opened through rooms (the
+// Router's RoomSender), which is told of their give-ups, as in
+// cmd/firebreak. nil rooms is Start.
+func StartWithRooms(t testing.TB, store outbox.Store, chats map[string]bot.Chat, rooms *bot.RoomSender) *Worker {
+	t.Helper()
+	return StartWith(t, store, Options{Chats: chats, Rooms: rooms})
+}
+
 // Options are what StartWith delivers through besides chat.
 type Options struct {
 	// Chats maps a platform to its adapter.
@@ -41,22 +49,36 @@ type Options struct {
 	// Senders deliver the other kinds, by the name outbox.Senders routes
 	// them to ("notify/<name>", "tracker/<name>").
 	Senders outbox.Senders
+	// Rooms opens incident rooms (the Router's RoomSender) and is told of
+	// their give-ups before GaveUp, as in cmd/firebreak; nil: no rooms.
+	Rooms *bot.RoomSender
 	// GaveUp is the worker's GaveUp hook (serve's puts the give-up on the
 	// timeline and lets the tracker say so in chat).
 	GaveUp func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error
 }
 
-// StartWith is Start with notifier or tracker senders and a GaveUp hook.
+// StartWith is Start with notifier, tracker or room senders and a GaveUp
+// hook.
 func StartWith(t testing.TB, store outbox.Store, o Options) *Worker {
 	t.Helper()
 	senders := outbox.Senders{"chat": &outbox.ChatSender{Chats: o.Chats, Refs: store}}
 	for name, s := range o.Senders {
 		senders[name] = s
 	}
+	gaveUp := o.GaveUp
+	if o.Rooms != nil {
+		senders[string(incidents.EffectRoom)] = o.Rooms
+		gaveUp = func(ctx context.Context, e incidents.Effect, r incidents.EffectResult) error {
+			if err := o.Rooms.GaveUp(ctx, e, r); err != nil || o.GaveUp == nil {
+				return err
+			}
+			return o.GaveUp(ctx, e, r)
+		}
+	}
 	w, err := outbox.New(outbox.Config{
 		Store:     store,
 		Sender:    senders,
-		GaveUp:    o.GaveUp,
+		GaveUp:    gaveUp,
 		RateLimit: outbox.RateLimit{Interval: time.Millisecond, Burst: 10},
 		Retry:     outbox.RetryPolicy{AttemptTimeout: 5 * time.Second, InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond, MaxAttempts: 3},
 		Logger:    slog.New(slog.DiscardHandler),
@@ -81,5 +103,9 @@ func (w *Worker) Wait() {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	require.NoError(w.t, w.Idle(ctx), "the outbox did not deliver everything in time")
+	// What a delivery itself recorded before settling (a room's cards,
+	// the fallback of a room given up) may have committed after the read
+	// that Idle waited for: one more pass delivers it.
 	require.NoError(w.t, w.Idle(ctx), "the outbox did not deliver everything in time")
 }
