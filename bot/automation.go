@@ -64,7 +64,7 @@ func (h *handling) runPressed(ctx context.Context, n uint64, stepID string) erro
 		return append(effs, h.replies(inc, Message{Text: fmt.Sprintf("▶️ %s %s **%s** on #%d: %s…", who, verb, Escape(title), n, cards.DescribeAction(ps, cards.StepData(inc, stepID, h.cfg.Now())))})...)
 	})
 	out, err := h.cfg.Automation.RunStep(ctx, o, n, stepID)
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // postUpdatePressed posts the update a status_update step suggests
@@ -87,7 +87,7 @@ func (h *handling) postUpdatePressed(ctx context.Context, n uint64, stepID strin
 		return append(effs, h.updateEffects(out, text, next)...)
 	})
 	out, err := h.cfg.Automation.PostUpdate(ctx, o, n, stepID)
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // updateEffects are what a status update says: text where the event's

@@ -140,7 +140,7 @@ func (h *handling) answer(ctx context.Context, in intent, err error) error {
 		h.outcome = "answered"
 		return h.whisper(ctx, in.answer)
 	}
-	return h.finish(ctx, in.out, err, nil)
+	return h.finish(ctx, in.out, err)
 }
 
 // stepMessages announce the steps an intent finished and post the next

@@ -113,7 +113,7 @@ func (h *handling) followUp(ctx context.Context, o incidents.Origin, n uint64, c
 		return effs
 	})
 	out, err := h.svc.AddActionItem(ctx, o, n, f)
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // postmortemCommand records the postmortem's status (a draft the first

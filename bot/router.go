@@ -375,14 +375,13 @@ func (h *handling) command(ctx context.Context) error {
 	default:
 		return h.refuse(ctx, refuseUsage(TextNotHandled, c.Name))
 	}
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // finish answers a state change: an error only to the user, a duplicate
 // not at all, and a success publicly — by the posts the intent recorded
-// with its change (see saying), and msgs, news that could only be worded
-// after the change (a tracker's answer), recorded on their own.
-func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error, msgs []Message) error {
+// with its change (see saying).
+func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error) error {
 	if err != nil {
 		return h.refuse(ctx, err)
 	}
@@ -392,11 +391,6 @@ func (h *handling) finish(ctx context.Context, out incidents.Outcome, err error,
 	}
 	h.outcome = "changed"
 	h.followHome(out.Incident)
-	if len(msgs) > 0 {
-		if err := h.sayNow(ctx, h.replies(out.Incident, msgs...)...); err != nil {
-			return fmt.Errorf("record what to say about incident #%d: %w", h.incident, err)
-		}
-	}
 	// A new incident that gets a room starts its first step there, once
 	// the outbox opened it (RoomSender).
 	if out.Incident != nil && (out.Created && !h.roomsOn(out.Incident.Home.Platform) || out.StepChanged) {
@@ -455,7 +449,7 @@ func (h *handling) action(ctx context.Context) error {
 	default:
 		return h.refuse(ctx, refuseUsage(TextUnknownButton, truncate(ev.ActionID, 40)))
 	}
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // pressedEdit redraws the message whose button was pressed as m, when the
@@ -506,7 +500,7 @@ func (h *handling) reaction(ctx context.Context) error {
 		return []Message{{Text: fmt.Sprintf("📌 Pinned to the timeline of **#%d**.", n), Thread: thread}}
 	})
 	out, err := h.svc.Pin(ctx, o, n, ev.TargetAuthor, ev.TargetText, ev.Permalink)
-	return h.finish(ctx, out, err, nil)
+	return h.finish(ctx, out, err)
 }
 
 // AutoStart runs the current step of inc when it is an automated step
