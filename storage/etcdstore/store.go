@@ -288,11 +288,15 @@ type seenLease struct {
 	mu      sync.Mutex
 	id      clientv3.LeaseID
 	granted time.Time
+	// restored are the leases of ids copied in with an earlier time
+	// (RestoreSeen), by the end of the SeenTTL/8 slice they expire in.
+	restored map[int64]clientv3.LeaseID
 }
 
 func (l *seenLease) reset() {
 	l.mu.Lock()
 	l.id = clientv3.NoLease
+	l.restored = nil
 	l.mu.Unlock()
 }
 
@@ -310,6 +314,35 @@ func (s *Store) seenLeaseID(ctx context.Context) (clientv3.LeaseID, error) {
 	}
 	l.id, l.granted = resp.ID, time.Now()
 	return l.id, nil
+}
+
+// restoredSeenLeaseID is the lease for an id seen at `at` and copied in
+// from elsewhere: it runs out at the end of the SeenTTL/8 slice in which
+// at+SeenTTL falls, so the id is forgotten when it would have been had it
+// been marked here, not a whole SeenTTL after the copy. ok is false when
+// the id has already expired.
+func (s *Store) restoredSeenLeaseID(ctx context.Context, at time.Time) (id clientv3.LeaseID, ok bool, err error) {
+	l := &s.seen
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slice := s.cfg.SeenTTL / 8
+	end := at.Add(s.cfg.SeenTTL).Truncate(slice).Add(slice)
+	left := time.Until(end)
+	if at.Add(s.cfg.SeenTTL).Before(time.Now()) || left < time.Second {
+		return clientv3.NoLease, false, nil
+	}
+	if id, ok := l.restored[end.Unix()]; ok {
+		return id, true, nil
+	}
+	resp, err := s.client.Grant(ctx, int64((left+time.Second-1)/time.Second))
+	if err != nil {
+		return clientv3.NoLease, false, s.unavailable("lease for seen event ids", err)
+	}
+	if l.restored == nil {
+		l.restored = make(map[int64]clientv3.LeaseID)
+	}
+	l.restored[end.Unix()] = resp.ID
+	return resp.ID, true, nil
 }
 
 // OpenIncidents counts the open incidents with one count-only range read
