@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/firebreak/firebreak/incidents"
 	"github.com/firebreak/firebreak/playbooks"
@@ -78,4 +81,72 @@ func BenchmarkStreamLongTimeline(b *testing.B) {
 		require.Equal(b, entries, n)
 	}
 	b.ReportMetric(float64(entries*b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// countingKV counts the requests a store sends to etcd, by kind.
+type countingKV struct {
+	clientv3.KV
+	gets, txns atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	c.gets.Add(1)
+	return c.KV.Get(ctx, key, opts...)
+}
+
+func (c *countingKV) Txn(ctx context.Context) clientv3.Txn {
+	c.txns.Add(1)
+	return c.KV.Txn(ctx)
+}
+
+// BenchmarkConcurrentIntents is a replica under a storm of webhook
+// requests: 16 senders at once, each request one intent of `batch`
+// distinct alerts (shape one-group: one incident; own-group: every alert
+// its own incident), three members with fsync on. Besides alerts/s it
+// reports the etcd requests per intent (point and range reads, Txns —
+// snapshot reads, commits and the phases of large Updates), the figures
+// that show where an intent's time goes.
+func BenchmarkConcurrentIntents(b *testing.B) {
+	const senders = 16
+	for _, shape := range []string{"one-group", "own-group"} {
+		for _, batch := range []int{1, 10} {
+			b.Run(fmt.Sprintf("%s/batch=%d", shape, batch), func(b *testing.B) {
+				ctx := context.Background()
+				c := etcdtest.Start(b, 3, etcdtest.Options{Fsync: true, MaxTxnOps: 128})
+				cfg, err := playbooks.Parse("grouping.yaml", []byte("grouping:\n  group_by: [alertname]\n  group_window: 1h\nplaybooks:\n  - id: outage\n    steps: [{id: look, title: Look}]\n"))
+				require.NoError(b, err)
+				cli := c.Client(b)
+				kv := &countingKV{KV: cli.KV}
+				cli.KV = kv
+				store := etcdstore.New(cli, etcdstore.Config{Prefix: "bench/", MaxTxnOps: 128})
+				svc := incidents.NewService(store, cfg, incidents.WithLogger(slog.New(slog.DiscardHandler)))
+				var next atomic.Int64
+				b.SetParallelism((senders + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						alerts := make([]incidents.Alert, batch)
+						for j := range alerts {
+							i := next.Add(1)
+							name := "DiskFull"
+							if shape == "own-group" {
+								name = fmt.Sprintf("DiskFull%d", i)
+							}
+							alerts[j] = incidents.Alert{
+								Source: "alertmanager", Status: incidents.AlertFiring, Name: name,
+								Labels: map[string]string{"alertname": name, "instance": fmt.Sprintf("db-%d", i)},
+							}
+						}
+						if _, err := svc.ReceiveAlerts(ctx, incidents.Origin{Actor: incidents.Bot}, alerts); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "alerts/s")
+				b.ReportMetric(float64(kv.gets.Load())/float64(b.N), "gets/intent")
+				b.ReportMetric(float64(kv.txns.Load())/float64(b.N), "txns/intent")
+			})
+		}
+	}
 }

@@ -92,7 +92,7 @@ func (t *txn) RestoreSeen(eventID string, at time.Time) (restored bool, err erro
 		}
 		return false, err
 	}
-	t.writes[k] = write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease}
+	t.set(k, write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease})
 	return true, nil
 }
 
