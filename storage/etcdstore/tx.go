@@ -131,6 +131,17 @@ func (t *txn) getNum(k string) (uint64, error) {
 	return n, nil
 }
 
+// seqOf is the last Seq of incident n's timeline. An incident this
+// attempt created has no counter at the snapshot, so only its writes are
+// looked at (a storm opening a hundred incidents reads none).
+func (t *txn) seqOf(n uint64) (uint64, error) {
+	k := t.s.k.seq(n)
+	if _, written := t.writes[k]; !written && t.created[n] {
+		return 0, nil
+	}
+	return t.getNum(k)
+}
+
 func (t *txn) putNum(k string, n uint64) error { return t.put(k, []byte(strconv.FormatUint(n, 10))) }
 
 // scan visits the keys in [start, end) in ascending key order, as this
@@ -244,7 +255,7 @@ func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, erro
 		return nil, fmt.Errorf("incident #%d: %w (%w)", number, err, errDamaged)
 	}
 	inc.Number = number
-	seq, err := t.getNum(t.s.k.seq(number))
+	seq, err := t.seqOf(number)
 	if err != nil {
 		return nil, err
 	}
@@ -625,7 +636,7 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 	} else if !ok {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, incidents.ErrNotFound)
 	}
-	last, err := t.getNum(t.s.k.seq(e.Incident))
+	last, err := t.seqOf(e.Incident)
 	if err != nil {
 		return err
 	}
