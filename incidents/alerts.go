@@ -58,6 +58,9 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 			}
 			return nil
 		}
+		if err := prefetchIntake(tx, prepared); err != nil {
+			return err
+		}
 		in = &intake{s: s, tx: tx, now: now, origin: o, g: g,
 			touched: map[uint64]*touchedIncident{}, index: map[string]uint64{}}
 		for i := range prepared {

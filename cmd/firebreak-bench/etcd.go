@@ -73,6 +73,7 @@ receivers:
 
 type etcdFlags struct {
 	alerts, senders, members, rounds int
+	replicas                         int
 	maxTxnOps                        int
 	per                              []int
 	shapes, targets                  []string
@@ -92,6 +93,7 @@ func parseEtcdFlags(args []string) (etcdFlags, error) {
 	fs.IntVar(&f.alerts, "alerts", 20000, "alerts per ingest run (each shape, batch size and tool)")
 	fs.IntVar(&f.senders, "senders", 16, "concurrent senders")
 	fs.IntVar(&f.members, "members", 3, "etcd members")
+	fs.IntVar(&f.replicas, "replicas", 1, "Firebreak replicas on the etcd cluster; the loader's senders (and the latency run's alerts) take them in turn, as behind a load balancer")
 	fs.IntVar(&f.maxTxnOps, "max-txn-ops", 0, "members' --max-txn-ops and Firebreak's FIREBREAK_ETCD_MAX_TXN_OPS, with --max-request-bytes 10 MiB (0: etcd's defaults, 128 and 1.5 MiB)")
 	fs.IntVar(&f.rounds, "rounds", 1, "rounds: every tool and shape once per round; medians over rounds")
 	fs.DurationVar(&f.maxTime, "max-time", 30*time.Second, "bound on each ingest run")
@@ -126,8 +128,8 @@ func parseEtcdFlags(args []string) (etcdFlags, error) {
 			return f, fmt.Errorf("-targets: unknown tool %q (etcd, bbolt, alertmanager)", t)
 		}
 	}
-	if f.members < 1 || f.rounds < 1 || f.maxTxnOps < 0 || f.latencyAlerts < 0 || f.latencyEvery <= 0 {
-		return f, errors.New("-members and -rounds must be positive, -max-txn-ops not negative, -latency-alerts not negative, -latency-every positive")
+	if f.members < 1 || f.rounds < 1 || f.replicas < 1 || f.maxTxnOps < 0 || f.latencyAlerts < 0 || f.latencyEvery <= 0 {
+		return f, errors.New("-members, -replicas and -rounds must be positive, -max-txn-ops not negative, -latency-alerts not negative, -latency-every positive")
 	}
 	return f, nil
 }
@@ -187,8 +189,8 @@ func etcdBench(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "machine: %s, %d CPUs; etcd members %d; senders %d; alerts per ingest run %d; rounds %d\n",
-		cpuModel(), runtime.NumCPU(), f.members, f.senders, f.alerts, f.rounds)
+	fmt.Fprintf(os.Stderr, "machine: %s, %d CPUs; etcd members %d; Firebreak replicas on etcd %d; senders %d; alerts per ingest run %d; rounds %d\n",
+		cpuModel(), runtime.NumCPU(), f.members, f.replicas, f.senders, f.alerts, f.rounds)
 
 	runs := 0
 	// launch starts tool fresh in a run directory of its own; latency
@@ -226,16 +228,48 @@ func etcdBench(ctx context.Context, args []string) error {
 			if f.maxTxnOps > 0 {
 				env = append(env, "FIREBREAK_ETCD_MAX_TXN_OPS="+strconv.Itoa(f.maxTxnOps))
 			}
-			p, err := startFirebreakEnv(ctx, fbBin, runDir, filepath.Join(confDir, "playbooks.yaml"), env...)
-			if err != nil {
-				cluster.stop()
-				return nil, nil, err
+			// Replicas after the first are started in directories of their
+			// own; the returned proc is the first, its url every replica's.
+			var replicas []*proc
+			stopReplicas := func() {
+				for _, r := range replicas {
+					r.stop()
+				}
 			}
-			return p, func() {
+			for i := range f.replicas {
+				rdir := runDir
+				if i > 0 {
+					rdir = filepath.Join(runDir, fmt.Sprintf("replica-%d", i))
+					if err := os.MkdirAll(rdir, 0o700); err != nil {
+						stopReplicas()
+						cluster.stop()
+						return nil, nil, err
+					}
+				}
+				p, err := startFirebreakEnv(ctx, fbBin, rdir, filepath.Join(confDir, "playbooks.yaml"),
+					append(env, fmt.Sprintf("FIREBREAK_REPLICA=bench-%d", i))...)
+				if err != nil {
+					stopReplicas()
+					cluster.stop()
+					return nil, nil, err
+				}
+				replicas = append(replicas, p)
+			}
+			urls := make([]string, len(replicas))
+			for i, r := range replicas {
+				urls[i] = r.url
+			}
+			first := *replicas[0]
+			first.url = strings.Join(urls, ",")
+			return &first, func() {
 				st := cluster.stats()
-				fmt.Fprintf(os.Stderr, "  etcd: %.0f Raft proposals committed, %.0f WAL fsyncs (mean %.2f ms), %.0f backend commits (mean %.2f ms), members' CPU %.1f s\n",
-					st.proposals, st.fsyncs, st.fsyncMs, st.commits, st.commitMs, st.cpu)
-				p.stop()
+				cpu := 0.0
+				for _, r := range replicas[1:] {
+					cpu += cpuSeconds(r.cmd.Process.Pid)
+				}
+				fmt.Fprintf(os.Stderr, "  etcd: %.0f Raft proposals committed, %.0f WAL fsyncs (mean %.2f ms), %.0f backend commits (mean %.2f ms), members' CPU %.1f s; other replicas' CPU %.1f s\n",
+					st.proposals, st.fsyncs, st.fsyncMs, st.commits, st.commitMs, st.cpu, cpu)
+				stopReplicas()
 				cluster.stop()
 				if !f.keep {
 					_ = os.RemoveAll(cluster.dir)
@@ -635,10 +669,11 @@ type latencySample struct {
 func measureFirstStep(ctx context.Context, recv *stepReceiver, tool, base string, k, n int, every time.Duration) (latencySample, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	c := loadConfig{target: "firebreak", token: benchToken}
-	url := base + "/alerts/alertmanager"
+	path := "/alerts/alertmanager"
 	if tool == targetAM {
-		c.target, url = "alertmanager", base+"/api/v2/alerts"
+		c.target, path = "alertmanager", "/api/v2/alerts"
 	}
+	bases := strings.Split(base, ",") // replicas, taken in turn
 	first := k * 1_000_000
 	sentAt := make([]time.Time, n)
 	acks := make([]time.Duration, n)
@@ -653,6 +688,7 @@ func measureFirstStep(ctx context.Context, recv *stepReceiver, tool, base string
 		} else {
 			body = firebreakBody(shapeOwnGroup, first+i, 1)
 		}
+		url := bases[i%len(bases)] + path
 		sentAt[i] = time.Now()
 		wg.Go(func() {
 			ok, _ := send(ctx, client, url, c, fmt.Sprintf("latency-%d-%d", k, i), body)
@@ -770,8 +806,8 @@ func (r etcdResults) render(f etcdFlags, tools []string, skipped map[string]stri
 	if f.maxTxnOps > 0 {
 		limits = strings.Join(etcdLimits(f.maxTxnOps), " ")
 	}
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs. etcd: %d members on 127.0.0.1, %s. Senders: %d. Rounds: %d (median (min–max) over rounds; load = one-minute load average at the end of each run).\n\n",
-		cpuModel(), runtime.NumCPU(), f.members, limits, f.senders, f.rounds)
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs. etcd: %d members on 127.0.0.1, %s, %d Firebreak replica(s). Senders: %d. Rounds: %d (median (min–max) over rounds; load = one-minute load average at the end of each run).\n\n",
+		cpuModel(), runtime.NumCPU(), f.members, limits, f.replicas, f.senders, f.rounds)
 	for _, t := range f.targets {
 		if why := skipped[t]; why != "" {
 			fmt.Fprintf(&b, "%s skipped: %s\n\n", t, why)

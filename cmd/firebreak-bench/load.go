@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,7 @@ type loadResult struct {
 func load(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	target := fs.String("target", "firebreak", "firebreak or alertmanager")
-	base := fs.String("url", "", "base URL (loopback)")
+	base := fs.String("url", "", "base URL (loopback); several, comma-separated, share the senders round-robin")
 	token := fs.String("token", "", "Firebreak webhook token")
 	shape := fs.String("shape", shapeOneGroup, "storm shape")
 	per := fs.Int("per", 1, "alerts per request")
@@ -87,11 +88,15 @@ func drive(ctx context.Context, c loadConfig) (loadResult, error) {
 	var mu sync.Mutex
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range c.senders {
+	// Several base URLs (comma-separated: replicas behind a load
+	// balancer) share the senders round-robin.
+	bases := strings.Split(c.base, ",")
+	for i := range c.senders {
+		base := bases[i%len(bases)]
 		wg.Go(func() {
 			for j := range jobs {
 				var body []byte
-				url := c.base
+				url := base
 				if c.target == "alertmanager" {
 					body = alertmanagerBody(c.shape, j.start, j.n)
 					url += "/api/v2/alerts"

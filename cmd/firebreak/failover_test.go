@@ -600,3 +600,49 @@ func TestFailoverDuringAlertStorm(t *testing.T) {
 	t.Logf("%d alerts answered 2xx, %d stored", acceptedAlerts, len(stored))
 	assert.Greater(t, acceptedAlerts, payloads*perPayload*9/10, "most payloads got through despite the kills")
 }
+
+// TestConsoleWaitsToLead: `firebreak serve` with the console on a replica
+// that does not lead says that it is waiting to lead, and who leads,
+// instead of taking commands whose replies another replica would print
+// (and looking hung); once the leader is SIGKILLed and this replica is
+// elected, it says so and the console answers an alert typed there.
+func TestConsoleWaitsToLead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and starts an embedded etcd")
+	}
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(crashConfig), 0o600))
+	env := func(name string) []string {
+		return []string{
+			"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0],
+			"FIREBREAK_ETCD_PREFIX=console/",
+			"FIREBREAK_LEADER_TTL=2s",
+			"FIREBREAK_REPLICA=" + name,
+		}
+	}
+	addrA := freeAddr(t)
+	a := startBotEnv(t, bin, dir, addrA, env("alpha"), "-headless")
+	t.Cleanup(func() { _ = a.cmd.Process.Kill(); _ = a.cmd.Wait() })
+	waitHealthy(t, addrA)
+	require.Eventually(t, func() bool { return leads(addrA) }, 30*time.Second, 20*time.Millisecond, "alpha leads")
+
+	addrB := freeAddr(t)
+	b := startBotEnv(t, bin, dir, addrB, env("beta")) // the console: no -headless
+	t.Cleanup(func() { _ = b.cmd.Process.Kill(); _ = b.cmd.Wait() })
+	waitHealthy(t, addrB)
+	require.Eventually(t, func() bool { return strings.Contains(b.output(), "waiting to lead") }, 20*time.Second, 50*time.Millisecond,
+		"the follower's console says it waits: %q", b.output())
+	assert.Contains(t, b.output(), `replica "alpha" leads now`)
+	assert.Contains(t, b.output(), `(beta)`)
+
+	require.NoError(t, a.cmd.Process.Kill())
+	_ = a.cmd.Wait()
+	require.Eventually(t, func() bool { return strings.Contains(b.output(), "leads now: the console is ready") }, 30*time.Second, 50*time.Millisecond,
+		"beta's console says it is ready once elected: %q", b.output())
+	_, err := io.WriteString(b.stdin, alertLine+"\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(b.output(), "#1") }, 30*time.Second, 50*time.Millisecond,
+		"the console answers on the new leader: %q", b.output())
+}

@@ -27,10 +27,17 @@ type fingerprintLister interface {
 	Fingerprints(fn func(fp string, number uint64) error) error
 }
 
-// seenLister lists seen event ids with when they were seen; the etcd
-// store's read transactions have it (the bbolt file's do not, yet).
+// seenLister lists seen event ids with when they were seen; both stores'
+// read transactions have it.
 type seenLister interface {
 	SeenIDs(fn func(id string, at time.Time) error) error
+}
+
+// seenRestorer records a seen event id so that it expires when it would
+// have in the source (etcd; bbolt's MarkSeen keeps the time it is given,
+// and its prune counts from that).
+type seenRestorer interface {
+	RestoreSeen(id string, at time.Time) (bool, error)
 }
 
 // effectLister streams the etcd outbox in ID order, settled effects too.
@@ -50,20 +57,34 @@ func copyExtras(ctx context.Context, src, dst store, c *copied) error {
 	b := &batcher{ctx: ctx, dst: dst}
 	var effects []incidents.Effect // pending ones, for a bbolt target's check
 	err := src.View(ctx, func(tx incidents.ReadTx) error {
-		if sl, ok := tx.(seenLister); ok {
-			if err := sl.SeenIDs(func(id string, at time.Time) error {
-				c.seen++
-				return b.add(func(tx incidents.Tx) error { _, err := tx.MarkSeen(id, at); return err })
-			}); err != nil {
-				return fmt.Errorf("copying seen event ids: %w", err)
-			}
-		} else {
+		sl, ok := tx.(seenLister)
+		if !ok {
 			c.seenUncopied = true
+			return nil
+		}
+		if err := sl.SeenIDs(func(id string, at time.Time) error {
+			c.seenListed++
+			return b.add(func(tx incidents.Tx) error {
+				if r, ok := tx.(seenRestorer); ok {
+					_, err := r.RestoreSeen(id, at)
+					return err
+				}
+				_, err := tx.MarkSeen(id, at)
+				return err
+			})
+		}); err != nil {
+			return fmt.Errorf("copying seen event ids: %w", err)
 		}
 		return nil
 	})
 	if err == nil {
 		err = b.flush()
+	}
+	if err == nil && !c.seenUncopied {
+		c.seen, err = countSeen(ctx, dst)
+		if err == nil && c.seen > c.seenListed {
+			err = fmt.Errorf("%d seen event ids in the copy, %d in the source", c.seen, c.seenListed)
+		}
 	}
 	if err != nil {
 		return err
@@ -127,6 +148,23 @@ func copyExtras(ctx context.Context, src, dst store, c *copied) error {
 		return fmt.Errorf("the outbox: %s in the source, %s in the copy", sums[0], sums[1])
 	}
 	return nil
+}
+
+// countSeen counts the seen event ids s holds: what a migration copied
+// (the target was empty), the source's less those already expired.
+func countSeen(ctx context.Context, s store) (int, error) {
+	n := 0
+	err := s.View(ctx, func(tx incidents.ReadTx) error {
+		sl, ok := tx.(seenLister)
+		if !ok {
+			return fmt.Errorf("%s cannot list its seen event ids", s.describe())
+		}
+		return sl.SeenIDs(func(string, time.Time) error { n++; return nil })
+	})
+	if err != nil {
+		return 0, fmt.Errorf("counting the copied seen event ids: %w", err)
+	}
+	return n, nil
 }
 
 // listEffects streams src's outbox in ID order: etcd's every effect, a
@@ -260,7 +298,10 @@ func copyAll(ctx context.Context, src, dst store) (copied, error) {
 type copied struct {
 	incidents, entries, alerts, fingerprints, timers int
 	seen, effects                                    int
-	// seenUncopied: the source cannot list its seen event ids (bbolt);
+	// seenListed: seen event ids in the source; those of them not in seen
+	// had expired (or expire within a second) and were left out.
+	seenListed int
+	// seenUncopied: the source cannot list its seen event ids;
 	// settledUncopied: settled effects a bbolt target cannot take.
 	seenUncopied    bool
 	settledUncopied int
@@ -271,6 +312,9 @@ func (c copied) String() string {
 		c.incidents, c.entries, c.alerts, c.fingerprints, c.timers)
 	if !c.seenUncopied {
 		s += fmt.Sprintf(", %d seen event ids", c.seen)
+		if gone := c.seenListed - c.seen; gone > 0 {
+			s += fmt.Sprintf(" (%d more had expired)", gone)
+		}
 	}
 	return s + fmt.Sprintf(", %d outbox effects", c.effects)
 }
@@ -279,7 +323,7 @@ func (c copied) String() string {
 func (c copied) notes() []string {
 	var n []string
 	if c.seenUncopied {
-		n = append(n, "seen event ids were not copied (the bbolt file does not list them): chat events delivered again within minutes of the switch may be handled twice")
+		n = append(n, "seen event ids were not copied (the source cannot list them): chat events and webhooks delivered again within minutes of the switch may be handled twice")
 	}
 	if c.settledUncopied > 0 {
 		n = append(n, fmt.Sprintf("%d settled outbox effects were not copied (a bbolt file takes pending effects only, renumbered in order): a card posted before the move is posted anew rather than edited at its next update", c.settledUncopied))

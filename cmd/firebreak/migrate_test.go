@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +130,8 @@ type enqueuer interface {
 // stop: TestSnapshotIsFrozen in etcdstore): the incidents, the seen event
 // ids and the pending outbox effects are in it. Then
 // `firebreak migrate to-etcd` takes that file back into an empty prefix,
-// outbox effects with their ids, and `migrate to-bbolt` copies seen ids.
+// outbox effects with their ids and seen ids, and `migrate to-bbolt`
+// copies seen ids.
 func TestBackupFromEtcd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded etcd")
@@ -208,7 +216,8 @@ func TestBackupFromEtcd(t *testing.T) {
 	code, out, errOut = e.run("", "migrate", "to-etcd")
 	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut, out)
 	assert.Contains(t, out, "2 outbox effects")
-	assert.Contains(t, out, "seen event ids were not copied")
+	assert.Contains(t, out, "1 seen event ids", "the backup's seen ids go back into etcd")
+	assert.NotContains(t, out, "were not copied")
 	code, restored, errOut := e.run("", "incidents", "-all", "-json")
 	require.Equal(t, 0, code, errOut)
 	assert.JSONEq(t, onEtcd, restored)
@@ -280,4 +289,110 @@ func TestMigrateToEtcdKeepsOutboxIDs(t *testing.T) {
 		assert.Equal(t, note.ID+1, next.ID, "new effects are numbered after the copied ones")
 		return nil
 	}))
+}
+
+// TestMigrateKeepsWebhookRedeliveriesDuplicates: Alertmanager sends the
+// same payload again after the move (its retry of a request whose answer
+// it never saw). The real binary on a bbolt file records a payload; the
+// file is moved to etcd with the command docs/ha.md shows; the bot on
+// etcd answers the redelivery "duplicate" and records nothing; moved back
+// into a new bbolt file, the same holds there.
+func TestMigrateKeepsWebhookRedeliveriesDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and starts an embedded etcd")
+	}
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128}) // etcd's default limit
+	bin := buildFirebreak(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(stormConfig), 0o600)) // one group: one incident
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FIREBREAK_CONFIG=" + filepath.Join(dir, "playbooks.yaml")}
+	etcdEnv := []string{"FIREBREAK_ETCD_ENDPOINTS=" + cluster.Endpoints[0]}
+
+	type answer struct {
+		Received  int      `json:"received"`
+		Incidents []uint64 `json:"incidents"`
+		Duplicate bool     `json:"duplicate"`
+	}
+	// serve runs the bot with env, posts each body to its Alertmanager
+	// webhook and stops it (SIGTERM), returning the answers.
+	serve := func(env []string, bodies ...[]byte) []answer {
+		t.Helper()
+		addr := freeAddr(t)
+		b := startBotEnv(t, bin, dir, addr, env, "-headless")
+		defer func() {
+			require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, b.cmd.Wait())
+		}()
+		waitHealthy(t, addr)
+		var got []answer
+		for _, body := range bodies {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/alerts/alertmanager", bytes.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer drill-token")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			raw, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+			var a answer
+			require.NoError(t, json.Unmarshal(raw, &a), "%s", raw)
+			got = append(got, a)
+		}
+		return got
+	}
+	firebreak := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(append([]string{}, base...), env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "firebreak %v: %s", args, out)
+		return string(out)
+	}
+	alertCount := func(env []string) int {
+		t.Helper()
+		var list []*incidents.Incident
+		require.NoError(t, json.Unmarshal([]byte(firebreak(env, "incidents", "-all", "-json")), &list))
+		n := 0
+		for _, inc := range list {
+			n += inc.AlertCount
+		}
+		return n
+	}
+
+	storm := stormPayload(0, 100, 1) // 100 distinct alerts in one group
+	other := stormPayload(100, 3, 1)
+	onBbolt := []string{"FIREBREAK_DB=" + filepath.Join(dir, "firebreak.db")}
+	got := serve(onBbolt, storm, storm)
+	require.False(t, got[0].Duplicate, "the first delivery is recorded")
+	require.True(t, got[1].Duplicate, "bbolt recognises the redelivery")
+	require.Equal(t, 100, alertCount(onBbolt))
+
+	// As docs/ha.md shows: FIREBREAK_DB=… FIREBREAK_ETCD_ENDPOINTS=… firebreak migrate to-etcd
+	out := firebreak(append(append([]string{}, onBbolt...), etcdEnv...), "migrate", "to-etcd")
+	assert.Contains(t, out, "verified record by record")
+	assert.Regexp(t, `, [1-9][0-9]* seen event ids`, out)
+	assert.NotContains(t, out, "were not copied")
+
+	got = serve(etcdEnv, storm, other)
+	assert.True(t, got[0].Duplicate, "the redelivery after the move is a duplicate")
+	assert.False(t, got[1].Duplicate, "a new payload is not")
+	assert.Equal(t, 103, alertCount(etcdEnv), "the redelivered alerts were not counted again")
+
+	// And back: FIREBREAK_ETCD_ENDPOINTS=… firebreak migrate to-bbolt FILE,
+	// into the file the bot opens (the old one put aside).
+	require.NoError(t, os.Rename(filepath.Join(dir, "firebreak.db"), filepath.Join(dir, "before-etcd.db")))
+	back := filepath.Join(dir, "firebreak.db")
+	out = firebreak(etcdEnv, "migrate", "to-bbolt", back)
+	assert.Contains(t, out, "verified record by record")
+	assert.Regexp(t, `, [1-9][0-9]* seen event ids`, out)
+	onBack := []string{"FIREBREAK_DB=" + back}
+	got = serve(onBack, storm, other)
+	assert.True(t, got[0].Duplicate, "the first payload is still a duplicate after the move back")
+	assert.True(t, got[1].Duplicate, "and so is the one recorded on etcd")
+	assert.Equal(t, 103, alertCount(onBack))
 }

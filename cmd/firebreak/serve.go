@@ -231,6 +231,10 @@ func serve(ctx context.Context, args []string, env environ) error {
 		chats[console.Platform] = c
 		startConsole = func() {
 			g.start(ctx, "console", func(ctx context.Context) error {
+				// On etcd, only the leader's console takes commands.
+				if !waitToLead(ctx, env.stdout, db, env, leading) {
+					return nil
+				}
 				err := c.Run(ctx)
 				// End of input ends the bot: piped scripts and demos exit cleanly.
 				cancel(nil)

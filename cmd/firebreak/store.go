@@ -380,3 +380,41 @@ func runOutboxTerm(ctx context.Context, ready <-chan struct{}, worker **outbox.W
 		log.Error("outbox worker stopped", "err", err)
 	}
 }
+
+// waitToLead holds the console of a replica that does not lead until it
+// does, saying so on the console, so that the console neither looks hung
+// nor takes commands whose replies another replica would print: on etcd
+// the outbox worker that prints the console's replies (and the
+// escalations) runs on the leader only (runOutboxTerm). With bbolt the
+// process always leads and nothing is printed. It reports false when ctx
+// ends first.
+func waitToLead(ctx context.Context, out io.Writer, s store, env environ, leading func() bool) bool {
+	// A lone replica (or the first of several) is elected within a
+	// round trip or two of starting: give it that before saying anything.
+	quiet := time.NewTimer(2 * time.Second)
+	defer quiet.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	said := false
+	for !leading() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		case <-quiet.C:
+			who := "another replica"
+			if e, ok := s.(etcdStore); ok {
+				if id, _, ok, err := leader.Leader(ctx, e.Client(), e.prefix+"leader"); err == nil && ok {
+					who = fmt.Sprintf("replica %q", id)
+				}
+			}
+			fmt.Fprintf(out, "⏳ This Firebreak replica (%s) is waiting to lead: %s leads now, and the console starts on the leader only, since the leader prints its replies. Alert webhooks are taken meanwhile. Use the leader's console, or stop it and this one takes over (about FIREBREAK_LEADER_TTL after a crash).\n",
+				replicaID(env), who)
+			said = true
+		}
+	}
+	if said {
+		fmt.Fprintln(out, "✅ This replica leads now: the console is ready.")
+	}
+	return true
+}

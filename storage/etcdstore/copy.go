@@ -68,6 +68,34 @@ func (t *txn) SeenIDs(fn func(id string, at time.Time) error) error {
 	})
 }
 
+// RestoreSeen records an event id seen at `at` in another store, so that
+// it expires when it would have there (SeenTTL after at, rounded up to a
+// slice of SeenTTL/8) rather than a whole SeenTTL after the copy; MarkSeen
+// counts from now. An id already expired is not written (restored false),
+// nor one already recorded. It is not part of incidents.Tx: `firebreak
+// migrate to-etcd` uses it.
+func (t *txn) RestoreSeen(eventID string, at time.Time) (restored bool, err error) {
+	if eventID == "" {
+		return false, errors.New("restore seen event: empty event id")
+	}
+	if t.writes == nil {
+		return false, errReadOnly
+	}
+	k := t.s.k.seen(eventID)
+	if _, ok, err := t.get(k); err != nil || ok {
+		return false, err
+	}
+	lease, ok, err := t.s.restoredSeenLeaseID(t.ctx, at)
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("restore seen event %q: %w", eventID, err)
+		}
+		return false, err
+	}
+	t.set(k, write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease})
+	return true, nil
+}
+
 // Effects streams the outbox's effects in ID order: the pending ones, and
 // with settled also those already delivered, coalesced or given up. It is
 // not part of incidents.ReadTx: `firebreak migrate` and `backup` use it.

@@ -27,9 +27,10 @@
 // a quorum of members has the write in its fsynced log. Updates of one
 // process are serialised before they reach etcd, so they never conflict
 // with each other; conflicts (and re-runs) only happen between replicas.
-// This costs one round trip per Update; it is correct first, and group
-// commit (several fns in one Txn, as the bbolt store does) is the next step
-// for throughput.
+// Concurrent Updates of one process are committed in groups (group.go):
+// their fns run one after the other on one snapshot and one transaction,
+// committed by one Txn within etcd's limits, so a storm of webhook
+// requests costs one quorum round per group rather than per request.
 //
 // An error from etcd other than a lost conflict (unavailable cluster,
 // timeout) is returned wrapped in ErrUnavailable and fn is not run again:

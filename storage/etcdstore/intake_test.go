@@ -113,3 +113,53 @@ func TestAlertmanagerPayloadsOnEtcdDefaults(t *testing.T) {
 		})
 	}
 }
+
+// A payload's keys are read ahead (incidents.Prefetcher): its
+// fingerprints and group keys, then the alert records they point at, many
+// per request, instead of two Gets per alert one after the other. The
+// outcome is the same as without: repeats counted on their records, new
+// alerts added.
+func TestReceiveAlertsReadsAhead(t *testing.T) {
+	ctx := context.Background()
+	c := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 4096})
+	cli := c.Client(t)
+	kv := &countingKV{KV: cli.KV}
+	cli.KV = kv
+	store := etcdstore.New(cli, etcdstore.Config{Prefix: "ahead/", MaxTxnOps: 4096})
+	cfg, err := playbooks.Parse("grouping.yaml", []byte("grouping:\n  group_by: [alertname]\n  group_window: 1h\nplaybooks:\n  - id: outage\n    steps: [{id: look, title: Look}]\n"))
+	require.NoError(t, err)
+	svc := incidents.NewService(store, cfg, incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	batch := func(from, n int) []incidents.Alert {
+		alerts := make([]incidents.Alert, n)
+		for i := range alerts {
+			alerts[i] = incidents.Alert{Source: "alertmanager", Status: incidents.AlertFiring, Name: "DiskFull",
+				Labels: map[string]string{"alertname": "DiskFull", "instance": fmt.Sprintf("db-%03d", from+i)}}
+		}
+		return alerts
+	}
+	_, err = svc.ReceiveAlerts(ctx, incidents.Origin{Actor: incidents.Bot}, batch(0, 100))
+	require.NoError(t, err)
+	gets, txns := kv.gets.Load(), kv.txns.Load()
+	_, err = svc.ReceiveAlerts(ctx, incidents.Origin{Actor: incidents.Bot}, batch(50, 100)) // 50 repeats, 50 new
+	require.NoError(t, err)
+	requests := kv.gets.Load() - gets + kv.txns.Load() - txns
+	t.Logf("a payload of 50 repeats and 50 new alerts: %d etcd requests", requests)
+	assert.LessOrEqual(t, requests, int64(12), "a few requests, not two reads per alert")
+	require.NoError(t, store.View(ctx, func(tx incidents.ReadTx) error {
+		inc, err := tx.Incident(1)
+		require.NoError(t, err)
+		assert.Equal(t, 200, inc.AlertCount)
+		assert.Equal(t, 150, inc.DistinctAlerts)
+		for i := range 150 {
+			a, ok, err := tx.Alert(1, incidents.Fingerprint(batch(i, 1)[0]))
+			require.NoError(t, err)
+			require.True(t, ok, "db-%03d", i)
+			want := 1
+			if i >= 50 && i < 100 {
+				want = 2
+			}
+			assert.Equal(t, want, a.Count, "db-%03d", i)
+		}
+		return nil
+	}))
+}

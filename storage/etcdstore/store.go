@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,9 +55,12 @@ type Store struct {
 	owned  bool // Close closes client
 	cfg    Config
 	k      keys
-	// writer serialises this process's Updates (a one-slot semaphore that
-	// honours contexts): they would only conflict with each other.
+	// writer serialises this process's commits (a one-slot semaphore that
+	// honours contexts): they would only conflict with each other. Its
+	// holder commits the queued Updates as one group (group.go).
 	writer chan struct{}
+	mu     sync.Mutex // guards queue
+	queue  []*request
 	seen   seenLease
 	// dieAfterCommitPoint makes a large Update return right after its
 	// commit point, leaving the apply to the next snapshot: what a replica
@@ -179,40 +181,34 @@ func (s *Store) UpdateFenced(ctx context.Context, fence []clientv3.Cmp, fn func(
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	select {
-	case s.writer <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("etcd update: waiting for this replica's previous write: %w: %w", ErrUnavailable, ctx.Err())
-	}
-	defer func() { <-s.writer }()
-	for attempt := range maxAttempts {
-		committed, err := s.attempt(ctx, fence, fn)
-		if err != nil || committed {
-			return err
-		}
-		// Lost a conflict to another replica: back off a little, with
-		// jitter so that two replicas do not collide again in lockstep.
-		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 7)))
+	r := &request{ctx: ctx, fence: fence, fn: fn, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, r)
+	s.mu.Unlock()
+	for {
 		select {
-		case <-time.After(wait):
+		case err := <-r.done:
+			return err
+		case s.writer <- struct{}{}:
+			// This caller commits for everyone waiting (group.go); its own
+			// request is in the group, or in a later one.
+			if g := s.takeGroup(); len(g) > 0 {
+				s.commitGroup(g)
+			}
+			<-s.writer
 		case <-ctx.Done():
-			return fmt.Errorf("etcd update: %w", ctx.Err())
+			if s.withdraw(r) {
+				return fmt.Errorf("etcd update: waiting for this replica's previous write: %w: %w", ErrUnavailable, ctx.Err())
+			}
+			return <-r.done // already in a group being committed: its outcome comes
 		}
 	}
-	return fmt.Errorf("etcd update: %w (%d attempts)", ErrConflict, maxAttempts)
 }
 
-// attempt runs fn once and tries to commit; committed=false, err=nil means
-// a conflict (run again).
-func (s *Store) attempt(ctx context.Context, fence []clientv3.Cmp, fn func(incidents.Tx) error) (bool, error) {
-	rev, err := s.snapshot(ctx)
-	if err != nil {
-		return false, err
-	}
-	t := &txn{ctx: ctx, s: s, rev: rev, writes: map[string]write{}}
-	if err := fn(t); err != nil {
-		return false, err
-	}
+// commitTxn commits t's writes in one etcd Txn, on the conflict check and
+// the fence, or in phases when they do not fit (large.go). committed=false,
+// err=nil is a lost conflict (run the fns again).
+func (s *Store) commitTxn(ctx context.Context, t *txn, fence []clientv3.Cmp) (bool, error) {
 	if len(t.writes) == 0 {
 		return true, nil // read-only: nothing to commit
 	}
@@ -223,7 +219,7 @@ func (s *Store) attempt(ctx context.Context, fence []clientv3.Cmp, fn func(incid
 	if err != nil {
 		return false, err
 	}
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k.commit()), "<", rev+1)}, fence...)
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k.commit()), "<", t.rev+1)}, fence...)
 	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	switch {
 	case err == nil && !resp.Succeeded && len(fence) > 0:
@@ -288,11 +284,15 @@ type seenLease struct {
 	mu      sync.Mutex
 	id      clientv3.LeaseID
 	granted time.Time
+	// restored are the leases of ids copied in with an earlier time
+	// (RestoreSeen), by the end of the SeenTTL/8 slice they expire in.
+	restored map[int64]clientv3.LeaseID
 }
 
 func (l *seenLease) reset() {
 	l.mu.Lock()
 	l.id = clientv3.NoLease
+	l.restored = nil
 	l.mu.Unlock()
 }
 
@@ -310,6 +310,35 @@ func (s *Store) seenLeaseID(ctx context.Context) (clientv3.LeaseID, error) {
 	}
 	l.id, l.granted = resp.ID, time.Now()
 	return l.id, nil
+}
+
+// restoredSeenLeaseID is the lease for an id seen at `at` and copied in
+// from elsewhere: it runs out at the end of the SeenTTL/8 slice in which
+// at+SeenTTL falls, so the id is forgotten when it would have been had it
+// been marked here, not a whole SeenTTL after the copy. ok is false when
+// the id has already expired.
+func (s *Store) restoredSeenLeaseID(ctx context.Context, at time.Time) (id clientv3.LeaseID, ok bool, err error) {
+	l := &s.seen
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slice := s.cfg.SeenTTL / 8
+	end := at.Add(s.cfg.SeenTTL).Truncate(slice).Add(slice)
+	left := time.Until(end)
+	if at.Add(s.cfg.SeenTTL).Before(time.Now()) || left < time.Second {
+		return clientv3.NoLease, false, nil
+	}
+	if id, ok := l.restored[end.Unix()]; ok {
+		return id, true, nil
+	}
+	resp, err := s.client.Grant(ctx, int64((left+time.Second-1)/time.Second))
+	if err != nil {
+		return clientv3.NoLease, false, s.unavailable("lease for seen event ids", err)
+	}
+	if l.restored == nil {
+		l.restored = make(map[int64]clientv3.LeaseID)
+	}
+	l.restored[end.Unix()] = resp.ID
+	return resp.ID, true, nil
 }
 
 // OpenIncidents counts the open incidents with one count-only range read

@@ -450,6 +450,79 @@ func TestSeenIDsExpireWithTheirLease(t *testing.T) {
 	assert.True(t, mark("slack:Ev2"))
 }
 
+// An id copied in by `firebreak migrate` (RestoreSeen) expires when it
+// would have in the store it came from — SeenTTL after it was seen, not
+// after the copy — and one already expired is not written.
+func TestRestoredSeenIDsKeepTheirExpiry(t *testing.T) {
+	ctx := context.Background()
+	c := etcdtest.Start(t, 1, etcdtest.Options{})
+	cli := c.Client(t)
+	const ttl = 16 * time.Second // slices of 2 s
+	s := etcdstore.New(cli, etcdstore.Config{Prefix: "restore/", SeenTTL: ttl})
+	type restorer interface {
+		RestoreSeen(id string, at time.Time) (bool, error)
+	}
+	now := time.Now()
+	restore := func(id string, at time.Time) bool {
+		var ok bool
+		require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
+			r, is := tx.(restorer)
+			require.True(t, is, "the etcd store's transactions restore seen ids")
+			var err error
+			ok, err = r.RestoreSeen(id, at)
+			return err
+		}))
+		return ok
+	}
+	leaseLeft := func(id string) time.Duration {
+		resp, err := cli.Get(ctx, "restore/seen/"+id)
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1, "%s is stored", id)
+		l, err := cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+		require.NoError(t, err)
+		return time.Duration(l.TTL) * time.Second
+	}
+	tests := []struct {
+		id       string
+		seenAgo  time.Duration
+		restored bool
+		min, max time.Duration // lease left
+	}{
+		{"expired", ttl + time.Second, false, 0, 0},
+		{"old", ttl - 6*time.Second, true, 4 * time.Second, 9 * time.Second},
+		{"fresh", 0, true, ttl - time.Second, ttl + 3*time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			assert.Equal(t, tc.restored, restore(tc.id, now.Add(-tc.seenAgo)))
+			if !tc.restored {
+				resp, err := cli.Get(ctx, "restore/seen/"+tc.id)
+				require.NoError(t, err)
+				assert.Zero(t, resp.Count, "an expired id is not written")
+				return
+			}
+			left := leaseLeft(tc.id)
+			assert.GreaterOrEqual(t, left, tc.min)
+			assert.LessOrEqual(t, left, tc.max)
+			assert.False(t, restore(tc.id, now), "restored once")
+			var seen bool
+			require.NoError(t, s.Update(ctx, func(tx incidents.Tx) error {
+				var err error
+				seen, err = tx.MarkSeen(tc.id, time.Now())
+				return err
+			}))
+			assert.True(t, seen, "a restored id is a duplicate")
+		})
+	}
+	assert.Eventually(t, func() bool {
+		resp, err := cli.Get(ctx, "restore/seen/old")
+		return err == nil && resp.Count == 0
+	}, 15*time.Second, 100*time.Millisecond, "the old id is forgotten on its original schedule")
+	resp, err := cli.Get(ctx, "restore/seen/fresh")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, resp.Count, "the fresh one is still remembered")
+}
+
 // With a majority of members stopped, Updates fail with ErrUnavailable
 // within their context and nothing is half-applied; once the members are
 // back, writes continue from where they were.

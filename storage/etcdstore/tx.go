@@ -51,6 +51,28 @@ type txn struct {
 	// alert records can be stored at rev, so looking one up costs no read
 	// (a storm's new incident gathers a thousand alerts in one intent).
 	created map[uint64]bool
+	// undo journals what the running fn of a group changed (see group.go),
+	// so a fn that fails, or does not fit beside the others, leaves the
+	// group's transaction as it was: each key's write before the fn (nil:
+	// none). nil when the attempt runs one fn.
+	undo map[string]*write
+	// undoCreated are the incidents the running fn created.
+	undoCreated []uint64
+}
+
+// set buffers one write, journaling what it replaces when a group's fn
+// runs (see undo).
+func (t *txn) set(k string, w write) {
+	if t.undo != nil {
+		if _, journaled := t.undo[k]; !journaled {
+			if old, ok := t.writes[k]; ok {
+				t.undo[k] = &old
+			} else {
+				t.undo[k] = nil
+			}
+		}
+	}
+	t.writes[k] = w
 }
 
 type read struct {
@@ -62,7 +84,7 @@ func (t *txn) put(k string, v []byte) error {
 	if t.writes == nil {
 		return errReadOnly
 	}
-	t.writes[k] = write{val: v}
+	t.set(k, write{val: v})
 	return nil
 }
 
@@ -70,7 +92,7 @@ func (t *txn) del(k string) error {
 	if t.writes == nil {
 		return errReadOnly
 	}
-	t.writes[k] = write{del: true}
+	t.set(k, write{del: true})
 	return nil
 }
 
@@ -107,6 +129,17 @@ func (t *txn) getNum(k string) (uint64, error) {
 		return 0, fmt.Errorf("%s: %w", k, errDamaged)
 	}
 	return n, nil
+}
+
+// seqOf is the last Seq of incident n's timeline. An incident this
+// attempt created has no counter at the snapshot, so only its writes are
+// looked at (a storm opening a hundred incidents reads none).
+func (t *txn) seqOf(n uint64) (uint64, error) {
+	k := t.s.k.seq(n)
+	if _, written := t.writes[k]; !written && t.created[n] {
+		return 0, nil
+	}
+	return t.getNum(k)
 }
 
 func (t *txn) putNum(k string, n uint64) error { return t.put(k, []byte(strconv.FormatUint(n, 10))) }
@@ -222,7 +255,7 @@ func (t *txn) decodeIncident(number uint64, v []byte) (*incidents.Incident, erro
 		return nil, fmt.Errorf("incident #%d: %w (%w)", number, err, errDamaged)
 	}
 	inc.Number = number
-	seq, err := t.getNum(t.s.k.seq(number))
+	seq, err := t.seqOf(number)
 	if err != nil {
 		return nil, err
 	}
@@ -508,6 +541,9 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 		t.created = make(map[uint64]bool)
 	}
 	t.created[inc.Number] = true
+	if t.undo != nil {
+		t.undoCreated = append(t.undoCreated, inc.Number)
+	}
 	if err := t.putIncident(inc); err != nil {
 		return err
 	}
@@ -600,7 +636,7 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 	} else if !ok {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, incidents.ErrNotFound)
 	}
-	last, err := t.getNum(t.s.k.seq(e.Incident))
+	last, err := t.seqOf(e.Incident)
 	if err != nil {
 		return err
 	}
@@ -651,7 +687,7 @@ func (t *txn) MarkSeen(eventID string, at time.Time) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("mark event %q seen: %w", eventID, err)
 	}
-	t.writes[k] = write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease}
+	t.set(k, write{val: []byte(at.UTC().Format(time.RFC3339Nano)), lease: lease})
 	return false, nil
 }
 
