@@ -106,7 +106,7 @@ type MessageRef struct {
 // Chat is how Firebreak speaks on one platform. Adapters implement it; only
 // the outbox worker calls Post, Update and Upload (TestOnlyTheOutboxPosts),
 // for effects recorded by intents. Implementations return an error when the
-// message could not be delivered, in a form bot/outbox.Classify reads
+// message could not be delivered, in a form bot.Classify reads
 // (Retry-After, HTTP status, final or not).
 type Chat interface {
 	// Post sends m to channel and returns where it landed.

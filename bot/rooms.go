@@ -89,7 +89,7 @@ func (s *RoomSender) Send(ctx context.Context, e incidents.Effect) (incidents.Ef
 	name := e.Data[cards.RoomDataName]
 	home, err := creator.CreateIncidentChannel(ctx, name, MessageRef{Channel: from.Channel, ID: from.ID, Thread: from.Thread}, cards.RoomInvitees(e))
 	if err != nil {
-		retry, after := classify(err)
+		retry, after := Classify(err)
 		return incidents.EffectRef{}, retry, after, fmt.Errorf("open room %s for incident #%d: %w", name, inc.Number, err)
 	}
 	announced, rd := inc.Home, r.renderer(platform)
@@ -150,26 +150,6 @@ func (s *RoomSender) GaveUp(ctx context.Context, e incidents.Effect, _ incidents
 
 func homeRef(h incidents.Home) incidents.EffectRef {
 	return incidents.EffectRef{Channel: h.Channel, Thread: h.Thread}
-}
-
-// classify reads an adapter's error as bot/outbox.Classify does (which
-// this package cannot import): rate limited, final, an HTTP status, or
-// else worth retrying.
-func classify(err error) (retry bool, after time.Duration) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return true, max(ra.RetryAfter(), 0)
-	}
-	var rt interface{ Retryable() bool }
-	if errors.As(err, &rt) {
-		return rt.Retryable(), 0
-	}
-	var sc interface{ StatusCode() int }
-	if errors.As(err, &sc) {
-		code := sc.StatusCode()
-		return code == 429 || code == 408 || code >= 500, 0
-	}
-	return !errors.Is(err, context.Canceled), 0
 }
 
 // roomPointer is what the alert channel's card of an incident becomes

@@ -1,10 +1,15 @@
 package bot
 
-import "time"
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
 
 // The errors below are how adapters tell the outbox what a platform
 // answered to a Post, Update or Upload, without the outbox importing any
-// chat SDK: bot/outbox.Classify reads their RetryAfter, Retryable and
+// chat SDK: bot.Classify reads their RetryAfter, Retryable and
 // StatusCode methods. Each wraps the SDK's own error, so errors.As still
 // finds it.
 
@@ -50,3 +55,44 @@ func (e *StatusError) Unwrap() error { return e.Err }
 
 // StatusCode is the answer's HTTP status.
 func (e *StatusError) StatusCode() int { return e.Code }
+
+// Classify says whether a failed chat call is worth retrying and after how
+// long, from what the error says about itself. Adapters wrap their SDK's
+// errors so that they answer one of these (neither bot nor the outbox imports a chat
+// SDK):
+//
+//   - RetryAfter() time.Duration: rate limited; retry after that long
+//     (slack-go's *slack.RateLimitedError carries it as a field, so the
+//     Slack adapter wraps it);
+//   - Retryable() bool: slack-go's StatusCodeError and RateLimitedError
+//     already answer this (429 and 5xx yes, other statuses no);
+//   - StatusCode() int: an HTTP status: 429, 408 and 5xx are retried, any
+//     other 4xx is final;
+//   - Temporary() / Timeout() bool: network errors.
+//
+// An error that says nothing is presumed transient and retried within the
+// RetryPolicy's bounds: giving up on an effect loses it, retrying costs
+// only time.
+func Classify(err error) (retry bool, after time.Duration) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return true, max(ra.RetryAfter(), 0)
+	}
+	var rt interface{ Retryable() bool }
+	if errors.As(err, &rt) {
+		return rt.Retryable(), 0
+	}
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		code := sc.StatusCode()
+		return code == 429 || code == 408 || code >= 500, 0
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true, 0
+	}
+	if errors.Is(err, context.Canceled) {
+		return false, 0
+	}
+	return true, 0
+}

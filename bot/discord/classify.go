@@ -13,7 +13,7 @@ import (
 )
 
 // classified wraps the errors of the REST calls the outbox makes (Post,
-// Update, Upload) so that bot/outbox.Classify, which imports no chat SDK,
+// Update, Upload) so that bot.Classify, which imports no chat SDK,
 // reads what Discord said: a 429 with how long to wait (retry_after), any
 // other answer with its HTTP status (5xx and 408 are retried, other 4xx
 // such as Unknown Channel are final). Errors without an answer (a broken

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/firebreak/firebreak/bot/outbox/retry"
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -89,28 +90,9 @@ func (ms MultiStage) Exec(ctx context.Context, d *Delivery) (context.Context, er
 }
 
 // Clock is time as the stages see it, so tests can run a storm's worth of
-// rate limiting and backoff without waiting for it.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d, or until ctx ends (returning ctx's error).
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// rate limiting and backoff without waiting for it (the retry loop's clock:
+// one notion of time for every stage).
+type Clock = retry.Clock
 
 // realClock is the wall clock.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type realClock = retry.Wall

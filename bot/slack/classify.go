@@ -9,7 +9,7 @@ import (
 )
 
 // classified wraps the errors of the Web API calls the outbox makes (Post,
-// Update, Upload) so that bot/outbox.Classify, which imports no chat SDK,
+// Update, Upload) so that bot.Classify, which imports no chat SDK,
 // reads what Slack said: a 429 comes back with how long to wait, and an
 // answer with "ok": false (channel_not_found, not_in_channel,
 // invalid_auth…) is final, since sending it again changes nothing. Other
