@@ -74,9 +74,10 @@ type ActionItemFiler interface {
 	// follow-up intent records incidents.FileFollowUp(…, Name(), …) and
 	// the outbox delivers it through the sender of "tracker/<Name>".
 	Name() string
-	// Refresh files the follow-ups of incident n that have no tracker
-	// issue recorded yet, then records status changes of the issues
-	// already filed, so the postmortem shows them as they are.
+	// Refresh has the outbox file the follow-ups of incident n that have
+	// no tracker issue recorded yet (and waits for their links until ctx
+	// ends), then records status changes of the issues already filed, so
+	// the postmortem shows them as they are.
 	Refresh(ctx context.Context, n uint64) error
 }
 

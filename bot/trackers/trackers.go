@@ -24,9 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/firebreak/firebreak/incidents"
 )
@@ -165,10 +167,17 @@ func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents
 	return nil
 }
 
-// Refresh files what File would, then reads the status of every issue
-// already filed and records the ones that changed.
+// Refresh brings the postmortem's view of incident n's follow-ups up to
+// date before it is written. Follow-ups still unfiled (their filing gave
+// up earlier, or they predate the tracker) are filed through the outbox,
+// the one path to the tracker: Refresh records a tracker effect for each
+// and waits, until ctx ends, for the outbox to record their links — the
+// effect's sender is Send, idempotent by the item's marker, so a follow-up
+// already queued is not filed twice. Then it reads the status of every
+// filed issue (reading changes nothing outside) and records changes on the
+// timeline, so the action-items table shows them as they are.
 func (w *Worker) Refresh(ctx context.Context, n uint64) error {
-	ferr := w.File(ctx, n)
+	ferr := w.refile(ctx, n)
 	items, err := w.svc.ActionItems(ctx, n)
 	if err != nil {
 		return errors.Join(ferr, err)
@@ -191,6 +200,51 @@ func (w *Worker) Refresh(ctx context.Context, n uint64) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// refilePoll is how often Refresh looks whether the outbox has filed what
+// it asked for.
+const refilePoll = 50 * time.Millisecond
+
+// refile asks the outbox to file incident n's unfiled follow-ups (in the
+// incident's home, where their links are said) and waits for their links.
+func (w *Worker) refile(ctx context.Context, n uint64) error {
+	inc, err := w.svc.Get(ctx, n)
+	if err != nil {
+		return err
+	}
+	items, err := w.svc.ActionItems(ctx, n)
+	if err != nil {
+		return err
+	}
+	var effs []incidents.Effect
+	for _, it := range items {
+		if !it.Filed() {
+			effs = append(effs, incidents.FileFollowUp(n, it.Seq, w.Name(), inc.Home, it.Text))
+		}
+	}
+	if len(effs) == 0 {
+		return nil
+	}
+	if err := w.svc.Say(ctx, effs...); err != nil {
+		return fmt.Errorf("ask the outbox to file the follow-ups of incident #%d: %w", n, err)
+	}
+	t := time.NewTicker(refilePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d follow-ups of incident #%d are not filed yet (the outbox keeps trying): %w", len(effs), n, ctx.Err())
+		case <-t.C:
+		}
+		items, err := w.svc.ActionItems(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(items, func(it incidents.ActionItem) bool { return !it.Filed() }) {
+			return nil
+		}
+	}
 }
 
 // issue writes the tracker issue of an action item: its text as the title,

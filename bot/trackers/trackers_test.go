@@ -257,3 +257,32 @@ func TestStatusFlipsAreAllRecorded(t *testing.T) {
 		assert.Equal(t, state, items[0].Status, "reopened and closed again, the table follows")
 	}
 }
+
+// TestRefreshFilesThroughTheOutbox: the postmortem's refresh never creates
+// an issue itself — it records a tracker effect per unfiled follow-up for
+// the outbox (the one path to the tracker) and waits for the links; with
+// no outbox delivering, it gives up waiting when its context ends, saying
+// so, and the tracker was not asked to create anything.
+func TestRefreshFilesThroughTheOutbox(t *testing.T) {
+	tr := githubTracker(t)
+	store := incidentstest.NewMemStore()
+	svc := newService(t, store)
+	withFollowUps(t, svc, "Alert on checkout latency", "Add a load test")
+	var w waits
+	worker := trackers.NewWorker(svc, tr.filer(t, w.http(), false), trackers.Options{Logger: quiet})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := worker.Refresh(ctx, 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "2 follow-ups of incident #1 are not filed yet (the outbox keeps trying)")
+	assert.Empty(t, tr.issues(), "nothing filed outside the outbox")
+	var seqs []uint64
+	for _, e := range store.Effects() {
+		if seq, ok := e.FollowUp(); ok {
+			assert.Equal(t, "tracker", e.Notifier)
+			seqs = append(seqs, seq)
+		}
+	}
+	assert.Len(t, seqs, 2, "one tracker effect per unfiled follow-up")
+}
