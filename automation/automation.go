@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/firebreak/firebreak/bot/actions"
 	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/internal/background"
 	"github.com/firebreak/firebreak/playbooks"
 )
 
@@ -85,11 +85,7 @@ type Automation struct {
 	// running since before then is no run of this process.
 	began time.Time
 
-	mu      sync.Mutex
-	stopped bool
-	bg      sync.WaitGroup
-	bgCtx   context.Context
-	bgStop  context.CancelFunc
+	bg *background.Group
 }
 
 // New returns an Automation over svc. Call Run to own (and at the end
@@ -110,37 +106,16 @@ func New(svc *incidents.Service, cfg Config) *Automation {
 	if cfg.MaxRun <= 0 {
 		cfg.MaxRun = DefaultMaxRun
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Automation{svc: svc, cfg: cfg, log: cfg.Logger, began: cfg.Now(), bgCtx: ctx, bgStop: cancel}
+	return &Automation{svc: svc, cfg: cfg, log: cfg.Logger, began: cfg.Now(), bg: background.New()}
 }
 
 // Run blocks until ctx is done, then cancels the steps still running and
 // waits for them: each records its (cancelled) result, so its step is
 // pending again. Nothing starts once Run has ended.
-func (a *Automation) Run(ctx context.Context) error {
-	<-ctx.Done()
-	a.mu.Lock()
-	a.stopped = true
-	a.mu.Unlock()
-	a.bgStop()
-	a.bg.Wait()
-	return nil
-}
+func (a *Automation) Run(ctx context.Context) error { return a.bg.RunUntil(ctx) }
 
 // goBackground runs fn on its own goroutine under Run's ownership.
-func (a *Automation) goBackground(fn func(ctx context.Context)) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stopped {
-		return false
-	}
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		fn(a.bgCtx)
-	}()
-	return true
-}
+func (a *Automation) goBackground(fn func(ctx context.Context)) bool { return a.bg.Go(fn) }
 
 // writeCtx is the context of a write that must happen even while Run is
 // stopping (a run's result): ctx's values, not its cancellation.

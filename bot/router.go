@@ -13,6 +13,7 @@ import (
 	"github.com/firebreak/firebreak/bot/alerttext"
 	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/internal/background"
 )
 
 // Observer receives incident durations and alert outcomes, for metrics.
@@ -85,11 +86,8 @@ type Router struct {
 	// is refused; pickOrder bounds it to maxPicks questions.
 	picks     map[string]uint64
 	pickOrder []string
-	stopped   bool
 
-	bg     sync.WaitGroup
-	bgCtx  context.Context
-	bgStop context.CancelFunc
+	bg *background.Group
 }
 
 // NewRouter returns a Router over svc. Call Run to stop its goroutines.
@@ -107,10 +105,8 @@ func NewRouter(svc *incidents.Service, cfg RouterConfig) *Router {
 	if cfg.PostmortemDir == "" {
 		cfg.PostmortemDir = "postmortems"
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Router{svc: svc, cfg: cfg, log: cfg.Logger,
-		chats: map[string]Chat{}, picks: map[string]uint64{},
-		bgCtx: ctx, bgStop: cancel}
+		chats: map[string]Chat{}, picks: map[string]uint64{}, bg: background.New()}
 }
 
 // AddChat registers a connected platform ("console", "slack", "discord"):
@@ -127,15 +123,7 @@ func (r *Router) AddChat(platform string, c Chat) {
 
 // Run blocks until ctx is done, then stops every goroutine the Router
 // started and waits for them.
-func (r *Router) Run(ctx context.Context) error {
-	<-ctx.Done()
-	r.mu.Lock()
-	r.stopped = true
-	r.mu.Unlock()
-	r.bgStop()
-	r.bg.Wait()
-	return nil
-}
+func (r *Router) Run(ctx context.Context) error { return r.bg.RunUntil(ctx) }
 
 func (r *Router) chat(platform string) Chat {
 	r.mu.Lock()
@@ -145,19 +133,7 @@ func (r *Router) chat(platform string) Chat {
 
 // goBackground runs fn on its own goroutine under the Router's context.
 // Nothing starts once Run has ended.
-func (r *Router) goBackground(fn func(ctx context.Context)) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return false
-	}
-	r.bg.Add(1)
-	go func() {
-		defer r.bg.Done()
-		fn(r.bgCtx)
-	}()
-	return true
-}
+func (r *Router) goBackground(fn func(ctx context.Context)) bool { return r.bg.Go(fn) }
 
 func (r *Router) renderer(platform string) cards.Renderer {
 	return cards.Renderer{Platform: platform, Books: r.svc.Playbooks(), Now: r.cfg.Now(), URL: r.cfg.IncidentURL}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/firebreak/firebreak/cards"
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/internal/background"
 )
 
 // Rooms is what intake needs of the connected chat platforms: which are
@@ -64,11 +65,8 @@ type Intake struct {
 	rooms   Rooms
 	steps   Steps
 	repeats map[repeatKey]*repeatState
-	stopped bool
 
-	bg     sync.WaitGroup
-	bgCtx  context.Context
-	bgStop context.CancelFunc
+	bg *background.Group
 }
 
 // New returns an Intake over svc. Until Attach, alerts are only recorded
@@ -86,9 +84,8 @@ func New(svc *incidents.Service, cfg Config) *Intake {
 	if cfg.RepeatInterval <= 0 {
 		cfg.RepeatInterval = time.Minute
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Intake{svc: svc, cfg: cfg, log: cfg.Logger, repeats: map[repeatKey]*repeatState{},
-		bgCtx: ctx, bgStop: cancel}
+		bg: background.New()}
 }
 
 // Attach connects the chat side: rooms says which platforms are connected
@@ -106,15 +103,7 @@ func (in *Intake) Attach(rooms Rooms, steps Steps) {
 // started (repeat summaries not yet posted are dropped: their counts are
 // on the timeline) and waits for them.
 // Goroutines started before Run are stopped too.
-func (in *Intake) Run(ctx context.Context) error {
-	<-ctx.Done()
-	in.mu.Lock()
-	in.stopped = true
-	in.mu.Unlock()
-	in.bgStop()
-	in.bg.Wait()
-	return nil
-}
+func (in *Intake) Run(ctx context.Context) error { return in.bg.RunUntil(ctx) }
 
 // chat is what Attach connected.
 func (in *Intake) chat() (Rooms, Steps) {

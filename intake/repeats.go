@@ -48,19 +48,17 @@ func (in *Intake) noteRepeat(out incidents.Outcome, home incidents.Home) {
 		in.mu.Unlock()
 		return
 	}
-	if len(in.repeats) >= maxRepeatStates || in.stopped {
+	if len(in.repeats) >= maxRepeatStates {
 		in.mu.Unlock()
 		in.log.Warn("repeat not announced: too many incidents repeating at once", "incident", inc.Number)
 		return
 	}
 	st = &repeatState{thread: home.Thread, title: latest, pending: 1, total: inc.AlertCount}
 	in.repeats[key] = st
-	in.bg.Add(1)
 	in.mu.Unlock()
-	go func() {
-		defer in.bg.Done()
-		in.summarise(in.bgCtx, key, st)
-	}()
+	if !in.bg.Go(func(ctx context.Context) { in.summarise(ctx, key, st) }) {
+		in.dropRepeats(key, st) // Run has ended: nothing summarises any more
+	}
 }
 
 // summarise posts the coalesced repeats of one incident, at most once per
