@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -223,6 +224,20 @@ func (e *Effect) Validate() error {
 		return fmt.Errorf("a new effect must be pending, not %q", e.Status)
 	}
 	return nil
+}
+
+// DecodeEffect reads the stored record of effect id, as every store writes
+// it (JSON of the Effect). The error says how the record is damaged; the
+// store marks it with its own damaged-record error.
+func DecodeEffect(id uint64, v []byte) (Effect, error) {
+	var e Effect
+	if err := json.Unmarshal(v, &e); err != nil {
+		return e, fmt.Errorf("effect %d: %v", id, err)
+	}
+	if e.ID != id {
+		return e, fmt.Errorf("effect %d is stored as %d", id, e.ID)
+	}
+	return e, nil
 }
 
 // Channel is the lane an effect is delivered in: effects with the same

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestEffectValidate(t *testing.T) {
@@ -43,4 +44,30 @@ func TestEffectValidate(t *testing.T) {
 func TestEffectChannel(t *testing.T) {
 	assert.Equal(t, "slack/C1", (&Effect{Kind: EffectUpdate, Home: Home{Platform: "slack", Channel: "C1", Thread: "1.2"}}).Channel())
 	assert.Equal(t, "notify/pager", (&Effect{Kind: EffectNotify, Notifier: "pager"}).Channel())
+}
+
+func TestDecodeEffect(t *testing.T) {
+	tests := []struct {
+		name    string
+		id      uint64
+		v       string
+		wantErr string
+	}{
+		{"a record as stores write it", 7, `{"id":7,"kind":"post","home":{"platform":"slack","channel":"C1"},"message":{"text":"hi"}}`, ""},
+		{"not JSON", 7, `{"id":7,`, "effect 7:"},
+		{"another effect's record", 7, `{"id":8,"kind":"post"}`, "effect 7 is stored as 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := DecodeEffect(tt.id, []byte(tt.v))
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "hi", e.Message.Text)
+			assert.Equal(t, uint64(7), e.ID)
+		})
+	}
 }

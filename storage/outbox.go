@@ -193,15 +193,12 @@ func (o *Outbox) Effect(ctx context.Context, id uint64) (incidents.Effect, error
 }
 
 func decodeEffect(id uint64, v []byte) (incidents.Effect, error) {
-	var e incidents.Effect
 	if v == nil {
-		return e, fmt.Errorf("effect %d: %w", id, incidents.ErrNotFound)
+		return incidents.Effect{}, fmt.Errorf("effect %d: %w", id, incidents.ErrNotFound)
 	}
-	if err := json.Unmarshal(v, &e); err != nil {
-		return e, fmt.Errorf("effect %d: %v: %w", id, err, errDamaged)
-	}
-	if e.ID != id {
-		return e, fmt.Errorf("effect %d is stored as %d: %w", id, e.ID, errDamaged)
+	e, err := incidents.DecodeEffect(id, v)
+	if err != nil {
+		return e, fmt.Errorf("%w: %w", err, errDamaged)
 	}
 	return e, nil
 }

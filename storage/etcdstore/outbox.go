@@ -199,12 +199,9 @@ func (t *txn) effect(id uint64) (e incidents.Effect, pending bool, err error) {
 }
 
 func decodeEffect(id uint64, v []byte) (incidents.Effect, error) {
-	var e incidents.Effect
-	if err := json.Unmarshal(v, &e); err != nil {
-		return e, fmt.Errorf("effect %d: %w (%w)", id, err, errDamaged)
-	}
-	if e.ID != id {
-		return e, fmt.Errorf("effect %d is stored as %d: %w", id, e.ID, errDamaged)
+	e, err := incidents.DecodeEffect(id, v)
+	if err != nil {
+		return e, fmt.Errorf("%w: %w", err, errDamaged)
 	}
 	return e, nil
 }
