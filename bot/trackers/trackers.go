@@ -178,6 +178,9 @@ func (w *Worker) file(ctx context.Context, inc *incidents.Incident, it incidents
 // timeline, so the action-items table shows them as they are.
 func (w *Worker) Refresh(ctx context.Context, n uint64) error {
 	ferr := w.refile(ctx, n)
+	if ctx.Err() != nil {
+		return ferr // no time left to read statuses
+	}
 	items, err := w.svc.ActionItems(ctx, n)
 	if err != nil {
 		return errors.Join(ferr, err)
@@ -229,16 +232,24 @@ func (w *Worker) refile(ctx context.Context, n uint64) error {
 	if err := w.svc.Say(ctx, effs...); err != nil {
 		return fmt.Errorf("ask the outbox to file the follow-ups of incident #%d: %w", n, err)
 	}
+	// Whether the deadline is seen waiting or inside a read, the answer
+	// is the same sentence.
+	notYet := func() error {
+		return fmt.Errorf("%d follow-ups of incident #%d are not filed yet (the outbox keeps trying): %w", len(effs), n, ctx.Err())
+	}
 	t := time.NewTicker(refilePoll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d follow-ups of incident #%d are not filed yet (the outbox keeps trying): %w", len(effs), n, ctx.Err())
+			return notYet()
 		case <-t.C:
 		}
 		items, err := w.svc.ActionItems(ctx, n)
 		if err != nil {
+			if ctx.Err() != nil {
+				return notYet()
+			}
 			return err
 		}
 		if !slices.ContainsFunc(items, func(it incidents.ActionItem) bool { return !it.Filed() }) {
