@@ -54,6 +54,9 @@ type intakeFlags struct {
 	maxTime                     time.Duration
 	out                         string
 	keep                        bool
+	// fbEnv is extra environment for the firebreak process (GOGC=100 to
+	// compare the collector's settings, say); the loader keeps its own.
+	fbEnv []string
 }
 
 // row is one shape at one batch size, both tools.
@@ -96,6 +99,13 @@ func intake(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.maxTime, "max-time", 90*time.Second, "bound on each run")
 	fs.StringVar(&f.out, "out", "", "also write the Markdown table to this file")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (databases, logs)")
+	fs.Func("firebreak-env", "KEY=VALUE added to the firebreak process's environment (repeatable), e.g. GOGC=100", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		f.fbEnv = append(f.fbEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -159,7 +169,7 @@ func intake(ctx context.Context, args []string) error {
 		var p *proc
 		var err error
 		if tool == "firebreak" {
-			p, err = startFirebreak(ctx, fbBin, dir, runDir)
+			p, err = startFirebreak(ctx, fbBin, dir, runDir, f.fbEnv)
 		} else {
 			p, err = startAlertmanager(ctx, amBin, dir, runDir)
 		}
@@ -388,7 +398,7 @@ func start(ctx context.Context, cmd *exec.Cmd, runDir, readyURL, base string) (*
 	return nil, fmt.Errorf("%s not ready within 30s; see %s", filepath.Base(cmd.Path), filepath.Join(runDir, "log"))
 }
 
-func startFirebreak(ctx context.Context, bin, dir, runDir string) (*proc, error) {
+func startFirebreak(ctx context.Context, bin, dir, runDir string, extra []string) (*proc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -404,6 +414,7 @@ func startFirebreak(ctx context.Context, bin, dir, runDir string) (*proc, error)
 		"FIREBREAK_WEBHOOK_TOKEN=" + benchToken,
 		"FIREBREAK_LOG_LEVEL=warn",
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	return start(ctx, cmd, runDir, "http://"+addr+"/healthz", "http://"+addr)
 }
 
