@@ -184,7 +184,7 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 
 // readLoggedAlert decodes the logged alert at seq.
 func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.AlertState, error) {
-	v, state := t.b.alertsRecent.Get(contentKey(number, seq)), t.b.alertsRecent.Get(stateKey(seq))
+	v, state := t.get(t.b.alertsRecent, contentKey(number, seq)), t.get(t.b.alertsRecent, stateKey(seq))
 	if v == nil || state == nil {
 		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: recent alert record %d is missing: %w", number, fp, seq, errDamaged)
 	}
@@ -204,7 +204,7 @@ func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(stateKey(seq)))
+		a, err := decodeAlert(number, fp, content, t.get(t.b.alertsRecent, stateKey(seq)))
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (t *txn) foldAlerts() error {
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		state := t.b.alertsRecent.Get(stateKey(seq))
+		state := t.get(t.b.alertsRecent, stateKey(seq))
 		if state == nil {
 			return fmt.Errorf("recent alert record %d has no counters: %w", seq, errDamaged)
 		}
@@ -279,7 +279,7 @@ func (t *txn) foldAlerts() error {
 // its content record only when the content changed.
 func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byte) error {
 	ck := contentKey(number, seq)
-	if old := t.b.alertsRecent.Get(ck); old != nil {
+	if old := t.get(t.b.alertsRecent, ck); old != nil {
 		if _, _, oc, err := decodeLoggedContent(old); err == nil && bytes.Equal(oc, content) {
 			return t.b.alertsRecent.Put(stateKey(seq), state)
 		}

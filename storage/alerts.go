@@ -158,11 +158,11 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 		}
 		return a, true, nil
 	}
-	content := t.b.alerts.Get(k)
+	content := t.get(t.b.alerts, k)
 	if content == nil {
 		return incidents.AlertState{}, false, nil
 	}
-	a, err := decodeAlert(number, fp, content, t.b.alertState.Get(k))
+	a, err := decodeAlert(number, fp, content, t.get(t.b.alertState, k))
 	if err != nil {
 		return incidents.AlertState{}, false, err
 	}
@@ -239,7 +239,7 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	if !born {
 		// An incident made in this transaction sorts after every alert
 		// record: its alerts go on the right, written directly.
-		old = t.b.alerts.Get(k)
+		old = t.get(t.b.alerts, k)
 	}
 	if old == nil && !born && t.alertTx.log != nil && !t.onTheRight(k) {
 		// A new alert that would land between existing keys (a hashed

@@ -58,7 +58,7 @@ func (t *txn) exists(n uint64) bool {
 	if _, cached := t.cache.txn[n]; cached || t.cache.bornHere(n) {
 		return true
 	}
-	return t.b.incidents.Get(u64Key(n)) != nil
+	return t.get(t.b.incidents, u64Key(n)) != nil
 }
 
 type cachedIncident struct {
@@ -78,7 +78,7 @@ func (t *txn) cached(n uint64) (*incidents.Incident, error) {
 	if ok {
 		c = &cachedIncident{inc: c.inc}
 	} else {
-		v := t.b.incidents.Get(u64Key(n))
+		v := t.get(t.b.incidents, u64Key(n))
 		if v == nil {
 			return nil, nil
 		}

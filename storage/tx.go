@@ -63,7 +63,12 @@ type txn struct {
 	seqs map[uint64]uint64
 	// outbox records Enqueue'd effects; set on write transactions.
 	outbox *Outbox
+	// lookups serve point reads without a new cursor each (see lookups).
+	lookups lookups
 }
+
+// get is b.Get(k) through the transaction's cursor for b.
+func (t *txn) get(b *bolt.Bucket, k []byte) []byte { return t.lookups.get(b, k) }
 
 func newTxn(tx *bolt.Tx) (*txn, error) {
 	t := &txn{tx: tx}
@@ -148,7 +153,7 @@ func (t *txn) lastSeq(number uint64) (uint64, error) {
 	if t.cache.bornHere(number) {
 		return 0, nil
 	}
-	v := t.b.seq.Get(u64Key(number))
+	v := t.get(t.b.seq, u64Key(number))
 	if v == nil {
 		return 0, nil
 	}
@@ -164,7 +169,7 @@ func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	if fp == "" || len(fp) > maxKeyLen {
 		return 0, false, nil
 	}
-	v := t.b.fingerprints.Get([]byte(fp))
+	v := t.get(t.b.fingerprints, []byte(fp))
 	if v == nil {
 		return 0, false, nil
 	}
@@ -245,7 +250,7 @@ func hasKey(b *bolt.Bucket, k []byte) bool {
 // an empty timeline. Entries already folded into the events bucket come
 // first, then those still in events_recent: every folded entry is older.
 func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) error {
-	if t.b.incidents.Get(u64Key(number)) == nil {
+	if t.get(t.b.incidents, u64Key(number)) == nil {
 		return fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
 	}
 	if after == math.MaxUint64 {
@@ -522,7 +527,7 @@ func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
 
 // ClearOpenFingerprint implements incidents.Tx.
 func (t *txn) ClearOpenFingerprint(fp string) error {
-	if fp == "" || len(fp) > maxKeyLen || t.b.fingerprints.Get([]byte(fp)) == nil {
+	if fp == "" || len(fp) > maxKeyLen || t.get(t.b.fingerprints, []byte(fp)) == nil {
 		return nil
 	}
 	t.wrote()
