@@ -65,6 +65,21 @@ type txn struct {
 	outbox *Outbox
 	// lookups serve point reads without a new cursor each (see lookups).
 	lookups lookups
+	// scratch holds keys for Put and Delete (see scratchU64).
+	scratch []byte
+}
+
+// scratchU64 is n as an 8-byte key in the transaction's scratch buffer,
+// for Put and Delete, which copy their key: valid until the next call.
+func (t *txn) scratchU64(n uint64) []byte {
+	t.scratch = putU64(t.scratch[:0], n)
+	return t.scratch
+}
+
+// scratchStr is s as a key in the scratch buffer, like scratchU64.
+func (t *txn) scratchStr(s string) []byte {
+	t.scratch = append(t.scratch[:0], s...)
+	return t.scratch
 }
 
 // get is b.Get(k) through the transaction's cursor for b.
@@ -497,9 +512,8 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 		return err
 	}
 	e.Seq = last + 1
-	v := encodeEntry(e)
 	t.wrote()
-	if err := t.appendRecentEntry(e.Incident, e.Seq, v); err != nil {
+	if err := t.appendRecentEntry(e); err != nil {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, err)
 	}
 	if t.seqs == nil {
@@ -519,7 +533,7 @@ func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
 		return fmt.Errorf("incident #%d: alert fingerprint is %d bytes; at most %d fit", number, len(fp), maxKeyLen)
 	}
 	t.wrote()
-	if err := t.b.fingerprints.Put([]byte(fp), u64Key(number)); err != nil {
+	if err := t.b.fingerprints.Put(t.scratchStr(fp), u64Key(number)); err != nil {
 		return fmt.Errorf("incident #%d: fingerprint index: %w", number, err)
 	}
 	return nil
