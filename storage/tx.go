@@ -67,6 +67,8 @@ type txn struct {
 	lookups lookups
 	// scratch holds keys for Put and Delete (see scratchU64).
 	scratch []byte
+	// numbers is flush's buffer for sorting incident numbers.
+	numbers []uint64
 }
 
 // scratchU64 is n as an 8-byte key in the transaction's scratch buffer,
