@@ -97,14 +97,21 @@ func (s *txnAlerts) adopt() {
 	}
 }
 
-// contentKey and stateKey are the alerts_recent keys of the records of
-// incident number's alert logged at seq.
-func contentKey(number, seq uint64) []byte {
-	return putU64(putU64(append(make([]byte, 0, 1+2*numberLen), 0), number), seq)
+// contentKey and stateKey append the alerts_recent keys of the records of
+// incident number's alert logged at seq to b.
+func contentKey(b []byte, number, seq uint64) []byte {
+	return putU64(putU64(append(b, 0), number), seq)
 }
 
-func stateKey(seq uint64) []byte {
-	return putU64(append(make([]byte, 0, 1+numberLen), 1), seq)
+func stateKey(b []byte, _, seq uint64) []byte {
+	return putU64(append(b, 1), seq)
+}
+
+// scratchKey is key(number, seq) in the transaction's scratch buffer, for
+// Put (see scratchU64).
+func (t *txn) scratchKey(key func(b []byte, number, seq uint64) []byte, number, seq uint64) []byte {
+	t.scratch = key(t.scratch[:0], number, seq)
+	return t.scratch
 }
 
 // forLoggedContent calls fn with every content record of the log (those of
@@ -127,12 +134,15 @@ func forLoggedContent(c *bolt.Cursor, number *uint64, fn func(number, seq uint64
 	return nil
 }
 
-func encodeLoggedContent(number uint64, fp string, content []byte) []byte {
-	v := make([]byte, 0, numberLen+binary.MaxVarintLen32+len(fp)+len(content))
-	v = putU64(v, number)
-	v = binary.AppendUvarint(v, uint64(len(fp)))
-	v = append(v, fp...)
-	return append(v, content...)
+// encodeLoggedContent is the alerts_recent content record of incident
+// number's alert a: a header naming the alert, then its content as in
+// alerts, encoded into one buffer.
+func encodeLoggedContent(number uint64, a *incidents.AlertState) []byte {
+	var buf [numberLen + binary.MaxVarintLen32 + 64]byte
+	head := putU64(buf[:0], number)
+	head = binary.AppendUvarint(head, uint64(len(a.Fingerprint)))
+	head = append(head, a.Fingerprint...)
+	return appendAlertContent(head, a)
 }
 
 func decodeLoggedContent(v []byte) (number uint64, fp string, content []byte, err error) {
@@ -184,7 +194,8 @@ func (t *txn) searchAlertLog(k []byte) (uint64, bool) {
 
 // readLoggedAlert decodes the logged alert at seq.
 func (t *txn) readLoggedAlert(number uint64, fp string, seq uint64) (incidents.AlertState, error) {
-	v, state := t.b.alertsRecent.Get(contentKey(number, seq)), t.b.alertsRecent.Get(stateKey(seq))
+	var ck, sk [1 + 2*numberLen]byte
+	v, state := t.get(t.b.alertsRecent, contentKey(ck[:0], number, seq)), t.get(t.b.alertsRecent, stateKey(sk[:0], 0, seq))
 	if v == nil || state == nil {
 		return incidents.AlertState{}, fmt.Errorf("incident #%d: alert %s: recent alert record %d is missing: %w", number, fp, seq, errDamaged)
 	}
@@ -204,7 +215,8 @@ func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		a, err := decodeAlert(number, fp, content, t.b.alertsRecent.Get(stateKey(seq)))
+		var sk [1 + numberLen]byte
+		a, err := decodeAlert(number, fp, content, t.get(t.b.alertsRecent, stateKey(sk[:0], 0, seq)))
 		if err != nil {
 			return err
 		}
@@ -220,16 +232,17 @@ func (t *txn) loggedAlertsOf(number uint64) ([]incidents.AlertState, error) {
 	return out, nil
 }
 
-// appendAlert logs a new alert of incident number.
-func (t *txn) appendAlert(k []byte, number uint64, fp string, content, state []byte) error {
+// appendAlert logs a new alert of incident number, a, whose key in alerts
+// is k.
+func (t *txn) appendAlert(k []byte, number uint64, a *incidents.AlertState) error {
 	seq, err := t.b.alertsRecent.NextSequence()
 	if err != nil {
 		return err
 	}
-	if err := t.b.alertsRecent.Put(contentKey(number, seq), encodeLoggedContent(number, fp, content)); err != nil {
+	if err := t.b.alertsRecent.Put(t.scratchKey(contentKey, number, seq), encodeLoggedContent(number, a)); err != nil {
 		return err
 	}
-	if err := t.b.alertsRecent.Put(stateKey(seq), state); err != nil {
+	if err := t.b.alertsRecent.Put(t.scratchKey(stateKey, 0, seq), encodeAlertState(a)); err != nil {
 		return err
 	}
 	if t.alertTx.added == nil {
@@ -254,7 +267,8 @@ func (t *txn) foldAlerts() error {
 		if err != nil {
 			return fmt.Errorf("recent alert record %d: %w (%w)", seq, err, errDamaged)
 		}
-		state := t.b.alertsRecent.Get(stateKey(seq))
+		var sk [1 + numberLen]byte
+		state := t.get(t.b.alertsRecent, stateKey(sk[:0], 0, seq))
 		if state == nil {
 			return fmt.Errorf("recent alert record %d has no counters: %w", seq, errDamaged)
 		}
@@ -275,19 +289,19 @@ func (t *txn) foldAlerts() error {
 	return nil
 }
 
-// putLoggedAlert rewrites the state record of the alert logged at seq, and
-// its content record only when the content changed.
-func (t *txn) putLoggedAlert(seq, number uint64, fp string, content, state []byte) error {
-	ck := contentKey(number, seq)
-	if old := t.b.alertsRecent.Get(ck); old != nil {
-		if _, _, oc, err := decodeLoggedContent(old); err == nil && bytes.Equal(oc, content) {
-			return t.b.alertsRecent.Put(stateKey(seq), state)
+// putLoggedAlert rewrites the state record of incident number's alert a,
+// logged at seq, and its content record only when the content changed.
+func (t *txn) putLoggedAlert(seq, number uint64, a *incidents.AlertState) error {
+	var buf [1 + 2*numberLen]byte
+	ck := contentKey(buf[:0], number, seq)
+	// The record is the header (the same for the same alert) and the
+	// content: equal records, equal content.
+	if rec := encodeLoggedContent(number, a); !bytes.Equal(t.get(t.b.alertsRecent, ck), rec) {
+		if err := t.b.alertsRecent.Put(ck, rec); err != nil {
+			return err
 		}
 	}
-	if err := t.b.alertsRecent.Put(ck, encodeLoggedContent(number, fp, content)); err != nil {
-		return err
-	}
-	return t.b.alertsRecent.Put(stateKey(seq), state)
+	return t.b.alertsRecent.Put(t.scratchKey(stateKey, 0, seq), encodeAlertState(a))
 }
 
 // onTheRight reports whether k sorts after every key alerts held when this

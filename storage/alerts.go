@@ -48,15 +48,19 @@ const (
 	alertStateVersion = 1
 )
 
-func encodeAlertContent(a *incidents.AlertState) []byte {
-	n := 32 + len(a.Name) + len(a.Title) + len(a.Instance) + len(a.Source) + len(a.URL) + len(a.Text)
+func encodeAlertContent(a *incidents.AlertState) []byte { return appendAlertContent(nil, a) }
+
+// appendAlertContent encodes a's content after a copy of head, in one
+// allocation (the alerts_recent record is a header and the content).
+func appendAlertContent(head []byte, a *incidents.AlertState) []byte {
+	n := len(head) + 32 + len(a.Name) + len(a.Title) + len(a.Instance) + len(a.Source) + len(a.URL) + len(a.Text)
 	for k, v := range a.Labels {
 		n += len(k) + len(v) + 4
 	}
 	for k, v := range a.Annotations {
 		n += len(k) + len(v) + 4
 	}
-	w := wordWriter{b: make([]byte, 0, n)}
+	w := wordWriter{b: append(make([]byte, 0, n), head...)}
 	w.b = append(w.b, alertVersion)
 	for _, s := range []string{a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text} {
 		w.str(s)
@@ -158,11 +162,11 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 		}
 		return a, true, nil
 	}
-	content := t.b.alerts.Get(k)
+	content := t.get(t.b.alerts, k)
 	if content == nil {
 		return incidents.AlertState{}, false, nil
 	}
-	a, err := decodeAlert(number, fp, content, t.b.alertState.Get(k))
+	a, err := decodeAlert(number, fp, content, t.get(t.b.alertState, k))
 	if err != nil {
 		return incidents.AlertState{}, false, err
 	}
@@ -229,7 +233,7 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	k := alertKey(number, a.Fingerprint)
 	t.wrote()
 	if seq, ok := t.loggedAlert(k); ok {
-		if err := t.putLoggedAlert(seq, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
+		if err := t.putLoggedAlert(seq, number, &a); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
@@ -239,12 +243,12 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	if !born {
 		// An incident made in this transaction sorts after every alert
 		// record: its alerts go on the right, written directly.
-		old = t.b.alerts.Get(k)
+		old = t.get(t.b.alerts, k)
 	}
 	if old == nil && !born && t.alertTx.log != nil && !t.onTheRight(k) {
 		// A new alert that would land between existing keys (a hashed
 		// fingerprint): into the log (see alertLog).
-		if err := t.appendAlert(k, number, a.Fingerprint, encodeAlertContent(&a), encodeAlertState(&a)); err != nil {
+		if err := t.appendAlert(k, number, &a); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ func (t *txn) exists(n uint64) bool {
 	if _, cached := t.cache.txn[n]; cached || t.cache.bornHere(n) {
 		return true
 	}
-	return t.b.incidents.Get(u64Key(n)) != nil
+	return t.get(t.b.incidents, u64Key(n)) != nil
 }
 
 type cachedIncident struct {
@@ -78,7 +79,7 @@ func (t *txn) cached(n uint64) (*incidents.Incident, error) {
 	if ok {
 		c = &cachedIncident{inc: c.inc}
 	} else {
-		v := t.b.incidents.Get(u64Key(n))
+		v := t.get(t.b.incidents, u64Key(n))
 		if v == nil {
 			return nil, nil
 		}
@@ -119,21 +120,37 @@ func (t *txn) flush() error {
 	if err := t.foldAlerts(); err != nil {
 		return err
 	}
-	for n, seq := range t.seqs {
-		if err := t.b.seq.Put(u64Key(n), u64Key(seq)); err != nil {
+	// In number order: bbolt inserts each key into its leaf's sorted
+	// array of keys, so keys put in map order each moved half of the
+	// commit's keys already there (a commit of ~1,000 new incidents: 10% of
+	// the CPU of a storm where every alert opens one), and keys put in
+	// order are appended.
+	numbers := t.numbers[:0]
+	for n := range t.seqs {
+		numbers = append(numbers, n)
+	}
+	slices.Sort(numbers)
+	for _, n := range numbers {
+		if err := t.b.seq.Put(u64Key(n), u64Key(t.seqs[n])); err != nil {
 			return fmt.Errorf("incident #%d: timeline counter: %w", n, err)
 		}
 	}
 	clear(t.seqs)
+	numbers = numbers[:0]
 	for n, c := range t.cache.txn {
-		if !c.dirty {
-			continue
+		if c.dirty {
+			numbers = append(numbers, n)
 		}
+	}
+	slices.Sort(numbers)
+	for _, n := range numbers {
+		c := t.cache.txn[n]
 		if err := t.putIncident(u64Key(n), c.inc); err != nil {
 			return err
 		}
 		c.dirty = false
 	}
+	t.numbers = numbers
 	return nil
 }
 

@@ -27,12 +27,17 @@ const (
 	entryVersion  = 2
 )
 
-func encodeEntry(e *incidents.Entry) []byte {
-	n := 16 + len(e.Text)
+func encodeEntry(e *incidents.Entry) []byte { return appendEntry(nil, e) }
+
+// appendEntry encodes e after a copy of head, in one allocation:
+// AppendEntry writes the events_recent record's header and the entry
+// together.
+func appendEntry(head []byte, e *incidents.Entry) []byte {
+	n := len(head) + 16 + len(e.Text)
 	for k, v := range e.Data {
 		n += len(k) + len(v) + 4
 	}
-	w := wordWriter{b: make([]byte, 0, n)}
+	w := wordWriter{b: append(make([]byte, 0, n), head...)}
 	w.b = append(w.b, entryVersion)
 	var at int64
 	if !e.At.IsZero() {

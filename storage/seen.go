@@ -62,7 +62,7 @@ type txnSeen struct {
 
 // seen reports whether id is recorded, in the index or still in the log.
 func (t *txn) seen(id []byte) bool {
-	if t.b.seen.Get(id) != nil {
+	if t.get(t.b.seen, id) != nil {
 		return true
 	}
 	if _, ok := t.seenTx.added[string(id)]; ok {

@@ -49,15 +49,17 @@ func (b *buckets) packLogs() {
 	b.seq.FillPercent = 1  // fixed-size values
 }
 
-// appendRecentEntry stores an entry (already encoded as v) in events_recent.
-func (t *txn) appendRecentEntry(number, seq uint64, v []byte) error {
+// appendRecentEntry stores e, its Seq set, in events_recent: header and
+// entry encoded into one buffer, under a key in the transaction's scratch
+// buffer (bbolt copies keys, not values).
+func (t *txn) appendRecentEntry(e *incidents.Entry) error {
 	n, err := t.b.eventsRecent.NextSequence()
 	if err != nil {
 		return err
 	}
-	rec := make([]byte, 0, recentEntryHeader+len(v))
-	rec = append(putU64(putU64(rec, number), seq), v...)
-	return t.b.eventsRecent.Put(u64Key(n), rec)
+	var head [recentEntryHeader]byte
+	putU64(putU64(head[:0], e.Incident), e.Seq)
+	return t.b.eventsRecent.Put(t.scratchU64(n), appendEntry(head[:], e))
 }
 
 // foldTimeline moves events_recent into events once enough has gathered.

@@ -63,7 +63,29 @@ type txn struct {
 	seqs map[uint64]uint64
 	// outbox records Enqueue'd effects; set on write transactions.
 	outbox *Outbox
+	// lookups serve point reads without a new cursor each (see lookups).
+	lookups lookups
+	// scratch holds keys for Put and Delete (see scratchU64).
+	scratch []byte
+	// numbers is flush's buffer for sorting incident numbers.
+	numbers []uint64
 }
+
+// scratchU64 is n as an 8-byte key in the transaction's scratch buffer,
+// for Put and Delete, which copy their key: valid until the next call.
+func (t *txn) scratchU64(n uint64) []byte {
+	t.scratch = putU64(t.scratch[:0], n)
+	return t.scratch
+}
+
+// scratchStr is s as a key in the scratch buffer, like scratchU64.
+func (t *txn) scratchStr(s string) []byte {
+	t.scratch = append(t.scratch[:0], s...)
+	return t.scratch
+}
+
+// get is b.Get(k) through the transaction's cursor for b.
+func (t *txn) get(b *bolt.Bucket, k []byte) []byte { return t.lookups.get(b, k) }
 
 func newTxn(tx *bolt.Tx) (*txn, error) {
 	t := &txn{tx: tx}
@@ -148,7 +170,7 @@ func (t *txn) lastSeq(number uint64) (uint64, error) {
 	if t.cache.bornHere(number) {
 		return 0, nil
 	}
-	v := t.b.seq.Get(u64Key(number))
+	v := t.get(t.b.seq, u64Key(number))
 	if v == nil {
 		return 0, nil
 	}
@@ -164,7 +186,7 @@ func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	if fp == "" || len(fp) > maxKeyLen {
 		return 0, false, nil
 	}
-	v := t.b.fingerprints.Get([]byte(fp))
+	v := t.get(t.b.fingerprints, []byte(fp))
 	if v == nil {
 		return 0, false, nil
 	}
@@ -245,7 +267,7 @@ func hasKey(b *bolt.Bucket, k []byte) bool {
 // an empty timeline. Entries already folded into the events bucket come
 // first, then those still in events_recent: every folded entry is older.
 func (t *txn) Entries(number, after uint64, fn func(incidents.Entry) error) error {
-	if t.b.incidents.Get(u64Key(number)) == nil {
+	if t.get(t.b.incidents, u64Key(number)) == nil {
 		return fmt.Errorf("incident #%d: %w", number, incidents.ErrNotFound)
 	}
 	if after == math.MaxUint64 {
@@ -492,9 +514,8 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 		return err
 	}
 	e.Seq = last + 1
-	v := encodeEntry(e)
 	t.wrote()
-	if err := t.appendRecentEntry(e.Incident, e.Seq, v); err != nil {
+	if err := t.appendRecentEntry(e); err != nil {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, err)
 	}
 	if t.seqs == nil {
@@ -514,7 +535,7 @@ func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
 		return fmt.Errorf("incident #%d: alert fingerprint is %d bytes; at most %d fit", number, len(fp), maxKeyLen)
 	}
 	t.wrote()
-	if err := t.b.fingerprints.Put([]byte(fp), u64Key(number)); err != nil {
+	if err := t.b.fingerprints.Put(t.scratchStr(fp), u64Key(number)); err != nil {
 		return fmt.Errorf("incident #%d: fingerprint index: %w", number, err)
 	}
 	return nil
@@ -522,7 +543,7 @@ func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
 
 // ClearOpenFingerprint implements incidents.Tx.
 func (t *txn) ClearOpenFingerprint(fp string) error {
-	if fp == "" || len(fp) > maxKeyLen || t.b.fingerprints.Get([]byte(fp)) == nil {
+	if fp == "" || len(fp) > maxKeyLen || t.get(t.b.fingerprints, []byte(fp)) == nil {
 		return nil
 	}
 	t.wrote()

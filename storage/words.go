@@ -78,6 +78,24 @@ var maxWordLen = func() int {
 	return n
 }()
 
+// wordShapes has bit n of entry c set when a word of n bytes starts with
+// byte c. Most strings of a storm's records are not words (fingerprints,
+// instances, titles, times), and this one look-up rules nearly all of them
+// out without hashing them for the dictionary (a record of a new alert
+// has a dozen such strings).
+var wordShapes = func() (shapes [256]uint64) {
+	for _, w := range words {
+		shapes[w[0]] |= 1 << len(w)
+	}
+	return shapes
+}()
+
+// mayBeWord reports whether s could be in the dictionary; false means it
+// is not.
+func mayBeWord(s string) bool {
+	return len(s) <= maxWordLen && wordShapes[s[0]]&(1<<len(s)) != 0
+}
+
 // wordWriter appends strings to a record in the tagged form above.
 type wordWriter struct {
 	b []byte
@@ -99,7 +117,7 @@ func (w *wordWriter) str(s string) {
 		w.b = append(w.b, tagLiteral)
 		return
 	}
-	if len(s) <= maxWordLen {
+	if mayBeWord(s) {
 		if i, ok := wordIndex[s]; ok {
 			w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
 			return

@@ -113,3 +113,23 @@ func FuzzDecodeEntry(f *testing.F) {
 		assert.Equal(t, e, again)
 	})
 }
+
+// Every word of the dictionary is written as a word: the quick check that
+// skips hashing most strings never rules one out.
+func TestEveryWordIsWrittenAsAWord(t *testing.T) {
+	for i, word := range words {
+		require.True(t, mayBeWord(word), word)
+		var w wordWriter
+		w.str(word)
+		tag, n := binary.Uvarint(w.b)
+		require.Equal(t, len(w.b), n, word)
+		assert.Equal(t, uint64(i)<<2|tagWord, tag, word)
+	}
+	// Strings of a word's first byte and length that are not words are
+	// still literals.
+	for _, s := range []string{"alerx", "fingerprinT", "x", "0123456789abcdef"} {
+		var w wordWriter
+		w.str(s)
+		assert.Equal(t, uint64(len(s))<<2|tagLiteral, uint64(w.b[0]), s)
+	}
+}
