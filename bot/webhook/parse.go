@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/firebreak/firebreak/incidents"
 )
 
@@ -45,10 +48,25 @@ func fieldErr(field, format string, args ...any) error {
 
 // decodeJSON unmarshals body into v and turns encoding/json's errors into a
 // ParseError that names the byte offset or the field.
-func decodeJSON(body []byte, v any) error {
+//
+// A well-formed payload is decoded by JSON v2 (github.com/go-json-experiment/json,
+// the future encoding/json/v2), which takes about half of encoding/json's CPU
+// and fewer allocations, configured for encoding/json's semantics so that a
+// sender sees no difference: object names match case-insensitively ("Title"
+// fills title), the last of duplicate names wins, unknown names are ignored,
+// and invalid UTF-8 is replaced rather than refused. A payload that v2
+// refuses is decoded again by encoding/json, whose error is the one the
+// sender reads: a bad payload is answered exactly as before, and it is the
+// rare case, so the second decoding costs nothing in a storm.
+func decodeJSON[T any](body []byte, v *T) error {
 	if len(bytes.TrimSpace(body)) == 0 { // no string(body): that would copy it
 		return &ParseError{Reason: "empty body: want a JSON object"}
 	}
+	if decodeFast(body, v) == nil {
+		return nil
+	}
+	var zero T
+	*v = zero // drop what v2 decoded before it stopped
 	err := json.Unmarshal(body, v)
 	if err == nil {
 		return nil
@@ -65,6 +83,13 @@ func decodeJSON(body []byte, v any) error {
 		return &ParseError{Field: typ.Field, Reason: fmt.Sprintf("want %s, got a JSON %s", jsonKind(typ.Type.String()), typ.Value)}
 	}
 	return &ParseError{Reason: "malformed JSON: " + err.Error()}
+}
+
+// decodeFast is decodeJSON's fast path: JSON v2 with encoding/json's
+// semantics. Its errors are not for senders (decodeJSON asks encoding/json
+// for those).
+func decodeFast(body []byte, v any) error {
+	return jsonv2.Unmarshal(body, v, jsonv1.DefaultOptionsV1())
 }
 
 // jsonKind names a Go type the way the sender thinks of it.

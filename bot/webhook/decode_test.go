@@ -1,0 +1,160 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/firebreak/firebreak/incidents"
+)
+
+// decodeSeeds are payloads where JSON v2 and encoding/json could part ways:
+// name case, duplicates, nulls, unknown names, invalid UTF-8, escapes,
+// wrong types, trailing data.
+var decodeSeeds = []string{
+	`{"Title":"x","SEVERITY":"sev2","Labels":{"Job":"api"}}`,
+	`{"title":"a","title":"b","labels":{"k":"1"},"labels":{"j":"2"}}`,
+	`{"title":null,"labels":null,"alerts":null}`,
+	`{"title":"x","whatever":{"deep":[1,2,{"a":null}]},"extra":3.5e10}`,
+	"{\"title\":\"bad \xff utf8\",\"labels\":{\"\xfe\":\"v\"}}",
+	`{"title":"esc \u00e9 \ud83d\ude00 \n \"q\" \\","labels":{"a\u0062":"c"}}`,
+	`{"title":"lone \ud800 surrogate"}`,
+	`{"version":"4","truncatedAlerts":1.5,"alerts":[{}]}`,
+	`{"version":4,"alerts":[{}]}`,
+	`{"alerts":[{"labels":{"severity":2}}]}`,
+	`{"alerts":{}}`,
+	`{"title":"x"} {"title":"y"}`,
+	`{"title":"x"}   `,
+	`[{"title":"x"}]`,
+	`{"alerts":[{"values":{"B":1e400,"C":[true,null]}}]}`,
+	`{"alerts":[{"labels":{"a":"1"}},{"labels":{"a":"1","a":"2"}}],"commonLabels":{}}`,
+	`{"orgId":"1","alerts":[]}`,
+	`{"title":"x","runbook_url":"u","RUNBOOK_URL":"v","runbookurl":"w"}`,
+	"{\"title\":\"x\"}\x00",
+	`{"évènement":"x","title":"\u0000"}`,
+}
+
+func addDecodeSeeds(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(f, err)
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+}
+
+// sameDecoding fails t when JSON v2 (decodeFast) accepts body into a T
+// but encoding/json refuses it or reads something else: decodeJSON trusts
+// v2's success, so the two must agree wherever v2 succeeds. (Where v2
+// refuses, decodeJSON uses encoding/json's answer, so that case agrees by
+// construction.)
+func sameDecoding[T any](t *testing.T, body []byte) {
+	t.Helper()
+	var fast, slow T
+	if decodeFast(body, &fast) != nil {
+		return
+	}
+	err := json.Unmarshal(body, &slow)
+	if err != nil {
+		t.Fatalf("%T: JSON v2 accepted %q, encoding/json refused it: %v", fast, body, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%T: decodings of %q differ:\nv2:            %#v\nencoding/json: %#v", fast, body, fast, slow)
+	}
+}
+
+// FuzzDecodeMatchesEncodingJSON compares decodeJSON's fast path with
+// encoding/json on every payload shape Firebreak reads.
+func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
+	addDecodeSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sameDecoding[amPayload](t, body)
+		sameDecoding[grafanaPayload](t, body)
+		sameDecoding[genericPayload](t, body)
+	})
+}
+
+func TestDecodeMatchesEncodingJSONOnSeeds(t *testing.T) {
+	for _, s := range decodeSeeds {
+		sameDecoding[amPayload](t, []byte(s))
+		sameDecoding[grafanaPayload](t, []byte(s))
+		sameDecoding[genericPayload](t, []byte(s))
+	}
+}
+
+// TestDecodeKeepsEncodingJSONRules pins the rules senders may rely on,
+// which JSON v2's defaults would change.
+func TestDecodeKeepsEncodingJSONRules(t *testing.T) {
+	t.Run("names match case-insensitively", func(t *testing.T) {
+		got, err := ParseGeneric([]byte(`{"Title":"disk full","SEVERITY":"sev2","Labels":{"job":"db"}}`))
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, "disk full", got[0].Title)
+		assert.Equal(t, "db", got[0].Service)
+		assert.Equal(t, incidents.SEV2, got[0].Severity)
+	})
+	t.Run("the last of the matching names wins", func(t *testing.T) {
+		got, err := ParseGeneric([]byte(`{"title":"exact","TITLE":"variant"}`))
+		require.NoError(t, err)
+		assert.Equal(t, "variant", got[0].Title, "encoding/json: the last matching name wins")
+	})
+	t.Run("the last duplicate wins", func(t *testing.T) {
+		got, err := ParseAlertmanager([]byte(`{"alerts":[{"labels":{"alertname":"A","alertname":"B"}}]}`))
+		require.NoError(t, err)
+		assert.Equal(t, "B", got[0].Name)
+	})
+	t.Run("invalid UTF-8 is replaced, not refused", func(t *testing.T) {
+		got, err := ParseGeneric([]byte("{\"title\":\"bad \xff byte\"}"))
+		require.NoError(t, err)
+		assert.Equal(t, "bad \uFFFD byte", got[0].Title)
+	})
+	t.Run("unknown names are ignored", func(t *testing.T) {
+		got, err := ParseAlertmanager([]byte(`{"version":"4","newField":{"x":[1]},"alerts":[{"labels":{"alertname":"A"},"future":true}]}`))
+		require.NoError(t, err)
+		assert.Equal(t, "A", got[0].Name)
+	})
+}
+
+// benchBody is an Alertmanager webhook payload of n distinct alerts of one
+// group, as firebreak-bench's intake load sends them.
+func benchBody(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"version":"4","status":"firing","receiver":"firebreak","groupKey":"bench","alerts":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"PodCrashLooping","service":"checkout","instance":"checkout-%07d","severity":"warning"},`+
+			`"annotations":{"summary":"Pod checkout-%07d is crash looping"},"startsAt":"2026-01-02T03:04:05Z","endsAt":"0001-01-01T00:00:00Z",`+
+			`"generatorURL":"http://127.0.0.1/graph","fingerprint":"%016x"}`, i, i, i+1)
+	}
+	b.WriteString(`],"groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://127.0.0.1:9093"}`)
+	return b.Bytes()
+}
+
+// BenchmarkParseAlertmanager is the parsing share of an alert's intake
+// CPU, without HTTP or storage.
+func BenchmarkParseAlertmanager(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		body := benchBody(n)
+		b.Run(fmt.Sprintf("alerts=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := ParseAlertmanager(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
