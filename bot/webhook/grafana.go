@@ -65,14 +65,14 @@ func ParseGrafana(body []byte) ([]incidents.Alert, error) {
 	}
 	return p.convert(incidents.Alert{Source: "grafana"}, func(i int, a *incidents.Alert) error {
 		g := &p.Alerts[i]
-		links := map[string]string{
-			"silenceURL":   g.SilenceURL,
-			"dashboardURL": g.DashboardURL,
-			"panelURL":     g.PanelURL,
-			"imageURL":     g.ImageURL,
+		links := [...]struct{ k, v string }{
+			{"silenceURL", g.SilenceURL},
+			{"dashboardURL", g.DashboardURL},
+			{"panelURL", g.PanelURL},
+			{"imageURL", g.ImageURL},
 		}
-		for k, v := range links {
-			if v = strings.TrimSpace(v); v != "" {
+		for _, l := range links {
+			if k, v := l.k, strings.TrimSpace(l.v); v != "" {
 				if a.Annotations == nil {
 					a.Annotations = map[string]string{}
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,21 @@ func (e *ParseError) Error() string {
 
 func fieldErr(field, format string, args ...any) error {
 	return &ParseError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// path names a field of a payload for a ParseError ("alerts[2].status").
+// It is spelled out only when there is an error, so an alert that parses
+// costs no string building.
+type path struct {
+	index int // into alerts[]; negative for a field of the payload itself
+	name  string
+}
+
+func (p path) String() string {
+	if p.index < 0 {
+		return p.name
+	}
+	return "alerts[" + strconv.Itoa(p.index) + "]." + p.name
 }
 
 // decodeJSON unmarshals body into v and turns encoding/json's errors into a
@@ -150,13 +166,13 @@ func serviceOf(labels map[string]string) string {
 
 // parseTime reads an RFC 3339 time; "" and Go's zero time ("0001-01-01…",
 // what senders put in endsAt of a firing alert) both mean unknown.
-func parseTime(field, s string) (time.Time, error) {
-	if s == "" {
+func parseTime(at path, s string) (time.Time, error) {
+	if s == "" || s == "0001-01-01T00:00:00Z" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fieldErr(field, "want an RFC 3339 time like 2024-05-14T09:21:33Z, got %q", clip(s, 40))
+		return time.Time{}, fieldErr(at.String(), "want an RFC 3339 time like 2024-05-14T09:21:33Z, got %q", clip(s, 40))
 	}
 	if t.Year() <= 1 {
 		return time.Time{}, nil
@@ -165,7 +181,7 @@ func parseTime(field, s string) (time.Time, error) {
 }
 
 // parseStatus reads an alert status, falling back to the payload's.
-func parseStatus(field, s, fallback string) (incidents.AlertStatus, error) {
+func parseStatus(at path, s, fallback string) (incidents.AlertStatus, error) {
 	if s == "" {
 		s = fallback
 	}
@@ -175,14 +191,21 @@ func parseStatus(field, s, fallback string) (incidents.AlertStatus, error) {
 	case "resolved", "ok":
 		return incidents.AlertResolved, nil
 	}
-	return "", fieldErr(field, `want "firing" or "resolved", got %q`, clip(s, 40))
+	return "", fieldErr(at.String(), `want "firing" or "resolved", got %q`, clip(s, 40))
 }
 
-// union returns a copy of primary with the keys of fallback it lacks, or
-// nil when both are empty (so stored alerts carry no empty maps).
+// union returns primary with the keys of fallback it lacks, or nil when
+// both are empty (so stored alerts carry no empty maps). When fallback is
+// empty, as Alertmanager's commonLabels usually are in a storm, it is
+// primary itself, not a copy: the maps come from a payload decoded for this
+// one alert, so the alert may own them. Otherwise it is a new map, so alerts
+// never share fallback's.
 func union(primary, fallback map[string]string) map[string]string {
-	if len(primary) == 0 && len(fallback) == 0 {
-		return nil
+	if len(fallback) == 0 {
+		if len(primary) == 0 {
+			return nil
+		}
+		return primary
 	}
 	out := make(map[string]string, len(primary)+len(fallback))
 	maps.Copy(out, fallback)
