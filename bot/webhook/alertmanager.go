@@ -46,8 +46,10 @@ type amAlert struct {
 // *ParseError.
 func ParseAlertmanager(body []byte) ([]incidents.Alert, error) {
 	var p amPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanAlertmanager(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Version != "" && p.Version != "4" {
 		return nil, fieldErr("version", `unsupported Alertmanager webhook version %q (want "4")`, clip(p.Version, 20))

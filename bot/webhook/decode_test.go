@@ -39,6 +39,29 @@ var decodeSeeds = []string{
 	`{"title":"x","runbook_url":"u","RUNBOOK_URL":"v","runbookurl":"w"}`,
 	"{\"title\":\"x\"}\x00",
 	`{"évènement":"x","title":"\u0000"}`,
+	// Near the shape scanAlertmanager reads, and just outside it.
+	`{"version":"4","alerts":[{"labels":{"a":"1","a":"2"},"labels":{"b":"3"},"status":"firing","status":"resolved"}]}`,
+	`{"version":"4","alerts":[],"alerts":[{}]}`,
+	`{"version":"4","alerts":[{"labels":{"alertname":"é ü 日本"}}],"commonLabels":{"job":"x"},"commonAnnotations":{}}`,
+	`{"truncatedAlerts":-0,"alerts":[{}]}`,
+	`{"truncatedAlerts":01,"alerts":[{}]}`,
+	`{"truncatedAlerts":1e2,"alerts":[{}]}`,
+	`{"truncatedAlerts":9223372036854775808,"alerts":[{}]}`,
+	`{"truncatedAlerts":-9223372036854775808,"alerts":[{}]}`,
+	`{"version":"4","alerts":[{"labels":null}]}`,
+	`{"version":"4","Alerts":[{}]}`,
+	`{"version":"4","alerts":[{"labels":{"a":"1",}}]}`,
+	`{"version":"4","alerts":[{},]}`,
+	`{"version":"4","alerts":[{"endsAt":"0001-01-01T00:00:00Z","status":"firing"}]}` + "\n\t ",
+	" \r\n{ \"alerts\" : [ { \"labels\" : { \"k\" : \"v\" } } ] } ",
+	`{"groupKey":"{}:{alertname=\"X\"}","alerts":[{"labels":{"a\/b":"\b\f\n\r\t\\"}}]}`,
+	`{"alerts":[{"labels":{"k":"\u00e9 \ud83d\ude00 \u0000 \uFFFF"}}]}`,
+	`{"alerts":[{"labels":{"k":"\ud800"}}]}`,
+	`{"alerts":[{"labels":{"k":"\udc00\ud800"}}]}`,
+	`{"alerts":[{"labels":{"k":"\ud800\u0041"}}]}`,
+	`{"alerts":[{"labels":{"k":"\x41"}}]}`,
+	`{"al\u0065rts":[{"st\u0061tus":"resolved"}]}`,
+	"{\"alerts\":[{\"labels\":{\"k\":\"\\u00e9 \xff\"}}]}",
 }
 
 func addDecodeSeeds(f *testing.F) {
@@ -74,11 +97,31 @@ func sameDecoding[T any](t *testing.T, body []byte) {
 	}
 }
 
-// FuzzDecodeMatchesEncodingJSON compares decodeJSON's fast path with
-// encoding/json on every payload shape Firebreak reads.
+// sameScan fails t when scanAlertmanager accepts body but encoding/json
+// refuses it or reads something else.
+func sameScan(t *testing.T, body []byte) {
+	t.Helper()
+	var fast, slow amPayload
+	if !scanAlertmanager(body, &fast) {
+		if !reflect.DeepEqual(fast, amPayload{}) {
+			t.Fatalf("scanAlertmanager declined %q but left %#v", body, fast)
+		}
+		return
+	}
+	if err := json.Unmarshal(body, &slow); err != nil {
+		t.Fatalf("scanAlertmanager accepted %q, encoding/json refused it: %v", body, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("decodings of %q differ:\nscan:          %#v\nencoding/json: %#v", body, fast, slow)
+	}
+}
+
+// FuzzDecodeMatchesEncodingJSON compares scanAlertmanager and decodeJSON's
+// fast path with encoding/json on every payload shape Firebreak reads.
 func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	addDecodeSeeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		sameScan(t, body)
 		sameDecoding[amPayload](t, body)
 		sameDecoding[grafanaPayload](t, body)
 		sameDecoding[genericPayload](t, body)
@@ -87,9 +130,27 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 
 func TestDecodeMatchesEncodingJSONOnSeeds(t *testing.T) {
 	for _, s := range decodeSeeds {
+		sameScan(t, []byte(s))
 		sameDecoding[amPayload](t, []byte(s))
 		sameDecoding[grafanaPayload](t, []byte(s))
 		sameDecoding[genericPayload](t, []byte(s))
+	}
+}
+
+// scanAlertmanager must take the payloads Alertmanager really sends, or
+// the storm pays for the slow path.
+func TestScanTakesAlertmanagerPayloads(t *testing.T) {
+	for _, body := range [][]byte{
+		readSample(t, "alertmanager_firing.json"),
+		readSample(t, "alertmanager_resolved.json"),
+		benchBody(1),
+		benchBody(100),
+	} {
+		var p amPayload
+		require.True(t, scanAlertmanager(body, &p), "%s", body)
+		var want amPayload
+		require.NoError(t, json.Unmarshal(body, &want))
+		assert.Equal(t, want, p)
 	}
 }
 

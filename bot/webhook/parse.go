@@ -130,10 +130,12 @@ func clip(s string, max int) string { return incidents.Truncate(strings.TrimSpac
 
 // oneLine keeps a title on one line: chat cards and timelines show it so.
 func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n\t") {
-		return s
+	for i := 0; i < len(s); i++ { // not strings.ContainsAny: this runs for every alert
+		if c := s[i]; c == '\r' || c == '\n' || c == '\t' {
+			return strings.Join(strings.Fields(s), " ")
+		}
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return s
 }
 
 func first(m map[string]string, keys ...string) string {
