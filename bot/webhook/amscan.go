@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -9,48 +10,30 @@ import (
 
 // scanAlertmanager decodes an Alertmanager webhook payload written the way
 // Alertmanager writes it, without reflection: every name one of amPayload's
-// or amAlert's, spelled exactly; strings of valid UTF-8; no nulls. That is
+// or amAlert's, spelled exactly; strings of valid UTF-8. That is
 // every payload of a storm, and it decodes at a fraction of a generic
 // decoder's CPU. For anything else (invalid UTF-8, an unknown or
-// differently cased name, a null, a number where a string belongs,
+// differently cased name, a number where a string belongs,
 // malformed JSON...) it returns false having decided nothing, and
 // ParseAlertmanager decodes the payload with decodeJSON, whose rules and
 // errors apply unchanged.
 //
 // Where it succeeds it reads what encoding/json would: duplicate names
 // behave as there (the last string wins, label and annotation objects
-// merge), and FuzzDecodeMatchesEncodingJSON holds it to that.
+// merge, a null leaves a string as it was and empties a map), and FuzzDecodeMatchesEncodingJSON holds it to that.
+// scanGrafana and scanGeneric do the same for the other two shapes.
 func scanAlertmanager(body []byte, p *amPayload) bool {
 	s := scanner{b: body}
 	alertsSeen := false
 	ok := s.object(func(name []byte) bool {
-		switch string(name) {
-		case "version":
-			return s.str(&p.Version)
-		case "groupKey":
-			return s.str(&p.GroupKey)
-		case "truncatedAlerts":
-			return s.int(&p.TruncatedAlerts)
-		case "status":
-			return s.str(&p.Status)
-		case "receiver":
-			return s.str(&p.Receiver)
-		case "groupLabels":
-			return s.strMap(&p.GroupLabels)
-		case "commonLabels":
-			return s.strMap(&p.CommonLabels)
-		case "commonAnnotations":
-			return s.strMap(&p.CommonAnnotations)
-		case "externalURL":
-			return s.str(&p.ExternalURL)
-		case "alerts":
+		if string(name) == "alerts" {
 			if alertsSeen {
 				return false // encoding/json would decode into the first array's elements
 			}
 			alertsSeen = true
-			return s.alerts(&p.Alerts)
+			return array(&s, &p.Alerts, `"labels"`, s.amAlert)
 		}
-		return false
+		return s.amPayload(p, name)
 	})
 	if !ok || !s.end() {
 		*p = amPayload{}
@@ -59,37 +42,183 @@ func scanAlertmanager(body []byte, p *amPayload) bool {
 	return true
 }
 
-func (s *scanner) alerts(out *[]amAlert) bool {
+// amPayload reads the member name of an Alertmanager payload, but alerts.
+func (s *scanner) amPayload(p *amPayload, name []byte) bool {
+	switch string(name) {
+	case "version":
+		return s.str(&p.Version)
+	case "groupKey":
+		return s.str(&p.GroupKey)
+	case "truncatedAlerts":
+		return s.int(&p.TruncatedAlerts)
+	case "status":
+		return s.word(&p.Status)
+	case "receiver":
+		return s.str(&p.Receiver)
+	case "groupLabels":
+		return s.strMap(&p.GroupLabels)
+	case "commonLabels":
+		return s.strMap(&p.CommonLabels)
+	case "commonAnnotations":
+		return s.strMap(&p.CommonAnnotations)
+	case "externalURL":
+		return s.str(&p.ExternalURL)
+	}
+	return false
+}
+
+// amAlert reads the member name of an entry of alerts[].
+func (s *scanner) amAlert(a *amAlert, name []byte) bool {
+	switch string(name) {
+	case "status":
+		return s.word(&a.Status)
+	case "labels":
+		return s.strMap(&a.Labels)
+	case "annotations":
+		return s.strMap(&a.Annotations)
+	case "startsAt":
+		return s.str(&a.StartsAt)
+	case "endsAt":
+		return s.word(&a.EndsAt)
+	case "generatorURL":
+		return s.str(&a.GeneratorURL)
+	case "fingerprint":
+		return s.str(&a.Fingerprint)
+	}
+	return false
+}
+
+// scanGrafana is scanAlertmanager for Grafana's payload. The query values
+// must be numbers; a legacy payload (evalMatches) is left to decodeJSON.
+func scanGrafana(body []byte, p *grafanaPayload) bool {
+	s := scanner{b: body}
+	alertsSeen := false
+	ok := s.object(func(name []byte) bool {
+		switch string(name) {
+		case "alerts":
+			if alertsSeen {
+				return false
+			}
+			alertsSeen = true
+			// Grafana's alerts shadow the Alertmanager ones, as in encoding/json.
+			return array(&s, &p.Alerts, `"labels"`, s.grafanaAlert)
+		case "orgId":
+			return s.int(&p.OrgID)
+		case "title":
+			return s.str(&p.Title)
+		case "state":
+			return s.str(&p.State)
+		case "message":
+			return s.str(&p.Message)
+		case "ruleName":
+			return s.str(&p.RuleName)
+		}
+		return s.amPayload(&p.amPayload, name)
+	})
+	if !ok || !s.end() {
+		*p = grafanaPayload{}
+		return false
+	}
+	return true
+}
+
+func (s *scanner) grafanaAlert(a *grafanaAlert, name []byte) bool {
+	switch string(name) {
+	case "silenceURL":
+		return s.str(&a.SilenceURL)
+	case "dashboardURL":
+		return s.str(&a.DashboardURL)
+	case "panelURL":
+		return s.str(&a.PanelURL)
+	case "imageURL":
+		return s.str(&a.ImageURL)
+	case "valueString":
+		return s.str(&a.ValueString)
+	case "values":
+		if s.null() { // what Grafana sends for a resolved alert
+			a.Values = nil
+			return true
+		}
+		if a.Values == nil {
+			a.Values = make(map[string]json.RawMessage)
+		}
+		return s.object(func(name []byte) bool {
+			k := string(name)
+			v, ok := s.number()
+			if ok {
+				a.Values[k] = json.RawMessage(string(v)) // a copy, as encoding/json makes
+			}
+			return ok
+		})
+	}
+	return s.amAlert(&a.amAlert, name)
+}
+
+// scanGeneric is scanAlertmanager for Firebreak's generic shape.
+func scanGeneric(body []byte, p *genericPayload) bool {
+	s := scanner{b: body}
+	alertsSeen := false
+	ok := s.object(func(name []byte) bool {
+		if string(name) == "alerts" {
+			if alertsSeen {
+				return false
+			}
+			alertsSeen = true
+			return array(&s, &p.Alerts, `"title"`, s.genericAlert)
+		}
+		return s.genericAlert(&p.genericAlert, name)
+	})
+	if !ok || !s.end() {
+		*p = genericPayload{}
+		return false
+	}
+	return true
+}
+
+func (s *scanner) genericAlert(g *genericAlert, name []byte) bool {
+	switch string(name) {
+	case "title":
+		return s.str(&g.Title)
+	case "severity":
+		return s.str(&g.Severity)
+	case "service":
+		return s.str(&g.Service)
+	case "text":
+		return s.str(&g.Text)
+	case "fingerprint":
+		return s.str(&g.Fingerprint)
+	case "status":
+		return s.word(&g.Status)
+	case "labels":
+		return s.strMap(&g.Labels)
+	case "url":
+		return s.str(&g.URL)
+	case "annotations":
+		return s.strMap(&g.Annotations)
+	case "runbook_url":
+		return s.str(&g.RunbookURL)
+	}
+	return false
+}
+
+// array reads an array of objects into *out, each object's members with
+// member. every is a quoted name nearly every element has: counting it in
+// the rest of the body sizes the slice once instead of growing it through
+// every power of two (a wrong count costs only that).
+func array[T any](s *scanner, out *[]T, every string, member func(e *T, name []byte) bool) bool {
+	if s.null() {
+		*out = nil
+		return true
+	}
 	if !s.next('[') {
 		return false
 	}
-	// Every alert has labels: counting them sizes the slice once instead of
-	// growing it through every power of two (a wrong guess costs only that).
-	alerts := make([]amAlert, 0, bytes.Count(s.b[s.i:], []byte(`"labels"`)))
+	elems := make([]T, 0, bytes.Count(s.b[s.i:], []byte(every)))
 	if !s.next(']') {
 		for {
-			alerts = append(alerts, amAlert{})
-			a := &alerts[len(alerts)-1]
-			ok := s.object(func(name []byte) bool {
-				switch string(name) {
-				case "status":
-					return s.word(&a.Status)
-				case "labels":
-					return s.strMap(&a.Labels)
-				case "annotations":
-					return s.strMap(&a.Annotations)
-				case "startsAt":
-					return s.str(&a.StartsAt)
-				case "endsAt":
-					return s.word(&a.EndsAt)
-				case "generatorURL":
-					return s.str(&a.GeneratorURL)
-				case "fingerprint":
-					return s.str(&a.Fingerprint)
-				}
-				return false
-			})
-			if !ok {
+			elems = append(elems, *new(T))
+			e := &elems[len(elems)-1]
+			if !s.object(func(name []byte) bool { return member(e, name) }) {
 				return false
 			}
 			if s.next(',') {
@@ -101,7 +230,7 @@ func (s *scanner) alerts(out *[]amAlert) bool {
 			break
 		}
 	}
-	*out = alerts
+	*out = elems
 	return true
 }
 
@@ -128,6 +257,16 @@ func (s *scanner) next(c byte) bool {
 	s.space()
 	if s.i < len(s.b) && s.b[s.i] == c {
 		s.i++
+		return true
+	}
+	return false
+}
+
+// null consumes a null if one comes next.
+func (s *scanner) null() bool {
+	s.space()
+	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
 		return true
 	}
 	return false
@@ -276,6 +415,9 @@ func hex4(b []byte) (rune, bool) {
 }
 
 func (s *scanner) str(dst *string) bool {
+	if s.null() {
+		return true // encoding/json leaves the string as it was
+	}
 	v, ok := s.raw()
 	if ok {
 		*dst = string(v)
@@ -286,6 +428,9 @@ func (s *scanner) str(dst *string) bool {
 // word is str for values most alerts share (a status, the zero endsAt of
 // a firing alert): those are not allocated again for each alert.
 func (s *scanner) word(dst *string) bool {
+	if s.null() {
+		return true
+	}
 	v, ok := s.raw()
 	if !ok {
 		return false
@@ -306,6 +451,10 @@ func (s *scanner) word(dst *string) bool {
 // strMap reads an object of strings into *dst, adding to it when it
 // exists (as encoding/json does for a repeated name).
 func (s *scanner) strMap(dst *map[string]string) bool {
+	if s.null() {
+		*dst = nil // as encoding/json does
+		return true
+	}
 	if *dst == nil {
 		*dst = make(map[string]string)
 	}
@@ -319,9 +468,50 @@ func (s *scanner) strMap(dst *map[string]string) bool {
 	})
 }
 
+// number reads a JSON number and returns its text, still inside the body.
+func (s *scanner) number() ([]byte, bool) {
+	s.space()
+	b, start := s.b, s.i
+	j := start
+	digits := func() int {
+		n := 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+			n++
+		}
+		return n
+	}
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	first := j
+	if n := digits(); n == 0 || (n > 1 && b[first] == '0') {
+		return nil, false
+	}
+	if j < len(b) && b[j] == '.' {
+		j++
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	s.i = j
+	return b[start:j], true
+}
+
 // int reads an integer written without fraction or exponent.
 func (s *scanner) int(dst *int64) bool {
-	s.space()
+	if s.null() {
+		return true
+	}
 	start := s.i
 	j := start
 	if j < len(s.b) && s.b[j] == '-' {

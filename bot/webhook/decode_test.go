@@ -62,6 +62,19 @@ var decodeSeeds = []string{
 	`{"alerts":[{"labels":{"k":"\x41"}}]}`,
 	`{"al\u0065rts":[{"st\u0061tus":"resolved"}]}`,
 	"{\"alerts\":[{\"labels\":{\"k\":\"\\u00e9 \xff\"}}]}",
+	`{"orgId":1,"title":"t","state":"alerting","message":"m","alerts":[{"values":{"B":-0.5e+3,"C":0,"D":1E2},"valueString":"v","silenceURL":"s","imageURL":"i"}]}`,
+	`{"alerts":[{"values":{"B":01}}]}`,
+	`{"alerts":[{"values":{"B":1.}}]}`,
+	`{"alerts":[{"values":{"B":-}}]}`,
+	`{"alerts":[{"values":{"B":null}}]}`,
+	`{"alerts":[{"values":{"B":1},"values":{"C":2}}]}`,
+	`{"ruleName":"cpu","evalMatches":[]}`,
+	`{"title":"x","alerts":[{"title":"y","labels":{},"annotations":{"a":"b"},"runbook_url":"r","url":"u"}]}`,
+	`{"alerts":[{"title":"y","alerts":[]}]}`,
+	`{"alerts":null,"title":null,"orgId":null,"truncatedAlerts":null}`,
+	`{"alerts":[{"labels":{"a":"b"},"labels":null,"status":null,"values":null}]}`,
+	`{"alerts":[{"labels":{"a":nul}}]}`,
+	`{"title":nullx}`,
 }
 
 func addDecodeSeeds(f *testing.F) {
@@ -97,61 +110,73 @@ func sameDecoding[T any](t *testing.T, body []byte) {
 	}
 }
 
-// sameScan fails t when scanAlertmanager accepts body but encoding/json
+// sameScan fails t when scan accepts body into a T but encoding/json
 // refuses it or reads something else.
-func sameScan(t *testing.T, body []byte) {
+func sameScan[T any](t *testing.T, scan func([]byte, *T) bool, body []byte) {
 	t.Helper()
-	var fast, slow amPayload
-	if !scanAlertmanager(body, &fast) {
-		if !reflect.DeepEqual(fast, amPayload{}) {
-			t.Fatalf("scanAlertmanager declined %q but left %#v", body, fast)
+	var fast, slow, zero T
+	if !scan(body, &fast) {
+		if !reflect.DeepEqual(fast, zero) {
+			t.Fatalf("%T: the scanner declined %q but left %#v", fast, body, fast)
 		}
 		return
 	}
 	if err := json.Unmarshal(body, &slow); err != nil {
-		t.Fatalf("scanAlertmanager accepted %q, encoding/json refused it: %v", body, err)
+		t.Fatalf("%T: the scanner accepted %q, encoding/json refused it: %v", fast, body, err)
 	}
 	if !reflect.DeepEqual(fast, slow) {
-		t.Fatalf("decodings of %q differ:\nscan:          %#v\nencoding/json: %#v", body, fast, slow)
+		t.Fatalf("%T: decodings of %q differ:\nscan:          %#v\nencoding/json: %#v", fast, body, fast, slow)
 	}
+}
+
+func sameDecodings(t *testing.T, body []byte) {
+	t.Helper()
+	sameScan(t, scanAlertmanager, body)
+	sameScan(t, scanGrafana, body)
+	sameScan(t, scanGeneric, body)
+	sameDecoding[amPayload](t, body)
+	sameDecoding[grafanaPayload](t, body)
+	sameDecoding[genericPayload](t, body)
 }
 
 // FuzzDecodeMatchesEncodingJSON compares scanAlertmanager and decodeJSON's
 // fast path with encoding/json on every payload shape Firebreak reads.
 func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	addDecodeSeeds(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		sameScan(t, body)
-		sameDecoding[amPayload](t, body)
-		sameDecoding[grafanaPayload](t, body)
-		sameDecoding[genericPayload](t, body)
-	})
+	f.Fuzz(sameDecodings)
 }
 
 func TestDecodeMatchesEncodingJSONOnSeeds(t *testing.T) {
 	for _, s := range decodeSeeds {
-		sameScan(t, []byte(s))
-		sameDecoding[amPayload](t, []byte(s))
-		sameDecoding[grafanaPayload](t, []byte(s))
-		sameDecoding[genericPayload](t, []byte(s))
+		sameDecodings(t, []byte(s))
 	}
 }
 
-// scanAlertmanager must take the payloads Alertmanager really sends, or
-// the storm pays for the slow path.
-func TestScanTakesAlertmanagerPayloads(t *testing.T) {
+// The scanners must take the payloads senders really send, or a storm
+// pays for the slow path.
+func TestScannersTakeRealPayloads(t *testing.T) {
 	for _, body := range [][]byte{
 		readSample(t, "alertmanager_firing.json"),
 		readSample(t, "alertmanager_resolved.json"),
 		benchBody(1),
 		benchBody(100),
 	} {
-		var p amPayload
-		require.True(t, scanAlertmanager(body, &p), "%s", body)
-		var want amPayload
-		require.NoError(t, json.Unmarshal(body, &want))
-		assert.Equal(t, want, p)
+		scans(t, scanAlertmanager, body)
 	}
+	for _, name := range []string{"grafana_firing.json", "grafana_resolved.json"} {
+		scans(t, scanGrafana, readSample(t, name))
+	}
+	for _, name := range []string{"generic_single.json", "generic_batch.json"} {
+		scans(t, scanGeneric, readSample(t, name))
+	}
+}
+
+func scans[T any](t *testing.T, scan func([]byte, *T) bool, body []byte) {
+	t.Helper()
+	var got, want T
+	require.True(t, scan(body, &got), "%s", body)
+	require.NoError(t, json.Unmarshal(body, &want))
+	assert.Equal(t, want, got)
 }
 
 // TestDecodeKeepsEncodingJSONRules pins the rules senders may rely on,

@@ -43,8 +43,10 @@ type genericPayload struct {
 // *ParseError.
 func ParseGeneric(body []byte) ([]incidents.Alert, error) {
 	var p genericPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanGeneric(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Alerts == nil {
 		a, err := p.genericAlert.convert(-1)

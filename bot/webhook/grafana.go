@@ -46,8 +46,10 @@ type grafanaAlert struct {
 // *ParseError that says so.
 func ParseGrafana(body []byte) ([]incidents.Alert, error) {
 	var p grafanaPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanGrafana(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Alerts == nil && (p.RuleName != "" || len(p.EvalMatches) > 0) {
 		return nil, fieldErr("alerts", "missing: this is a legacy Grafana alerting payload (ruleName/evalMatches); use a unified alerting contact point")
