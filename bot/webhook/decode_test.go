@@ -75,6 +75,16 @@ var decodeSeeds = []string{
 	`{"alerts":[{"labels":{"a":"b"},"labels":null,"status":null,"values":null}]}`,
 	`{"alerts":[{"labels":{"a":nul}}]}`,
 	`{"title":nullx}`,
+	// Names the shapes lack, which are skipped, and near misses.
+	`{"future":{"a":[1,-2.5e3,true,false,null,"s\u00e9",{"b":{}}],"c":[]},"alerts":[{"labels":{},"more":[[[]]]}],"title":"x"}`,
+	`{"alerts":[{}],"x":tru}`,
+	`{"alerts":[{}],"x":[1,]}`,
+	`{"alerts":[{}],"x":{"a":}}`,
+	`{"alerts":[{}],"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
+	`{"alerts":[{"ſtatus":"resolved"}],"ſtatus":"resolved"}`,
+	`{"alerts":[{"STATUS":"resolved","Labels":{"a":"b"}}],"TITLE":"t","OrgId":2}`,
+	`{"alerts":[{"title":"a","Alerts":[]}]}`,
+	`{"evalMatches":[],"alerts":[{}]}`,
 }
 
 func addDecodeSeeds(f *testing.F) {
@@ -169,6 +179,9 @@ func TestScannersTakeRealPayloads(t *testing.T) {
 	for _, name := range []string{"generic_single.json", "generic_batch.json"} {
 		scans(t, scanGeneric, readSample(t, name))
 	}
+	// A field a newer sender adds stays on the fast path.
+	scans(t, scanAlertmanager, []byte(`{"version":"4","newField":{"x":[1,"y",null]},"alerts":[{"labels":{"alertname":"A"},"future":true}]}`))
+	scans(t, scanGeneric, []byte(`{"title":"x","source":"ci","build":{"id":42}}`))
 }
 
 func scans[T any](t *testing.T, scan func([]byte, *T) bool, body []byte) {
