@@ -63,17 +63,19 @@ func (p path) String() string {
 }
 
 // decodeJSON unmarshals body into v and turns encoding/json's errors into a
-// ParseError that names the byte offset or the field.
+// ParseError that names the byte offset or the field. The parsers call it
+// for a payload their scanner (scanAlertmanager and the others) declines.
 //
-// A well-formed payload is decoded by JSON v2 (github.com/go-json-experiment/json,
-// the future encoding/json/v2), which takes about half of encoding/json's CPU
-// and fewer allocations, configured for encoding/json's semantics so that a
-// sender sees no difference: object names match case-insensitively ("Title"
-// fills title), the last of duplicate names wins, unknown names are ignored,
-// and invalid UTF-8 is replaced rather than refused. A payload that v2
-// refuses is decoded again by encoding/json, whose error is the one the
-// sender reads: a bad payload is answered exactly as before, and it is the
-// rare case, so the second decoding costs nothing in a storm.
+// A well-formed payload is decoded by JSON v2
+// (github.com/go-json-experiment/json, the future encoding/json/v2), which
+// takes about half of encoding/json's CPU and fewer allocations, configured
+// for encoding/json's semantics so that a sender sees no difference: object
+// names match case-insensitively ("Title" fills title), the last of
+// duplicate names wins, unknown names are ignored, and invalid UTF-8 is
+// replaced rather than refused. A payload that v2 refuses is decoded again
+// by encoding/json, whose error is the one the sender reads: a bad payload
+// is answered exactly as before, and it is the rare case, so the second
+// decoding costs nothing in a storm.
 func decodeJSON[T any](body []byte, v *T) error {
 	if len(bytes.TrimSpace(body)) == 0 { // no string(body): that would copy it
 		return &ParseError{Reason: "empty body: want a JSON object"}

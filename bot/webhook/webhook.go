@@ -406,7 +406,7 @@ func (h *handler) write(w http.ResponseWriter, source string, code int, resp res
 
 // appendResponse appends resp, which carries no error, as encoding/json
 // writes it, and a newline. Every 200 goes through here, so it is written
-// by hand: no reflection, and no allocation for the usual few incidents.
+// by hand: no reflection, and one small buffer for the usual few incidents.
 func appendResponse(b []byte, resp response) []byte {
 	b = append(b, `{"received":`...)
 	b = strconv.AppendInt(b, int64(resp.Received), 10)
