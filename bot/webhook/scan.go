@@ -245,7 +245,7 @@ func array[T any](s *scanner, out *[]T, every string, member func(e *T, name []b
 	return true
 }
 
-// scanner reads the plain subset of JSON scanAlertmanager accepts; every
+// scanner reads the subset of JSON the scanners accept; every
 // method returns false on anything outside it.
 type scanner struct {
 	b []byte
