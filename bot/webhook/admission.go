@@ -36,13 +36,30 @@ type admission struct {
 
 	mu            sync.Mutex
 	bytes, alerts int64
-	// freed is closed (and replaced) whenever room is given back, waking
-	// every waiter to try again.
+	// freed, when a request is waiting, is closed (and dropped) as soon as
+	// room is given back, waking every waiter to try again. It is nil while
+	// nobody waits, so the common case, room at once, allocates nothing.
 	freed chan struct{}
 }
 
 func newAdmission(maxBytes, maxAlerts int64) *admission {
-	return &admission{maxBytes: maxBytes, maxAlerts: maxAlerts, freed: make(chan struct{})}
+	return &admission{maxBytes: maxBytes, maxAlerts: maxAlerts}
+}
+
+// tryAcquire takes bytes and alerts if they fit now (true), else nothing.
+func (a *admission) tryAcquire(bytes, alerts int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.takeLocked(bytes, alerts)
+}
+
+func (a *admission) takeLocked(bytes, alerts int64) bool {
+	if !fits(a.bytes, bytes, a.maxBytes) || !fits(a.alerts, alerts, a.maxAlerts) {
+		return false
+	}
+	a.bytes += bytes
+	a.alerts += alerts
+	return true
 }
 
 // acquire waits until bytes and alerts fit, or until ctx ends (false).
@@ -50,11 +67,12 @@ func newAdmission(maxBytes, maxAlerts int64) *admission {
 func (a *admission) acquire(ctx context.Context, bytes, alerts int64) bool {
 	for {
 		a.mu.Lock()
-		if fits(a.bytes, bytes, a.maxBytes) && fits(a.alerts, alerts, a.maxAlerts) {
-			a.bytes += bytes
-			a.alerts += alerts
+		if a.takeLocked(bytes, alerts) {
 			a.mu.Unlock()
 			return true
+		}
+		if a.freed == nil {
+			a.freed = make(chan struct{})
 		}
 		freed := a.freed
 		a.mu.Unlock()
@@ -80,7 +98,9 @@ func (a *admission) release(bytes, alerts int64) {
 	a.mu.Lock()
 	a.bytes -= bytes
 	a.alerts -= alerts
-	close(a.freed)
-	a.freed = make(chan struct{})
+	if a.freed != nil {
+		close(a.freed)
+		a.freed = nil
+	}
 	a.mu.Unlock()
 }

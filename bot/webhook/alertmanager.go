@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -47,8 +46,10 @@ type amAlert struct {
 // *ParseError.
 func ParseAlertmanager(body []byte) ([]incidents.Alert, error) {
 	var p amPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanAlertmanager(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Version != "" && p.Version != "4" {
 		return nil, fieldErr("version", `unsupported Alertmanager webhook version %q (want "4")`, clip(p.Version, 20))
@@ -67,7 +68,7 @@ func (p *amPayload) convert(base incidents.Alert, extra func(i int, a *incidents
 	}
 	out := make([]incidents.Alert, 0, len(p.Alerts))
 	for i := range p.Alerts {
-		a, err := p.Alerts[i].convert(fmt.Sprintf("alerts[%d]", i), base, p)
+		a, err := p.Alerts[i].convert(i, base, p)
 		if err != nil {
 			return nil, err
 		}
@@ -81,16 +82,16 @@ func (p *amPayload) convert(base incidents.Alert, extra func(i int, a *incidents
 	return out, nil
 }
 
-func (in *amAlert) convert(field string, base incidents.Alert, p *amPayload) (incidents.Alert, error) {
+func (in *amAlert) convert(i int, base incidents.Alert, p *amPayload) (incidents.Alert, error) {
 	a := base
 	var err error
-	if a.Status, err = parseStatus(field+".status", in.Status, p.Status); err != nil {
+	if a.Status, err = parseStatus(path{i, "status"}, in.Status, p.Status); err != nil {
 		return a, err
 	}
-	if a.StartsAt, err = parseTime(field+".startsAt", in.StartsAt); err != nil {
+	if a.StartsAt, err = parseTime(path{i, "startsAt"}, in.StartsAt); err != nil {
 		return a, err
 	}
-	if a.EndsAt, err = parseTime(field+".endsAt", in.EndsAt); err != nil {
+	if a.EndsAt, err = parseTime(path{i, "endsAt"}, in.EndsAt); err != nil {
 		return a, err
 	}
 	labels := union(in.Labels, p.CommonLabels)

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/firebreak/firebreak/incidents"
@@ -44,11 +43,13 @@ type genericPayload struct {
 // *ParseError.
 func ParseGeneric(body []byte) ([]incidents.Alert, error) {
 	var p genericPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanGeneric(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Alerts == nil {
-		a, err := p.genericAlert.convert("")
+		a, err := p.genericAlert.convert(-1)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +63,7 @@ func ParseGeneric(body []byte) ([]incidents.Alert, error) {
 	}
 	out := make([]incidents.Alert, 0, len(p.Alerts))
 	for i := range p.Alerts {
-		a, err := p.Alerts[i].convert(fmt.Sprintf("alerts[%d].", i))
+		a, err := p.Alerts[i].convert(i)
 		if err != nil {
 			return nil, err
 		}
@@ -71,19 +72,21 @@ func ParseGeneric(body []byte) ([]incidents.Alert, error) {
 	return out, nil
 }
 
-func (g *genericAlert) convert(prefix string) (incidents.Alert, error) {
+// convert reads the alert at alerts[i], or the payload's single alert when
+// i is negative.
+func (g *genericAlert) convert(i int) (incidents.Alert, error) {
 	a := incidents.Alert{Source: "generic"}
 	a.Title = clip(oneLine(g.Title), MaxTitleLen)
 	if a.Title == "" {
-		return a, fieldErr(prefix+"title", "required: a one-line description of the problem")
+		return a, fieldErr(path{i, "title"}.String(), "required: a one-line description of the problem")
 	}
 	var err error
-	if a.Status, err = parseStatus(prefix+"status", g.Status, ""); err != nil {
+	if a.Status, err = parseStatus(path{i, "status"}, g.Status, ""); err != nil {
 		return a, err
 	}
 	if s := strings.TrimSpace(g.Severity); s != "" {
 		if a.Severity, err = incidents.ParseSeverity(s); err != nil {
-			return a, fieldErr(prefix+"severity", "%s", err.Error())
+			return a, fieldErr(path{i, "severity"}.String(), "%s", err.Error())
 		}
 	}
 	a.Text = clip(g.Text, MaxTextLen)

@@ -46,8 +46,10 @@ type grafanaAlert struct {
 // *ParseError that says so.
 func ParseGrafana(body []byte) ([]incidents.Alert, error) {
 	var p grafanaPayload
-	if err := decodeJSON(body, &p); err != nil {
-		return nil, err
+	if !scanGrafana(body, &p) {
+		if err := decodeJSON(body, &p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Alerts == nil && (p.RuleName != "" || len(p.EvalMatches) > 0) {
 		return nil, fieldErr("alerts", "missing: this is a legacy Grafana alerting payload (ruleName/evalMatches); use a unified alerting contact point")
@@ -65,14 +67,14 @@ func ParseGrafana(body []byte) ([]incidents.Alert, error) {
 	}
 	return p.convert(incidents.Alert{Source: "grafana"}, func(i int, a *incidents.Alert) error {
 		g := &p.Alerts[i]
-		links := map[string]string{
-			"silenceURL":   g.SilenceURL,
-			"dashboardURL": g.DashboardURL,
-			"panelURL":     g.PanelURL,
-			"imageURL":     g.ImageURL,
+		links := [...]struct{ k, v string }{
+			{"silenceURL", g.SilenceURL},
+			{"dashboardURL", g.DashboardURL},
+			{"panelURL", g.PanelURL},
+			{"imageURL", g.ImageURL},
 		}
-		for k, v := range links {
-			if v = strings.TrimSpace(v); v != "" {
+		for _, l := range links {
+			if k, v := l.k, strings.TrimSpace(l.v); v != "" {
 				if a.Annotations == nil {
 					a.Annotations = map[string]string{}
 				}

@@ -202,13 +202,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// room for its alerts once they are parsed; a request that finds none
 	// within AdmissionWait is answered 503 + Retry-After, before anything
 	// is recorded, so the sender's retry loses nothing.
-	admitCtx, cancelAdmit := context.WithTimeout(r.Context(), h.cfg.AdmissionWait)
-	defer cancelAdmit()
+	var admitBy time.Time
 	size := r.ContentLength
 	if size < 0 {
 		size = h.cfg.MaxBody
 	}
-	if !h.admit.acquire(admitCtx, size, 0) {
+	if !h.acquire(r, &admitBy, size, 0) {
 		h.busy(w, r, ep.source, "bytes")
 		return
 	}
@@ -248,7 +247,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eventID := h.eventID(ep.source, r, body)
-	if !h.admit.acquire(admitCtx, 0, int64(len(alerts))) {
+	if !h.acquire(r, &admitBy, 0, int64(len(alerts))) {
 		h.busy(w, r, ep.source, "alerts")
 		return
 	}
@@ -271,8 +270,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.Incidents = append(resp.Incidents, n)
 		}
 	}
-	h.log.Debug("alerts recorded", "source", ep.source, "alerts", len(alerts), "incidents", resp.Incidents, "duplicate", resp.Duplicate)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) { // spares boxing the arguments in a storm
+		h.log.Debug("alerts recorded", "source", ep.source, "alerts", len(alerts), "incidents", resp.Incidents, "duplicate", resp.Duplicate)
+	}
 	h.write(w, ep.source, http.StatusOK, resp)
+}
+
+// acquire takes room for bytes and alerts, waiting for it only when there
+// is none: the deadline (*by, AdmissionWait from the request's first wait,
+// shared by its two waits) and its context are made only then, so a
+// request that finds room at once, the common case, allocates nothing here.
+func (h *handler) acquire(r *http.Request, by *time.Time, bytes, alerts int64) bool {
+	if h.admit.tryAcquire(bytes, alerts) {
+		return true
+	}
+	if by.IsZero() {
+		*by = time.Now().Add(h.cfg.AdmissionWait)
+	}
+	ctx, cancel := context.WithDeadline(r.Context(), *by)
+	defer cancel()
+	return h.admit.acquire(ctx, bytes, alerts)
 }
 
 func containsNumber(ns []uint64, n uint64) bool {
@@ -308,7 +325,11 @@ func (h *handler) eventID(source string, r *http.Request, body []byte) string {
 		return "webhook:" + source + ":key:" + k
 	}
 	sum := sha256.Sum256(body)
-	return "webhook:" + source + ":" + hex.EncodeToString(sum[:])
+	var buf [128]byte // one allocation for the whole name, not three
+	b := append(buf[:0], "webhook:"...)
+	b = append(b, source...)
+	b = append(b, ':')
+	return string(hex.AppendEncode(b, sum[:]))
 }
 
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, source string, err error) {
@@ -366,14 +387,44 @@ func (h *handler) write(w http.ResponseWriter, source string, code int, resp res
 	if source != "" {
 		h.m.WebhookRequest(source, code)
 	}
-	b, err := json.Marshal(resp)
-	if err != nil {
+	var buf [256]byte
+	b := buf[:0]
+	if resp.Error == "" {
+		b = appendResponse(b, resp)
+	} else if m, err := json.Marshal(resp); err == nil {
+		b = append(m, '\n')
+	} else {
 		// A response of ints and strings cannot fail to marshal; keep the
 		// status code meaningful anyway.
-		b = []byte(`{"error":"internal error"}`)
+		b = append(b, `{"error":"internal error"}`+"\n"...)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+}
+
+// appendResponse appends resp, which carries no error, as encoding/json
+// writes it, and a newline. Every 200 goes through here, so it is written
+// by hand: no reflection, and one small buffer for the usual few incidents.
+func appendResponse(b []byte, resp response) []byte {
+	b = append(b, `{"received":`...)
+	b = strconv.AppendInt(b, int64(resp.Received), 10)
+	b = append(b, `,"incidents":`...)
+	if resp.Incidents == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, n := range resp.Incidents {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, n, 10)
+		}
+		b = append(b, ']')
+	}
+	if resp.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return append(b, "}\n"...)
 }
