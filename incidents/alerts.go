@@ -61,8 +61,7 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 		if err := prefetchIntake(tx, prepared); err != nil {
 			return err
 		}
-		in = &intake{s: s, tx: tx, now: now, origin: o, g: g,
-			touched: map[uint64]*touchedIncident{}, index: map[string]uint64{}}
+		in = newIntake(s, tx, now, o, g, len(prepared))
 		for i := range prepared {
 			if outs[i], err = in.receive(&prepared[i]); err != nil {
 				return err
@@ -80,13 +79,17 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 	return outs, nil
 }
 
-// incomingAlert is an alert with everything derived from it alone.
+// incomingAlert is an alert with everything derived from it alone,
+// worked out before the transaction (in the caller's goroutine, not the
+// store's one committer).
 type incomingAlert struct {
 	Alert
 	firing   bool
 	fp       string
 	groupKey string
 	title    string
+	// text is Text trimmed and bounded, as records and entries keep it.
+	text string
 }
 
 func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
@@ -99,6 +102,7 @@ func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
 		title = "Alert"
 	}
 	p.title = Truncate(title, MaxTitleLen)
+	p.text = Truncate(strings.TrimSpace(a.Text), MaxTextLen)
 	if !p.StartsAt.IsZero() && p.StartsAt.After(now) {
 		p.StartsAt = time.Time{} // a clock ahead of ours says nothing about when it began
 	}
@@ -136,8 +140,22 @@ type intake struct {
 	order   []uint64 // touched incidents in first-touch order, for writing
 	// index caches fingerprint and group key lookups; 0 = no open incident.
 	index map[string]uint64
+	// size is how many alerts the batch holds, to size what grows with it.
+	size int
+	// entries backs the outcomes' Entries: one allocation per batch
+	// rather than one per alert that adds an entry.
+	entries []Entry
 
 	created, repeats, reopened, resolved, ignored int
+}
+
+// newIntake starts a batch of size alerts. Its maps are sized for the
+// batch, so a storm of distinct alerts does not grow them alert by alert.
+func newIntake(s *Service, tx Tx, now time.Time, o Origin, g grouping, size int) *intake {
+	return &intake{s: s, tx: tx, now: now, origin: o, g: g, size: size,
+		touched: make(map[uint64]*touchedIncident, min(size, 64)),
+		index:   make(map[string]uint64, 2*size),
+		entries: make([]Entry, 0, size)}
 }
 
 // touchedIncident is an incident loaded into the batch.
@@ -148,6 +166,9 @@ type touchedIncident struct {
 	// changed (nil: the incident holds no such alert), so a batch reads and
 	// writes each record at most once.
 	alerts map[string]*batchAlert
+	// queued lists the records to write, in the order the batch first
+	// changed them.
+	queued []*batchAlert
 }
 
 // batchAlert is an alert record as this batch sees it.
@@ -163,7 +184,8 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 		return a, nil
 	}
 	if t.alerts == nil {
-		t.alerts = make(map[string]*batchAlert)
+		// An incident that alerts of the batch join: sized for them all.
+		t.alerts = make(map[string]*batchAlert, in.size)
 	}
 	st, ok, err := in.tx.Alert(t.inc.Number, fp)
 	if err != nil {
@@ -180,7 +202,8 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 // changed marks a as to be stored and keeps the incident's card copy of it
 // current.
 func (t *touchedIncident) changed(a *batchAlert) {
-	a.dirty, t.dirty = true, true
+	t.markDirty(a)
+	t.dirty = true
 	for i := range t.inc.Alerts {
 		if t.inc.Alerts[i].Fingerprint == a.st.Fingerprint {
 			t.inc.Alerts[i] = a.st.cardView()
@@ -189,6 +212,14 @@ func (t *touchedIncident) changed(a *batchAlert) {
 	}
 	if len(t.inc.Alerts) < MaxCardAlerts {
 		t.inc.Alerts = append(t.inc.Alerts, a.st.cardView())
+	}
+}
+
+// markDirty queues a's record to be written once by save.
+func (t *touchedIncident) markDirty(a *batchAlert) {
+	if !a.dirty {
+		a.dirty = true
+		t.queued = append(t.queued, a)
 	}
 }
 
@@ -284,6 +315,11 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 	// An entry alone does not rewrite the incident record: stores keep the
 	// timeline's count themselves (Incident.Entries is filled on read).
 	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
+	if out.Entries == nil {
+		// The outcome's first entry: a slot of the batch's array, capped
+		// so that a second entry gets a slice of its own.
+		c.buf = &in.entries
+	}
 	return c.add(e)
 }
 
@@ -310,7 +346,7 @@ func alertEntryWith(p *incomingAlert, annotations map[string]string) Entry {
 	set("service", p.Service)
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
-	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	set("text", p.text)
 	for k, v := range annotations {
 		set(AnnotationPrefix+k, v)
 	}
@@ -336,7 +372,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	// alert of the batch changes it.
 	t := &touchedIncident{inc: inc}
 	a := in.newAlert(t, p)
-	a.dirty = true
+	t.markDirty(a)
 	inc.Alerts = []AlertState{a.st.cardView()}
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
@@ -365,12 +401,15 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	return out, nil
 }
 
-// newAlert is the record of an alert t has not held before.
+// newAlert is the record of an alert t has not held before. It shares
+// the alert's label and annotation maps: the record lives only until the
+// batch is saved, nothing in the batch changes them, and stores copy what
+// PutAlert is given.
 func (in *intake) newAlert(t *touchedIncident, p *incomingAlert) *batchAlert {
 	a := &batchAlert{st: AlertState{
 		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: instanceOf(p.Labels),
-		Source: p.Source, URL: p.URL, Labels: maps.Clone(p.Labels), Annotations: maps.Clone(p.Annotations),
-		Text: Truncate(strings.TrimSpace(p.Text), MaxTextLen), StartsAt: p.StartsAt,
+		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
+		Text: p.text, StartsAt: p.StartsAt,
 		Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now,
 	}}
 	if t.alerts == nil {
@@ -432,8 +471,8 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		a.st.Count++
 		a.st.LastSeen = in.now
 	}
-	if txt := Truncate(strings.TrimSpace(p.Text), MaxTextLen); txt != "" {
-		a.st.Text = txt
+	if p.text != "" {
+		a.st.Text = p.text
 	}
 	t.changed(a)
 	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
@@ -511,15 +550,13 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 func (in *intake) save() error {
 	for _, n := range in.order {
 		t := in.touched[n]
-		for fp, a := range t.alerts {
-			if a == nil || !a.dirty {
-				continue
-			}
+		for _, a := range t.queued {
 			if err := in.tx.PutAlert(n, a.st); err != nil {
-				return fmt.Errorf("save alert %s of incident #%d: %w", fp, n, err)
+				return fmt.Errorf("save alert %s of incident #%d: %w", a.st.Fingerprint, n, err)
 			}
 			a.dirty = false
 		}
+		t.queued = t.queued[:0]
 		if !t.dirty {
 			continue
 		}
