@@ -143,19 +143,22 @@ type intake struct {
 	// size is how many alerts the batch holds, to size what grows with it.
 	size int
 	// entries backs the outcomes' Entries: one allocation per batch
-	// rather than one per alert that adds an entry.
+	// rather than one per alert that adds an entry (made on first use: a
+	// batch of repeats adds none).
 	entries []Entry
 
 	created, repeats, reopened, resolved, ignored int
 }
 
-// newIntake starts a batch of size alerts. Its maps are sized for the
-// batch, so a storm of distinct alerts does not grow them alert by alert.
+// newIntake starts a batch of size alerts. The lookup index is sized for
+// one fingerprint per alert, so a storm of distinct alerts does not grow
+// it alert by alert; what a batch of repeats would not fill (more room,
+// the entries) is not made up front: at 100 alerts per call that cost a
+// repeat as much as the growth saved a distinct alert.
 func newIntake(s *Service, tx Tx, now time.Time, o Origin, g grouping, size int) *intake {
 	return &intake{s: s, tx: tx, now: now, origin: o, g: g, size: size,
-		touched: make(map[uint64]*touchedIncident, min(size, 64)),
-		index:   make(map[string]uint64, 2*size),
-		entries: make([]Entry, 0, size)}
+		touched: make(map[uint64]*touchedIncident),
+		index:   make(map[string]uint64, size)}
 }
 
 // touchedIncident is an incident loaded into the batch.
@@ -318,6 +321,9 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 	if out.Entries == nil {
 		// The outcome's first entry: a slot of the batch's array, capped
 		// so that a second entry gets a slice of its own.
+		if in.entries == nil {
+			in.entries = make([]Entry, 0, in.size)
+		}
 		c.buf = &in.entries
 	}
 	return c.add(e)
