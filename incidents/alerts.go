@@ -331,6 +331,10 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 
 // alertEntry describes an alert that opened or joined an incident.
 func alertEntry(p *incomingAlert) Entry {
+	if withinBounds(p.Annotations) {
+		// Bounding would copy them unchanged.
+		return alertEntryWith(p, p.Annotations)
+	}
 	return alertEntryWith(p, boundAnnotations(p.Annotations))
 }
 
@@ -354,7 +358,7 @@ func alertEntryWith(p *incomingAlert, annotations map[string]string) Entry {
 	set("group", p.groupKey)
 	set("text", p.text)
 	for k, v := range annotations {
-		set(AnnotationPrefix+k, v)
+		set(annotationKey(k), v)
 	}
 	if !p.StartsAt.IsZero() {
 		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)

@@ -1,0 +1,41 @@
+package incidents
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The short way (withinBounds) must keep exactly what the long way keeps.
+func TestBoundAnnotationsShortcutKeepsWhatTheLongWayKeeps(t *testing.T) {
+	long := strings.Repeat("x", maxAnnotationValue)
+	many := map[string]string{}
+	for i := range maxAnnotations + 1 {
+		many[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	tests := []struct {
+		name   string
+		in     map[string]string
+		within bool
+	}{
+		{"usual", map[string]string{"summary": "disk almost full", "runbook_url": "https://runbooks/disk"}, true},
+		{"value at its bound", map[string]string{"description": long}, true},
+		{"value over its bound", map[string]string{"description": long + "y"}, false},
+		{"untrimmed value", map[string]string{"summary": " disk "}, false},
+		{"blank value", map[string]string{"summary": "  ", "description": "d"}, false},
+		{"empty value", map[string]string{"summary": ""}, false},
+		{"blank key", map[string]string{" ": "v"}, false},
+		{"key over its bound", map[string]string{strings.Repeat("k", maxAnnotationKey+1): "v"}, false},
+		{"too many", many, false},
+		{"over the total", map[string]string{"a": long, "b": long, "c": long, "d": long, "e": long}, false},
+		{"multibyte at the total", map[string]string{"a": strings.Repeat("é", maxAnnotationValue/2), "b": strings.Repeat("é", maxAnnotationValue/2)}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.within, withinBounds(tt.in))
+			assert.Equal(t, boundSorted(tt.in), boundAnnotations(tt.in))
+		})
+	}
+}
