@@ -39,3 +39,20 @@ func TestBoundAnnotationsShortcutKeepsWhatTheLongWayKeeps(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupKey(t *testing.T) {
+	a := Alert{Name: "DiskFull", Service: "db", Labels: map[string]string{"instance": "db-1", "team": `a"b`}}
+	tests := []struct {
+		by   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"alertname", "service"}, `group:alertname="DiskFull",service="db"`},
+		{[]string{"team", "zone"}, `group:team="a\"b",zone=""`},
+		{[]string{"zone"}, ""},
+		{[]string{"instance", strings.Repeat("x", 200)}, `group:instance="db-1",` + strings.Repeat("x", 200) + `=""`},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, GroupKey(a, tt.by), tt.by)
+	}
+}
