@@ -146,6 +146,10 @@ type intake struct {
 	// rather than one per alert that adds an entry (made on first use: a
 	// batch of repeats adds none).
 	entries []Entry
+	// queued lists the alert records to write, in the order the batch
+	// first changed them (one list per batch, not one per incident: a
+	// batch of 100 alerts over 20 incidents would grow 20).
+	queued []*batchAlert
 
 	created, repeats, reopened, resolved, ignored int
 }
@@ -169,14 +173,14 @@ type touchedIncident struct {
 	// changed (nil: the incident holds no such alert), so a batch reads and
 	// writes each record at most once.
 	alerts map[string]*batchAlert
-	// queued lists the records to write, in the order the batch first
-	// changed them.
-	queued []*batchAlert
 }
 
 // batchAlert is an alert record as this batch sees it.
 type batchAlert struct {
-	st    AlertState
+	st AlertState
+	// inc is the incident it belongs to (numbered only once created, for
+	// an alert that opens one).
+	inc   *Incident
 	dirty bool
 }
 
@@ -187,8 +191,15 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 		return a, nil
 	}
 	if t.alerts == nil {
-		// An incident that alerts of the batch join: sized for them all.
-		t.alerts = make(map[string]*batchAlert, in.size)
+		// The first incident a batch touches usually gets all of it (a
+		// storm of one group): sized for the batch, it is not grown alert
+		// by alert. Others are not: a batch spread over 20 incidents would
+		// make room for 20 batches.
+		hint := 0
+		if len(in.touched) == 1 {
+			hint = in.size
+		}
+		t.alerts = make(map[string]*batchAlert, hint)
 	}
 	st, ok, err := in.tx.Alert(t.inc.Number, fp)
 	if err != nil {
@@ -196,7 +207,7 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 	}
 	var a *batchAlert
 	if ok {
-		a = &batchAlert{st: st}
+		a = &batchAlert{st: st, inc: t.inc}
 	}
 	t.alerts[fp] = a
 	return a, nil
@@ -204,8 +215,8 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 
 // changed marks a as to be stored and keeps the incident's card copy of it
 // current.
-func (t *touchedIncident) changed(a *batchAlert) {
-	t.markDirty(a)
+func (in *intake) changed(t *touchedIncident, a *batchAlert) {
+	in.markDirty(a)
 	t.dirty = true
 	for i := range t.inc.Alerts {
 		if t.inc.Alerts[i].Fingerprint == a.st.Fingerprint {
@@ -219,11 +230,15 @@ func (t *touchedIncident) changed(a *batchAlert) {
 }
 
 // markDirty queues a's record to be written once by save.
-func (t *touchedIncident) markDirty(a *batchAlert) {
-	if !a.dirty {
-		a.dirty = true
-		t.queued = append(t.queued, a)
+func (in *intake) markDirty(a *batchAlert) {
+	if a.dirty {
+		return
 	}
+	a.dirty = true
+	if in.queued == nil {
+		in.queued = make([]*batchAlert, 0, in.size)
+	}
+	in.queued = append(in.queued, a)
 }
 
 // lookup finds the open incident key (a fingerprint or group key) points
@@ -382,7 +397,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	// alert of the batch changes it.
 	t := &touchedIncident{inc: inc}
 	a := in.newAlert(t, p)
-	t.markDirty(a)
+	in.markDirty(a)
 	inc.Alerts = []AlertState{a.st.cardView()}
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
@@ -421,7 +436,7 @@ func (in *intake) newAlert(t *touchedIncident, p *incomingAlert) *batchAlert {
 		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
 		Text: p.text, StartsAt: p.StartsAt,
 		Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now,
-	}}
+	}, inc: t.inc}
 	if t.alerts == nil {
 		t.alerts = make(map[string]*batchAlert)
 	}
@@ -484,7 +499,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 	if p.text != "" {
 		a.st.Text = p.text
 	}
-	t.changed(a)
+	in.changed(t, a)
 	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
 		after := in.now.Sub(inc.MitigatedAt).Round(time.Second)
 		inc.Status = StatusAcknowledged
@@ -528,7 +543,7 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 	}
 	a.st.Firing, a.st.ResolvedAt = false, in.now
 	inc.FiringAlerts = max(inc.FiringAlerts-1, 0)
-	t.changed(a)
+	in.changed(t, a)
 	out := Outcome{Incident: inc}
 	if err := in.add(t, &out, Entry{
 		Kind: EntryAlertResolved,
@@ -558,15 +573,15 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 // save writes every alert record and every incident the batch changed,
 // once each.
 func (in *intake) save() error {
+	for _, a := range in.queued {
+		if err := in.tx.PutAlert(a.inc.Number, a.st); err != nil {
+			return fmt.Errorf("save alert %s of incident #%d: %w", a.st.Fingerprint, a.inc.Number, err)
+		}
+		a.dirty = false
+	}
+	in.queued = in.queued[:0]
 	for _, n := range in.order {
 		t := in.touched[n]
-		for _, a := range t.queued {
-			if err := in.tx.PutAlert(n, a.st); err != nil {
-				return fmt.Errorf("save alert %s of incident #%d: %w", a.st.Fingerprint, n, err)
-			}
-			a.dirty = false
-		}
-		t.queued = t.queued[:0]
 		if !t.dirty {
 			continue
 		}
