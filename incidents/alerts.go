@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -598,11 +599,15 @@ func (s *Service) logIntake(ctx context.Context, o Origin, outs []Outcome, in *i
 		s.log.DebugContext(ctx, "redelivered alerts ignored", "event", o.EventID, "alerts", len(outs))
 		return
 	}
-	for _, out := range outs {
-		if out.Created {
-			s.log.InfoContext(ctx, "incident opened by alert",
-				"incident", out.Incident.Number, "title", out.Incident.Title,
-				"severity", out.Incident.Severity.String(), "playbook", out.Incident.Playbook)
+	// Checked once: in a storm of new incidents, building the attributes
+	// of lines nobody logs cost an allocation or two per alert.
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		for _, out := range outs {
+			if out.Created {
+				s.log.InfoContext(ctx, "incident opened by alert",
+					"incident", out.Incident.Number, "title", out.Incident.Title,
+					"severity", out.Incident.Severity.String(), "playbook", out.Incident.Playbook)
+			}
 		}
 	}
 	if in.reopened > 0 {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/firebreak/firebreak/playbooks"
 )
 
 // The short way (withinBounds) must keep exactly what the long way keeps.
@@ -55,4 +57,33 @@ func TestGroupKey(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, GroupKey(a, tt.by), tt.by)
 	}
+}
+
+func TestSeverityNames(t *testing.T) {
+	for sev, want := range map[Severity]string{SevUnknown: "SEV?", SEV1: "SEV1", SEV2: "SEV2", SEV3: "SEV3", SEV4: "SEV4", 5: "SEV?", -1: "SEV?"} {
+		assert.Equal(t, want, sev.String())
+		if sev >= SEV1 && sev <= SEV4 {
+			back, err := ParseSeverity(want)
+			assert.NoError(t, err)
+			assert.Equal(t, sev, back)
+		}
+	}
+}
+
+// An unset severity falls through to the next setting without being
+// parsed; a set but unknown one still does.
+func TestSeverityForSkipsUnsetSettings(t *testing.T) {
+	books := playbooks.Default()
+	books.Incidents.DefaultSeverity = ""
+	s := NewService(nil, books)
+	pb := &playbooks.Playbook{}
+	assert.Equal(t, SEV3, s.severityFor(SevUnknown, pb))
+	pb.Severity = "bogus"
+	assert.Equal(t, SEV3, s.severityFor(SevUnknown, pb))
+	pb.Severity = "critical"
+	assert.Equal(t, SEV1, s.severityFor(SevUnknown, pb))
+	assert.Equal(t, SEV4, s.severityFor(SEV4, pb))
+	books.Incidents.DefaultSeverity = "high"
+	pb.Severity = ""
+	assert.Equal(t, SEV2, s.severityFor(SevUnknown, pb))
 }
