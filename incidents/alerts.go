@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"time"
@@ -61,8 +62,7 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 		if err := prefetchIntake(tx, prepared); err != nil {
 			return err
 		}
-		in = &intake{s: s, tx: tx, now: now, origin: o, g: g,
-			touched: map[uint64]*touchedIncident{}, index: map[string]uint64{}}
+		in = newIntake(s, tx, now, o, g, len(prepared))
 		for i := range prepared {
 			if outs[i], err = in.receive(&prepared[i]); err != nil {
 				return err
@@ -80,13 +80,17 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 	return outs, nil
 }
 
-// incomingAlert is an alert with everything derived from it alone.
+// incomingAlert is an alert with everything derived from it alone,
+// worked out before the transaction (in the caller's goroutine, not the
+// store's one committer).
 type incomingAlert struct {
 	Alert
 	firing   bool
 	fp       string
 	groupKey string
 	title    string
+	// text is Text trimmed and bounded, as records and entries keep it.
+	text string
 }
 
 func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
@@ -99,6 +103,7 @@ func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
 		title = "Alert"
 	}
 	p.title = Truncate(title, MaxTitleLen)
+	p.text = Truncate(strings.TrimSpace(a.Text), MaxTextLen)
 	if !p.StartsAt.IsZero() && p.StartsAt.After(now) {
 		p.StartsAt = time.Time{} // a clock ahead of ours says nothing about when it began
 	}
@@ -136,8 +141,29 @@ type intake struct {
 	order   []uint64 // touched incidents in first-touch order, for writing
 	// index caches fingerprint and group key lookups; 0 = no open incident.
 	index map[string]uint64
+	// size is how many alerts the batch holds, to size what grows with it.
+	size int
+	// entries backs the outcomes' Entries: one allocation per batch
+	// rather than one per alert that adds an entry (made on first use: a
+	// batch of repeats adds none).
+	entries []Entry
+	// queued lists the alert records to write, in the order the batch
+	// first changed them (one list per batch, not one per incident: a
+	// batch of 100 alerts over 20 incidents would grow 20).
+	queued []*batchAlert
 
 	created, repeats, reopened, resolved, ignored int
+}
+
+// newIntake starts a batch of size alerts. The lookup index is sized for
+// one fingerprint per alert, so a storm of distinct alerts does not grow
+// it alert by alert; what a batch of repeats would not fill (more room,
+// the entries) is not made up front: at 100 alerts per call that cost a
+// repeat as much as the growth saved a distinct alert.
+func newIntake(s *Service, tx Tx, now time.Time, o Origin, g grouping, size int) *intake {
+	return &intake{s: s, tx: tx, now: now, origin: o, g: g, size: size,
+		touched: make(map[uint64]*touchedIncident),
+		index:   make(map[string]uint64, size)}
 }
 
 // touchedIncident is an incident loaded into the batch.
@@ -152,7 +178,10 @@ type touchedIncident struct {
 
 // batchAlert is an alert record as this batch sees it.
 type batchAlert struct {
-	st    AlertState
+	st AlertState
+	// inc is the incident it belongs to (numbered only once created, for
+	// an alert that opens one).
+	inc   *Incident
 	dirty bool
 }
 
@@ -163,7 +192,15 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 		return a, nil
 	}
 	if t.alerts == nil {
-		t.alerts = make(map[string]*batchAlert)
+		// The first incident a batch touches usually gets all of it (a
+		// storm of one group): sized for the batch, it is not grown alert
+		// by alert. Others are not: a batch spread over 20 incidents would
+		// make room for 20 batches.
+		hint := 0
+		if len(in.touched) == 1 {
+			hint = in.size
+		}
+		t.alerts = make(map[string]*batchAlert, hint)
 	}
 	st, ok, err := in.tx.Alert(t.inc.Number, fp)
 	if err != nil {
@@ -171,7 +208,7 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 	}
 	var a *batchAlert
 	if ok {
-		a = &batchAlert{st: st}
+		a = &batchAlert{st: st, inc: t.inc}
 	}
 	t.alerts[fp] = a
 	return a, nil
@@ -179,8 +216,9 @@ func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
 
 // changed marks a as to be stored and keeps the incident's card copy of it
 // current.
-func (t *touchedIncident) changed(a *batchAlert) {
-	a.dirty, t.dirty = true, true
+func (in *intake) changed(t *touchedIncident, a *batchAlert) {
+	in.markDirty(a)
+	t.dirty = true
 	for i := range t.inc.Alerts {
 		if t.inc.Alerts[i].Fingerprint == a.st.Fingerprint {
 			t.inc.Alerts[i] = a.st.cardView()
@@ -190,6 +228,18 @@ func (t *touchedIncident) changed(a *batchAlert) {
 	if len(t.inc.Alerts) < MaxCardAlerts {
 		t.inc.Alerts = append(t.inc.Alerts, a.st.cardView())
 	}
+}
+
+// markDirty queues a's record to be written once by save.
+func (in *intake) markDirty(a *batchAlert) {
+	if a.dirty {
+		return
+	}
+	a.dirty = true
+	if in.queued == nil {
+		in.queued = make([]*batchAlert, 0, in.size)
+	}
+	in.queued = append(in.queued, a)
 }
 
 // lookup finds the open incident key (a fingerprint or group key) points
@@ -284,11 +334,23 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 	// An entry alone does not rewrite the incident record: stores keep the
 	// timeline's count themselves (Incident.Entries is filled on read).
 	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
+	if out.Entries == nil {
+		// The outcome's first entry: a slot of the batch's array, capped
+		// so that a second entry gets a slice of its own.
+		if in.entries == nil {
+			in.entries = make([]Entry, 0, in.size)
+		}
+		c.buf = &in.entries
+	}
 	return c.add(e)
 }
 
 // alertEntry describes an alert that opened or joined an incident.
 func alertEntry(p *incomingAlert) Entry {
+	if withinBounds(p.Annotations) {
+		// Bounding would copy them unchanged.
+		return alertEntryWith(p, p.Annotations)
+	}
 	return alertEntryWith(p, boundAnnotations(p.Annotations))
 }
 
@@ -310,9 +372,9 @@ func alertEntryWith(p *incomingAlert, annotations map[string]string) Entry {
 	set("service", p.Service)
 	set("severity", sevName(p.Severity))
 	set("group", p.groupKey)
-	set("text", Truncate(strings.TrimSpace(p.Text), MaxTextLen))
+	set("text", p.text)
 	for k, v := range annotations {
-		set(AnnotationPrefix+k, v)
+		set(annotationKey(k), v)
 	}
 	if !p.StartsAt.IsZero() {
 		data["starts_at"] = p.StartsAt.UTC().Format(time.RFC3339)
@@ -336,7 +398,7 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	// alert of the batch changes it.
 	t := &touchedIncident{inc: inc}
 	a := in.newAlert(t, p)
-	a.dirty = true
+	in.markDirty(a)
 	inc.Alerts = []AlertState{a.st.cardView()}
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
@@ -365,14 +427,17 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	return out, nil
 }
 
-// newAlert is the record of an alert t has not held before.
+// newAlert is the record of an alert t has not held before. It shares
+// the alert's label and annotation maps: the record lives only until the
+// batch is saved, nothing in the batch changes them, and stores copy what
+// PutAlert is given.
 func (in *intake) newAlert(t *touchedIncident, p *incomingAlert) *batchAlert {
 	a := &batchAlert{st: AlertState{
 		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: instanceOf(p.Labels),
-		Source: p.Source, URL: p.URL, Labels: maps.Clone(p.Labels), Annotations: maps.Clone(p.Annotations),
-		Text: Truncate(strings.TrimSpace(p.Text), MaxTextLen), StartsAt: p.StartsAt,
+		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
+		Text: p.text, StartsAt: p.StartsAt,
 		Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now,
-	}}
+	}, inc: t.inc}
 	if t.alerts == nil {
 		t.alerts = make(map[string]*batchAlert)
 	}
@@ -432,10 +497,10 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		a.st.Count++
 		a.st.LastSeen = in.now
 	}
-	if txt := Truncate(strings.TrimSpace(p.Text), MaxTextLen); txt != "" {
-		a.st.Text = txt
+	if p.text != "" {
+		a.st.Text = p.text
 	}
-	t.changed(a)
+	in.changed(t, a)
 	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
 		after := in.now.Sub(inc.MitigatedAt).Round(time.Second)
 		inc.Status = StatusAcknowledged
@@ -479,7 +544,7 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 	}
 	a.st.Firing, a.st.ResolvedAt = false, in.now
 	inc.FiringAlerts = max(inc.FiringAlerts-1, 0)
-	t.changed(a)
+	in.changed(t, a)
 	out := Outcome{Incident: inc}
 	if err := in.add(t, &out, Entry{
 		Kind: EntryAlertResolved,
@@ -509,17 +574,15 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 // save writes every alert record and every incident the batch changed,
 // once each.
 func (in *intake) save() error {
+	for _, a := range in.queued {
+		if err := in.tx.PutAlert(a.inc.Number, a.st); err != nil {
+			return fmt.Errorf("save alert %s of incident #%d: %w", a.st.Fingerprint, a.inc.Number, err)
+		}
+		a.dirty = false
+	}
+	in.queued = in.queued[:0]
 	for _, n := range in.order {
 		t := in.touched[n]
-		for fp, a := range t.alerts {
-			if a == nil || !a.dirty {
-				continue
-			}
-			if err := in.tx.PutAlert(n, a.st); err != nil {
-				return fmt.Errorf("save alert %s of incident #%d: %w", fp, n, err)
-			}
-			a.dirty = false
-		}
 		if !t.dirty {
 			continue
 		}
@@ -536,11 +599,15 @@ func (s *Service) logIntake(ctx context.Context, o Origin, outs []Outcome, in *i
 		s.log.DebugContext(ctx, "redelivered alerts ignored", "event", o.EventID, "alerts", len(outs))
 		return
 	}
-	for _, out := range outs {
-		if out.Created {
-			s.log.InfoContext(ctx, "incident opened by alert",
-				"incident", out.Incident.Number, "title", out.Incident.Title,
-				"severity", out.Incident.Severity.String(), "playbook", out.Incident.Playbook)
+	// Checked once: in a storm of new incidents, building the attributes
+	// of lines nobody logs cost an allocation or two per alert.
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		for _, out := range outs {
+			if out.Created {
+				s.log.InfoContext(ctx, "incident opened by alert",
+					"incident", out.Incident.Number, "title", out.Incident.Title,
+					"severity", out.Incident.Severity.String(), "playbook", out.Incident.Playbook)
+			}
 		}
 	}
 	if in.reopened > 0 {

@@ -69,8 +69,10 @@ func GroupKey(a Alert, by []string) string {
 	if len(by) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(groupPrefix)
+	// One buffer, on the stack for the usual few short labels: this runs
+	// for every alert received.
+	var buf [128]byte
+	b := append(buf[:0], groupPrefix...)
 	found := false
 	for i, l := range by {
 		v, ok := a.Labels[l]
@@ -86,14 +88,14 @@ func GroupKey(a Alert, by []string) string {
 			found = true
 		}
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(l)
-		b.WriteByte('=')
-		b.WriteString(strconv.Quote(v))
+		b = append(b, l...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, v)
 	}
 	if !found {
 		return ""
 	}
-	return b.String()
+	return string(b)
 }

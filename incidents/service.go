@@ -188,6 +188,9 @@ type change struct {
 	now   time.Time
 	actor Actor
 	out   *Outcome
+	// buf, when set, backs out.Entries: add appends the entry there and
+	// gives the outcome a one-entry slice of it (see intake.add).
+	buf *[]Entry
 }
 
 // add appends e to the incident's timeline and to the outcome, filling in
@@ -207,6 +210,12 @@ func (c *change) add(e Entry) error {
 		return fmt.Errorf("record %s on the timeline of incident #%d: %w", e.Kind, e.Incident, err)
 	}
 	c.inc.Entries = max(c.inc.Entries, e.Seq)
+	if c.buf != nil && c.out.Entries == nil {
+		*c.buf = append(*c.buf, e)
+		n := len(*c.buf)
+		c.out.Entries = (*c.buf)[n-1 : n : n]
+		return nil
+	}
 	c.out.Entries = append(c.out.Entries, e)
 	return nil
 }

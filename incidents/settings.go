@@ -50,12 +50,15 @@ func (s *Service) severityFor(given Severity, pb *playbooks.Playbook) Severity {
 	if given >= SEV1 && given <= SEV4 {
 		return given
 	}
-	if pb != nil {
+	// Unset settings are skipped, not parsed: a failed parse builds an
+	// error for a user, and this runs for every alert that opens an
+	// incident.
+	if pb != nil && pb.Severity != "" {
 		if sev, err := ParseSeverity(pb.Severity); err == nil {
 			return sev
 		}
 	}
-	if s.books != nil {
+	if s.books != nil && s.books.Incidents.DefaultSeverity != "" {
 		if sev, err := ParseSeverity(s.books.Incidents.DefaultSeverity); err == nil {
 			return sev
 		}

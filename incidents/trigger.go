@@ -34,6 +34,14 @@ func boundAnnotations(in map[string]string) map[string]string {
 	if len(in) == 0 {
 		return nil
 	}
+	if withinBounds(in) {
+		return maps.Clone(in)
+	}
+	return boundSorted(in)
+}
+
+// boundSorted is boundAnnotations the long way: ranked, cut, counted.
+func boundSorted(in map[string]string) map[string]string {
 	keys := make([]string, 0, len(in))
 	for k, v := range in {
 		if strings.TrimSpace(k) != "" && strings.TrimSpace(v) != "" {
@@ -67,6 +75,42 @@ func boundAnnotations(in map[string]string) map[string]string {
 		out[key] = v
 	}
 	return out
+}
+
+// withinBounds reports whether boundAnnotations would keep in as it is:
+// few enough annotations, none blank, each key and value within its bound
+// and trimmed, all of them within the total (counted in bytes, which are
+// never fewer than characters). Nearly every alert's are, and then
+// neither their order nor a copy is needed to bound them.
+func withinBounds(in map[string]string) bool {
+	if len(in) > maxAnnotations {
+		return false
+	}
+	total := 0
+	for k, v := range in {
+		if len(k) > maxAnnotationKey || len(v) > maxAnnotationValue || strings.TrimSpace(k) == "" ||
+			v == "" || strings.TrimSpace(v) != v {
+			return false
+		}
+		total += len(k) + len(v)
+	}
+	return total <= maxAnnotationTotal
+}
+
+// annotationKey is k as a timeline entry's Data names it, without
+// building the string for the usual annotations.
+func annotationKey(k string) string {
+	switch k {
+	case "summary":
+		return AnnotationPrefix + "summary"
+	case "description":
+		return AnnotationPrefix + "description"
+	case "runbook_url":
+		return AnnotationPrefix + "runbook_url"
+	case "message":
+		return AnnotationPrefix + "message"
+	}
+	return AnnotationPrefix + k
 }
 
 // triggerOf is the alert that opens an incident as it is kept on the

@@ -8,10 +8,7 @@
 // asks it "which playbook for this alert?" and "what is step N?".
 package playbooks
 
-import (
-	"regexp"
-	"time"
-)
+import "time"
 
 // Config is a whole playbooks.yaml.
 type Config struct {
@@ -123,8 +120,8 @@ type Rule struct {
 	// Severity: any of these (SEV1…SEV4).
 	Severity []string `yaml:"severity"`
 
-	alertName, text, service *regexp.Regexp
-	labels                   map[string]*regexp.Regexp
+	alertName, text, service *pattern
+	labels                   map[string]*pattern
 }
 
 // Playbook is an ordered list of steps for one kind of incident.

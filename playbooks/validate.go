@@ -427,7 +427,7 @@ func (v *validator) match(playbooks map[string]bool) {
 		r.text = v.regex(r.Text, f+".text")
 		r.service = v.regex(r.Service, f+".service")
 		if len(r.Labels) > 0 {
-			r.labels = map[string]*regexp.Regexp{}
+			r.labels = map[string]*pattern{}
 			for k, expr := range r.Labels {
 				r.labels[k] = v.regex(expr, f+".labels."+k)
 			}
@@ -441,11 +441,11 @@ func (v *validator) match(playbooks map[string]bool) {
 	}
 }
 
-func (v *validator) regex(expr, field string) *regexp.Regexp {
+func (v *validator) regex(expr, field string) *pattern {
 	if expr == "" {
 		return nil
 	}
-	re, err := regexp.Compile("(?i)" + expr)
+	re, err := compilePattern(expr)
 	if err != nil {
 		v.problem(field, "bad regular expression %q: %s", expr, strings.Replace(strings.TrimPrefix(err.Error(), "error parsing regexp: "), "`(?i)", "`", 1))
 		return nil
