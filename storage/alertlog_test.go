@@ -165,3 +165,56 @@ func TestAlertLogForgetsRolledBackAlerts(t *testing.T) {
 	}))
 	assert.Equal(t, []string{"fp-0", "fp-1", "fp-3", "fp-5", "fp-7", "fp-open"}, fps)
 }
+
+// The log may grow as large as what has been folded, within its bounds, so
+// that a fold moves at least as many alerts as it rewrites; every alert is
+// still read once, in fingerprint order, on either side, and after a
+// reopen.
+func TestAlertLogSpillGrowsWithWhatWasFolded(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "firebreak.db")
+	db := open(t, path)
+	storage.SetAlertSpillBounds(db, 4, 16)
+	svc := service(t, db)
+	o := incidents.Origin{Actor: incidents.Bot, Home: home}
+	alert := func(i int) incidents.Alert {
+		return incidents.Alert{Source: "alertmanager", Name: "PodCrashLooping", Title: "pod crash looping", Service: "checkout",
+			Labels:      map[string]string{"alertname": "PodCrashLooping", "service": "checkout", "instance": fmt.Sprintf("pod-%d", i)},
+			Fingerprint: hashedFingerprint(i)}
+	}
+	const total = 120
+	var spills []uint64
+	maxLogged := 0
+	for i := range total {
+		o.EventID = fmt.Sprintf("ev-%d", i)
+		_, err := svc.ReceiveAlerts(ctx, o, []incidents.Alert{alert(i)})
+		require.NoError(t, err)
+		maxLogged = max(maxLogged, storage.LoggedAlerts(db))
+		if s := storage.AlertSpill(db); len(spills) == 0 || spills[len(spills)-1] != s {
+			spills = append(spills, s)
+		}
+	}
+	assert.Equal(t, uint64(4), spills[0], "the first fold comes at the lower bound")
+	assert.True(t, slices.IsSorted(spills), "the spill only grows: %v", spills)
+	assert.Greater(t, len(spills), 2, "it grew in steps: %v", spills)
+	assert.Equal(t, uint64(16), spills[len(spills)-1], "up to the upper bound: %v", spills)
+	assert.LessOrEqual(t, maxLogged, 16, "the log never held more than the upper bound")
+	check := func(db *storage.DB) {
+		t.Helper()
+		var fps []string
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			return tx.Alerts(1, func(a incidents.AlertState) error {
+				fps = append(fps, a.Fingerprint)
+				assert.Equal(t, 1, a.Count, a.Fingerprint)
+				return nil
+			})
+		}))
+		assert.Len(t, fps, total, "every alert once")
+		assert.True(t, slices.IsSorted(fps), "in fingerprint order")
+	}
+	check(db)
+	require.NoError(t, db.Close())
+	db = open(t, path)
+	defer db.Close()
+	check(db)
+}

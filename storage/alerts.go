@@ -175,7 +175,7 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 
 // Alerts implements incidents.ReadTx with one cursor over the incident's
 // key range, merged in fingerprint order with its alerts still in
-// alerts_recent (decoded up front: at most the log's spill of them).
+// alerts_recent (listed up front, decoded one at a time).
 func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 	logged, err := t.loggedAlertsOf(number)
 	if err != nil {
@@ -191,7 +191,11 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 			// the callback may have written (cursors do not survive that).
 			pos = append(pos[:0], k...)
 			w := t.writes
-			if err := fn(logged[0]); err != nil {
+			a, err := t.readLoggedAlert(number, logged[0].Fingerprint, logged[0].seq)
+			if err != nil {
+				return err
+			}
+			if err := fn(a); err != nil {
 				return err
 			}
 			logged = logged[1:]
@@ -211,7 +215,11 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 		}
 		k, v = t.next(c, pos, w)
 	}
-	for _, a := range logged {
+	for _, r := range logged {
+		a, err := t.readLoggedAlert(number, r.Fingerprint, r.seq)
+		if err != nil {
+			return err
+		}
 		if err := fn(a); err != nil {
 			return err
 		}

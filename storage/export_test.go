@@ -11,8 +11,19 @@ func SetLogLimits(d *DB, seenSpill int, timelineFold uint64) {
 func CachedIncidents(d *DB) int { return len(d.committed) }
 
 // SetAlertSpill lets tests make the recent alert log fold after a few
-// alerts instead of thousands.
-func SetAlertSpill(d *DB, n uint64) { d.alerts.spill = n }
+// alerts instead of thousands, always the same number.
+func SetAlertSpill(d *DB, n uint64) { SetAlertSpillBounds(d, n, n) }
+
+// SetAlertSpillBounds lets tests make the recent alert log's spill grow
+// from lo to hi as alerts are folded.
+func SetAlertSpillBounds(d *DB, lo, hi uint64) {
+	d.alerts.minSpill, d.alerts.maxSpill = lo, hi
+	d.alerts.setSpill()
+}
+
+// AlertSpill is how many alerts the recent alert log may hold before the
+// next fold.
+func AlertSpill(d *DB) uint64 { return d.alerts.spill }
 
 // LoggedAlerts is how many alerts wait in the recent alert log, as the
 // committer knows them.
