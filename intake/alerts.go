@@ -54,7 +54,10 @@ func (in *Intake) IngestAlerts(ctx context.Context, source, eventID string, aler
 	if err != nil {
 		return nil, fmt.Errorf("alerts from %s: %w", source, err)
 	}
-	in.log.InfoContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
+	// Debug, not Info: in a storm this is one line per request, thousands a
+	// second; the incidents opened are logged at Info, and the
+	// firebreak_alerts_received_total counter counts every alert.
+	in.log.DebugContext(ctx, "alerts ingested", "source", source, "event", eventID, "alerts", len(alerts))
 	var created []*incidents.Incident
 	seen := map[uint64]bool{}
 	for _, out := range outs {
