@@ -18,6 +18,11 @@ const (
 	maxFingerprintSpill = 65536
 )
 
+// fingerprintEdgeKeys is how many of open_by_fingerprint's last keys a new
+// key may sort before and still go to the index directly (see
+// fingerprintOnTheRight).
+const fingerprintEdgeKeys = 64
+
 // fingerprintLog keeps newly grouped fingerprints cheap to record.
 //
 // open_by_fingerprint is keyed by the fingerprint, and Alertmanager's
@@ -51,6 +56,8 @@ type fingerprintLog struct {
 	// minSpill and maxSpill the bounds of spill.
 	folded             uint64
 	minSpill, maxSpill uint64
+	// edgeKeys is fingerprintEdgeKeys (tests set it to 0).
+	edgeKeys int
 }
 
 // loggedFingerprint is where a key is in fingerprints_recent, and the
@@ -67,7 +74,8 @@ func (l *fingerprintLog) setSpill() {
 
 // loadFingerprintLog reads the keys waiting in fingerprints_recent.
 func loadFingerprintLog(bdb *bolt.DB) (*fingerprintLog, error) {
-	l := &fingerprintLog{pending: make(map[string]loggedFingerprint), minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill}
+	l := &fingerprintLog{pending: make(map[string]loggedFingerprint), minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill,
+		edgeKeys: fingerprintEdgeKeys}
 	l.setSpill()
 	err := bdb.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketFingerprintsRecent))
@@ -228,14 +236,32 @@ func (t *txn) clearFingerprint(fp string) error {
 	return t.b.fingerprints.Delete([]byte(fp))
 }
 
-// fingerprintOnTheRight reports whether k sorts after every key
-// open_by_fingerprint held when this transaction first asked: such a key
-// goes to the right-most leaf, which this transaction writes anyway, so it
-// is written there directly rather than twice (see onTheRight).
+// fingerprintOnTheRight reports whether k sorts after every key of
+// open_by_fingerprint but its last edgeKeys when this transaction first
+// asked: such a key lands on the index's right-most leaf, which this
+// transaction writes anyway, so it is written there directly rather than
+// twice. Not just after the last key, as alerts do (see onTheRight): group
+// keys ("group:…") sort after hexadecimal fingerprints, so with one open
+// group a storm whose fingerprints count up would otherwise log every
+// alert, where it used to write one leaf per commit; a few open groups'
+// keys are not a page. Comparing with the keys as they were when the
+// transaction first asked keeps a group commit's requests, which arrive in
+// no key order, from sending half of them to the log.
 func (t *txn) fingerprintOnTheRight(k []byte) bool {
 	s := &t.fpTx
 	if !s.edgeKnown {
-		last, _ := t.b.fingerprints.Cursor().Last()
+		n := fingerprintEdgeKeys
+		if s.log != nil {
+			n = s.log.edgeKeys
+		}
+		c := t.b.fingerprints.Cursor()
+		last, _ := c.Last()
+		for range n {
+			if last == nil {
+				break
+			}
+			last, _ = c.Prev()
+		}
 		s.edge, s.edgeKnown = bytes.Clone(last), true
 	}
 	return s.edge == nil || bytes.Compare(k, s.edge) > 0

@@ -105,6 +105,7 @@ func TestFingerprintLogClearAndSet(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "firebreak.db")
 				db := open(t, path)
 				storage.SetFingerprintSpill(db, spill)
+				storage.SetFingerprintEdge(db, 0)
 				model := map[string]uint64{}
 				keys := []string{"a", "z", "zz1", "m9"}
 				seed := []fpOp{{"a", 9}, {"z", 9}}
@@ -126,6 +127,7 @@ func TestFingerprintLogClearAndSet(t *testing.T) {
 				db = open(t, path)
 				defer db.Close()
 				storage.SetFingerprintSpill(db, spill)
+				storage.SetFingerprintEdge(db, 0)
 				checkFingerprintDB(t, db, model, keys, "after a reopen")
 				// One more key into the log and a fold after the reopen.
 				require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
@@ -146,6 +148,7 @@ func TestFingerprintLogReadsLikeTheIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "firebreak.db")
 	db := open(t, path)
 	storage.SetFingerprintSpill(db, 16)
+	storage.SetFingerprintEdge(db, 8)
 	r := rand.New(rand.NewPCG(13, 6))
 	var keys []string
 	for i := range 80 {
@@ -176,6 +179,7 @@ func TestFingerprintLogReadsLikeTheIndex(t *testing.T) {
 			require.NoError(t, db.Close())
 			db = open(t, path)
 			storage.SetFingerprintSpill(db, 16)
+			storage.SetFingerprintEdge(db, 8)
 			checkFingerprintDB(t, db, model, keys, fmt.Sprintf("round %d, reopened", round))
 		}
 	}
@@ -193,6 +197,7 @@ func TestFingerprintLogRollback(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "firebreak.db")
 	db := open(t, path)
 	storage.SetFingerprintSpill(db, 4)
+	storage.SetFingerprintEdge(db, 0)
 	model := map[string]uint64{}
 	keys := []string{"a", "z", "m1", "m2", "m3", "zz"}
 	for _, ops := range [][]fpOp{{{"a", 1}, {"z", 1}}, {{"m1", 1}}} {

@@ -343,6 +343,7 @@ func TestSchema5UpgradesInPlace(t *testing.T) {
 	// A new group of hashed fingerprints (they land between the index's
 	// keys, so they wait in the log), and a repeat of one of #4's alerts.
 	storage.SetFingerprintSpill(db, 1000)
+	storage.SetFingerprintEdge(db, 0)
 	svc := service(t, db)
 	want := maps.Clone(fx.Fingerprints)
 	var newest uint64
