@@ -158,3 +158,46 @@ func BenchmarkOpenWithFullAlertLog(b *testing.B) {
 		_ = db.Close()
 	}
 }
+
+// BenchmarkOpenWithFullFingerprintLog is start-up cost when a storm left
+// its largest fold's worth of grouped fingerprints in fingerprints_recent:
+// Open reads them all back into the committer's index.
+func BenchmarkOpenWithFullFingerprintLog(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "firebreak.db")
+	db, err := storage.Open(path, storage.Options{NoSync: true})
+	require.NoError(b, err)
+	const logged = 65000 // the largest fold is at 65,536
+	storage.SetFingerprintSpill(db, 1<<20)
+	// Keys that sort after every hashed fingerprint below, committed
+	// first, so the hashed ones land between keys (the log).
+	require.NoError(b, db.Update(ctx, func(tx incidents.Tx) error {
+		for i := range 100 {
+			if err := tx.SetOpenFingerprint(fmt.Sprintf("~%03d", i), 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(b, db.Update(ctx, func(tx incidents.Tx) error {
+		for i := range logged {
+			if err := tx.SetOpenFingerprint(fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15), 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.Equal(b, logged, storage.LoggedFingerprints(db))
+	require.NoError(b, db.Close())
+	b.ResetTimer()
+	for b.Loop() {
+		db, err := storage.Open(path, storage.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if storage.LoggedFingerprints(db) != logged {
+			b.Fatal("wrong count")
+		}
+		_ = db.Close()
+	}
+}

@@ -120,6 +120,9 @@ func (t *txn) flush() error {
 	if err := t.foldAlerts(); err != nil {
 		return err
 	}
+	if err := t.foldFingerprints(); err != nil {
+		return err
+	}
 	// In number order: bbolt inserts each key into its leaf's sorted
 	// array of keys, so keys put in map order each moved half of the
 	// commit's keys already there (a commit of ~1,000 new incidents: 10% of

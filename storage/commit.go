@@ -192,6 +192,7 @@ func (d *DB) commit(batch []*request) {
 	t.cache.adopt()
 	t.seenTx.adopt()
 	t.alertTx.adopt()
+	t.fpTx.adopt()
 	d.stats.Store(&totals)
 	d.commits.Add(1)
 	d.updates.Add(uint64(len(live)))
@@ -211,6 +212,7 @@ func (d *DB) writeTxn(tx *bolt.Tx) (*txn, error) {
 	t.cache.committed = d.committed
 	t.seenTx.log = d.seen
 	t.alertTx.log = d.alerts
+	t.fpTx.log = d.fingerprints
 	t.foldAt = d.foldAt
 	t.outbox = d.outbox
 	return t, nil
@@ -245,6 +247,7 @@ func (d *DB) commitOne(r *request) error {
 	t.cache.adopt()
 	t.seenTx.adopt()
 	t.alertTx.adopt()
+	t.fpTx.adopt()
 	d.stats.Store(&totals)
 	d.commits.Add(1)
 	d.updates.Add(1)

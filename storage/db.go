@@ -93,6 +93,9 @@ type DB struct {
 	seen *seenLog
 	// alerts is the log of recently added alerts (committer only).
 	alerts *alertLog
+	// fingerprints is the log of recently grouped fingerprints (committer
+	// only).
+	fingerprints *fingerprintLog
 	// foldAt is how many timeline entries wait in events_recent before a
 	// commit folds them into events.
 	foldAt uint64
@@ -166,7 +169,12 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{bolt: bdb, seen: seen, alerts: alerts, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
+	fingerprints, err := loadFingerprintLog(bdb)
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{bolt: bdb, seen: seen, alerts: alerts, fingerprints: fingerprints, foldAt: defaultTimelineFold, path: path, log: opts.Logger.With("db", path), wake: make(chan struct{}, 1),
 		committed: make(map[uint64]*cachedIncident)}
 	d.outbox = &Outbox{db: d, committed: make(chan struct{}, 1)}
 	d.stats.Store(&c)
@@ -224,11 +232,14 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		// transaction: schema 2 only added buckets (created above); schema 3
 		// moves every incident's alerts into records of their own; schema 4
 		// writes incident records in binary and still reads JSON ones, so
-		// nothing is rewritten. Recording the new version keeps an older
+		// nothing is rewritten; schema 6 only adds fingerprints_recent
+		// (created above). Recording the new version keeps an older
 		// Firebreak from reading a layout it would misread (version 1 would
 		// ignore event ids waiting in seen_recent, version 2 would see
 		// incidents without their alerts, version 3 could not decode a
-		// binary incident record).
+		// binary incident record, version 5 would not see the grouped
+		// fingerprints waiting in fingerprints_recent and open a second
+		// incident for their alerts).
 		v, _ := readU64(meta.Get([]byte(metaSchema)))
 		if v > 0 && v < 3 {
 			if err := upgradeToAlertRecords(tx); err != nil {

@@ -23,13 +23,14 @@
 //     the incident holds; the incident record stays small and fixed-size;
 //   - decoded incidents are cached for the committer, and an incident put
 //     several times in a group commit is stored once, at the end;
-//   - new timeline entries, seen event ids and new alerts whose
-//     fingerprints land between existing keys are appended to three logs
-//     (events_recent, seen_recent, alerts_recent) on their right-most
-//     pages, and moved into their keyed buckets in bulk, thousands at a
-//     time, so a commit writes a few pages rather than one per incident,
-//     one per event id and two per hashed fingerprint (and fsync time grows
-//     with every separate page written);
+//   - new timeline entries, seen event ids, and new alerts and their
+//     fingerprint index keys whose keys land between existing keys are
+//     appended to four logs (events_recent, seen_recent, alerts_recent,
+//     fingerprints_recent) on their right-most pages, and moved into their
+//     keyed buckets in bulk, thousands at a time, so a commit writes a few
+//     pages rather than one per incident, one per event id and three per
+//     hashed fingerprint (and fsync time grows with every separate page
+//     written);
 //   - records write their strings as words (words.go): a dictionary, back
 //     references and times, so storm records are about half the bytes.
 //
@@ -51,6 +52,7 @@
 //	seq                 number(8)                       → last seq(8) of that timeline
 //	open                number(8)                       → (empty) for every open incident
 //	open_by_fingerprint fingerprint                     → number(8)
+//	fingerprints_recent log seq(8)                      → number(8) fingerprint: not yet in open_by_fingerprint
 //	home                len+platform len+channel len+thread number(8) → (empty): one key per
 //	                    (home, incident); a prefix scan of len+platform len+channel finds
 //	                    a channel's incidents and its threads' (InChannel)
@@ -61,9 +63,11 @@
 //	seen_recent         log seq(8)                      → seen at(8) event id: not yet in the two above
 //	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
 //
-// The schema version is 5; Open upgrades files of versions 1 and 2 in place
-// (upgrade.go); versions 3 and 4 need no rewrite: JSON incident records
-// and records without words (version byte 1) are still read.
+// The schema version is 6; Open upgrades files of versions 1 and 2 in place
+// (upgrade.go); versions 3 to 5 need no rewrite: JSON incident records
+// and records without words (version byte 1) are still read, and a
+// version 5 file only gains fingerprints_recent (which a version 5
+// Firebreak would not read, hence the new version).
 //
 // Times in keys are Unix nanoseconds with the sign bit flipped, so that they
 // sort in time order. Home components are length-prefixed (uvarint) so that

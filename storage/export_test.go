@@ -35,3 +35,18 @@ func PagesWritten(d *DB) int64 {
 	st := d.bolt.Stats()
 	return st.TxStats.GetWrite()
 }
+
+// SetFingerprintSpill lets tests make the recent fingerprint log fold
+// after a few keys instead of thousands, always the same number.
+func SetFingerprintSpill(d *DB, n uint64) {
+	d.fingerprints.minSpill, d.fingerprints.maxSpill = n, n
+	d.fingerprints.setSpill()
+}
+
+// SetFingerprintEdge sets how many of the index's last keys a new key may
+// sort before and still go to the index directly (0: only after all).
+func SetFingerprintEdge(d *DB, n int) { d.fingerprints.edgeKeys = n }
+
+// LoggedFingerprints is how many keys wait in the recent fingerprint log,
+// as the committer knows them.
+func LoggedFingerprints(d *DB) int { return len(d.fingerprints.pending) }

@@ -25,6 +25,28 @@ import (
 // nothing was lost.
 type schema2Fixture struct {
 	Incidents []schema2Incident `json:"incidents"`
+	// Fingerprints is the grouping index (fingerprint or group key →
+	// open incident), recorded from schema 5 on.
+	Fingerprints map[string]uint64 `json:"fingerprints,omitempty"`
+}
+
+// fingerprintLister is what storage's read transactions offer besides
+// incidents.ReadTx for `firebreak migrate`: the whole grouping index.
+type fingerprintLister interface {
+	Fingerprints(fn func(fp string, number uint64) error) error
+}
+
+// readFingerprints is the grouping index of db, through Fingerprints.
+func readFingerprints(t *testing.T, db *storage.DB) map[string]uint64 {
+	t.Helper()
+	got := map[string]uint64{}
+	require.NoError(t, db.View(context.Background(), func(tx incidents.ReadTx) error {
+		return tx.(fingerprintLister).Fingerprints(func(fp string, n uint64) error {
+			got[fp] = n
+			return nil
+		})
+	}))
+	return got
 }
 
 type schema2Incident struct {
@@ -65,6 +87,18 @@ func TestWriteSchema4Fixture(t *testing.T) {
 		t.Skip("set FIREBREAK_WRITE_SCHEMA4=1 to rewrite the schema 4 fixture (only with schema 4 code)")
 	}
 	writeFixture(t, "schema4", true)
+}
+
+// TestWriteSchema5Fixture wrote testdata/schema5.db.gz and schema5.json
+// with the code of schema version 5 (before the fingerprint log), the same
+// story as schema 4, and the grouping index recorded. It runs only when
+// FIREBREAK_WRITE_SCHEMA5 is set; the files must never be rewritten by
+// later code.
+func TestWriteSchema5Fixture(t *testing.T) {
+	if os.Getenv("FIREBREAK_WRITE_SCHEMA5") == "" {
+		t.Skip("set FIREBREAK_WRITE_SCHEMA5=1 to rewrite the schema 5 fixture (only with schema 5 code)")
+	}
+	writeFixture(t, "schema5", true)
 }
 
 // writeFixture writes testdata/<name>.db.gz and <name>.json with the code
@@ -163,6 +197,7 @@ func writeFixture(t *testing.T, name string, more bool) {
 			return err
 		})
 	}))
+	fx.Fingerprints = readFingerprints(t, db)
 	require.NoError(t, db.Close())
 	js, err := json.MarshalIndent(fx, "", "  ")
 	require.NoError(t, err)

@@ -113,6 +113,28 @@ func BenchmarkStormOneGroupHashed100(b *testing.B) {
 	})
 }
 
+// BenchmarkStormOneGroupMixed100: BenchmarkStormOneGroupHashed100 with
+// the fingerprint a hash of every label, as the side-by-side benchmark's
+// one-group-hashed shape makes it. Hashing the instance alone leaves
+// consecutive alerts' fingerprints sharing their leading digits (FNV mixes
+// a last byte into the low and middle bits only), so a commit's new alerts
+// land on far fewer leaves than Alertmanager's fingerprints do.
+func BenchmarkStormOneGroupMixed100(b *testing.B) { benchStorm(b, 100, mixedAlert) }
+
+// BenchmarkStormOneGroupMixed1: BenchmarkStormOneGroup1 with the
+// fingerprints of BenchmarkStormOneGroupMixed100.
+func BenchmarkStormOneGroupMixed1(b *testing.B) { benchStorm(b, 1, mixedAlert) }
+
+func mixedAlert(i int) incidents.Alert {
+	a := oneGroupAlert(i)
+	h := fnv.New64a()
+	for _, k := range []string{"alertname", "service", "instance", "severity"} {
+		h.Write([]byte(k + "\xff" + a.Labels[k] + "\xff"))
+	}
+	a.Fingerprint = fmt.Sprintf("%016x", h.Sum64())
+	return a
+}
+
 // BenchmarkStormOwnGroup100: every alert opens an incident.
 func BenchmarkStormOwnGroup100(b *testing.B) { benchStorm(b, 100, ownGroupAlert) }
 

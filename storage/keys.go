@@ -26,6 +26,8 @@ const (
 	bucketAlerts       = "alerts"
 	bucketAlertState   = "alert_state"
 	bucketAlertsRecent = "alerts_recent"
+	// bucketFingerprintsRecent is open_by_fingerprint's log (schema 6).
+	bucketFingerprintsRecent = "fingerprints_recent"
 	// bucketAlertCounts held schema 2's per-incident repeat counters; the
 	// upgrade to schema 3 moves them into alert records and drops it.
 	bucketAlertCounts   = "alert_counts"
@@ -34,7 +36,7 @@ const (
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 5
+	schemaVersion       = 6
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -47,6 +49,7 @@ func allBuckets() []string {
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
 		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState, bucketAlertsRecent,
+		bucketFingerprintsRecent,
 	}
 }
 

@@ -29,7 +29,7 @@ type buckets struct {
 	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
 	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
 	seenRecent, eventsRecent, alerts, alertState      *bolt.Bucket
-	alertsRecent                                      *bolt.Bucket
+	alertsRecent, fingerprintsRecent                  *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -56,6 +56,8 @@ type txn struct {
 	seenTx txnSeen
 	// alertTx is this transaction's part of the recent alert log.
 	alertTx txnAlerts
+	// fpTx is this transaction's part of the recent fingerprint log.
+	fpTx txnFingerprints
 	// foldAt is how many entries events_recent may hold (see timeline.go).
 	foldAt uint64
 	// seqs holds the timeline counters this transaction advanced; flush
@@ -98,7 +100,7 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketTimers, &t.b.timers}, {bucketTimersByInc, &t.b.timersByInc}, {bucketSeen, &t.b.seen},
 		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
 		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts}, {bucketAlertState, &t.b.alertState},
-		{bucketAlertsRecent, &t.b.alertsRecent},
+		{bucketAlertsRecent, &t.b.alertsRecent}, {bucketFingerprintsRecent, &t.b.fingerprintsRecent},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {
@@ -181,10 +183,18 @@ func (t *txn) lastSeq(number uint64) (uint64, error) {
 	return seq, nil
 }
 
-// OpenByFingerprint implements incidents.ReadTx.
+// OpenByFingerprint implements incidents.ReadTx. A key waiting in
+// fingerprints_recent is not in open_by_fingerprint (see fingerprintLog).
 func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	if fp == "" || len(fp) > maxKeyLen {
 		return 0, false, nil
+	}
+	r, logged, err := t.loggedFingerprint(fp)
+	if err != nil {
+		return 0, false, err
+	}
+	if logged {
+		return r.number, true, nil
 	}
 	v := t.get(t.b.fingerprints, []byte(fp))
 	if v == nil {
@@ -535,19 +545,19 @@ func (t *txn) SetOpenFingerprint(fp string, number uint64) error {
 		return fmt.Errorf("incident #%d: alert fingerprint is %d bytes; at most %d fit", number, len(fp), maxKeyLen)
 	}
 	t.wrote()
-	if err := t.b.fingerprints.Put(t.scratchStr(fp), u64Key(number)); err != nil {
+	if err := t.setFingerprint(fp, number); err != nil {
 		return fmt.Errorf("incident #%d: fingerprint index: %w", number, err)
 	}
 	return nil
 }
 
-// ClearOpenFingerprint implements incidents.Tx.
+// ClearOpenFingerprint implements incidents.Tx: fp is removed from the
+// fingerprint log or the index, wherever it is.
 func (t *txn) ClearOpenFingerprint(fp string) error {
-	if fp == "" || len(fp) > maxKeyLen || t.get(t.b.fingerprints, []byte(fp)) == nil {
+	if fp == "" || len(fp) > maxKeyLen {
 		return nil
 	}
-	t.wrote()
-	if err := t.b.fingerprints.Delete([]byte(fp)); err != nil {
+	if err := t.clearFingerprint(fp); err != nil {
 		return fmt.Errorf("fingerprint %q: %w", fp, err)
 	}
 	return nil
@@ -690,12 +700,39 @@ func (t *txn) flushCounters() (counters, error) {
 // Fingerprints streams every grouped fingerprint and its open incident in
 // byte order of the fingerprint. It is not part of incidents.ReadTx:
 // `firebreak migrate` uses it to copy the grouping index between stores.
+// Keys still in fingerprints_recent are merged in.
 func (t *txn) Fingerprints(fn func(fp string, number uint64) error) error {
-	return t.b.fingerprints.ForEach(func(k, v []byte) error {
+	keys, logged, err := t.loggedFingerprints()
+	if err != nil {
+		return err
+	}
+	i := 0
+	err = t.b.fingerprints.ForEach(func(k, v []byte) error {
+		for ; i < len(keys) && keys[i] <= string(k); i++ {
+			if keys[i] == string(k) {
+				// Never both (see fingerprintLog); the log would win.
+				continue
+			}
+			if err := fn(keys[i], logged[keys[i]]); err != nil {
+				return err
+			}
+		}
+		if _, dup := logged[string(k)]; dup {
+			return fn(string(k), logged[string(k)])
+		}
 		n, ok := readU64(v)
 		if !ok {
 			return fmt.Errorf("fingerprint %q: index value is %d bytes: %w", k, len(v), errDamaged)
 		}
 		return fn(string(k), n)
 	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(keys); i++ {
+		if err := fn(keys[i], logged[keys[i]]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -128,7 +130,7 @@ func TestSchema2UpgradesInPlace(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		assert.Nil(t, tx.Bucket([]byte("alert_counts")), "replaced by alert records")
 		assert.NotNil(t, tx.Bucket([]byte("alerts")))
 		return nil
@@ -179,7 +181,7 @@ func TestSchema3UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		b := tx.Bucket([]byte("incidents"))
 		assert.Equal(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
 		assert.NotEqual(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written in binary")
@@ -278,7 +280,7 @@ func TestSchema4UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 5}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		b := tx.Bucket([]byte("incidents"))
 		assert.Equal(t, byte(1), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
 		assert.Equal(t, byte(2), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written with words")
@@ -289,5 +291,103 @@ func TestSchema4UpgradesInPlace(t *testing.T) {
 	require.NoError(t, bdb.Close())
 	db = open(t, path)
 	defer db.Close()
+	check(db)
+}
+
+// A database written by the schema 5 Firebreak (before the fingerprint
+// log) opens in place: the file gains fingerprints_recent and records
+// schema 6; every incident, alert count, timeline entry and grouped
+// fingerprint reads exactly as schema 5 read it. New alerts grouped after
+// the upgrade (hashed fingerprints, so they wait in the log) and the old
+// ones are all found, also after a reopen, and a repeat of an old alert
+// still counts on its incident.
+func TestSchema5UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openFixtureCopy(t, "schema5")
+	require.Len(t, fx.Incidents, 5)
+	require.NotEmpty(t, fx.Fingerprints)
+	db := open(t, path)
+	check := func(db *storage.DB) {
+		t.Helper()
+		for _, want := range fx.Incidents {
+			n := want.Incident.Number
+			got := readBoth(t, db, n)
+			if n == 4 {
+				assert.Equal(t, want.Incident.AlertCount+1, got.AlertCount)
+				got.AlertCount, got.UpdatedAt, got.LastAlertAt = want.Incident.AlertCount, want.Incident.UpdatedAt, want.Incident.LastAlertAt
+				got.Alerts = want.Incident.Alerts
+			}
+			assert.Equal(t, want.Incident, got, "#%d", n)
+			var entries []incidents.Entry
+			var alerts int
+			require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+				if err := tx.Alerts(n, func(incidents.AlertState) error { alerts++; return nil }); err != nil {
+					return err
+				}
+				return tx.Entries(n, 0, func(e incidents.Entry) error {
+					entries = append(entries, e)
+					return nil
+				})
+			}))
+			assert.Equal(t, want.Incident.DistinctAlerts, alerts, "#%d", n)
+			assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
+		}
+	}
+	for _, want := range fx.Incidents {
+		n := want.Incident.Number
+		assert.Equal(t, want.Incident, readBoth(t, db, n), "#%d", n)
+	}
+	assert.Equal(t, fx.Fingerprints, readFingerprints(t, db), "the grouping index as schema 5 left it")
+	assert.Equal(t, uint64(5), db.Stats().Incidents)
+
+	// A new group of hashed fingerprints (they land between the index's
+	// keys, so they wait in the log), and a repeat of one of #4's alerts.
+	storage.SetFingerprintSpill(db, 1000)
+	storage.SetFingerprintEdge(db, 0)
+	svc := service(t, db)
+	want := maps.Clone(fx.Fingerprints)
+	var newest uint64
+	for i := range 30 {
+		out, err := svc.ReceiveAlert(ctx, incidents.Origin{Actor: incidents.Bot, Home: home, EventID: fmt.Sprintf("after-upgrade-%d", i)},
+			incidents.Alert{Source: "alertmanager", Name: "QueueBacklog", Service: "orders", Fingerprint: hashedFingerprint(i),
+				Labels: map[string]string{"alertname": "QueueBacklog", "service": "orders", "instance": fmt.Sprintf("q-%d", i)}})
+		require.NoError(t, err)
+		newest = out.Incident.Number
+		want[hashedFingerprint(i)] = newest
+	}
+	assert.Equal(t, uint64(6), newest)
+	assert.Positive(t, storage.LoggedFingerprints(db), "new hashed fingerprints wait in the log")
+	var four incidents.AlertState
+	for _, si := range fx.Incidents {
+		if si.Incident.Number == 4 {
+			four = si.Incident.Alerts[0]
+		}
+	}
+	out, err := svc.ReceiveAlert(ctx, incidents.Origin{Actor: incidents.Bot, Home: home, EventID: "repeat-after-upgrade"},
+		incidents.Alert{Source: four.Source, Title: four.Title, Name: four.Name, Fingerprint: four.Fingerprint, Labels: four.Labels})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), out.Incident.Number, "an old alert still finds its incident")
+	got := readFingerprints(t, db)
+	for fp := range got {
+		if _, ok := want[fp]; !ok {
+			want[fp] = got[fp] // the new group's key
+		}
+	}
+	assert.Len(t, got, len(fx.Fingerprints)+31)
+	assert.Equal(t, want, got)
+	check(db)
+	require.NoError(t, db.Close())
+
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.NotNil(t, tx.Bucket([]byte("fingerprints_recent")))
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+	db = open(t, path)
+	defer db.Close()
+	assert.Equal(t, want, readFingerprints(t, db))
 	check(db)
 }

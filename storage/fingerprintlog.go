@@ -1,0 +1,342 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// How many grouped fingerprints may wait in fingerprints_recent before one
+// commit moves them all into open_by_fingerprint: as many as this process
+// has already moved there, within these bounds, for the reason the alert
+// log's spill grows (see minAlertSpill): each fold then moves at least as
+// many keys as it rewrites leaves.
+const (
+	minFingerprintSpill = 8192
+	maxFingerprintSpill = 65536
+)
+
+// fingerprintEdgeKeys is how many of open_by_fingerprint's last keys a new
+// key may sort before and still go to the index directly (see
+// fingerprintOnTheRight).
+const fingerprintEdgeKeys = 64
+
+// fingerprintLog keeps newly grouped fingerprints cheap to record.
+//
+// open_by_fingerprint is keyed by the fingerprint, and Alertmanager's
+// fingerprints are hashes: in a storm of distinct alerts every new alert
+// grouped into its incident wrote a random leaf of the index, about 13
+// extra pages per commit at one alert per request, and most of the index
+// at 100 per request. Instead SetOpenFingerprint appends a new key that
+// would land between existing keys to fingerprints_recent under an
+// increasing sequence number (the right-most leaf takes a whole commit's),
+// and remembers it in pending. When the log has had spill keys appended,
+// one commit moves them all into open_by_fingerprint, in key order, so
+// each leaf is written once for many keys.
+//
+//	fingerprints_recent  log seq(8) → number(8) fingerprint
+//
+// A key is in the log or in the bucket, never both: setting a key the log
+// holds rewrites its record, setting one the bucket holds writes the bucket
+// (as before), and ClearOpenFingerprint deletes the key wherever it is, so
+// a cleared key is never found again and a later set is the only one.
+// Readers look in the log first: the transaction's own changes, then
+// pending (the committer) or, for read-only transactions, which must not
+// touch the committer's state, the log read once per transaction. Only the
+// committer goroutine touches a fingerprintLog, and a transaction's changes
+// reach it only after its commit succeeded (adopt), so a rolled-back
+// attempt leaves no trace. The log is written in the same transactions as
+// everything else: Open rebuilds pending from it.
+type fingerprintLog struct {
+	pending map[string]loggedFingerprint
+	spill   uint64 // fold when the log has had this many keys appended
+	// folded is how many keys this process has moved into the bucket, and
+	// minSpill and maxSpill the bounds of spill.
+	folded             uint64
+	minSpill, maxSpill uint64
+	// edgeKeys is fingerprintEdgeKeys (tests set it to 0).
+	edgeKeys int
+}
+
+// loggedFingerprint is where a key is in fingerprints_recent, and the
+// incident it is grouped into. A zero seq in a transaction's changes means
+// the transaction removed it from the log.
+type loggedFingerprint struct {
+	seq, number uint64
+}
+
+// setSpill sets the next fold's threshold from what has been folded.
+func (l *fingerprintLog) setSpill() {
+	l.spill = min(max(l.folded, l.minSpill), l.maxSpill)
+}
+
+// loadFingerprintLog reads the keys waiting in fingerprints_recent.
+func loadFingerprintLog(bdb *bolt.DB) (*fingerprintLog, error) {
+	l := &fingerprintLog{pending: make(map[string]loggedFingerprint), minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill,
+		edgeKeys: fingerprintEdgeKeys}
+	l.setSpill()
+	err := bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketFingerprintsRecent))
+		if b == nil {
+			return fmt.Errorf("bucket %q is missing: %w", bucketFingerprintsRecent, errDamaged)
+		}
+		return forLoggedFingerprints(b.Cursor(), func(fp []byte, r loggedFingerprint) error {
+			l.pending[string(fp)] = r
+			return nil
+		})
+	})
+	return l, err
+}
+
+// forLoggedFingerprints calls fn with every record of the log, in log order.
+func forLoggedFingerprints(c *bolt.Cursor, fn func(fp []byte, r loggedFingerprint) error) error {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, ok := readU64(k)
+		if !ok || seq == 0 || len(v) <= numberLen {
+			return fmt.Errorf("recent fingerprint record %x: %w", k, errDamaged)
+		}
+		n, _ := readU64(v[:numberLen])
+		if err := fn(v[numberLen:], loggedFingerprint{seq: seq, number: n}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// txnFingerprints is one transaction's part of the fingerprint log.
+type txnFingerprints struct {
+	log *fingerprintLog // nil for read-only transactions
+	// changed holds the keys this transaction appended to, rewrote in or
+	// removed from the log (seq 0), not yet in log.pending.
+	changed map[string]loggedFingerprint
+	// view is the log as a read-only transaction read it, on first need.
+	view   map[string]loggedFingerprint
+	folded bool   // the log was moved into the bucket: log.pending no longer applies
+	moved  uint64 // how many keys that fold moved
+	// edge is the last key of open_by_fingerprint when onTheRight first
+	// looked (nil: none), edgeKnown whether it has looked.
+	edge      []byte
+	edgeKnown bool
+}
+
+// adopt applies a committed transaction's changes to the log.
+func (s *txnFingerprints) adopt() {
+	if s.log == nil {
+		return
+	}
+	if s.folded {
+		clear(s.log.pending)
+		s.log.folded += s.moved
+		s.log.setSpill()
+	}
+	for fp, r := range s.changed {
+		if r.seq == 0 {
+			delete(s.log.pending, fp)
+		} else {
+			s.log.pending[fp] = r
+		}
+	}
+}
+
+// note records a change of fp's place in the log.
+func (s *txnFingerprints) note(fp string, r loggedFingerprint) {
+	if s.changed == nil {
+		s.changed = make(map[string]loggedFingerprint)
+	}
+	s.changed[fp] = r
+}
+
+// loggedFingerprint reports where in fingerprints_recent fp is.
+func (t *txn) loggedFingerprint(fp string) (loggedFingerprint, bool, error) {
+	s := &t.fpTx
+	if r, ok := s.changed[fp]; ok {
+		return r, r.seq != 0, nil
+	}
+	if s.log == nil {
+		if s.view == nil {
+			view := make(map[string]loggedFingerprint)
+			err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
+				view[string(fp)] = r
+				return nil
+			})
+			if err != nil {
+				return loggedFingerprint{}, false, err
+			}
+			s.view = view
+		}
+		r, ok := s.view[fp]
+		return r, ok, nil
+	}
+	if s.folded {
+		return loggedFingerprint{}, false, nil
+	}
+	r, ok := s.log.pending[fp]
+	return r, ok, nil
+}
+
+// fingerprintRecord is the log record grouping fp into number.
+func fingerprintRecord(fp string, number uint64) []byte {
+	return append(putU64(make([]byte, 0, numberLen+len(fp)), number), fp...)
+}
+
+// setFingerprint groups fp into number: in the log if the log holds fp,
+// in the bucket if the bucket does or fp goes on its right, else appended
+// to the log.
+func (t *txn) setFingerprint(fp string, number uint64) error {
+	r, logged, err := t.loggedFingerprint(fp)
+	if err != nil {
+		return err
+	}
+	if logged {
+		if r.number == number {
+			return nil
+		}
+		r.number = number
+		if err := t.b.fingerprintsRecent.Put(t.scratchU64(r.seq), fingerprintRecord(fp, number)); err != nil {
+			return err
+		}
+		t.fpTx.note(fp, r)
+		return nil
+	}
+	k := t.scratchStr(fp)
+	if t.fingerprintOnTheRight(k) || t.get(t.b.fingerprints, k) != nil {
+		return t.b.fingerprints.Put(k, u64Key(number))
+	}
+	seq, err := t.b.fingerprintsRecent.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := t.b.fingerprintsRecent.Put(t.scratchU64(seq), fingerprintRecord(fp, number)); err != nil {
+		return err
+	}
+	t.fpTx.note(fp, loggedFingerprint{seq: seq, number: number})
+	return nil
+}
+
+// clearFingerprint removes fp from the log or the bucket, wherever it is.
+func (t *txn) clearFingerprint(fp string) error {
+	r, logged, err := t.loggedFingerprint(fp)
+	if err != nil {
+		return err
+	}
+	if logged {
+		t.wrote()
+		if err := t.b.fingerprintsRecent.Delete(t.scratchU64(r.seq)); err != nil {
+			return err
+		}
+		t.fpTx.note(fp, loggedFingerprint{})
+		return nil
+	}
+	if t.get(t.b.fingerprints, []byte(fp)) == nil {
+		return nil
+	}
+	t.wrote()
+	return t.b.fingerprints.Delete([]byte(fp))
+}
+
+// fingerprintOnTheRight reports whether k sorts after every key of
+// open_by_fingerprint but its last edgeKeys when this transaction first
+// asked: such a key lands on the index's right-most leaf, which this
+// transaction writes anyway, so it is written there directly rather than
+// twice. Not just after the last key, as alerts do (see onTheRight): group
+// keys ("group:…") sort after hexadecimal fingerprints, so with one open
+// group a storm whose fingerprints count up would otherwise log every
+// alert, where it used to write one leaf per commit; a few open groups'
+// keys are not a page. Comparing with the keys as they were when the
+// transaction first asked keeps a group commit's requests, which arrive in
+// no key order, from sending half of them to the log.
+func (t *txn) fingerprintOnTheRight(k []byte) bool {
+	s := &t.fpTx
+	if !s.edgeKnown {
+		n := fingerprintEdgeKeys
+		if s.log != nil {
+			n = s.log.edgeKeys
+		}
+		c := t.b.fingerprints.Cursor()
+		last, _ := c.Last()
+		for range n {
+			if last == nil {
+				break
+			}
+			last, _ = c.Prev()
+		}
+		s.edge, s.edgeKnown = bytes.Clone(last), true
+	}
+	return s.edge == nil || bytes.Compare(k, s.edge) > 0
+}
+
+// foldFingerprints moves fingerprints_recent into open_by_fingerprint once
+// spill keys have been appended to it, in key order. It runs once per
+// transaction, after every fn of a group commit. The bucket's sequence
+// counts the keys appended, since rewrites and clears do not append and the
+// log is emptied by dropping it.
+func (t *txn) foldFingerprints() error {
+	l := t.fpTx.log
+	if l == nil || t.b.fingerprintsRecent.Sequence() < l.spill {
+		return nil
+	}
+	t.wrote()
+	type rec struct {
+		fp     []byte
+		number uint64
+	}
+	var recs []rec
+	err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
+		recs = append(recs, rec{fp: fp, number: r.number})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("folding recent fingerprints: %w", err)
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return bytes.Compare(a.fp, b.fp) })
+	// bbolt keeps the values put until the commit: one buffer for all.
+	vals := make([]byte, 0, numberLen*len(recs))
+	for _, r := range recs {
+		vals = putU64(vals, r.number)
+		if err := t.b.fingerprints.Put(r.fp, vals[len(vals)-numberLen:]); err != nil {
+			return fmt.Errorf("folding recent fingerprints: %w", err)
+		}
+	}
+	if t.b.fingerprintsRecent, err = t.emptyLog(bucketFingerprintsRecent); err != nil {
+		return fmt.Errorf("emptying the recent fingerprint log: %w", err)
+	}
+	t.fpTx.folded = true
+	t.fpTx.moved = uint64(len(recs))
+	t.fpTx.changed = nil
+	return nil
+}
+
+// loggedFingerprints is every key waiting in the log as this transaction
+// sees it, in key order.
+func (t *txn) loggedFingerprints() ([]string, map[string]uint64, error) {
+	out := make(map[string]uint64)
+	s := &t.fpTx
+	if s.log == nil {
+		err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
+			out[string(fp)] = r.number
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	} else if !s.folded {
+		for fp, r := range s.log.pending {
+			out[fp] = r.number
+		}
+	}
+	for fp, r := range s.changed {
+		if r.seq == 0 {
+			delete(out, fp)
+		} else {
+			out[fp] = r.number
+		}
+	}
+	keys := make([]string, 0, len(out))
+	for fp := range out {
+		keys = append(keys, fp)
+	}
+	slices.Sort(keys)
+	return keys, out, nil
+}
