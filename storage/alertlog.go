@@ -66,21 +66,33 @@ const (
 // reach it only after its commit succeeded (adopt).
 type alertLog struct {
 	pending map[string]uint64 // alertKey → log seq
-	spill   uint64            // fold when the log has had this many alerts appended
-	// folded is how many alerts this process has moved into the buckets,
-	// and minSpill and maxSpill the bounds of spill (see minAlertSpill).
-	folded             uint64
+	growingSpill
+}
+
+// growingSpill decides when a recent log (alerts_recent,
+// fingerprints_recent) is next folded into its bucket: once it has had as
+// many records appended as this process has already folded, within
+// [minSpill, maxSpill] (see minAlertSpill for why it grows).
+type growingSpill struct {
+	spill              uint64 // fold when the log has had this many records appended
+	folded             uint64 // records this process has moved into the bucket
 	minSpill, maxSpill uint64
 }
 
 // setSpill sets the next fold's threshold from what has been folded.
-func (l *alertLog) setSpill() {
-	l.spill = min(max(l.folded, l.minSpill), l.maxSpill)
+func (g *growingSpill) setSpill() {
+	g.spill = min(max(g.folded, g.minSpill), g.maxSpill)
+}
+
+// foldedMore counts the records a committed fold moved.
+func (g *growingSpill) foldedMore(n uint64) {
+	g.folded += n
+	g.setSpill()
 }
 
 // loadAlertLog reads where the alerts waiting in alerts_recent are.
 func loadAlertLog(bdb *bolt.DB) (*alertLog, error) {
-	l := &alertLog{pending: make(map[string]uint64), minSpill: minAlertSpill, maxSpill: maxAlertSpill}
+	l := &alertLog{pending: make(map[string]uint64), growingSpill: growingSpill{minSpill: minAlertSpill, maxSpill: maxAlertSpill}}
 	l.setSpill()
 	err := bdb.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketAlertsRecent))
@@ -118,8 +130,7 @@ func (s *txnAlerts) adopt() {
 	}
 	if s.folded {
 		clear(s.log.pending)
-		s.log.folded += s.moved
-		s.log.setSpill()
+		s.log.foldedMore(s.moved)
 	}
 	for k, seq := range s.added {
 		s.log.pending[k] = seq

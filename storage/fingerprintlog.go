@@ -51,11 +51,7 @@ const fingerprintEdgeKeys = 64
 // everything else: Open rebuilds pending from it.
 type fingerprintLog struct {
 	pending map[string]loggedFingerprint
-	spill   uint64 // fold when the log has had this many keys appended
-	// folded is how many keys this process has moved into the bucket, and
-	// minSpill and maxSpill the bounds of spill.
-	folded             uint64
-	minSpill, maxSpill uint64
+	growingSpill
 	// edgeKeys is fingerprintEdgeKeys (tests set it to 0).
 	edgeKeys int
 }
@@ -67,15 +63,10 @@ type loggedFingerprint struct {
 	seq, number uint64
 }
 
-// setSpill sets the next fold's threshold from what has been folded.
-func (l *fingerprintLog) setSpill() {
-	l.spill = min(max(l.folded, l.minSpill), l.maxSpill)
-}
-
 // loadFingerprintLog reads the keys waiting in fingerprints_recent.
 func loadFingerprintLog(bdb *bolt.DB) (*fingerprintLog, error) {
-	l := &fingerprintLog{pending: make(map[string]loggedFingerprint), minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill,
-		edgeKeys: fingerprintEdgeKeys}
+	l := &fingerprintLog{pending: make(map[string]loggedFingerprint),
+		growingSpill: growingSpill{minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill}, edgeKeys: fingerprintEdgeKeys}
 	l.setSpill()
 	err := bdb.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketFingerprintsRecent))
@@ -128,8 +119,7 @@ func (s *txnFingerprints) adopt() {
 	}
 	if s.folded {
 		clear(s.log.pending)
-		s.log.folded += s.moved
-		s.log.setSpill()
+		s.log.foldedMore(s.moved)
 	}
 	for fp, r := range s.changed {
 		if r.seq == 0 {
