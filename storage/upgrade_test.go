@@ -156,17 +156,7 @@ func TestSchema3UpgradesInPlace(t *testing.T) {
 				continue
 			}
 			assert.Equal(t, want.Incident, got, "#%d", n)
-			var entries []incidents.Entry
-			var alerts int
-			require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
-				if err := tx.Alerts(n, func(incidents.AlertState) error { alerts++; return nil }); err != nil {
-					return err
-				}
-				return tx.Entries(n, 0, func(e incidents.Entry) error {
-					entries = append(entries, e)
-					return nil
-				})
-			}))
+			alerts, entries := alertsAndTimeline(t, db, n)
 			assert.Equal(t, want.Incident.DistinctAlerts, alerts, "#%d", n)
 			assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
 		}
@@ -318,17 +308,7 @@ func TestSchema5UpgradesInPlace(t *testing.T) {
 				got.Alerts = want.Incident.Alerts
 			}
 			assert.Equal(t, want.Incident, got, "#%d", n)
-			var entries []incidents.Entry
-			var alerts int
-			require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
-				if err := tx.Alerts(n, func(incidents.AlertState) error { alerts++; return nil }); err != nil {
-					return err
-				}
-				return tx.Entries(n, 0, func(e incidents.Entry) error {
-					entries = append(entries, e)
-					return nil
-				})
-			}))
+			alerts, entries := alertsAndTimeline(t, db, n)
 			assert.Equal(t, want.Incident.DistinctAlerts, alerts, "#%d", n)
 			assert.Equal(t, want.Timeline, entries, "timeline of #%d", n)
 		}
@@ -390,4 +370,20 @@ func TestSchema5UpgradesInPlace(t *testing.T) {
 	defer db.Close()
 	assert.Equal(t, want, readFingerprints(t, db))
 	check(db)
+}
+
+// alertsAndTimeline counts incident n's alert records and reads its
+// timeline, in one read transaction.
+func alertsAndTimeline(t *testing.T, db *storage.DB, n uint64) (alerts int, entries []incidents.Entry) {
+	t.Helper()
+	require.NoError(t, db.View(context.Background(), func(tx incidents.ReadTx) error {
+		if err := tx.Alerts(n, func(incidents.AlertState) error { alerts++; return nil }); err != nil {
+			return err
+		}
+		return tx.Entries(n, 0, func(e incidents.Entry) error {
+			entries = append(entries, e)
+			return nil
+		})
+	}))
+	return alerts, entries
 }
