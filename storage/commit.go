@@ -89,8 +89,12 @@ func (d *DB) commitLoop() {
 	}
 }
 
-// maxGather bounds how long the committer waits for company.
-const maxGather = time.Millisecond
+// maxGather bounds how long the committer waits for company, and
+// gatherBelow how long the last commit may have taken for it to wait.
+const (
+	maxGather   = time.Millisecond
+	gatherBelow = 4 * time.Millisecond
+)
 
 // gather waits briefly, after a commit of several requests, for their
 // senders' next requests, so that the next commit carries them too.
@@ -107,8 +111,14 @@ const maxGather = time.Millisecond
 // not slowed down — lets one commit and its two fsyncs serve both cohorts.
 // Waiting changes nothing about durability: every request still returns
 // only after the commit that holds it.
+//
+// A commit that took longer than gatherBelow is not followed by a wait:
+// its time went on work, not on the fsyncs the wait would share, and the
+// senders just answered arrive during the next commit anyway. Waiting
+// after commits of 100-alert webhooks (10–15 ms each) left the committer
+// idle a tenth of the time: 6% fewer alerts per second in process.
 func (d *DB) gather(prev int, took time.Duration) {
-	if prev < 2 {
+	if prev < 2 || took > gatherBelow {
 		return
 	}
 	d.mu.Lock()
