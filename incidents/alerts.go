@@ -41,9 +41,17 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 	g := s.grouping()
 	// Everything that needs no store is worked out before the transaction,
 	// which may hold the write lock for other writers too.
+	enc, _ := s.store.(Encoder)
+	actor := o.Actor
+	if actor.IsZero() {
+		actor = Bot // as change.add fills it in
+	}
 	prepared := make([]incomingAlert, len(alerts))
 	for i := range alerts {
 		prepared[i] = prepareAlert(alerts[i], g.by, now)
+		if prepared[i].firing {
+			prepared[i].prepareNew(enc, now, actor)
+		}
 	}
 	var outs []Outcome
 	var in *intake
@@ -91,6 +99,42 @@ type incomingAlert struct {
 	title    string
 	// text is Text trimmed and bounded, as records and entries keep it.
 	text string
+
+	// What a firing alert adds when it is new to its incident, worked
+	// out by prepareNew: the label that tells it apart in its group, its
+	// timeline entry, and (when the store has an Encoder) that entry's
+	// and its record's encodings.
+	instance          string
+	entry             Entry
+	entryBody, record []byte
+}
+
+// prepareNew works out what p adds if it turns out to be new to its
+// incident. Most alerts of a storm are, and each is worked out here, in
+// the caller's goroutine, rather than by the store's one committer; for a
+// repeat the work is wasted, about a microsecond.
+func (p *incomingAlert) prepareNew(enc Encoder, now time.Time, actor Actor) {
+	p.instance = instanceOf(p.Labels)
+	p.entry = alertEntry(p)
+	p.entry.At, p.entry.Actor = now, actor
+	if enc == nil {
+		return
+	}
+	p.entryBody = enc.EncodeEntry(&p.entry)
+	st := p.newState(now)
+	p.record = enc.EncodeAlert(&st)
+}
+
+// newState is the record of p as a new distinct alert of its incident.
+// It shares the alert's label and annotation maps: nothing changes them,
+// and stores copy what PutAlert is given.
+func (p *incomingAlert) newState(now time.Time) AlertState {
+	return AlertState{
+		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: p.instance,
+		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
+		Text: p.text, StartsAt: p.StartsAt,
+		Firing: true, Count: 1, FirstSeen: now, LastSeen: now,
+	}
 }
 
 func prepareAlert(a Alert, groupBy []string, now time.Time) incomingAlert {
@@ -133,6 +177,7 @@ func openIncidentOf(tx ReadTx, fp string) *Incident {
 type intake struct {
 	s      *Service
 	tx     Tx
+	etx    EncodedTx // tx, when it takes encodings made before it
 	now    time.Time
 	origin Origin
 	g      grouping
@@ -161,9 +206,11 @@ type intake struct {
 // the entries) is not made up front: at 100 alerts per call that cost a
 // repeat as much as the growth saved a distinct alert.
 func newIntake(s *Service, tx Tx, now time.Time, o Origin, g grouping, size int) *intake {
-	return &intake{s: s, tx: tx, now: now, origin: o, g: g, size: size,
+	in := &intake{s: s, tx: tx, now: now, origin: o, g: g, size: size,
 		touched: make(map[uint64]*touchedIncident),
 		index:   make(map[string]uint64, size)}
+	in.etx, _ = tx.(EncodedTx)
+	return in
 }
 
 // touchedIncident is an incident loaded into the batch.
@@ -183,6 +230,9 @@ type batchAlert struct {
 	// an alert that opens one).
 	inc   *Incident
 	dirty bool
+	// record is the store's encoding of what monitoring said (st apart
+	// from its counters) while st still says it; nil when unknown.
+	record []byte
 }
 
 // alert returns the record of fp in t (nil when t holds no such alert),
@@ -331,9 +381,19 @@ func (in *intake) receive(p *incomingAlert) (Outcome, error) {
 
 // add appends e to t's timeline and to out.
 func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
+	return in.addEncoded(t, out, e, nil)
+}
+
+// addNew appends the entry of p, new to t, to t's timeline and to out.
+func (in *intake) addNew(t *touchedIncident, out *Outcome, p *incomingAlert) error {
+	return in.addEncoded(t, out, p.entry, p.entryBody)
+}
+
+// addEncoded is add given body, e's encoding by the store (nil: none).
+func (in *intake) addEncoded(t *touchedIncident, out *Outcome, e Entry, body []byte) error {
 	// An entry alone does not rewrite the incident record: stores keep the
 	// timeline's count themselves (Incident.Entries is filled on read).
-	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out}
+	c := change{tx: in.tx, inc: t.inc, now: in.now, actor: in.origin.Actor, out: out, body: body, encoded: in.etx}
 	if out.Entries == nil {
 		// The outcome's first entry: a slot of the batch's array, capped
 		// so that a second entry gets a slice of its own.
@@ -347,16 +407,11 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 
 // alertEntry describes an alert that opened or joined an incident.
 func alertEntry(p *incomingAlert) Entry {
-	if withinBounds(p.Annotations) {
-		// Bounding would copy them unchanged.
-		return alertEntryWith(p, p.Annotations)
+	annotations := p.Annotations
+	if !withinBounds(annotations) {
+		// Within bounds, bounding would copy them unchanged.
+		annotations = boundAnnotations(annotations)
 	}
-	return alertEntryWith(p, boundAnnotations(p.Annotations))
-}
-
-// alertEntryWith is alertEntry with the alert's annotations already
-// bounded (an alert that opens an incident has them in its trigger).
-func alertEntryWith(p *incomingAlert, annotations map[string]string) Entry {
 	// Sized for the usual fields and a summary and description, so the
 	// map is not grown while it is filled (one per new distinct alert).
 	data := make(map[string]string, 10+len(annotations))
@@ -420,24 +475,19 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 		}
 	}
 	out := Outcome{Incident: inc, Created: true, StepChanged: len(inc.Steps) > 0}
-	if err := in.add(t, &out, alertEntryWith(p, inc.Trigger.Annotations)); err != nil {
+	// p.entry is alertEntryWith(p, inc.Trigger.Annotations): both bound
+	// the annotations the same way.
+	if err := in.addNew(t, &out, p); err != nil {
 		return Outcome{}, err
 	}
 	in.created++
 	return out, nil
 }
 
-// newAlert is the record of an alert t has not held before. It shares
-// the alert's label and annotation maps: the record lives only until the
-// batch is saved, nothing in the batch changes them, and stores copy what
-// PutAlert is given.
+// newAlert is the record of an alert t has not held before (see
+// incomingAlert.newState).
 func (in *intake) newAlert(t *touchedIncident, p *incomingAlert) *batchAlert {
-	a := &batchAlert{st: AlertState{
-		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: instanceOf(p.Labels),
-		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
-		Text: p.text, StartsAt: p.StartsAt,
-		Firing: true, Count: 1, FirstSeen: in.now, LastSeen: in.now,
-	}, inc: t.inc}
+	a := &batchAlert{st: p.newState(in.now), inc: t.inc, record: p.record}
 	if t.alerts == nil {
 		t.alerts = make(map[string]*batchAlert)
 	}
@@ -478,7 +528,7 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		if err := in.group(p.fp, inc.Number); err != nil {
 			return Outcome{}, err
 		}
-		if err := in.add(t, &out, alertEntry(p)); err != nil {
+		if err := in.addNew(t, &out, p); err != nil {
 			return Outcome{}, err
 		}
 	case !a.st.Firing:
@@ -497,8 +547,9 @@ func (in *intake) repeat(t *touchedIncident, p *incomingAlert) (Outcome, error) 
 		a.st.Count++
 		a.st.LastSeen = in.now
 	}
-	if p.text != "" {
+	if p.text != "" && p.text != a.st.Text {
 		a.st.Text = p.text
+		a.record = nil // no longer what was encoded
 	}
 	in.changed(t, a)
 	if inc.Status == StatusMitigated && in.now.Sub(inc.MitigatedAt) <= in.g.flap {
@@ -575,7 +626,13 @@ func (in *intake) resolveAlert(t *touchedIncident, p *incomingAlert) (Outcome, e
 // once each.
 func (in *intake) save() error {
 	for _, a := range in.queued {
-		if err := in.tx.PutAlert(a.inc.Number, a.st); err != nil {
+		var err error
+		if a.record != nil && in.etx != nil {
+			err = in.etx.PutAlertEncoded(a.inc.Number, a.st, a.record)
+		} else {
+			err = in.tx.PutAlert(a.inc.Number, a.st)
+		}
+		if err != nil {
 			return fmt.Errorf("save alert %s of incident #%d: %w", a.st.Fingerprint, a.inc.Number, err)
 		}
 		a.dirty = false

@@ -53,3 +53,29 @@ func prefetchIntake(tx Tx, prepared []incomingAlert) error {
 	}
 	return p.PrefetchAlerts(refs)
 }
+
+// Encoder is what a store may implement when one goroutine applies every
+// write (bbolt's committer): encoding records there is time every other
+// writer waits for, while the callers' goroutines have CPU to spare.
+// ReceiveAlerts has it encode, in the caller's goroutine before the
+// transaction, the record and the timeline entry each firing alert would
+// add if it is new, and hands them back through the Tx's EncodedTx. An
+// encoding is used only while the value it was made from is unchanged.
+// Implementations must be safe for concurrent use.
+type Encoder interface {
+	// EncodeAlert encodes what monitoring said about a (not its
+	// counters: firing, count, first and last seen).
+	EncodeAlert(a *AlertState) []byte
+	// EncodeEntry encodes e apart from its Incident and Seq.
+	EncodeEntry(e *Entry) []byte
+}
+
+// EncodedTx is the Tx of an Encoder's store. Neither method keeps or
+// changes the bytes it is given beyond the transaction (a transaction
+// function may run again with them).
+type EncodedTx interface {
+	// PutAlertEncoded is PutAlert given content = EncodeAlert(&a).
+	PutAlertEncoded(number uint64, a AlertState, content []byte) error
+	// AppendEncodedEntry is AppendEntry given body = EncodeEntry(e).
+	AppendEncodedEntry(e *Entry, body []byte) error
+}

@@ -191,6 +191,10 @@ type change struct {
 	// buf, when set, backs out.Entries: add appends the entry there and
 	// gives the outcome a one-entry slice of it (see intake.add).
 	buf *[]Entry
+	// body, when set, is e's encoding by the store's Encoder, made before
+	// the transaction (see EncodedTx); encoded is the Tx that takes it.
+	body    []byte
+	encoded EncodedTx
 }
 
 // add appends e to the incident's timeline and to the outcome, filling in
@@ -206,7 +210,13 @@ func (c *change) add(e Entry) error {
 	if e.Actor.IsZero() {
 		e.Actor = Bot
 	}
-	if err := c.tx.AppendEntry(&e); err != nil {
+	var err error
+	if c.body != nil && c.encoded != nil {
+		err = c.encoded.AppendEncodedEntry(&e, c.body)
+	} else {
+		err = c.tx.AppendEntry(&e)
+	}
+	if err != nil {
 		return fmt.Errorf("record %s on the timeline of incident #%d: %w", e.Kind, e.Incident, err)
 	}
 	c.inc.Entries = max(c.inc.Entries, e.Seq)

@@ -164,6 +164,7 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 	}
 	content := t.get(t.b.alerts, k)
 	if content == nil {
+		t.alertTx.noteAbsent(k)
 		return incidents.AlertState{}, false, nil
 	}
 	a, err := decodeAlert(number, fp, content, t.get(t.b.alertState, k))
@@ -229,6 +230,17 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 
 // PutAlert implements incidents.Tx.
 func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
+	return t.putAlert(number, &a, nil)
+}
+
+// PutAlertEncoded implements incidents.EncodedTx.
+func (t *txn) PutAlertEncoded(number uint64, a incidents.AlertState, content []byte) error {
+	return t.putAlert(number, &a, content)
+}
+
+// putAlert stores a; content, when not nil, is a's content already
+// encoded (DB.EncodeAlert).
+func (t *txn) putAlert(number uint64, a *incidents.AlertState, content []byte) error {
 	if a.Fingerprint == "" {
 		return errors.New("put alert: empty fingerprint")
 	}
@@ -241,14 +253,14 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	k := alertKey(number, a.Fingerprint)
 	t.wrote()
 	if seq, ok := t.loggedAlert(k); ok {
-		if err := t.putLoggedAlert(seq, number, &a); err != nil {
+		if err := t.putLoggedAlert(seq, number, a, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
 	}
 	var old []byte
 	born := t.cache.bornHere(number)
-	if !born {
+	if !born && !t.alertTx.takeAbsent(k) {
 		// An incident made in this transaction sorts after every alert
 		// record: its alerts go on the right, written directly.
 		old = t.get(t.b.alerts, k)
@@ -256,17 +268,20 @@ func (t *txn) PutAlert(number uint64, a incidents.AlertState) error {
 	if old == nil && !born && t.alertTx.log != nil && !t.onTheRight(k) {
 		// A new alert that would land between existing keys (a hashed
 		// fingerprint): into the log (see alertLog).
-		if err := t.appendAlert(k, number, &a); err != nil {
+		if err := t.appendAlert(k, number, a, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
 	}
-	if content := encodeAlertContent(&a); !bytes.Equal(content, old) {
+	if content == nil {
+		content = encodeAlertContent(a)
+	}
+	if !bytes.Equal(content, old) {
 		if err := t.b.alerts.Put(k, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 	}
-	if err := t.b.alertState.Put(k, encodeAlertState(&a)); err != nil {
+	if err := t.b.alertState.Put(k, encodeAlertState(a)); err != nil {
 		return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 	}
 	return nil

@@ -17,7 +17,21 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 )
 
-var _ incidents.Store = (*DB)(nil)
+var (
+	_ incidents.Store     = (*DB)(nil)
+	_ incidents.Encoder   = (*DB)(nil)
+	_ incidents.EncodedTx = (*txn)(nil)
+)
+
+// EncodeAlert implements incidents.Encoder: a's record in alerts, as
+// PutAlert would encode it. It runs in the caller's goroutine, so that
+// the committer, which every write waits for, does not.
+func (d *DB) EncodeAlert(a *incidents.AlertState) []byte { return encodeAlertContent(a) }
+
+// EncodeEntry implements incidents.Encoder: e's record in the timeline,
+// apart from the key (its incident and Seq), as AppendEntry would encode
+// it.
+func (d *DB) EncodeEntry(e *incidents.Entry) []byte { return encodeEntry(e) }
 
 // Errors callers may test with errors.Is.
 var (

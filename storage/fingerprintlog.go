@@ -110,6 +110,32 @@ type txnFingerprints struct {
 	// looked (nil: none), edgeKnown whether it has looked.
 	edge      []byte
 	edgeKnown bool
+	// absent holds the keys OpenByFingerprint found in neither the log
+	// nor the bucket since they were last written: intake looks a new
+	// alert's fingerprint up before it groups it, and the write need not
+	// search the bucket again.
+	absent map[string]struct{}
+}
+
+// noteAbsent records that fp is in neither the log nor the bucket.
+func (s *txnFingerprints) noteAbsent(fp string) {
+	if s.log == nil {
+		return // read-only: nothing will be written
+	}
+	if s.absent == nil {
+		s.absent = make(map[string]struct{})
+	}
+	s.absent[fp] = struct{}{}
+}
+
+// takeAbsent reports whether fp was noted absent, and forgets it: the
+// caller is about to write it.
+func (s *txnFingerprints) takeAbsent(fp string) bool {
+	if _, ok := s.absent[fp]; !ok {
+		return false
+	}
+	delete(s.absent, fp)
+	return true
 }
 
 // adopt applies a committed transaction's changes to the log.
@@ -191,7 +217,8 @@ func (t *txn) setFingerprint(fp string, number uint64) error {
 		return nil
 	}
 	k := t.scratchStr(fp)
-	if t.fingerprintOnTheRight(k) || t.get(t.b.fingerprints, k) != nil {
+	absent := t.fpTx.takeAbsent(fp)
+	if t.fingerprintOnTheRight(k) || (!absent && t.get(t.b.fingerprints, k) != nil) {
 		return t.b.fingerprints.Put(k, u64Key(number))
 	}
 	seq, err := t.b.fingerprintsRecent.NextSequence()
@@ -293,6 +320,7 @@ func (t *txn) foldFingerprints() error {
 		return fmt.Errorf("emptying the recent fingerprint log: %w", err)
 	}
 	t.fpTx.folded = true
+	t.fpTx.absent = nil // still true, but say nothing after a fold
 	t.fpTx.moved = uint64(len(recs))
 	t.fpTx.changed = nil
 	return nil

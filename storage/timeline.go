@@ -53,13 +53,18 @@ func (b *buckets) packLogs() {
 // appendRecentEntry stores e, its Seq set, in events_recent: header and
 // entry encoded into one buffer, under a key in the transaction's scratch
 // buffer (bbolt copies keys, not values).
-func (t *txn) appendRecentEntry(e *incidents.Entry) error {
+func (t *txn) appendRecentEntry(e *incidents.Entry, body []byte) error {
 	n, err := t.b.eventsRecent.NextSequence()
 	if err != nil {
 		return err
 	}
 	var head [recentEntryHeader]byte
 	putU64(putU64(head[:0], e.Incident), e.Seq)
+	if body != nil {
+		// As with alert content, an entry reads the same after any header.
+		rec := append(append(make([]byte, 0, len(head)+len(body)), head[:]...), body...)
+		return t.b.eventsRecent.Put(t.scratchU64(n), rec)
+	}
 	return t.b.eventsRecent.Put(t.scratchU64(n), appendEntry(head[:], e))
 }
 

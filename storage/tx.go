@@ -198,6 +198,7 @@ func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	}
 	v := t.get(t.b.fingerprints, []byte(fp))
 	if v == nil {
+		t.fpTx.noteAbsent(fp)
 		return 0, false, nil
 	}
 	n, ok := readU64(v)
@@ -512,7 +513,16 @@ func (t *txn) PutIncident(inc *incidents.Incident) error {
 // AppendEntry implements incidents.Tx: e.Seq becomes one more than the
 // timeline's last, and the entry is appended to events_recent, to be
 // folded into the incident's key range later (see timeline.go).
-func (t *txn) AppendEntry(e *incidents.Entry) error {
+func (t *txn) AppendEntry(e *incidents.Entry) error { return t.appendEntry(e, nil) }
+
+// AppendEncodedEntry implements incidents.EncodedTx.
+func (t *txn) AppendEncodedEntry(e *incidents.Entry, body []byte) error {
+	return t.appendEntry(e, body)
+}
+
+// appendEntry stores e; body, when not nil, is e already encoded
+// (DB.EncodeEntry).
+func (t *txn) appendEntry(e *incidents.Entry, body []byte) error {
 	if e == nil {
 		return errors.New("append entry: nil entry")
 	}
@@ -525,7 +535,7 @@ func (t *txn) AppendEntry(e *incidents.Entry) error {
 	}
 	e.Seq = last + 1
 	t.wrote()
-	if err := t.appendRecentEntry(e); err != nil {
+	if err := t.appendRecentEntry(e, body); err != nil {
 		return fmt.Errorf("append entry to incident #%d: %w", e.Incident, err)
 	}
 	if t.seqs == nil {
