@@ -49,7 +49,9 @@ func (s *Service) ReceiveAlerts(ctx context.Context, o Origin, alerts []Alert) (
 	prepared := make([]incomingAlert, len(alerts))
 	for i := range alerts {
 		prepared[i] = prepareAlert(alerts[i], g.by, now)
-		if prepared[i].firing {
+	}
+	for i, seen := range s.repeats.recent(prepared) {
+		if prepared[i].firing && !seen {
 			prepared[i].prepareNew(enc, now, actor)
 		}
 	}
@@ -101,9 +103,10 @@ type incomingAlert struct {
 	text string
 
 	// What a firing alert adds when it is new to its incident, worked
-	// out by prepareNew: the label that tells it apart in its group, its
+	// out by prepareNew (prepared) unless it looked like a repeat: its
 	// timeline entry, and (when the store has an Encoder) that entry's
 	// and its record's encodings.
+	prepared          bool
 	instance          string
 	entry             Entry
 	entryBody, record []byte
@@ -114,6 +117,7 @@ type incomingAlert struct {
 // the caller's goroutine, rather than by the store's one committer; for a
 // repeat the work is wasted, about a microsecond.
 func (p *incomingAlert) prepareNew(enc Encoder, now time.Time, actor Actor) {
+	p.prepared = true
 	p.instance = instanceOf(p.Labels)
 	p.entry = alertEntry(p)
 	p.entry.At, p.entry.Actor = now, actor
@@ -129,8 +133,12 @@ func (p *incomingAlert) prepareNew(enc Encoder, now time.Time, actor Actor) {
 // It shares the alert's label and annotation maps: nothing changes them,
 // and stores copy what PutAlert is given.
 func (p *incomingAlert) newState(now time.Time) AlertState {
+	instance := p.instance
+	if !p.prepared {
+		instance = instanceOf(p.Labels)
+	}
 	return AlertState{
-		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: p.instance,
+		Fingerprint: p.fp, Name: p.Name, Title: p.title, Instance: instance,
 		Source: p.Source, URL: p.URL, Labels: p.Labels, Annotations: p.Annotations,
 		Text: p.text, StartsAt: p.StartsAt,
 		Firing: true, Count: 1, FirstSeen: now, LastSeen: now,
@@ -386,6 +394,9 @@ func (in *intake) add(t *touchedIncident, out *Outcome, e Entry) error {
 
 // addNew appends the entry of p, new to t, to t's timeline and to out.
 func (in *intake) addNew(t *touchedIncident, out *Outcome, p *incomingAlert) error {
+	if !p.prepared {
+		return in.add(t, out, alertEntry(p))
+	}
 	return in.addEncoded(t, out, p.entry, p.entryBody)
 }
 

@@ -88,11 +88,13 @@ type Service struct {
 	books *playbooks.Config
 	now   func() time.Time
 	log   *slog.Logger
+	// repeats tells ReceiveAlerts which alerts are likely repeats.
+	repeats *repeatHint
 }
 
 // NewService wires a Service to its store and playbooks.
 func NewService(store Store, books *playbooks.Config, opts ...Option) *Service {
-	s := &Service{store: store, books: books, now: time.Now, log: slog.Default()}
+	s := &Service{store: store, books: books, now: time.Now, log: slog.Default(), repeats: newRepeatHint()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -21,7 +21,9 @@ import (
 // (incidents.Encoder) must store exactly what the plain writes store: the
 // same alerts and the same timeline as a store that encodes nothing
 // (MemStore), whether a new alert is written directly, goes through the
-// alert log, or changes within its batch after it was encoded.
+// alert log, changes within its batch after it was encoded, or was taken
+// for a repeat (its fingerprint seen before, in an incident since
+// resolved) and so not encoded before the transaction.
 func TestEncodedAlertsStoreWhatPlainOnesDo(t *testing.T) {
 	batches := [][]incidents.Alert{
 		// The first alert opens the incident; the others of the group
@@ -37,6 +39,8 @@ func TestEncodedAlertsStoreWhatPlainOnesDo(t *testing.T) {
 		// A resolved alert fires again.
 		{alertOf("m", "back")},
 	}
+	// After incident #1 is resolved, alerts it held open incident #2.
+	again := [][]incidents.Alert{{alertOf("a", "again"), alertOf("n", "new"), alertOf("b", "")}}
 	type stored struct {
 		Alerts  []incidents.AlertState
 		Entries []incidents.Entry
@@ -47,36 +51,49 @@ func TestEncodedAlertsStoreWhatPlainOnesDo(t *testing.T) {
 		books := playbooks.Default()
 		books.Grouping.GroupBy = []string{"alertname"}
 		svc := incidents.NewService(store, books, incidents.WithClock(func() time.Time { return now }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
-		for i, b := range batches {
+		receive := func(i int, b []incidents.Alert) {
 			now = t0.Add(time.Duration(i) * time.Minute)
 			_, err := svc.ReceiveAlerts(context.Background(), incidents.Origin{Actor: alice, Home: home, EventID: fmt.Sprintf("ev-%d", i)}, b)
 			require.NoError(t, err)
 		}
+		for i, b := range batches {
+			receive(i, b)
+		}
+		_, err := svc.Resolve(context.Background(), incidents.Origin{Actor: alice, Home: home, EventID: "resolve"}, 1, "rolled back")
+		require.NoError(t, err)
+		for i, b := range again {
+			receive(len(batches)+i, b)
+		}
 		var out stored
 		require.NoError(t, store.View(context.Background(), func(tx incidents.ReadTx) error {
-			if err := tx.Alerts(1, func(a incidents.AlertState) error {
-				out.Alerts = append(out.Alerts, a)
-				return nil
-			}); err != nil {
-				return err
+			for n := uint64(1); n <= 2; n++ {
+				if err := tx.Alerts(n, func(a incidents.AlertState) error {
+					out.Alerts = append(out.Alerts, a)
+					return nil
+				}); err != nil {
+					return err
+				}
+				if err := tx.Entries(n, 0, func(e incidents.Entry) error {
+					out.Entries = append(out.Entries, e)
+					return nil
+				}); err != nil {
+					return err
+				}
 			}
-			return tx.Entries(1, 0, func(e incidents.Entry) error {
-				out.Entries = append(out.Entries, e)
-				return nil
-			})
+			return nil
 		}))
 		return out
 	}
 
 	want := run(t, incidentstest.NewMemStore())
-	require.Len(t, want.Alerts, 5, "m, z, a, b and c")
+	require.Len(t, want.Alerts, 5+3, "m, z, a, b and c in #1; a, n and b in #2")
 
 	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
 	defer db.Close()
 	got := run(t, db)
 	assert.Equal(t, want.Alerts, got.Alerts)
 	assert.Equal(t, want.Entries, got.Entries)
-	for _, a := range got.Alerts {
+	for _, a := range got.Alerts[:5] { // incident #1's
 		if a.Fingerprint == "b" {
 			assert.Equal(t, "after", a.Text, "the text the batch left, not the one first encoded")
 			assert.Equal(t, 2, a.Count)
