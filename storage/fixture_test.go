@@ -28,6 +28,9 @@ type schema2Fixture struct {
 	// Fingerprints is the grouping index (fingerprint or group key →
 	// open incident), recorded from schema 5 on.
 	Fingerprints map[string]uint64 `json:"fingerprints,omitempty"`
+	// Alerts is every distinct alert of every incident as Alerts streams
+	// them, recorded from schema 6 on.
+	Alerts map[uint64][]incidents.AlertState `json:"alerts,omitempty"`
 }
 
 // fingerprintLister is what storage's read transactions offer besides
@@ -101,9 +104,27 @@ func TestWriteSchema5Fixture(t *testing.T) {
 	writeFixture(t, "schema5", true)
 }
 
+// TestWriteSchema6Fixture wrote testdata/schema6.db.gz and schema6.json
+// with the code of schema version 6 (new alerts with hashed fingerprints
+// logged in alerts_recent, content and counters, then folded into alerts
+// and alert_state), the same story as schema 5 plus incident #6, whose
+// alerts arrived after it opened: some folded, some still in the log,
+// some of both repeated. It runs only when FIREBREAK_WRITE_SCHEMA6 is
+// set; the files must never be rewritten by later code.
+func TestWriteSchema6Fixture(t *testing.T) {
+	if os.Getenv("FIREBREAK_WRITE_SCHEMA6") == "" {
+		t.Skip("set FIREBREAK_WRITE_SCHEMA6=1 to rewrite the schema 6 fixture (only with schema 6 code)")
+	}
+	writeFixtureWith(t, "schema6", true, true)
+}
+
 // writeFixture writes testdata/<name>.db.gz and <name>.json with the code
 // of today; more adds incident #5 (steps walked, roles, a channel home).
-func writeFixture(t *testing.T, name string, more bool) {
+func writeFixture(t *testing.T, name string, more bool) { writeFixtureWith(t, name, more, false) }
+
+// writeFixtureWith is writeFixture; logged adds incident #6 (alerts
+// joining an open incident, folded and logged) and records every alert.
+func writeFixtureWith(t *testing.T, name string, more, logged bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, name+".db")
@@ -184,6 +205,38 @@ func writeFixture(t *testing.T, name string, more bool) {
 		_, err = svc.Mitigate(ctx, by, 5)
 		require.NoError(t, err)
 	}
+	if logged {
+		// #6: one alert opens it; 19 more join it in four batches. Their
+		// fingerprints are hashes, so those that land between the
+		// incident's keys go to the alert log; a fold every 6 leaves some
+		// folded and some still logged. Then a repeat of every one.
+		storage.SetAlertSpill(db, 6)
+		queue := func(i int) incidents.Alert {
+			a := alert("QueueBacklog", "orders", fmt.Sprintf("queue-%d", i), incidents.AlertFiring)
+			a.Annotations = map[string]string{"summary": fmt.Sprintf("queue %d backlog above 10k", i)}
+			return a
+		}
+		send(queue(0))
+		for b := range 4 {
+			var batch []incidents.Alert
+			for i := range 5 {
+				if n := 1 + 5*b + i; n < 20 {
+					batch = append(batch, queue(n))
+				}
+			}
+			send(batch...)
+		}
+		var again []incidents.Alert
+		for i := range 20 {
+			a := queue(i)
+			if i%4 == 0 {
+				a.Text = "still growing"
+			}
+			again = append(again, a)
+		}
+		send(again...)
+		require.Positive(t, storage.LoggedAlerts(db), "some of #6's alerts still in the log")
+	}
 
 	var fx schema2Fixture
 	require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
@@ -198,6 +251,21 @@ func writeFixture(t *testing.T, name string, more bool) {
 		})
 	}))
 	fx.Fingerprints = readFingerprints(t, db)
+	if logged {
+		fx.Alerts = map[uint64][]incidents.AlertState{}
+		require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+			for _, si := range fx.Incidents {
+				n := si.Incident.Number
+				if err := tx.Alerts(n, func(a incidents.AlertState) error {
+					fx.Alerts[n] = append(fx.Alerts[n], a)
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
 	require.NoError(t, db.Close())
 	js, err := json.MarshalIndent(fx, "", "  ")
 	require.NoError(t, err)

@@ -6,16 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/firebreak/firebreak/incidents"
+	"github.com/firebreak/firebreak/playbooks"
 	"github.com/firebreak/firebreak/storage"
 )
 
@@ -386,4 +389,111 @@ func alertsAndTimeline(t *testing.T, db *storage.DB, n uint64) (alerts int, entr
 		})
 	}))
 	return alerts, entries
+}
+
+// A database written by the schema 6 Firebreak opens in place. Its
+// incident #6 gathered alerts with hashed fingerprints after it opened:
+// some were folded from alerts_recent into alerts and alert_state, some
+// were still in the log. Every alert reads as schema 6 left it, listed
+// and one by one, in read and write transactions; intake carries on with
+// them (repeats of folded and of logged alerts count on the same
+// records, new alerts join), and all of it survives a reopen.
+func TestSchema6UpgradesInPlace(t *testing.T) {
+	ctx := context.Background()
+	path, fx := openFixtureCopy(t, "schema6")
+	require.Len(t, fx.Incidents, 6)
+	require.Len(t, fx.Alerts[6], 20)
+	check := func(db *storage.DB, alerts map[uint64][]incidents.AlertState) {
+		t.Helper()
+		for _, si := range fx.Incidents {
+			n := si.Incident.Number
+			if n != 6 {
+				assert.Equal(t, si.Incident, readBoth(t, db, n), "#%d", n)
+				_, entries := alertsAndTimeline(t, db, n)
+				assert.Equal(t, si.Timeline, entries, "timeline of #%d", n)
+			}
+			listed, one := readAlertsBoth(t, db, n)
+			assert.Equal(t, alerts[n], listed[0], "#%d's alerts listed in a read transaction", n)
+			assert.Equal(t, alerts[n], listed[1], "#%d's alerts listed in a write transaction", n)
+			assert.Equal(t, alerts[n], one[0], "#%d's alerts one by one in a read transaction", n)
+			assert.Equal(t, alerts[n], one[1], "#%d's alerts one by one in a write transaction", n)
+		}
+	}
+	db := open(t, path)
+	check(db, fx.Alerts)
+	assert.Equal(t, fx.Fingerprints, readFingerprints(t, db))
+
+	// Every alert of #6 again, and five new ones.
+	books := playbooks.Default()
+	books.Grouping.GroupBy = []string{"alertname", "service"}
+	svc := incidents.NewService(db, books, incidents.WithClock(func() time.Time { return t0.Add(2 * time.Minute) }) /* within #6's group window */, incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	var batch []incidents.Alert
+	for _, a := range fx.Alerts[6] {
+		batch = append(batch, incidents.Alert{Source: a.Source, Name: a.Name, Title: a.Title, URL: a.URL, Fingerprint: a.Fingerprint,
+			Labels: a.Labels, Annotations: a.Annotations, Text: a.Text, Service: "orders", Severity: incidents.SEV2})
+	}
+	for i := range 5 {
+		batch = append(batch, incidents.Alert{Source: "alertmanager", Name: "QueueBacklog", Service: "orders", Fingerprint: hashedFingerprint(100 + i),
+			Labels: map[string]string{"alertname": "QueueBacklog", "service": "orders", "instance": fmt.Sprintf("queue-%d", 100+i)}})
+	}
+	outs, err := svc.ReceiveAlerts(ctx, incidents.Origin{Actor: incidents.Bot, Home: home, EventID: "after-upgrade"}, batch)
+	require.NoError(t, err)
+	for _, out := range outs {
+		require.Equal(t, uint64(6), out.Incident.Number)
+	}
+	assert.Equal(t, 25, outs[0].Incident.DistinctAlerts)
+	want := map[uint64][]incidents.AlertState{}
+	for n, as := range fx.Alerts {
+		want[n] = as
+	}
+	listed, _ := readAlertsBoth(t, db, 6)
+	require.Len(t, listed[0], 25)
+	old := map[string]incidents.AlertState{}
+	for _, a := range fx.Alerts[6] {
+		old[a.Fingerprint] = a
+	}
+	for _, a := range listed[0] {
+		if was, ok := old[a.Fingerprint]; ok {
+			assert.Equal(t, was.Count+1, a.Count, "%s counted on its record", a.Fingerprint)
+			assert.Equal(t, was.FirstSeen, a.FirstSeen, a.Fingerprint)
+			assert.Equal(t, was.Text, a.Text, a.Fingerprint)
+		} else {
+			assert.Equal(t, 1, a.Count, "%s is new", a.Fingerprint)
+		}
+	}
+	want[6] = listed[0]
+	check(db, want)
+	require.NoError(t, db.Close())
+	db = open(t, path)
+	defer db.Close()
+	check(db, want)
+}
+
+// readAlertsBoth reads incident n's alerts listed (Alerts) and one by one
+// (Alert, in the listed order), each in a read transaction ([0]) and in a
+// write transaction ([1]).
+func readAlertsBoth(t *testing.T, db *storage.DB, n uint64) (listed, one [2][]incidents.AlertState) {
+	t.Helper()
+	read := func(tx incidents.ReadTx, i int) error {
+		if err := tx.Alerts(n, func(a incidents.AlertState) error {
+			listed[i] = append(listed[i], a)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, a := range listed[i] {
+			got, ok, err := tx.Alert(n, a.Fingerprint)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("alert %s of #%d listed but not found", a.Fingerprint, n)
+			}
+			one[i] = append(one[i], got)
+		}
+		return nil
+	}
+	require.NoError(t, db.View(context.Background(), func(tx incidents.ReadTx) error { return read(tx, 0) }))
+	require.NoError(t, db.Update(context.Background(), func(tx incidents.Tx) error { return read(tx, 1) }))
+	return listed, one
 }
