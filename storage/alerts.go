@@ -12,13 +12,15 @@ import (
 
 // Every distinct alert of an incident is a record of its own:
 //
-//	alerts       number(8) fingerprint → the alert as monitoring sent it
-//	alert_state  number(8) fingerprint → its counters (both below)
+//	alerts         number(8) fingerprint → the alert as monitoring sent it
+//	alert_state    number(8) fingerprint → its counters (both below)
 //
 // so a repeat reads and rewrites one small record, and a new alert adds
 // one, whatever the incident already holds; the incident record only keeps
 // counters and the few alerts shown on cards. One incident's alerts are one
-// key range, streamed by Alerts with a cursor.
+// key range of alert_state, streamed by Alerts with a cursor. An alert
+// that came through the alert log (alertlog.go) has no alerts record: its
+// content stays in alerts_recent, and its alert_state record says where.
 
 func alertKey(number uint64, fp string) []byte {
 	k := make([]byte, 0, numberLen+len(fp))
@@ -32,7 +34,11 @@ func alertKey(number uint64, fp string) []byte {
 //
 //	alerts       version(1) name title instance source url text starts_at
 //	             len(labels)(uvarint) [key value]…  len(annotations)(uvarint) [key value]…
-//	alert_state  version(1) firing(1) count(uvarint) first_seen last_seen resolved_at
+//	alert_state  1 firing(1) count(uvarint) first_seen last_seen resolved_at
+//	             2 log seq(uvarint) firing(1) count(uvarint) first_seen last_seen resolved_at
+//
+// Version 2 of alert_state (schema 7) is an alert whose content is in
+// alerts_recent at that seq, not in alerts.
 //
 // Strings are uvarint length + bytes in version 1 of the alerts record and
 // words (words.go) in version 2 (schema 5): label names, the source, the
@@ -44,8 +50,11 @@ func alertKey(number uint64, fp string) []byte {
 const (
 	alertVersion1 = 1
 	alertVersion  = 2
-	// alertStateVersion is the alert_state record's version.
-	alertStateVersion = 1
+	// alertStateVersion is the alert_state record's version;
+	// alertStateLoggedVersion the one of a record whose content is in
+	// alerts_recent.
+	alertStateVersion       = 1
+	alertStateLoggedVersion = 2
 )
 
 func encodeAlertContent(a *incidents.AlertState) []byte { return appendAlertContent(nil, a) }
@@ -78,7 +87,11 @@ func appendAlertContent(head []byte, a *incidents.AlertState) []byte {
 }
 
 func encodeAlertState(a *incidents.AlertState) []byte {
-	b := make([]byte, 0, 48)
+	return appendAlertState(make([]byte, 0, 48), a)
+}
+
+// appendAlertState appends a's alert_state record (version 1) to b.
+func appendAlertState(b []byte, a *incidents.AlertState) []byte {
 	b = append(b, alertStateVersion)
 	firing := byte(0)
 	if a.Firing {
@@ -116,11 +129,43 @@ func (r *entryReader) nano() time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
+// loggedStateAt is the version 2 alert_state record of an alert whose
+// content is in alerts_recent at seq, given its version 1 record.
+func loggedStateAt(state []byte, seq uint64) ([]byte, error) {
+	if len(state) < 2 || state[0] != alertStateVersion {
+		return nil, fmt.Errorf("alert state format is unknown: %w", errDamaged)
+	}
+	b := make([]byte, 0, len(state)+binary.MaxVarintLen64)
+	b = binary.AppendUvarint(append(b, alertStateLoggedVersion), seq)
+	return append(b, state[1:]...), nil
+}
+
+// stateRef splits an alert_state record: where its content is in
+// alerts_recent (0: in alerts), and the counters.
+func stateRef(state []byte) (seq uint64, body []byte, err error) {
+	if len(state) < 2 {
+		return 0, nil, errShortEntry
+	}
+	switch state[0] {
+	case alertStateVersion:
+		return 0, state[1:], nil
+	case alertStateLoggedVersion:
+		seq, n := binary.Uvarint(state[1:])
+		if n <= 0 || seq == 0 || len(state) < 2+n {
+			return 0, nil, errShortEntry
+		}
+		return seq, state[1+n:], nil
+	}
+	return 0, nil, fmt.Errorf("alert state version %d is unknown: %w", state[0], errDamaged)
+}
+
 func decodeAlert(number uint64, fp string, content, state []byte) (incidents.AlertState, error) {
 	a := incidents.AlertState{Fingerprint: fp}
-	if len(content) == 0 || (content[0] != alertVersion && content[0] != alertVersion1) || len(state) < 2 || state[0] != alertStateVersion {
+	_, body, err := stateRef(state)
+	if err != nil || len(content) == 0 || (content[0] != alertVersion && content[0] != alertVersion1) {
 		return a, fmt.Errorf("incident #%d: alert %s: record format is unknown: %w", number, fp, errDamaged)
 	}
+	state = body
 	r := entryReader{b: content[1:], words: content[0] == alertVersion}
 	a.Name, a.Title, a.Instance, a.Source, a.URL, a.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
 	a.StartsAt = r.nano()
@@ -139,8 +184,8 @@ func decodeAlert(number uint64, fp string, content, state []byte) (incidents.Ale
 			(*m)[k] = r.str()
 		}
 	}
-	s := entryReader{b: state[2:]}
-	a.Firing = state[1] == 1
+	s := entryReader{b: state[1:]}
+	a.Firing = state[0] == 1
 	a.Count = int(s.uvarint())
 	a.FirstSeen, a.LastSeen, a.ResolvedAt = s.nano(), s.nano(), s.nano()
 	if err := errors.Join(r.err, s.err); err != nil {
@@ -162,28 +207,50 @@ func (t *txn) Alert(number uint64, fp string) (incidents.AlertState, bool, error
 		}
 		return a, true, nil
 	}
-	content := t.get(t.b.alerts, k)
-	if content == nil {
-		t.alertTx.noteAbsent(k)
+	state := t.get(t.b.alertState, k)
+	if state == nil {
+		t.alertTx.noteWhere(k, alertPlace{absent: true})
 		return incidents.AlertState{}, false, nil
 	}
-	a, err := decodeAlert(number, fp, content, t.get(t.b.alertState, k))
+	a, ref, err := t.storedAlert(number, fp, k, state)
 	if err != nil {
 		return incidents.AlertState{}, false, err
 	}
+	t.alertTx.noteWhere(k, alertPlace{ref: ref})
 	return a, true, nil
 }
 
+// storedAlert decodes the alert with key k and alert_state record state,
+// its content read from alerts or, for one that came through the log,
+// from alerts_recent (ref, its seq there).
+func (t *txn) storedAlert(number uint64, fp string, k, state []byte) (a incidents.AlertState, ref uint64, err error) {
+	ref, _, err = stateRef(state)
+	if err != nil {
+		return a, 0, fmt.Errorf("incident #%d: alert %s: %w (%w)", number, fp, err, errDamaged)
+	}
+	var content []byte
+	if ref != 0 {
+		if content, err = t.loggedContent(number, fp, ref); err != nil {
+			return a, 0, err
+		}
+	} else if content = t.get(t.b.alerts, k); content == nil {
+		return a, 0, fmt.Errorf("incident #%d: alert %s has counters but no content: %w", number, fp, errDamaged)
+	}
+	a, err = decodeAlert(number, fp, content, state)
+	return a, ref, err
+}
+
 // Alerts implements incidents.ReadTx with one cursor over the incident's
-// key range, merged in fingerprint order with its alerts still in
-// alerts_recent (listed up front, decoded one at a time).
+// key range of alert_state, merged in fingerprint order with its alerts
+// whose counters still wait in the log (listed up front, decoded one at a
+// time).
 func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 	logged, err := t.loggedAlertsOf(number)
 	if err != nil {
 		return err
 	}
 	prefix := u64Key(number)
-	c := t.b.alerts.Cursor()
+	c := t.b.alertState.Cursor()
 	var pos []byte
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
 		fp := string(k[numberLen:])
@@ -205,11 +272,11 @@ func (t *txn) Alerts(number uint64, fn func(incidents.AlertState) error) error {
 			}
 			continue
 		}
-		a, err := decodeAlert(number, fp, v, t.b.alertState.Get(k))
+		pos = append(pos[:0], k...)
+		a, _, err := t.storedAlert(number, fp, pos, v)
 		if err != nil {
 			return err
 		}
-		pos = append(pos[:0], k...)
 		w := t.writes
 		if err := fn(a); err != nil {
 			return err
@@ -258,20 +325,47 @@ func (t *txn) putAlert(number uint64, a *incidents.AlertState, content []byte) e
 		}
 		return nil
 	}
-	var old []byte
+	// Where is it? An incident made in this transaction sorts after every
+	// alert record and holds only alerts of this transaction; otherwise
+	// Alert usually just looked.
+	var at alertPlace
 	born := t.cache.bornHere(number)
-	if !born && !t.alertTx.takeAbsent(k) {
-		// An incident made in this transaction sorts after every alert
-		// record: its alerts go on the right, written directly.
-		old = t.get(t.b.alerts, k)
+	if born {
+		at.absent = true
+	} else if p, ok := t.alertTx.takeWhere(k); ok {
+		at = p
+	} else if state := t.get(t.b.alertState, k); state == nil {
+		at.absent = true
+	} else if ref, _, err := stateRef(state); err != nil {
+		return fmt.Errorf("incident #%d: alert %s: %w (%w)", number, a.Fingerprint, err, errDamaged)
+	} else {
+		at.ref = ref
 	}
-	if old == nil && !born && t.alertTx.log != nil && !t.onTheRight(k) {
+	switch {
+	case at.absent && !born && t.alertTx.log != nil && !t.onTheRight(k):
 		// A new alert that would land between existing keys (a hashed
 		// fingerprint): into the log (see alertLog).
 		if err := t.appendAlert(k, number, a, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
+	case at.ref != 0:
+		// Its content stayed in the log when its counters were folded.
+		if err := t.putLoggedContent(at.ref, number, a, content); err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		state, err := loggedStateAt(encodeAlertState(a), at.ref)
+		if err == nil {
+			err = t.b.alertState.Put(k, state)
+		}
+		if err != nil {
+			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
+		}
+		return nil
+	}
+	var old []byte
+	if !at.absent {
+		old = t.get(t.b.alerts, k)
 	}
 	if content == nil {
 		content = encodeAlertContent(a)

@@ -247,16 +247,23 @@ func prepare(bdb *bolt.DB) (counters, error) {
 		// moves every incident's alerts into records of their own; schema 4
 		// writes incident records in binary and still reads JSON ones, so
 		// nothing is rewritten; schema 6 only adds fingerprints_recent
-		// (created above). Recording the new version keeps an older
+		// (created above); schema 7 moves the counters waiting in
+		// alerts_recent into alert_states_recent. Recording the new version keeps an older
 		// Firebreak from reading a layout it would misread (version 1 would
 		// ignore event ids waiting in seen_recent, version 2 would see
 		// incidents without their alerts, version 3 could not decode a
 		// binary incident record, version 5 would not see the grouped
 		// fingerprints waiting in fingerprints_recent and open a second
-		// incident for their alerts).
+		// incident for their alerts, version 6 would not find the alerts
+		// whose content stays in alerts_recent).
 		v, _ := readU64(meta.Get([]byte(metaSchema)))
 		if v > 0 && v < 3 {
 			if err := upgradeToAlertRecords(tx); err != nil {
+				return fmt.Errorf("upgrading schema %d to %d: %w", v, schemaVersion, err)
+			}
+		}
+		if v > 0 && v < 7 {
+			if err := upgradeAlertStateLog(tx); err != nil {
 				return fmt.Errorf("upgrading schema %d to %d: %w", v, schemaVersion, err)
 			}
 		}

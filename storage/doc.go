@@ -38,6 +38,11 @@
 // read together with the buckets they feed, so none of this changes what a
 // commit guarantees.
 //
+// What needs no store is kept out of the committer: DB implements
+// incidents.Encoder, so a new alert's record and timeline entry are
+// encoded by the goroutine that received it and written as bytes
+// (incidents.EncodedTx).
+//
 // # Layout
 //
 // All keys are big-endian so that bbolt's byte order is numeric order:

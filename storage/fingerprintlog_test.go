@@ -301,7 +301,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		return meta.Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, v[7] + 1})
 	}))
 	require.NoError(t, bdb.Close())
-	assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, v)
+	assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, v)
 	_, err = storage.Open(path, storage.Options{})
 	require.ErrorIs(t, err, storage.ErrSchemaTooNew)
 }

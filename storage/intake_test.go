@@ -242,7 +242,7 @@ func TestSchemaOneIsUpgraded(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		return nil
 	}))
 }

@@ -26,6 +26,9 @@ const (
 	bucketAlerts       = "alerts"
 	bucketAlertState   = "alert_state"
 	bucketAlertsRecent = "alerts_recent"
+	// bucketAlertStatesRecent holds the counters of alerts_recent's
+	// alerts until they are folded into alert_state (schema 7).
+	bucketAlertStatesRecent = "alert_states_recent"
 	// bucketFingerprintsRecent is open_by_fingerprint's log (schema 6).
 	bucketFingerprintsRecent = "fingerprints_recent"
 	// bucketAlertCounts held schema 2's per-incident repeat counters; the
@@ -36,7 +39,7 @@ const (
 	metaIncidents       = "incidents"
 	metaOpenIncidents   = "open_incidents"
 	metaEntries         = "entries"
-	schemaVersion       = 6
+	schemaVersion       = 7
 	maxKeyLen           = 32768 // bbolt's limit on key size
 	numberLen           = 8
 	eventKeyLen         = 2 * numberLen
@@ -49,7 +52,7 @@ func allBuckets() []string {
 		bucketIncidents, bucketEvents, bucketSeq, bucketOpen, bucketFingerprints, bucketHomes,
 		bucketTimers, bucketTimersByInc, bucketSeen, bucketSeenByTime, bucketMeta,
 		bucketSeenRecent, bucketEventsRecent, bucketAlerts, bucketAlertState, bucketAlertsRecent,
-		bucketFingerprintsRecent,
+		bucketFingerprintsRecent, bucketAlertStatesRecent,
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 // reads the bucket's nodes as this transaction left them).
 type lookups struct {
 	n       int
-	buckets [8]*bolt.Bucket
-	cursors [8]*bolt.Cursor
+	buckets [12]*bolt.Bucket
+	cursors [12]*bolt.Cursor
 }
 
 // get is b.Get(k) through b's cursor. Like Get, it returns nil for a key b

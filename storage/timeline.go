@@ -37,6 +37,7 @@ func (b *buckets) packLogs() {
 	b.seenRecent.FillPercent = 1
 	b.alertsRecent.FillPercent = 1
 	b.fingerprintsRecent.FillPercent = 1
+	b.alertStatesRecent.FillPercent = 1
 	// Buckets keyed by incident number grow on the right as well: a storm
 	// of new incidents appends its records there, and at the default 50%
 	// every page written held half of what it could (an incident opened by

@@ -26,10 +26,10 @@ var errDamaged = errors.New("damaged database record")
 // buckets are a transaction's bucket handles, looked up once per
 // transaction rather than once per call.
 type buckets struct {
-	incidents, events, seq, open, fingerprints, homes *bolt.Bucket
-	timers, timersByInc, seen, seenByTime, meta       *bolt.Bucket
-	seenRecent, eventsRecent, alerts, alertState      *bolt.Bucket
-	alertsRecent, fingerprintsRecent                  *bolt.Bucket
+	incidents, events, seq, open, fingerprints, homes   *bolt.Bucket
+	timers, timersByInc, seen, seenByTime, meta         *bolt.Bucket
+	seenRecent, eventsRecent, alerts, alertState        *bolt.Bucket
+	alertsRecent, fingerprintsRecent, alertStatesRecent *bolt.Bucket
 }
 
 // counters are the totals kept in the meta bucket so Stats never scans.
@@ -101,6 +101,7 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 		{bucketSeenByTime, &t.b.seenByTime}, {bucketMeta, &t.b.meta}, {bucketSeenRecent, &t.b.seenRecent},
 		{bucketEventsRecent, &t.b.eventsRecent}, {bucketAlerts, &t.b.alerts}, {bucketAlertState, &t.b.alertState},
 		{bucketAlertsRecent, &t.b.alertsRecent}, {bucketFingerprintsRecent, &t.b.fingerprintsRecent},
+		{bucketAlertStatesRecent, &t.b.alertStatesRecent},
 	}
 	for _, h := range handles {
 		if *h.dst = tx.Bucket([]byte(h.name)); *h.dst == nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,4 +137,59 @@ func (r *countsReader) time() time.Time {
 	}
 	ns, off := r.varint(), r.varint()
 	return canonicalTime(time.Unix(0, ns).In(time.FixedZone("", int(off))))
+}
+
+// upgradeAlertStateLog turns a schema 3 to 6 file's alert log into schema
+// 7's inside the caller's transaction: the counters of alerts waiting in
+// alerts_recent (keys 1 seq(8), after every content record) move to
+// alert_states_recent under the same seq, with the header naming their
+// alert, and the state log's sequence counts them. The content records
+// stay where they are, and alerts already folded into alerts and
+// alert_state are not touched (their state records are version 1: content
+// in alerts). The log holds at most one fold's worth, so this is quick.
+func upgradeAlertStateLog(tx *bolt.Tx) error {
+	logB, statesB := tx.Bucket([]byte(bucketAlertsRecent)), tx.Bucket([]byte(bucketAlertStatesRecent))
+	if logB == nil {
+		return nil
+	}
+	type name struct {
+		number uint64
+		fp     string
+	}
+	names := map[uint64]name{}
+	var stateKeys [][]byte
+	c := logB.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		switch {
+		case len(k) == 1+2*numberLen && k[0] == 0:
+			seq, _ := readU64(k[1+numberLen:])
+			n, fp, _, err := decodeLogged(v)
+			if err != nil {
+				return fmt.Errorf("recent alert record %x: %w (%w)", k, err, errDamaged)
+			}
+			names[seq] = name{n, fp}
+		case len(k) == 1+numberLen && k[0] == 1:
+			stateKeys = append(stateKeys, bytes.Clone(k))
+		default:
+			return fmt.Errorf("recent alert key %x: %w", k, errDamaged)
+		}
+	}
+	for _, k := range stateKeys {
+		seq, _ := readU64(k[1:])
+		nm, ok := names[seq]
+		if !ok {
+			return fmt.Errorf("recent alert counters %d have no content: %w", seq, errDamaged)
+		}
+		rec := append(loggedHeader(nil, nm.number, nm.fp), logB.Get(k)...)
+		if err := statesB.Put(u64Key(seq), rec); err != nil {
+			return err
+		}
+		if _, err := statesB.NextSequence(); err != nil {
+			return err
+		}
+		if err := logB.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,7 +135,7 @@ func TestSchema2UpgradesInPlace(t *testing.T) {
 	require.NoError(t, err)
 	defer bdb.Close()
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		assert.Nil(t, tx.Bucket([]byte("alert_counts")), "replaced by alert records")
 		assert.NotNil(t, tx.Bucket([]byte("alerts")))
 		return nil
@@ -174,7 +176,7 @@ func TestSchema3UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		b := tx.Bucket([]byte("incidents"))
 		assert.Equal(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
 		assert.NotEqual(t, byte('{'), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written in binary")
@@ -273,7 +275,7 @@ func TestSchema4UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		b := tx.Bucket([]byte("incidents"))
 		assert.Equal(t, byte(1), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 5})[0], "untouched records are not rewritten")
 		assert.Equal(t, byte(2), b.Get([]byte{0, 0, 0, 0, 0, 0, 0, 4})[0], "a changed incident is written with words")
@@ -364,7 +366,7 @@ func TestSchema5UpgradesInPlace(t *testing.T) {
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 6}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		assert.NotNil(t, tx.Bucket([]byte("fingerprints_recent")))
 		return nil
 	}))
@@ -419,9 +421,12 @@ func TestSchema6UpgradesInPlace(t *testing.T) {
 			assert.Equal(t, alerts[n], one[1], "#%d's alerts one by one in a write transaction", n)
 		}
 	}
+	waiting := rawAlertLog(t, path)
+	require.Positive(t, waiting.states, "the schema 6 file has counters waiting in alerts_recent")
 	db := open(t, path)
 	check(db, fx.Alerts)
 	assert.Equal(t, fx.Fingerprints, readFingerprints(t, db))
+	assert.Equal(t, waiting.states, storage.LoggedAlerts(db), "the waiting alerts are still waiting")
 
 	// Every alert of #6 again, and five new ones.
 	books := playbooks.Default()
@@ -464,9 +469,57 @@ func TestSchema6UpgradesInPlace(t *testing.T) {
 	want[6] = listed[0]
 	check(db, want)
 	require.NoError(t, db.Close())
+	after := rawAlertLog(t, path)
+	assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, after.schema)
+	assert.Zero(t, after.states, "no counters left in alerts_recent")
+	assert.Equal(t, waiting.contents+after.newStates-waiting.states, after.contents, "every content stays in alerts_recent; new logged alerts add theirs")
 	db = open(t, path)
 	defer db.Close()
 	check(db, want)
+	// Folding now moves only counters: every content stays where it is.
+	storage.SetAlertSpill(db, 1)
+	svc = incidents.NewService(db, books, incidents.WithClock(func() time.Time { return t0.Add(3 * time.Minute) }), incidents.WithLogger(slog.New(slog.DiscardHandler)))
+	_, err = svc.ReceiveAlert(ctx, incidents.Origin{Actor: incidents.Bot, Home: home, EventID: "fold"}, batch[0])
+	require.NoError(t, err)
+	assert.Zero(t, storage.LoggedAlerts(db))
+	i := slices.IndexFunc(want[6], func(a incidents.AlertState) bool { return a.Fingerprint == batch[0].Fingerprint })
+	want[6][i].Count++
+	want[6][i].LastSeen = t0.Add(3 * time.Minute)
+	check(db, want)
+}
+
+// alertLogCounts is what a file's alert log holds, read with bbolt.
+type alertLogCounts struct {
+	schema                      []byte
+	contents, states, newStates int
+}
+
+// rawAlertLog counts the content and state records in alerts_recent and
+// the records of alert_states_recent (newStates) of the file at path.
+func rawAlertLog(t *testing.T, path string) alertLogCounts {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	defer bdb.Close()
+	var c alertLogCounts
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		c.schema = bytes.Clone(tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		if err := tx.Bucket([]byte("alerts_recent")).ForEach(func(k, _ []byte) error {
+			if k[0] == 0 {
+				c.contents++
+			} else {
+				c.states++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if b := tx.Bucket([]byte("alert_states_recent")); b != nil {
+			c.newStates = b.Stats().KeyN
+		}
+		return nil
+	}))
+	return c
 }
 
 // readAlertsBoth reads incident n's alerts listed (Alerts) and one by one
