@@ -12,20 +12,21 @@ import (
 	"github.com/firebreak/firebreak/incidents"
 )
 
-// How many new alerts may wait in alerts_recent before one commit moves
-// them all into alerts and alert_state: as many as this process has already
-// moved there, within these bounds.
+// How many new alerts' counters may wait in alert_states_recent before
+// one commit moves them all into alert_state: as many as this process has
+// already moved there, within these bounds.
 //
-// A fold rewrites most leaves of alerts and alert_state (hashed
-// fingerprints land all over them), so its cost grows with what the
-// buckets hold. With a fixed spill, a storm folded every 8,192 alerts and
-// each fold rewrote everything before it again: O(n²) over a storm, the
-// last tenth of a 50,000-alert storm with Alertmanager's fingerprints
-// 0.67–0.88× as fast as the first, and 132–145 MiB resident. Letting the
-// log grow to what has been folded (as a log-structured merge tree sizes
-// its levels) keeps the work per alert constant: each fold moves at least
-// as many alerts as it rewrites. The upper bound keeps what Open reads
-// back and what a read of the log decodes small.
+// A fold rewrites most leaves of alert_state (hashed fingerprints land all
+// over it), so its cost grows with what the bucket holds. With a fixed
+// spill, a storm folded every 8,192 alerts and each fold rewrote
+// everything before it again: O(n²) over a storm (measured when folds
+// still moved contents too: the last tenth of a 50,000-alert storm with
+// Alertmanager's fingerprints 0.67–0.88× as fast as the first, and
+// 132–145 MiB resident). Letting the log grow to what has been folded (as
+// a log-structured merge tree sizes its levels) keeps the work per alert
+// constant: each fold moves at least as many alerts as it rewrites. The
+// upper bound keeps what Open reads back and what a read of the log
+// decodes small.
 const (
 	minAlertSpill = 8192
 	maxAlertSpill = 65536

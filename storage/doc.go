@@ -25,12 +25,13 @@
 //     several times in a group commit is stored once, at the end;
 //   - new timeline entries, seen event ids, and new alerts and their
 //     fingerprint index keys whose keys land between existing keys are
-//     appended to four logs (events_recent, seen_recent, alerts_recent,
-//     fingerprints_recent) on their right-most pages, and moved into their
-//     keyed buckets in bulk, thousands at a time, so a commit writes a few
-//     pages rather than one per incident, one per event id and three per
-//     hashed fingerprint (and fsync time grows with every separate page
-//     written);
+//     appended to logs (events_recent, seen_recent, alerts_recent with
+//     alert_states_recent, fingerprints_recent) on their right-most pages,
+//     and moved into their keyed buckets in bulk, thousands at a time (a
+//     logged alert's content is never moved, only its counters), so a
+//     commit writes a few pages rather than one per incident, one per
+//     event id and three per hashed fingerprint (and fsync time grows with
+//     every separate page written);
 //   - records write their strings as words (words.go): a dictionary, back
 //     references and times, so storm records are about half the bytes.
 //
@@ -48,10 +49,11 @@
 // All keys are big-endian so that bbolt's byte order is numeric order:
 //
 //	incidents           number(8)                       → incidents.Incident (binary, incident.go; JSON before schema 4)
-//	alerts              number(8) fingerprint           → one distinct alert as sent (alerts.go)
+//	alerts              number(8) fingerprint           → one distinct alert as sent (alerts.go), written in place
 //	alert_state         number(8) fingerprint           → its counters: firing, count, first/last seen
-//	alerts_recent       0 number(8) log seq(8)          → number(8) fingerprint content: not yet folded into alerts
-//	                    1 log seq(8)                    → its counters: not yet folded into alert_state
+//	                                                      (and the log seq of its content, for a logged one)
+//	alerts_recent       0 number(8) log seq(8)          → number(8) fingerprint content: a logged alert, for good
+//	alert_states_recent log seq(8)                      → number(8) fingerprint counters: not yet folded into alert_state
 //	events              number(8) seq(8)                → incidents.Entry, compact binary (entry.go)
 //	events_recent       log seq(8)                      → number(8) seq(8) entry: not yet folded into events
 //	seq                 number(8)                       → last seq(8) of that timeline
@@ -68,11 +70,12 @@
 //	seen_recent         log seq(8)                      → seen at(8) event id: not yet in the two above
 //	meta                "schema", "incidents", "open_incidents", "entries" → uint64(8)
 //
-// The schema version is 6; Open upgrades files of versions 1 and 2 in place
-// (upgrade.go); versions 3 to 5 need no rewrite: JSON incident records
-// and records without words (version byte 1) are still read, and a
-// version 5 file only gains fingerprints_recent (which a version 5
-// Firebreak would not read, hence the new version).
+// The schema version is 7; Open upgrades files of versions 1 and 2 in place
+// (upgrade.go); versions 3 to 6 need no rewrite: JSON incident records
+// and records without words (version byte 1) are still read, a version 5
+// file only gains fingerprints_recent (which a version 5 Firebreak would
+// not read, hence the new version), and the counters waiting in a version
+// 6 file's alerts_recent move to alert_states_recent.
 //
 // Times in keys are Unix nanoseconds with the sign bit flipped, so that they
 // sort in time order. Home components are length-prefixed (uvarint) so that

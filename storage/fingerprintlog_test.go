@@ -304,4 +304,6 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	assert.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0, 7}, v)
 	_, err = storage.Open(path, storage.Options{})
 	require.ErrorIs(t, err, storage.ErrSchemaTooNew)
+	// The words the README's "Upgrading" quotes.
+	assert.Contains(t, err.Error(), "the file has schema 8, this Firebreak reads up to 7; run the newer Firebreak, or restore a backup taken by this version")
 }
