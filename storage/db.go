@@ -183,7 +183,7 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	fingerprints, err := loadFingerprintLog(bdb)
+	fingerprints, err := loadFingerprintLog(bdb, nil)
 	if err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)

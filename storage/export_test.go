@@ -1,5 +1,7 @@
 package storage
 
+import "hash/maphash"
+
 // SetLogLimits lets tests make the recent logs spill and fold after a few
 // records instead of thousands.
 func SetLogLimits(d *DB, seenSpill int, timelineFold uint64) {
@@ -49,4 +51,20 @@ func SetFingerprintEdge(d *DB, n int) { d.fingerprints.edgeKeys = n }
 
 // LoggedFingerprints is how many keys wait in the recent fingerprint log,
 // as the committer knows them.
-func LoggedFingerprints(d *DB) int { return len(d.fingerprints.pending) }
+func LoggedFingerprints(d *DB) int { return d.fingerprints.pending.len() }
+
+// FingerprintsByName is how many waiting keys the committer's index of the
+// fingerprint log keeps by name because another had their hash.
+func FingerprintsByName(d *DB) int { return len(d.fingerprints.pending.overflow) }
+
+// SetFingerprintHash rebuilds the committer's index of the fingerprint log
+// with hash instead of maphash.String, so tests can make keys collide.
+// Only while no Update runs.
+func SetFingerprintHash(d *DB, hash func(string) uint64) error {
+	l, err := loadFingerprintLog(d.bolt, func(_ maphash.Seed, s string) uint64 { return hash(s) })
+	if err != nil {
+		return err
+	}
+	d.fingerprints.pending = l.pending
+	return nil
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,7 +51,7 @@ const fingerprintEdgeKeys = 64
 // attempt leaves no trace. The log is written in the same transactions as
 // everything else: Open rebuilds pending from it.
 type fingerprintLog struct {
-	pending map[string]loggedFingerprint
+	pending fingerprintIndex
 	growingSpill
 	// edgeKeys is fingerprintEdgeKeys (tests set it to 0).
 	edgeKeys int
@@ -63,9 +64,10 @@ type loggedFingerprint struct {
 	seq, number uint64
 }
 
-// loadFingerprintLog reads the keys waiting in fingerprints_recent.
-func loadFingerprintLog(bdb *bolt.DB) (*fingerprintLog, error) {
-	l := &fingerprintLog{pending: make(map[string]loggedFingerprint),
+// loadFingerprintLog reads the keys waiting in fingerprints_recent into
+// an index that names them by hash (nil: maphash.String).
+func loadFingerprintLog(bdb *bolt.DB, hash func(maphash.Seed, string) uint64) (*fingerprintLog, error) {
+	l := &fingerprintLog{pending: newFingerprintIndex(hash),
 		growingSpill: growingSpill{minSpill: minFingerprintSpill, maxSpill: maxFingerprintSpill}, edgeKeys: fingerprintEdgeKeys}
 	l.setSpill()
 	err := bdb.View(func(tx *bolt.Tx) error {
@@ -74,12 +76,91 @@ func loadFingerprintLog(bdb *bolt.DB) (*fingerprintLog, error) {
 			return fmt.Errorf("bucket %q is missing: %w", bucketFingerprintsRecent, errDamaged)
 		}
 		return forLoggedFingerprints(b.Cursor(), func(fp []byte, r loggedFingerprint) error {
-			l.pending[string(fp)] = r
+			// Each key is in the log once, so a hash already taken is
+			// another key's.
+			l.pending.add(string(fp), r)
 			return nil
 		})
 	})
 	return l, err
 }
+
+// fingerprintIndex is the committer's index of fingerprints_recent: which
+// keys wait there, where, and for which incident. It holds a key by a
+// 64-bit hash of it, not by name: a storm's 65,536 waiting keys (half of
+// them group keys of 70 bytes) held 10 MB of strings the collector
+// scanned at every cycle, three times that in resident memory between
+// collections; by hash they take 3.4 MB without a pointer. A hash only
+// probably names its key, so a lookup checks a hit against the log record
+// it points at (owns). Keys whose hash another waiting key already held
+// when they came are kept by name, in overflow.
+type fingerprintIndex struct {
+	seed     maphash.Seed
+	hash     func(maphash.Seed, string) uint64
+	byHash   map[uint64]loggedFingerprint
+	overflow map[string]loggedFingerprint
+}
+
+// indexPlace is where a key is in a fingerprintIndex.
+type indexPlace uint8
+
+const (
+	notIndexed indexPlace = iota
+	inByHash
+	inOverflow
+)
+
+func newFingerprintIndex(hash func(maphash.Seed, string) uint64) fingerprintIndex {
+	if hash == nil {
+		hash = maphash.String
+	}
+	return fingerprintIndex{seed: maphash.MakeSeed(), hash: hash, byHash: make(map[uint64]loggedFingerprint)}
+}
+
+// lookup finds fp; owns reports whether the key of a record is fp.
+func (x *fingerprintIndex) lookup(fp string, owns func(loggedFingerprint) bool) (loggedFingerprint, indexPlace) {
+	if len(x.overflow) > 0 {
+		if r, ok := x.overflow[fp]; ok {
+			return r, inOverflow
+		}
+	}
+	if r, ok := x.byHash[x.hash(x.seed, fp)]; ok && owns(r) {
+		return r, inByHash
+	}
+	return loggedFingerprint{}, notIndexed
+}
+
+// add indexes fp, which is not indexed.
+func (x *fingerprintIndex) add(fp string, r loggedFingerprint) {
+	h := x.hash(x.seed, fp)
+	if _, taken := x.byHash[h]; !taken {
+		x.byHash[h] = r
+		return
+	}
+	if x.overflow == nil {
+		x.overflow = make(map[string]loggedFingerprint)
+	}
+	x.overflow[fp] = r
+}
+
+// remove unindexes fp from where it is.
+func (x *fingerprintIndex) remove(fp string, at indexPlace) {
+	switch at {
+	case inByHash:
+		delete(x.byHash, x.hash(x.seed, fp))
+	case inOverflow:
+		delete(x.overflow, fp)
+	}
+}
+
+// clear empties the index (after a fold).
+func (x *fingerprintIndex) clear() {
+	clear(x.byHash)
+	x.overflow = nil
+}
+
+// len is how many keys the index holds.
+func (x *fingerprintIndex) len() int { return len(x.byHash) + len(x.overflow) }
 
 // forLoggedFingerprints calls fn with every record of the log, in log order.
 func forLoggedFingerprints(c *bolt.Cursor, fn func(fp []byte, r loggedFingerprint) error) error {
@@ -101,7 +182,7 @@ type txnFingerprints struct {
 	log *fingerprintLog // nil for read-only transactions
 	// changed holds the keys this transaction appended to, rewrote in or
 	// removed from the log (seq 0), not yet in log.pending.
-	changed map[string]loggedFingerprint
+	changed map[string]fingerprintChange
 	// view is the log as a read-only transaction read it, on first need.
 	view   map[string]loggedFingerprint
 	folded bool   // the log was moved into the bucket: log.pending no longer applies
@@ -138,37 +219,55 @@ func (s *txnFingerprints) takeAbsent(fp string) bool {
 	return true
 }
 
-// adopt applies a committed transaction's changes to the log.
+// fingerprintChange is a key's place in the log after this transaction
+// (r; seq 0: not in the log) and where the committer's index held it
+// before (was).
+type fingerprintChange struct {
+	r   loggedFingerprint
+	was indexPlace
+}
+
+// adopt applies a committed transaction's changes to the log: every
+// changed key leaves the place it had, then those still in the log are
+// indexed anew, so a key is never indexed twice and a hash a removed key
+// freed can be taken again.
 func (s *txnFingerprints) adopt() {
 	if s.log == nil {
 		return
 	}
 	if s.folded {
-		clear(s.log.pending)
+		s.log.pending.clear()
 		s.log.foldedMore(s.moved)
 	}
-	for fp, r := range s.changed {
-		if r.seq == 0 {
-			delete(s.log.pending, fp)
-		} else {
-			s.log.pending[fp] = r
+	for fp, c := range s.changed {
+		s.log.pending.remove(fp, c.was)
+	}
+	for fp, c := range s.changed {
+		if c.r.seq != 0 {
+			s.log.pending.add(fp, c.r)
 		}
 	}
 }
 
-// note records a change of fp's place in the log.
-func (s *txnFingerprints) note(fp string, r loggedFingerprint) {
+// note records a change of fp's place in the log; was is where the
+// committer's index held fp before this transaction, as loggedFingerprint
+// found it.
+func (s *txnFingerprints) note(fp string, r loggedFingerprint, was indexPlace) {
 	if s.changed == nil {
-		s.changed = make(map[string]loggedFingerprint)
+		s.changed = make(map[string]fingerprintChange)
 	}
-	s.changed[fp] = r
+	if c, ok := s.changed[fp]; ok {
+		was = c.was // the place before this transaction's first change
+	}
+	s.changed[fp] = fingerprintChange{r: r, was: was}
 }
 
-// loggedFingerprint reports where in fingerprints_recent fp is.
-func (t *txn) loggedFingerprint(fp string) (loggedFingerprint, bool, error) {
+// loggedFingerprint reports where in fingerprints_recent fp is, and where
+// the committer's index holds it (for note).
+func (t *txn) loggedFingerprint(fp string) (loggedFingerprint, bool, indexPlace, error) {
 	s := &t.fpTx
-	if r, ok := s.changed[fp]; ok {
-		return r, r.seq != 0, nil
+	if c, ok := s.changed[fp]; ok {
+		return c.r, c.r.seq != 0, c.was, nil
 	}
 	if s.log == nil {
 		if s.view == nil {
@@ -178,18 +277,22 @@ func (t *txn) loggedFingerprint(fp string) (loggedFingerprint, bool, error) {
 				return nil
 			})
 			if err != nil {
-				return loggedFingerprint{}, false, err
+				return loggedFingerprint{}, false, notIndexed, err
 			}
 			s.view = view
 		}
 		r, ok := s.view[fp]
-		return r, ok, nil
+		return r, ok, notIndexed, nil
 	}
 	if s.folded {
-		return loggedFingerprint{}, false, nil
+		return loggedFingerprint{}, false, notIndexed, nil
 	}
-	r, ok := s.log.pending[fp]
-	return r, ok, nil
+	r, at := s.log.pending.lookup(fp, func(r loggedFingerprint) bool {
+		var k [numberLen]byte
+		v := t.get(t.b.fingerprintsRecent, putU64(k[:0], r.seq))
+		return len(v) > numberLen && string(v[numberLen:]) == fp
+	})
+	return r, at != notIndexed, at, nil
 }
 
 // fingerprintRecord is the log record grouping fp into number.
@@ -201,7 +304,7 @@ func fingerprintRecord(fp string, number uint64) []byte {
 // in the bucket if the bucket does or fp goes on its right, else appended
 // to the log.
 func (t *txn) setFingerprint(fp string, number uint64) error {
-	r, logged, err := t.loggedFingerprint(fp)
+	r, logged, was, err := t.loggedFingerprint(fp)
 	if err != nil {
 		return err
 	}
@@ -213,7 +316,7 @@ func (t *txn) setFingerprint(fp string, number uint64) error {
 		if err := t.b.fingerprintsRecent.Put(t.scratchU64(r.seq), fingerprintRecord(fp, number)); err != nil {
 			return err
 		}
-		t.fpTx.note(fp, r)
+		t.fpTx.note(fp, r, was)
 		return nil
 	}
 	k := t.scratchStr(fp)
@@ -228,13 +331,13 @@ func (t *txn) setFingerprint(fp string, number uint64) error {
 	if err := t.b.fingerprintsRecent.Put(t.scratchU64(seq), fingerprintRecord(fp, number)); err != nil {
 		return err
 	}
-	t.fpTx.note(fp, loggedFingerprint{seq: seq, number: number})
+	t.fpTx.note(fp, loggedFingerprint{seq: seq, number: number}, was)
 	return nil
 }
 
 // clearFingerprint removes fp from the log or the bucket, wherever it is.
 func (t *txn) clearFingerprint(fp string) error {
-	r, logged, err := t.loggedFingerprint(fp)
+	r, logged, was, err := t.loggedFingerprint(fp)
 	if err != nil {
 		return err
 	}
@@ -243,7 +346,7 @@ func (t *txn) clearFingerprint(fp string) error {
 		if err := t.b.fingerprintsRecent.Delete(t.scratchU64(r.seq)); err != nil {
 			return err
 		}
-		t.fpTx.note(fp, loggedFingerprint{})
+		t.fpTx.note(fp, loggedFingerprint{}, was)
 		return nil
 	}
 	if t.get(t.b.fingerprints, []byte(fp)) == nil {
@@ -327,29 +430,16 @@ func (t *txn) foldFingerprints() error {
 }
 
 // loggedFingerprints is every key waiting in the log as this transaction
-// sees it, in key order.
+// sees it, in key order: the bucket, which holds this transaction's own
+// changes too.
 func (t *txn) loggedFingerprints() ([]string, map[string]uint64, error) {
 	out := make(map[string]uint64)
-	s := &t.fpTx
-	if s.log == nil {
-		err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
-			out[string(fp)] = r.number
-			return nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-	} else if !s.folded {
-		for fp, r := range s.log.pending {
-			out[fp] = r.number
-		}
-	}
-	for fp, r := range s.changed {
-		if r.seq == 0 {
-			delete(out, fp)
-		} else {
-			out[fp] = r.number
-		}
+	err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
+		out[string(fp)] = r.number
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	keys := make([]string, 0, len(out))
 	for fp := range out {

@@ -153,20 +153,40 @@ func TestFingerprintLogClearAndSet(t *testing.T) {
 // A long random sequence of sets and clears of hashed keys, in
 // transactions of a few, reads like a plain map, with folds every few
 // keys, in read and write transactions and after reopens; keys really wait
-// in the log between folds.
+// in the log between folds. The committer's index names waiting keys by a
+// hash: with a hash under which most keys collide, every key that comes
+// after another of its hash is kept by name, and the reads are the same.
 func TestFingerprintLogReadsLikeTheIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(string) uint64 // nil: the real one
+	}{
+		{"maphash", nil},
+		{"three hashes for all keys", func(s string) uint64 { return uint64(s[len(s)-1] % 3) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { fingerprintLogReadsLikeTheIndex(t, tc.hash) })
+	}
+}
+
+func fingerprintLogReadsLikeTheIndex(t *testing.T, hash func(string) uint64) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "firebreak.db")
+	limits := func(db *storage.DB) {
+		storage.SetFingerprintSpill(db, 16)
+		storage.SetFingerprintEdge(db, 8)
+		if hash != nil {
+			require.NoError(t, storage.SetFingerprintHash(db, hash))
+		}
+	}
 	db := open(t, path)
-	storage.SetFingerprintSpill(db, 16)
-	storage.SetFingerprintEdge(db, 8)
+	limits(db)
 	r := rand.New(rand.NewPCG(13, 6))
 	var keys []string
 	for i := range 80 {
 		keys = append(keys, hashedFingerprint(i))
 	}
 	model := map[string]uint64{}
-	sawLogged := false
+	sawLogged, sawByName := false, false
 	for round := range 120 {
 		ops := make([]fpOp, 1+r.IntN(6))
 		look := make([]bool, len(ops))
@@ -185,18 +205,19 @@ func TestFingerprintLogReadsLikeTheIndex(t *testing.T) {
 			return nil
 		}))
 		sawLogged = sawLogged || storage.LoggedFingerprints(db) > 0
+		sawByName = sawByName || storage.FingerprintsByName(db) > 0
 		if round%10 == 0 {
 			checkFingerprintDB(t, db, model, keys, fmt.Sprintf("round %d", round))
 		}
 		if round%40 == 39 {
 			require.NoError(t, db.Close())
 			db = open(t, path)
-			storage.SetFingerprintSpill(db, 16)
-			storage.SetFingerprintEdge(db, 8)
+			limits(db)
 			checkFingerprintDB(t, db, model, keys, fmt.Sprintf("round %d, reopened", round))
 		}
 	}
 	assert.True(t, sawLogged, "hashed keys wait in the fingerprint log")
+	assert.Equal(t, hash != nil, sawByName, "keys kept by name when, and only when, hashes collide")
 	checkFingerprintDB(t, db, model, keys, "at the end")
 	require.NoError(t, db.Close())
 }

@@ -190,7 +190,7 @@ func (t *txn) OpenByFingerprint(fp string) (uint64, bool, error) {
 	if fp == "" || len(fp) > maxKeyLen {
 		return 0, false, nil
 	}
-	r, logged, err := t.loggedFingerprint(fp)
+	r, logged, _, err := t.loggedFingerprint(fp)
 	if err != nil {
 		return 0, false, err
 	}
