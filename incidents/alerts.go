@@ -205,6 +205,9 @@ type intake struct {
 	// batch of 100 alerts over 20 incidents would grow 20).
 	queued []*batchAlert
 
+	// received counts the alerts receive was given so far.
+	received int
+
 	created, repeats, reopened, resolved, ignored int
 }
 
@@ -379,6 +382,7 @@ func (in *intake) group(key string, n uint64) error {
 }
 
 func (in *intake) receive(p *incomingAlert) (Outcome, error) {
+	in.received++
 	if !p.firing {
 		t, err := in.lookup(p.fp)
 		if err != nil || t == nil {
@@ -512,6 +516,15 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	}
 	if err := in.s.scheduleStepReminder(in.tx, inc, in.now); err != nil {
 		return Outcome{}, err
+	}
+	if len(in.touched) == 0 {
+		// The batch's first incident, opened before it touched any other:
+		// in a storm of alerts that each open one, so do the rest of the
+		// batch, and room made for them at once is not grown incident by
+		// incident (a batch of repeats never gets here).
+		rest := in.size - in.received + 1
+		in.touched = make(map[uint64]*touchedIncident, rest)
+		in.order = make([]uint64, 0, rest)
 	}
 	in.touched[inc.Number] = t
 	in.order = append(in.order, inc.Number)

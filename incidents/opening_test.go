@@ -115,3 +115,31 @@ func TestOpenedIncidentKeepsItsOwnLabels(t *testing.T) {
 	assert.Equal(t, "prod", c.Trigger.Labels["env"], "a clone's labels and trigger labels are copies of their own")
 	assert.Equal(t, "prod", out.Incident.Labels["env"])
 }
+
+// A batch that opens several incidents, as a storm of alerts that each
+// open one does, between repeats of them: each alert lands on its own.
+func TestBatchOpeningSeveralIncidents(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	alert := func(name string) incidents.Alert {
+		return incidents.Alert{Source: "alertmanager", Name: name, Title: name + " fires", Service: "svc-" + name,
+			Labels: map[string]string{"alertname": name, "service": "svc-" + name}}
+	}
+	batch := []incidents.Alert{alert("A"), alert("B"), alert("A"), alert("C"), alert("B"), alert("A")}
+	outs, err := f.svc.ReceiveAlerts(ctx, by(incidents.Bot), batch)
+	require.NoError(t, err)
+	want := []struct {
+		number  uint64
+		created bool
+	}{{1, true}, {2, true}, {1, false}, {3, true}, {2, false}, {1, false}}
+	for i, w := range want {
+		assert.Equal(t, w.number, outs[i].Incident.Number, "alert %d", i)
+		assert.Equal(t, w.created, outs[i].Created, "alert %d", i)
+	}
+	for n, count := range map[uint64]int{1: 3, 2: 2, 3: 1} {
+		inc, err := f.svc.Get(ctx, n)
+		require.NoError(t, err)
+		assert.Equal(t, count, inc.AlertCount, "incident #%d", n)
+		assert.Equal(t, []incidents.EntryKind{incidents.EntryAlert}, kinds(t, f.svc, n), "incident #%d", n)
+	}
+}
