@@ -205,6 +205,9 @@ type intake struct {
 	// batch of 100 alerts over 20 incidents would grow 20).
 	queued []*batchAlert
 
+	// received counts the alerts receive was given so far.
+	received int
+
 	created, repeats, reopened, resolved, ignored int
 }
 
@@ -229,6 +232,21 @@ type touchedIncident struct {
 	// changed (nil: the incident holds no such alert), so a batch reads and
 	// writes each record at most once.
 	alerts map[string]*batchAlert
+	// first is the record of the alert that opened the incident in this
+	// batch (nil for one opened before): the only record such an incident
+	// has, kept outside alerts so that a storm of alerts that each open an
+	// incident makes no map for each.
+	first *batchAlert
+}
+
+// opening is what an alert that opens an incident allocates, in one
+// allocation rather than four: the incident, its card copy of the alert,
+// and the batch's view of both.
+type opening struct {
+	inc  Incident
+	card [1]AlertState
+	t    touchedIncident
+	a    batchAlert
 }
 
 // batchAlert is an alert record as this batch sees it.
@@ -246,6 +264,9 @@ type batchAlert struct {
 // alert returns the record of fp in t (nil when t holds no such alert),
 // reading it on first use: one keyed read, whatever the incident holds.
 func (in *intake) alert(t *touchedIncident, fp string) (*batchAlert, error) {
+	if a := t.first; a != nil && a.st.Fingerprint == fp {
+		return a, nil
+	}
 	if a, ok := t.alerts[fp]; ok {
 		return a, nil
 	}
@@ -361,6 +382,7 @@ func (in *intake) group(key string, n uint64) error {
 }
 
 func (in *intake) receive(p *incomingAlert) (Outcome, error) {
+	in.received++
 	if !p.firing {
 		t, err := in.lookup(p.fp)
 		if err != nil || t == nil {
@@ -423,9 +445,21 @@ func alertEntry(p *incomingAlert) Entry {
 		// Within bounds, bounding would copy them unchanged.
 		annotations = boundAnnotations(annotations)
 	}
-	// Sized for the usual fields and a summary and description, so the
-	// map is not grown while it is filled (one per new distinct alert).
-	data := make(map[string]string, 10+len(annotations))
+	sev := sevName(p.Severity)
+	// Sized for what it will hold, so the map is not grown while it is
+	// filled (one per new distinct alert), nor made bigger than that: up
+	// to 8 entries fit one group of slots, one allocation instead of a
+	// table and its directory.
+	size := 1 + len(annotations)
+	for _, v := range [...]string{p.Source, p.Name, p.URL, p.Service, sev, p.groupKey, p.text} {
+		if v != "" {
+			size++
+		}
+	}
+	if !p.StartsAt.IsZero() {
+		size++
+	}
+	data := make(map[string]string, size)
 	data["fingerprint"] = p.fp
 	set := func(k, v string) {
 		if v != "" {
@@ -436,7 +470,7 @@ func alertEntry(p *incomingAlert) Entry {
 	set("name", p.Name)
 	set("url", p.URL)
 	set("service", p.Service)
-	set("severity", sevName(p.Severity))
+	set("severity", sev)
 	set("group", p.groupKey)
 	set("text", p.text)
 	for k, v := range annotations {
@@ -451,21 +485,29 @@ func alertEntry(p *incomingAlert) Entry {
 // open starts an incident for an alert nothing is grouped with yet.
 func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	pb := in.s.match(matchInput(p.Name, p.title+"\n"+p.Text, p.Service, p.Severity, p.Labels))
-	inc := in.s.newIncident(pb, in.now, in.origin.Home, p.title, p.Severity)
+	o := new(opening)
+	inc := &o.inc
+	in.s.startIncident(inc, pb, in.now, in.origin.Home, p.title, p.Severity)
 	inc.Service = p.Service
 	inc.Labels = maps.Clone(p.Labels)
 	inc.Fingerprint = p.fp
-	inc.Trigger = triggerOf(p)
+	// The trigger's labels are the incident's: one copy of the alert's
+	// serves both (nothing changes either in place; Clone copies each).
+	inc.Trigger = triggerOf(p, inc.Labels)
 	inc.GroupKey = p.groupKey
 	inc.DetectedAt = p.StartsAt
 	inc.AlertCount, inc.DistinctAlerts, inc.FiringAlerts = 1, 1, 1
 	inc.FirstAlertAt, inc.LastAlertAt = in.now, in.now
 	// Stored complete by CreateIncident: not written again unless a later
 	// alert of the batch changes it.
-	t := &touchedIncident{inc: inc}
-	a := in.newAlert(t, p)
+	t := &o.t
+	t.inc = inc
+	a := &o.a
+	*a = batchAlert{st: p.newState(in.now), inc: inc, record: p.record}
+	t.first = a
 	in.markDirty(a)
-	inc.Alerts = []AlertState{a.st.cardView()}
+	o.card[0] = a.st.cardView()
+	inc.Alerts = o.card[:]
 	if err := in.tx.CreateIncident(inc); err != nil {
 		return Outcome{}, fmt.Errorf("open an incident for alert %q: %w", p.title, err)
 	}
@@ -474,6 +516,15 @@ func (in *intake) open(p *incomingAlert) (Outcome, error) {
 	}
 	if err := in.s.scheduleStepReminder(in.tx, inc, in.now); err != nil {
 		return Outcome{}, err
+	}
+	if len(in.touched) == 0 {
+		// The batch's first incident, opened before it touched any other:
+		// in a storm of alerts that each open one, so do the rest of the
+		// batch, and room made for them at once is not grown incident by
+		// incident (a batch of repeats never gets here).
+		rest := in.size - in.received + 1
+		in.touched = make(map[uint64]*touchedIncident, rest)
+		in.order = make([]uint64, 0, rest)
 	}
 	in.touched[inc.Number] = t
 	in.order = append(in.order, inc.Number)

@@ -212,24 +212,40 @@ func (c *change) add(e Entry) error {
 	if e.Actor.IsZero() {
 		e.Actor = Bot
 	}
+	// The entry goes to the outcome first and the store is given the
+	// outcome's copy, which it numbers: handing the store &e made every
+	// entry escape to the heap (one allocation per entry of a storm).
+	slot, inBuf := c.slot(e)
 	var err error
 	if c.body != nil && c.encoded != nil {
-		err = c.encoded.AppendEncodedEntry(&e, c.body)
+		err = c.encoded.AppendEncodedEntry(slot, c.body)
 	} else {
-		err = c.tx.AppendEntry(&e)
+		err = c.tx.AppendEntry(slot)
 	}
 	if err != nil {
+		if inBuf {
+			*c.buf, c.out.Entries = (*c.buf)[:len(*c.buf)-1], nil
+		} else {
+			c.out.Entries = c.out.Entries[:len(c.out.Entries)-1]
+		}
 		return fmt.Errorf("record %s on the timeline of incident #%d: %w", e.Kind, e.Incident, err)
 	}
-	c.inc.Entries = max(c.inc.Entries, e.Seq)
+	c.inc.Entries = max(c.inc.Entries, slot.Seq)
+	return nil
+}
+
+// slot appends e to the outcome's entries (its first to a slot of c.buf,
+// when there is one) and returns where it is, and whether that is c.buf's
+// last slot.
+func (c *change) slot(e Entry) (*Entry, bool) {
 	if c.buf != nil && c.out.Entries == nil {
 		*c.buf = append(*c.buf, e)
 		n := len(*c.buf)
 		c.out.Entries = (*c.buf)[n-1 : n : n]
-		return nil
+		return &c.out.Entries[0], true
 	}
 	c.out.Entries = append(c.out.Entries, e)
-	return nil
+	return &c.out.Entries[len(c.out.Entries)-1], false
 }
 
 // apply runs one intent on incident n in one store transaction: event-id

@@ -76,14 +76,20 @@ func sevName(sev Severity) string {
 
 // newIncident starts an incident on playbook pb (which may be nil).
 func (s *Service) newIncident(pb *playbooks.Playbook, now time.Time, home Home, title string, sev Severity) *Incident {
-	inc := &Incident{
-		Title:     title,
-		Severity:  s.severityFor(sev, pb),
-		Status:    StatusTriggered,
-		Home:      home,
-		OpenedAt:  now,
-		UpdatedAt: now,
-	}
+	inc := new(Incident)
+	s.startIncident(inc, pb, now, home, title, sev)
+	return inc
+}
+
+// startIncident is newIncident in an Incident the caller allocated (an
+// alert that opens one allocates it with what the batch keeps of it).
+// inc must be zero.
+func (s *Service) startIncident(inc *Incident, pb *playbooks.Playbook, now time.Time, home Home, title string, sev Severity) {
+	inc.Title = title
+	inc.Severity = s.severityFor(sev, pb)
+	inc.Status = StatusTriggered
+	inc.Home = home
+	inc.OpenedAt, inc.UpdatedAt = now, now
 	if pb != nil {
 		inc.Playbook = pb.ID
 		inc.Steps = make([]StepState, 0, len(pb.Steps))
@@ -95,5 +101,4 @@ func (s *Service) newIncident(pb *playbooks.Playbook, now time.Time, home Home, 
 			inc.Steps = append(inc.Steps, StepState{ID: st.ID, Title: title, Status: StepPending})
 		}
 	}
-	return inc
 }

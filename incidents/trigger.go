@@ -115,11 +115,12 @@ func annotationKey(k string) string {
 
 // triggerOf is the alert that opens an incident as it is kept on the
 // incident: what monitoring said, with its text and annotations bounded.
-func triggerOf(p *incomingAlert) Alert {
+// labels are its labels: the incident's copy of the alert's.
+func triggerOf(p *incomingAlert, labels map[string]string) Alert {
 	a := p.Alert
 	a.Title = p.title
-	a.Text = Truncate(strings.TrimSpace(a.Text), MaxTextLen)
-	a.Labels = maps.Clone(a.Labels)
+	a.Text = p.text // trimmed and bounded as a trigger's text is
+	a.Labels = labels
 	a.Annotations = boundAnnotations(a.Annotations)
 	a.URL = Truncate(strings.TrimSpace(a.URL), maxAnnotationValue)
 	a.Fingerprint = p.fp

@@ -55,3 +55,60 @@ func TestAlertRecords(t *testing.T) {
 		return err
 	}))
 }
+
+// Incidents created in a transaction take shortcuts (no alert record, no
+// timeline yet); only those do: incidents of earlier transactions, below
+// the new ones, and numbers above them that were never handed out, are
+// looked up as before.
+func TestOnlyIncidentsCreatedInTheTransactionAreNew(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "firebreak.db"))
+	defer db.Close()
+	create := func(tx incidents.Tx) error {
+		return tx.CreateIncident(&incidents.Incident{Title: "x", Status: incidents.StatusTriggered, OpenedAt: t0})
+	}
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		if err := create(tx); err != nil {
+			return err
+		}
+		if err := tx.PutAlert(1, incidents.AlertState{Fingerprint: "a", Count: 1}); err != nil {
+			return err
+		}
+		return tx.AppendEntry(&incidents.Entry{Incident: 1, Kind: incidents.EntryNote, Text: "first", At: t0})
+	}))
+	require.NoError(t, db.Update(ctx, func(tx incidents.Tx) error {
+		for range 2 {
+			if err := create(tx); err != nil {
+				return err
+			}
+		}
+		// #1 is not new: its record of "a" is replaced, its timeline goes on.
+		if err := tx.PutAlert(1, incidents.AlertState{Fingerprint: "a", Count: 2}); err != nil {
+			return err
+		}
+		e := incidents.Entry{Incident: 1, Kind: incidents.EntryNote, Text: "second", At: t0}
+		if err := tx.AppendEntry(&e); err != nil {
+			return err
+		}
+		assert.Equal(t, uint64(2), e.Seq)
+		// #3 is new, #4 was never made.
+		e = incidents.Entry{Incident: 3, Kind: incidents.EntryNote, Text: "new", At: t0}
+		if err := tx.AppendEntry(&e); err != nil {
+			return err
+		}
+		assert.Equal(t, uint64(1), e.Seq)
+		assert.ErrorIs(t, tx.PutAlert(4, incidents.AlertState{Fingerprint: "a"}), incidents.ErrNotFound)
+		assert.ErrorIs(t, tx.AppendEntry(&incidents.Entry{Incident: 4, Kind: incidents.EntryNote, At: t0}), incidents.ErrNotFound)
+		return nil
+	}))
+	require.NoError(t, db.View(ctx, func(tx incidents.ReadTx) error {
+		var got []incidents.AlertState
+		require.NoError(t, tx.Alerts(1, func(a incidents.AlertState) error {
+			got = append(got, a)
+			return nil
+		}))
+		require.Len(t, got, 1, "one record of a")
+		assert.Equal(t, 2, got[0].Count)
+		return nil
+	}))
+}

@@ -38,19 +38,22 @@ type incidentCache struct {
 	// older snapshot). Only the committer goroutine touches it, and it
 	// changes only after a successful commit (adopt).
 	committed map[uint64]*cachedIncident
-	// born holds the incidents created in this transaction. Such an
-	// incident has no alert records and no timeline yet, and its number is
-	// above every other, so its first alert and timeline entry are written
-	// without looking anything up (in a storm of alerts that each open an
-	// incident, those lookups were five of a new incident's seven B-tree
-	// reads).
-	born map[uint64]struct{}
+	// bornFrom and bornTo are the numbers of the first and the last
+	// incident created in this transaction (0: none). Such an incident has no alert records and no
+	// timeline yet, and its number is above every other, so its first
+	// alert and timeline entry are written without looking anything up (in
+	// a storm of alerts that each open an incident, those lookups were five
+	// of a new incident's seven B-tree reads). Numbers come from the
+	// incidents bucket's sequence, so every number from bornFrom to bornTo
+	// is an incident created in this transaction: two numbers are enough,
+	// where a set of them cost a map entry for every new incident (and the
+	// map's growth to a commit's hundreds).
+	bornFrom, bornTo uint64
 }
 
 // bornHere reports whether incident n was created in this transaction.
 func (c *incidentCache) bornHere(n uint64) bool {
-	_, ok := c.born[n]
-	return ok
+	return c.bornFrom != 0 && n >= c.bornFrom && n <= c.bornTo
 }
 
 // exists reports whether incident n is stored or was made in this

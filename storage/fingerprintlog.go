@@ -304,9 +304,21 @@ func fingerprintRecord(fp string, number uint64) []byte {
 // in the bucket if the bucket does or fp goes on its right, else appended
 // to the log.
 func (t *txn) setFingerprint(fp string, number uint64) error {
-	r, logged, was, err := t.loggedFingerprint(fp)
-	if err != nil {
-		return err
+	// A key OpenByFingerprint just found nowhere is in neither the log
+	// nor the bucket, and the committer's index does not hold it: intake
+	// looks up every key it groups, and looking again cost a hash and two
+	// map look-ups for each key of a new incident.
+	absent := t.fpTx.takeAbsent(fp)
+	var (
+		r      loggedFingerprint
+		logged bool
+		was    indexPlace
+		err    error
+	)
+	if !absent {
+		if r, logged, was, err = t.loggedFingerprint(fp); err != nil {
+			return err
+		}
 	}
 	if logged {
 		if r.number == number {
@@ -320,7 +332,6 @@ func (t *txn) setFingerprint(fp string, number uint64) error {
 		return nil
 	}
 	k := t.scratchStr(fp)
-	absent := t.fpTx.takeAbsent(fp)
 	if t.fingerprintOnTheRight(k) || (!absent && t.get(t.b.fingerprints, k) != nil) {
 		return t.b.fingerprints.Put(k, u64Key(number))
 	}

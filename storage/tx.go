@@ -423,10 +423,10 @@ func (t *txn) CreateIncident(inc *incidents.Incident) error {
 	if err := t.putIncident(k, inc); err != nil {
 		return err
 	}
-	if t.cache.born == nil {
-		t.cache.born = make(map[uint64]struct{})
+	if t.cache.bornFrom == 0 {
+		t.cache.bornFrom = n
 	}
-	t.cache.born[n] = struct{}{}
+	t.cache.bornTo = n
 	// Not cached: in a storm of alerts that each open an incident, copying
 	// every new incident into the cache cost 12% of the CPU and pushed the
 	// incidents that are read again out of it. A new incident read again

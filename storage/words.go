@@ -59,14 +59,28 @@ var words = [...]string{
 	"info", "done", "skipped", "draft", "final",
 }
 
-// wordIndex is words' inverse. It is built once and only read.
-var wordIndex = func() map[string]uint64 {
-	m := make(map[string]uint64, len(words))
+// wordsByFirst lists, for each byte, the dictionary's words that start
+// with it (as indexes into words), so that a string that may be a word is
+// found by comparing it with the few of its first byte: hashing it for a
+// map cost a third of writing a string, and records of a storm write a
+// few dozen strings each that may be words (label names, statuses, data
+// keys). It is built once and only read.
+var wordsByFirst = func() (by [256][]uint16) {
 	for i, w := range words {
-		m[w] = uint64(i)
+		by[w[0]] = append(by[w[0]], uint16(i))
 	}
-	return m
+	return by
 }()
+
+// wordOf returns s's index in words.
+func wordOf(s string) (uint64, bool) {
+	for _, i := range wordsByFirst[s[0]] {
+		if words[i] == s {
+			return uint64(i), true
+		}
+	}
+	return 0, false
+}
 
 // maxWordLen is the longest word: longer strings skip the dictionary's
 // hash lookup.
@@ -118,7 +132,7 @@ func (w *wordWriter) str(s string) {
 		return
 	}
 	if mayBeWord(s) {
-		if i, ok := wordIndex[s]; ok {
+		if i, ok := wordOf(s); ok {
 			w.b = binary.AppendUvarint(w.b, i<<2|tagWord)
 			return
 		}

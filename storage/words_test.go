@@ -127,7 +127,7 @@ func TestEveryWordIsWrittenAsAWord(t *testing.T) {
 	}
 	// Strings of a word's first byte and length that are not words are
 	// still literals.
-	for _, s := range []string{"alerx", "fingerprinT", "x", "0123456789abcdef"} {
+	for _, s := range []string{"alerx", "fingerprinT", "x", "0123456789abcdef", "SEV5", "sev1", "pendinG", "triggereD", "alert_repeaT"} {
 		var w wordWriter
 		w.str(s)
 		assert.Equal(t, uint64(len(s))<<2|tagLiteral, uint64(w.b[0]), s)
