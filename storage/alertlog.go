@@ -398,28 +398,20 @@ func (t *txn) foldAlerts() error {
 		return nil
 	}
 	t.wrote()
-	type rec struct {
-		key, state []byte
-	}
-	var recs []rec
+	var recs []record
 	err := forLoggedStates(t.b.alertStatesRecent.Cursor(), func(seq, n uint64, fp string, state []byte) error {
 		st, err := loggedStateAt(state, seq)
 		if err != nil {
 			return fmt.Errorf("recent alert state %d: %w", seq, err)
 		}
-		recs = append(recs, rec{key: alertKey(n, fp), state: st})
+		recs = append(recs, record{k: alertKey(n, fp), v: st})
 		return nil
 	})
+	if err == nil {
+		err = putInKeyOrder(t.b.alertState, recs)
+	}
 	if err != nil {
 		return fmt.Errorf("folding recent alerts: %w", err)
-	}
-	// Arrival order is a random walk over alert_state for hashed
-	// fingerprints; key order visits each leaf once and appends within it.
-	slices.SortFunc(recs, func(a, b rec) int { return bytes.Compare(a.key, b.key) })
-	for _, r := range recs {
-		if err := t.b.alertState.Put(r.key, r.state); err != nil {
-			return fmt.Errorf("folding recent alerts: %w", err)
-		}
 	}
 	if t.b.alertStatesRecent, err = t.emptyLog(bucketAlertStatesRecent); err != nil {
 		return fmt.Errorf("emptying the recent alert state log: %w", err)

@@ -409,26 +409,20 @@ func (t *txn) foldFingerprints() error {
 		return nil
 	}
 	t.wrote()
-	type rec struct {
-		fp     []byte
-		number uint64
-	}
-	var recs []rec
+	var recs []record
+	// bbolt keeps the values put until the commit: one buffer for all
+	// (a value taken from it stays valid when it grows).
+	var vals []byte
 	err := forLoggedFingerprints(t.b.fingerprintsRecent.Cursor(), func(fp []byte, r loggedFingerprint) error {
-		recs = append(recs, rec{fp: fp, number: r.number})
+		vals = putU64(vals, r.number)
+		recs = append(recs, record{k: fp, v: vals[len(vals)-numberLen:]})
 		return nil
 	})
+	if err == nil {
+		err = putInKeyOrder(t.b.fingerprints, recs)
+	}
 	if err != nil {
 		return fmt.Errorf("folding recent fingerprints: %w", err)
-	}
-	slices.SortFunc(recs, func(a, b rec) int { return bytes.Compare(a.fp, b.fp) })
-	// bbolt keeps the values put until the commit: one buffer for all.
-	vals := make([]byte, 0, numberLen*len(recs))
-	for _, r := range recs {
-		vals = putU64(vals, r.number)
-		if err := t.b.fingerprints.Put(r.fp, vals[len(vals)-numberLen:]); err != nil {
-			return fmt.Errorf("folding recent fingerprints: %w", err)
-		}
 	}
 	if t.b.fingerprintsRecent, err = t.emptyLog(bucketFingerprintsRecent); err != nil {
 		return fmt.Errorf("emptying the recent fingerprint log: %w", err)
