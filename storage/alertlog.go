@@ -339,10 +339,11 @@ type loggedRef struct {
 // one at a time.
 func (t *txn) loggedAlertsOf(number uint64) ([]loggedRef, error) {
 	var out []loggedRef
+	prefix := string(u64Key(number)) // alertKey(number, fp) begins with it
 	add := func(m map[string]uint64) {
 		for k, seq := range m {
-			if n, _ := readU64([]byte(k[:numberLen])); n == number {
-				out = append(out, loggedRef{Fingerprint: k[numberLen:], seq: seq})
+			if fp, ok := strings.CutPrefix(k, prefix); ok {
+				out = append(out, loggedRef{Fingerprint: fp, seq: seq})
 			}
 		}
 	}

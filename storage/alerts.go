@@ -92,7 +92,19 @@ func encodeAlertState(a *incidents.AlertState) []byte {
 
 // appendAlertState appends a's alert_state record (version 1) to b.
 func appendAlertState(b []byte, a *incidents.AlertState) []byte {
-	b = append(b, alertStateVersion)
+	return appendAlertCounters(append(b, alertStateVersion), a)
+}
+
+// encodeAlertStateAt is a's version 2 alert_state record: its content is
+// in alerts_recent at seq.
+func encodeAlertStateAt(a *incidents.AlertState, seq uint64) []byte {
+	b := make([]byte, 0, 48+binary.MaxVarintLen64)
+	return appendAlertCounters(binary.AppendUvarint(append(b, alertStateLoggedVersion), seq), a)
+}
+
+// appendAlertCounters appends what both versions of the alert_state
+// record hold after their header: firing, count and the three times.
+func appendAlertCounters(b []byte, a *incidents.AlertState) []byte {
 	firing := byte(0)
 	if a.Firing {
 		firing = 1
@@ -354,11 +366,7 @@ func (t *txn) putAlert(number uint64, a *incidents.AlertState, content []byte) e
 		if err := t.putLoggedContent(at.ref, number, a, content); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
-		state, err := loggedStateAt(encodeAlertState(a), at.ref)
-		if err == nil {
-			err = t.b.alertState.Put(k, state)
-		}
-		if err != nil {
+		if err := t.b.alertState.Put(k, encodeAlertStateAt(a, at.ref)); err != nil {
 			return fmt.Errorf("incident #%d: alert %s: %w", number, a.Fingerprint, err)
 		}
 		return nil
